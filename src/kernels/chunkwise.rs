@@ -1,0 +1,174 @@
+//! The chunkwise form: split the sequence into N chunks of C tokens. Inside a chunk everything is a
+//! masked matrix product; across chunks only the `[d_k, d_v]` state is carried.
+//!
+//! Within one chunk, with `b_i = Σ_{j<=i} g_j` (cumulative log-decay from the chunk start), `γ_i = exp(b_i)`
+//! and the state `S0` entering the chunk, the delta rule's writes are the "pseudo-values" of the WY/UT
+//! representation (Yang et al., Gated DeltaNet):
+//!
+//! ```text
+//!   A_ij = β_i (k_i·k_j) γ_i/γ_j  (j < i)      U = (I + A)^{-1} (β ⊙ V) - (I + A)^{-1} (β γ ⊙ K) S0 = Ũ - W S0
+//!   P_ij = q_i·(k_j ⊙ γ_i/γ_j)    (j <= i)     O = (γ ⊙ Q) S0 + P U
+//!                                               S_C = Diag(γ_C) S0 + (K ⊙ γ_C/γ)^T U
+//! ```
+//!
+//! Without the delta rule `U = V`. Substituting `U` gives per chunk a transition and an input,
+//! `S_C = M S0 + Δ` and `O = Q' S0 + P Ũ`, all computed for every chunk at once; only the short loop
+//! `S_n = M_n S_{n-1} + Δ_n` runs chunk after chunk. `(I + A)^{-1}` is unit lower triangular and is
+//! built by exact block inversion, doubling the block size each level (C must be a power of two).
+
+use super::Heads;
+use candle_core::{DType, Device, Result, Tensor};
+
+pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
+    let dev = x.q.device();
+    if x.t == 0 {
+        return Ok((Tensor::zeros((x.b, x.h, 0, x.dv), x.dtype(), dev)?, x.s0.clone()));
+    }
+    let n = x.t.div_ceil(c);
+    let pad = n * c - x.t;
+    let bh = x.b * x.h;
+    let z = bh * n;
+    // [B, H, T, D] -> [Z = B·H·N, C, D], zero-padded at the end (zero k, v, β and g leave S unchanged).
+    let chunks = |m: &Tensor| -> Result<Tensor> {
+        let d = m.dim(3)?;
+        m.pad_with_zeros(2, 0, pad)?.reshape((z, c, d))
+    };
+    let (q, k, v) = (chunks(&x.q)?, chunks(&x.k)?, chunks(&x.v)?);
+    let b = x.g.as_ref().map(|g| chunks(g)?.cumsum(1)).transpose()?; // [Z, C, Dg]
+    let beta = x.beta.as_ref().map(chunks).transpose()?; // [Z, C, 1]
+    let incl = Tensor::tril2(c, x.dtype(), dev)?; // j <= i
+
+    // Decays relative to the chunk start (γ_i) and to the chunk end (γ_C / γ_j); all <= 1.
+    let (q_dec, k_dec, end_decay) = match &b {
+        None => (q.clone(), k.clone(), None),
+        Some(b) => {
+            let b_last = b.narrow(1, c - 1, 1)?; // [Z, 1, Dg]
+            let q_dec = q.broadcast_mul(&b.exp()?)?;
+            let k_dec = k.broadcast_mul(&b_last.broadcast_sub(b)?.exp()?)?;
+            (q_dec, k_dec, Some(b_last.transpose(1, 2)?.exp()?)) // [Z, Dg, 1]
+        }
+    };
+    let scores = intra_scores(&q, &k, b.as_ref(), &incl)?; // P: [Z, C, C]
+    let k_dec_t = k_dec.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
+
+    // Per chunk: O = Q' S0 + O_intra and S_C = transition(S0) + Δ.
+    let (q_read, o_intra, delta, transition) = match &beta {
+        None => {
+            let delta = k_dec_t.matmul(&v)?;
+            let transition = match end_decay {
+                None => Transition::Identity,
+                Some(e) => Transition::Diagonal(e.reshape((bh, n, (), 1))?),
+            };
+            (q_dec, scores.matmul(&v)?, delta, transition)
+        }
+        Some(beta) => {
+            let inv = unit_lower_inverse(&k, beta, b.as_ref(), c)?; // (I + A)^{-1}
+            let gamma = b.as_ref().map(|b| b.exp()).transpose()?;
+            let bk = match &gamma {
+                Some(gm) => k.broadcast_mul(&beta.broadcast_mul(gm)?)?,
+                None => k.broadcast_mul(beta)?,
+            };
+            let w = inv.matmul(&bk)?; // [Z, C, Dk]
+            let u = inv.matmul(&v.broadcast_mul(beta)?)?; // Ũ: [Z, C, Dv]
+            let q_read = (q_dec - scores.matmul(&w)?)?;
+            let kw = k_dec_t.matmul(&w)?; // [Z, Dk, Dk]
+            let decay_matrix = match end_decay {
+                None => Tensor::eye(x.dk, x.dtype(), dev)?.broadcast_as((z, x.dk, x.dk))?.contiguous()?,
+                Some(e) => Tensor::eye(x.dk, x.dtype(), dev)?.broadcast_mul(&e)?,
+            };
+            let m = (decay_matrix - kw)?.reshape((bh, n, x.dk, x.dk))?;
+            (q_read, scores.matmul(&u)?, k_dec_t.matmul(&u)?, Transition::Matrix(m))
+        }
+    };
+
+    // The only sequential part: S_n = M_n S_{n-1} + Δ_n over the N chunks.
+    let delta = delta.reshape((bh, n, x.dk, x.dv))?;
+    let mut s = x.s0.reshape((bh, x.dk, x.dv))?;
+    let mut entering = Vec::with_capacity(n);
+    for i in 0..n {
+        entering.push(s.clone());
+        let carried = match &transition {
+            Transition::Identity => s,
+            Transition::Diagonal(e) => s.broadcast_mul(&e.narrow(1, i, 1)?.squeeze(1)?)?,
+            Transition::Matrix(m) => m.narrow(1, i, 1)?.squeeze(1)?.matmul(&s)?,
+        };
+        s = (carried + delta.narrow(1, i, 1)?.squeeze(1)?)?;
+    }
+    let entering = Tensor::stack(&entering, 1)?.reshape((z, x.dk, x.dv))?;
+    let o = (q_read.matmul(&entering)? + o_intra)?;
+    let o = o.reshape((x.b, x.h, n * c, x.dv))?.narrow(2, 0, x.t)?;
+    Ok((o, s.reshape((x.b, x.h, x.dk, x.dv))?))
+}
+
+/// How the state entering a chunk is carried to its end (before the chunk's own writes are added).
+enum Transition {
+    Identity,
+    /// `Diag(γ_C) S`, γ_C as `[BH, N, Dg, 1]`.
+    Diagonal(Tensor),
+    /// `M S`, `M: [BH, N, Dk, Dk]` (delta rule).
+    Matrix(Tensor),
+}
+
+/// `P_ij = Σ_c q_ic k_jc exp(b_ic - b_jc)` for `j <= i`, else 0. `b: [Z, C, 1]` (one decay per head)
+/// or `[Z, C, Dk]` (per key channel; materialises `[Z, C, C, Dk]`). The exponent is masked before
+/// `exp`, so entries above the diagonal never overflow.
+fn intra_scores(q: &Tensor, k: &Tensor, b: Option<&Tensor>, incl: &Tensor) -> Result<Tensor> {
+    let qk = || q.matmul(&k.transpose(1, 2)?);
+    match b {
+        None => qk()?.broadcast_mul(incl),
+        Some(b) if b.dim(2)? == 1 => qk()?.mul(&masked_decay(b, incl)?),
+        Some(b) => {
+            let diff = b.unsqueeze(2)?.broadcast_sub(&b.unsqueeze(1)?)?; // [Z, C, C, Dk]: b_i - b_j
+            let mask = incl.unsqueeze(2)?;
+            let decay = diff.broadcast_mul(&mask)?.exp()?;
+            let prod = q.unsqueeze(2)?.broadcast_mul(&k.unsqueeze(1)?)?.mul(&decay)?;
+            prod.sum(3)?.broadcast_mul(incl)
+        }
+    }
+}
+
+/// `exp(b_i - b_j)` on and below the diagonal, 0 above; `b: [Z, C, 1]` -> `[Z, C, C]`.
+fn masked_decay(b: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let diff = b.broadcast_sub(&b.transpose(1, 2)?)?;
+    diff.broadcast_mul(mask)?.exp()?.broadcast_mul(mask)
+}
+
+/// `(I + A)^{-1}` for `A_ij = β_i (k_i·k_j) exp(b_i - b_j)`, `j < i`, by exact block inversion:
+///
+/// ```text
+///   [[L11, 0], [L21, L22]]^{-1} = [[X11, 0], [-X22 L21 X11, X22]]
+/// ```
+///
+/// starting from 1x1 blocks (inverse 1) and doubling. The off-diagonal blocks `L21` are computed
+/// straight from `k`, so the full `A` is never sliced. Returns `[Z, C, C]`.
+fn unit_lower_inverse(k: &Tensor, beta: &Tensor, b: Option<&Tensor>, c: usize) -> Result<Tensor> {
+    let (z, _, dk) = k.dims3()?;
+    let dev: &Device = k.device();
+    let dtype: DType = k.dtype();
+    let mut inv = Tensor::ones((z, c, 1, 1), dtype, dev)?; // [Z, C/s, s, s]
+    let mut s = 1;
+    while s < c {
+        let groups = c / (2 * s);
+        // Split each group of 2s rows into its first and second half.
+        let halves = |m: &Tensor, d: usize| -> Result<(Tensor, Tensor)> {
+            let m = m.reshape((z, groups, 2, s, d))?;
+            Ok((m.narrow(2, 0, 1)?.squeeze(2)?, m.narrow(2, 1, 1)?.squeeze(2)?))
+        };
+        let (k1, k2) = halves(k, dk)?;
+        let (_, beta2) = halves(beta, 1)?;
+        let mut l21 = k2.matmul(&k1.transpose(2, 3)?)?.broadcast_mul(&beta2)?; // [Z, G, s, s]
+        if let Some(b) = b {
+            let (b1, b2) = halves(b, 1)?;
+            l21 = l21.mul(&b2.broadcast_sub(&b1.transpose(2, 3)?)?.exp()?)?;
+        }
+        let pairs = inv.reshape((z, groups, 2, s, s))?;
+        let x11 = pairs.narrow(2, 0, 1)?.squeeze(2)?;
+        let x22 = pairs.narrow(2, 1, 1)?.squeeze(2)?;
+        let lower = x22.matmul(&l21)?.matmul(&x11)?.neg()?;
+        let top = Tensor::cat(&[&x11, &Tensor::zeros((z, groups, s, s), dtype, dev)?], 3)?;
+        let bottom = Tensor::cat(&[&lower, &x22], 3)?;
+        inv = Tensor::cat(&[&top, &bottom], 2)?; // [Z, G, 2s, 2s]
+        s *= 2;
+    }
+    inv.reshape((z, c, c))
+}

@@ -1,0 +1,4 @@
+//! seqbench: softmax attention, gated RNNs and the linear-attention family, measured side by side.
+pub mod kernels;
+pub mod rng;
+pub mod verify;

@@ -1,0 +1,37 @@
+//! Seeded randomness. candle's CPU device cannot be seeded, so every random tensor seqbench makes
+//! (weights, test inputs, data) comes from here, keyed by a seed and a name so that it does not depend
+//! on the order in which things are created.
+
+use candle_core::{Device, Result, Shape, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+/// A ChaCha8 stream for `(seed, name)`.
+pub fn stream(seed: u64, name: &str) -> ChaCha8Rng {
+    // FNV-1a of the name, mixed with the seed.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for byte in name.bytes() {
+        h ^= byte as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    ChaCha8Rng::seed_from_u64(h ^ seed.wrapping_mul(0x9E3779B97F4A7C15))
+}
+
+/// `N(0, std^2)` entries, f32.
+pub fn normal<S: Into<Shape>>(seed: u64, name: &str, shape: S, std: f64, dev: &Device) -> Result<Tensor> {
+    let shape = shape.into();
+    let mut rng = stream(seed, name);
+    let data: Vec<f32> = (0..shape.elem_count())
+        .map(|_| (rng.sample::<f64, _>(StandardNormal) * std) as f32)
+        .collect();
+    Tensor::from_vec(data, shape, dev)
+}
+
+/// Uniform entries in `[lo, hi)`, f32.
+pub fn uniform<S: Into<Shape>>(seed: u64, name: &str, shape: S, lo: f64, hi: f64, dev: &Device) -> Result<Tensor> {
+    let shape = shape.into();
+    let mut rng = stream(seed, name);
+    let data: Vec<f32> = (0..shape.elem_count()).map(|_| rng.random_range(lo..hi) as f32).collect();
+    Tensor::from_vec(data, shape, dev)
+}
