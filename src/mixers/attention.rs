@@ -1,0 +1,96 @@
+//! Causal multi-head softmax attention with rotary positions and a KV cache.
+//!
+//! `o_t = Σ_{i<=t} softmax_i(q_t·k_i / sqrt(d)) v_i`; RoPE rotates q and k by their absolute positions
+//! (written with plain ops so it is differentiable); the cache holds every past k (rotated) and v.
+
+use super::{Mixer, MixerKind, MixerSpec, State};
+use crate::kernels::Form;
+use crate::nn::{Linear, Params};
+use candle_core::{DType, Device, Result, Tensor, D};
+
+/// RoPE base frequency.
+const ROPE_BASE: f64 = 10_000.0;
+
+pub struct Attention {
+    heads: usize,
+    head_dim: usize,
+    qkv: Linear,
+    out: Linear,
+    device: Device,
+}
+
+impl Attention {
+    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
+        Ok(Attention {
+            heads: spec.heads(),
+            head_dim: spec.head_dim,
+            qkv: Linear::new(p, "qkv", spec.d_model, 3 * spec.d_model, false, 1.0)?,
+            out: Linear::new(p, "out", spec.d_model, spec.d_model, false, out_gain)?,
+            device: p.device().clone(),
+        })
+    }
+
+    /// Rotates `x: [B, H, T, d]` holding positions `start..start+T`: `(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)`.
+    fn rope(&self, x: &Tensor, start: usize) -> Result<Tensor> {
+        let (_, _, t, d) = x.dims4()?;
+        let half = d / 2;
+        let inv_freq: Vec<f32> = (0..half).map(|i| ROPE_BASE.powf(-(2.0 * i as f64) / d as f64) as f32).collect();
+        let angles: Vec<f32> =
+            (start..start + t).flat_map(|pos| inv_freq.iter().map(move |f| pos as f32 * f)).collect();
+        let angles = Tensor::from_vec(angles, (t, half), x.device())?;
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+        let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+        Tensor::cat(&[r1, r2], D::Minus1)
+    }
+}
+
+impl Mixer for Attention {
+    fn kind(&self) -> MixerKind {
+        MixerKind::Attention
+    }
+
+    fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {
+        let (b, t, d) = x.dims3()?;
+        let heads = |m: Tensor| -> Result<Tensor> {
+            m.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        let qkv = self.qkv.forward(x)?.chunk(3, 2)?;
+        let past = match state {
+            None => None,
+            Some(State::Kv { k, v }) => Some((k, v)),
+            Some(other) => candle_core::bail!("attention given a foreign state {other:?}"),
+        };
+        let start = past.map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+        let q = self.rope(&heads(qkv[0].clone())?, start)?;
+        let k_new = self.rope(&heads(qkv[1].clone())?, start)?;
+        let v_new = heads(qkv[2].clone())?;
+        let (k, v) = match past {
+            Some((pk, pv)) if start > 0 => (Tensor::cat(&[pk, &k_new], 2)?, Tensor::cat(&[pv, &v_new], 2)?),
+            _ => (k_new, v_new),
+        };
+        let total = start + t;
+        let mut scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?; // [B, H, T, total]
+        if t > 1 {
+            // Query i (position start+i) sees keys j <= start+i.
+            let mask: Vec<f32> = (0..t)
+                .flat_map(|i| (0..total).map(move |j| if j <= start + i { 0.0 } else { f32::NEG_INFINITY }))
+                .collect();
+            scores = scores.broadcast_add(&Tensor::from_vec(mask, (t, total), x.device())?)?;
+        }
+        let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let y = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        Ok((self.out.forward(&y)?, State::Kv { k, v }))
+    }
+
+    fn empty_state(&self, batch: usize) -> Result<State> {
+        let z = Tensor::zeros((batch, self.heads, 0, self.head_dim), DType::F32, &self.device)?;
+        Ok(State::Kv { k: z.clone(), v: z })
+    }
+
+    fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
+        2 * batch * seq_len * self.heads * self.head_dim * 4
+    }
+}

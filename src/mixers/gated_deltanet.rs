@@ -1,0 +1,58 @@
+//! Gated DeltaNet (Yang, Kautz & Hatamizadeh 2025): the delta rule with a scalar decay per head.
+//!
+//! `S_t = S_{t-1} α_t (I - β_t k_t k_t^T) + β_t v_t k_t^T`, `log α_t = -exp(A_log) softplus(W_a x_t + dt_bias)`;
+//! q, k, v, β as in DeltaNet; output `W_o (RMSNorm(o) ⊙ silu(W_g x))` per head.
+
+use super::deltanet::DeltaProjections;
+use super::linear::{LinearFamily, LinearShape, Projected};
+use super::{MixerKind, MixerSpec};
+use crate::kernels::Gate;
+use crate::nn::{merge_heads, softplus, Linear, Params, RmsNorm};
+use candle_core::{Result, Tensor};
+
+pub struct GatedDeltaNet {
+    proj: DeltaProjections,
+    decay: Linear,
+    a_log: Tensor,
+    dt_bias: Tensor,
+    out_gate: Linear,
+    norm: RmsNorm,
+    out: Linear,
+}
+
+impl GatedDeltaNet {
+    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
+        let (h, d) = (spec.heads(), spec.head_dim);
+        Ok(GatedDeltaNet {
+            proj: DeltaProjections::new(spec, p)?,
+            decay: Linear::new(p, "decay", spec.d_model, h, false, 1.0)?,
+            a_log: p.uniform("a_log", h, 1f64.ln(), 16f64.ln())?,
+            dt_bias: p.uniform("dt_bias", h, -4.0, -2.0)?,
+            out_gate: Linear::new(p, "out_gate", spec.d_model, h * d, false, 1.0)?,
+            norm: RmsNorm::new(p, "norm", d)?,
+            out: Linear::new(p, "out", h * d, spec.d_model, false, out_gain)?,
+        })
+    }
+}
+
+impl LinearFamily for GatedDeltaNet {
+    fn kind(&self) -> MixerKind {
+        MixerKind::GatedDeltanet
+    }
+
+    fn shape(&self) -> LinearShape {
+        self.proj.shape()
+    }
+
+    fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
+        let (mut inputs, carry) = self.proj.project(x, conv)?;
+        let rate = softplus(&self.decay.forward(x)?.broadcast_add(&self.dt_bias)?)?;
+        inputs.gate = Gate::Scalar(rate.broadcast_mul(&self.a_log.exp()?.neg()?)?);
+        Ok(Projected { inputs, conv: Some(carry), extra: vec![self.out_gate.forward(x)?] })
+    }
+
+    fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
+        let y = merge_heads(&self.norm.forward(o)?)?;
+        self.out.forward(&(y * p.extra[0].silu()?)?)
+    }
+}
