@@ -1,5 +1,8 @@
 //! seqbench: softmax attention, gated RNNs and the linear-attention family, measured side by side.
+pub mod config;
+pub mod error;
 pub mod kernels;
+pub mod model;
 pub mod mixers;
 pub mod nn;
 pub mod rng;

@@ -1,0 +1,180 @@
+//! Model presets: one TOML file per model in `configs/models/`, each naming its mixer and giving sizes
+//! (`[sizes.tiny]`, `[sizes.small]`, ...). The shipped files are compiled in; any other file can be
+//! given by path. Every field is validated with an error that names the file and the field.
+
+use crate::error::UserError;
+use crate::mixers::{MixerKind, MixerSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The presets shipped in `configs/models/` (compiled in, so the binary works from any directory).
+pub const BUILT_IN: [(&str, &str); 9] = [
+    ("attention", include_str!("../configs/models/attention.toml")),
+    ("lstm", include_str!("../configs/models/lstm.toml")),
+    ("gru", include_str!("../configs/models/gru.toml")),
+    ("linear-attention", include_str!("../configs/models/linear-attention.toml")),
+    ("retnet", include_str!("../configs/models/retnet.toml")),
+    ("mamba2", include_str!("../configs/models/mamba2.toml")),
+    ("gla", include_str!("../configs/models/gla.toml")),
+    ("deltanet", include_str!("../configs/models/deltanet.toml")),
+    ("gated-deltanet", include_str!("../configs/models/gated-deltanet.toml")),
+];
+
+/// The size a model is built at unless told otherwise.
+pub const DEFAULT_SIZE: &str = "small";
+
+/// A model file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    name: String,
+    mixer: String,
+    #[serde(default)]
+    description: String,
+    /// Chunk size of the chunkwise form used for training the linear family.
+    chunk_size: Option<usize>,
+    sizes: BTreeMap<String, SizeTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SizeTable {
+    d_model: usize,
+    n_layers: usize,
+    head_dim: usize,
+    d_mlp: Option<usize>,
+    d_state: Option<usize>,
+    conv_size: Option<usize>,
+}
+
+/// A fully resolved, validated model configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub name: String,
+    pub size: String,
+    pub description: String,
+    pub mixer: MixerKind,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub head_dim: usize,
+    pub d_mlp: usize,
+    pub d_state: usize,
+    pub conv_size: usize,
+    pub chunk_size: usize,
+    pub vocab: usize,
+    /// Where the config came from (`built-in` or a path).
+    pub source: String,
+}
+
+impl ModelConfig {
+    pub fn mixer_spec(&self) -> MixerSpec {
+        MixerSpec {
+            kind: self.mixer,
+            d_model: self.d_model,
+            head_dim: self.head_dim,
+            d_state: self.d_state,
+            conv_size: self.conv_size,
+        }
+    }
+
+    /// `name@size`, how results refer to the model.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.size)
+    }
+}
+
+/// Names of the shipped models.
+pub fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(n, _)| *n).collect()
+}
+
+/// Resolves `name` (a shipped model, or a path to a `.toml` file; `name@size` picks a size) at
+/// `size` (used when the name carries none).
+pub fn load(name: &str, size: &str) -> Result<ModelConfig, UserError> {
+    let (name, size) = match name.rsplit_once('@') {
+        Some((n, s)) => (n, s),
+        None => (name, size),
+    };
+    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
+        return parse(text, &format!("configs/models/{name}.toml"), size, "built-in");
+    }
+    if name.ends_with(".toml") || Path::new(name).exists() {
+        let text = std::fs::read_to_string(name)
+            .map_err(|e| UserError::Usage(format!("{name}: cannot read model config: {e}")))?;
+        return parse(&text, name, size, name);
+    }
+    Err(UserError::Usage(format!("unknown model `{name}` (known: {}; or give a path to a .toml file)", built_in_names().join(", "))))
+}
+
+fn field_err(file: &str, field: impl Into<String>, message: impl Into<String>) -> UserError {
+    UserError::Config { file: file.to_string(), field: field.into(), message: message.into() }
+}
+
+/// Parses and validates a model file's text; `file` is used in error messages.
+pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelConfig, UserError> {
+    let raw: ModelFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0);
+        UserError::Usage(format!("{file}:{line}: {}", e.message().replace('\n', " ")))
+    })?;
+    let mixer = MixerKind::parse(&raw.mixer).ok_or_else(|| {
+        let known: Vec<_> = MixerKind::ALL.iter().map(|k| k.name()).collect();
+        field_err(file, "mixer", format!("unknown mixer `{}` (known: {})", raw.mixer, known.join(", ")))
+    })?;
+    let s = raw.sizes.get(size).ok_or_else(|| {
+        let known: Vec<_> = raw.sizes.keys().cloned().collect();
+        field_err(file, format!("sizes.{size}"), format!("no size `{size}` (this file has: {})", known.join(", ")))
+    })?;
+    let f = |name: &str| format!("sizes.{size}.{name}");
+    let positive = |value: usize, name: &str| -> Result<(), UserError> {
+        if value == 0 {
+            return Err(field_err(file, f(name), "must be positive"));
+        }
+        Ok(())
+    };
+    positive(s.d_model, "d_model")?;
+    positive(s.n_layers, "n_layers")?;
+    positive(s.head_dim, "head_dim")?;
+    if s.d_model % s.head_dim != 0 {
+        return Err(field_err(file, f("head_dim"), format!("must divide d_model ({} is not a multiple of {})", s.d_model, s.head_dim)));
+    }
+    if mixer == MixerKind::Attention && s.head_dim % 2 != 0 {
+        return Err(field_err(file, f("head_dim"), "must be even for rotary positions"));
+    }
+    if mixer == MixerKind::Gla && s.head_dim < 2 {
+        return Err(field_err(file, f("head_dim"), "must be at least 2 (GLA's key dimension is head_dim / 2)"));
+    }
+    if s.d_model > 65_536 || s.n_layers > 1024 {
+        return Err(field_err(file, f("d_model"), "is implausibly large (d_model <= 65536, n_layers <= 1024)"));
+    }
+    let d_mlp = s.d_mlp.unwrap_or_else(|| (8 * s.d_model / 3).div_ceil(8) * 8);
+    positive(d_mlp, "d_mlp")?;
+    let d_state = s.d_state.unwrap_or(64);
+    positive(d_state, "d_state")?;
+    let conv_size = s.conv_size.unwrap_or(4);
+    if !(2..=16).contains(&conv_size) {
+        return Err(field_err(file, f("conv_size"), format!("must be between 2 and 16 (got {conv_size})")));
+    }
+    let chunk_size = raw.chunk_size.unwrap_or(crate::kernels::DEFAULT_CHUNK);
+    if !chunk_size.is_power_of_two() {
+        return Err(field_err(file, "chunk_size", format!("must be a power of two (got {chunk_size})")));
+    }
+    if raw.name.trim().is_empty() {
+        return Err(field_err(file, "name", "must not be empty"));
+    }
+    Ok(ModelConfig {
+        name: raw.name,
+        size: size.to_string(),
+        description: raw.description,
+        mixer,
+        d_model: s.d_model,
+        n_layers: s.n_layers,
+        head_dim: s.head_dim,
+        d_mlp,
+        d_state,
+        conv_size,
+        chunk_size,
+        vocab: 256,
+        source: source.to_string(),
+    })
+}

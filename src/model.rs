@@ -1,0 +1,154 @@
+//! The language model around any mixer. Identical scaffolding for every model, so the token mixer is
+//! the only difference: byte embedding -> n x [x + mixer(norm(x)); x + mlp(norm(x))] -> norm -> head.
+
+use crate::config::ModelConfig;
+use crate::kernels::Form;
+use crate::mixers::{self, Mixer, State};
+use crate::nn::{Linear, Params, RmsNorm};
+use candle_core::{DType, Device, Result, Tensor, Var, D};
+
+/// SwiGLU feed-forward: `W_down (silu(W_gate x) ⊙ W_up x)`.
+struct Mlp {
+    gate_up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gu = self.gate_up.forward(x)?.chunk(2, D::Minus1)?;
+        self.down.forward(&(gu[0].silu()? * &gu[1])?)
+    }
+}
+
+struct Block {
+    mixer_norm: RmsNorm,
+    mixer: Box<dyn Mixer>,
+    mlp_norm: RmsNorm,
+    mlp: Mlp,
+}
+
+/// A byte-level language model (vocabulary 256).
+pub struct LanguageModel {
+    pub config: ModelConfig,
+    params: Params,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    head: Linear,
+}
+
+impl LanguageModel {
+    /// Builds the model with weights drawn from `seed` (same seed, same weights).
+    pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        let p = Params::new(seed, device);
+        let (d, n) = (config.d_model, config.n_layers);
+        let out_gain = 1.0 / (2.0 * n as f64).sqrt();
+        let embed = p.normal("embed", (config.vocab, d), 1.0)?;
+        let spec = config.mixer_spec();
+        let blocks = (0..n)
+            .map(|i| {
+                let b = p.sub(&format!("layers.{i}"));
+                Ok(Block {
+                    mixer_norm: RmsNorm::new(&b, "mixer_norm", d)?,
+                    mixer: mixers::build(&spec, &b.sub("mixer"), n)?,
+                    mlp_norm: RmsNorm::new(&b, "mlp_norm", d)?,
+                    mlp: Mlp {
+                        gate_up: Linear::new(&b.sub("mlp"), "gate_up", d, 2 * config.d_mlp, false, 1.0)?,
+                        down: Linear::new(&b.sub("mlp"), "down", config.d_mlp, d, false, out_gain)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LanguageModel {
+            config: config.clone(),
+            norm: RmsNorm::new(&p, "norm", d)?,
+            head: Linear::new(&p, "head", d, config.vocab, false, 1.0)?,
+            params: p,
+            embed,
+            blocks,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+
+    /// Every parameter with its name, sorted by name (a stable order for optimisers and checks).
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let data = self.params.varmap().data().lock().expect("parameter map poisoned");
+        let mut vars: Vec<_> = data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// Writes the weights as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        self.params.varmap().save(path)
+    }
+
+    /// The training form of the linear family for this model (chunkwise with the config's chunk).
+    pub fn default_form(&self) -> Form {
+        Form::Chunkwise(self.config.chunk_size)
+    }
+
+    /// Logits `[B, T, 256]` for byte ids `[B, T]` (u32), continuing from `states` (None: a fresh
+    /// sequence). Returns the states after the last token (still attached to the graph).
+    pub fn run(&self, ids: &Tensor, states: Option<&[State]>, form: Form) -> Result<(Tensor, Vec<State>)> {
+        let (b, t) = ids.dims2()?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.d_model))?;
+        let mut next = Vec::with_capacity(self.blocks.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let state = states.map(|s| &s[i]);
+            let (y, s) = block.mixer.run(&block.mixer_norm.forward(&x)?, state, form)?;
+            x = (x + y)?;
+            x = (&x + block.mlp.forward(&block.mlp_norm.forward(&x)?)?)?;
+            next.push(s);
+        }
+        let logits = self.head.forward(&self.norm.forward(&x)?)?;
+        Ok((logits, next))
+    }
+
+    /// Training forward over whole sequences.
+    pub fn forward(&self, ids: &Tensor, form: Form) -> Result<Tensor> {
+        Ok(self.run(ids, None, form)?.0)
+    }
+
+    /// Mean cross-entropy (nats) of predicting `targets` from `ids`, both `[B, T]`.
+    pub fn loss(&self, ids: &Tensor, targets: &Tensor, form: Form) -> Result<Tensor> {
+        let logits = self.forward(ids, form)?;
+        let v = self.config.vocab;
+        candle_nn::loss::cross_entropy(&logits.reshape(((), v))?, &targets.flatten_all()?)
+    }
+
+    /// Processes a prompt in parallel; returns its logits and the detached states for decoding.
+    pub fn prefill(&self, ids: &Tensor, form: Form) -> Result<(Tensor, Vec<State>)> {
+        let (logits, states) = self.run(ids, None, form)?;
+        Ok((logits.detach(), states.iter().map(State::detach).collect()))
+    }
+
+    /// Decodes one token per sequence, `ids: [B, 1]`; returns logits `[B, 1, 256]`.
+    pub fn step(&self, ids: &Tensor, states: &mut Vec<State>) -> Result<Tensor> {
+        let (logits, next) = self.run(ids, Some(states), Form::Recurrent)?;
+        *states = next.iter().map(State::detach).collect();
+        Ok(logits.detach())
+    }
+
+    /// States before any token.
+    pub fn empty_states(&self, batch: usize) -> Result<Vec<State>> {
+        self.blocks.iter().map(|b| b.mixer.empty_state(batch)).collect()
+    }
+
+    /// Exact bytes of all layers' states after `seq_len` tokens, by formula.
+    pub fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
+        self.blocks.iter().map(|b| b.mixer.state_bytes(batch, seq_len)).sum()
+    }
+
+    /// Parameter bytes (f32).
+    pub fn param_bytes(&self) -> usize {
+        self.num_params() * DType::F32.size_in_bytes()
+    }
+}
