@@ -1,1 +1,44 @@
-fn main() {}
+//! The `seqbench` binary: parse arguments, run the command, map errors to exit codes
+//! (0 success, 1 failure or failed checks, 2 bad input).
+
+use clap::Parser;
+use seqbench::cli::{Cli, Command, Common};
+use seqbench::commands;
+use seqbench::error::UserError;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn apply(common: &Common) -> Result<(), UserError> {
+    if let Some(n) = common.threads {
+        if n == 0 {
+            return Err(UserError::Usage("--threads must be at least 1".into()));
+        }
+        // candle's CPU backend sizes its thread pools from RAYON_NUM_THREADS at first use.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::List(args) => commands::list::run(args).map(|_| true),
+        Command::Check(args) => apply(&args.common).map_err(Into::into).and_then(|_| commands::check::run(args)),
+        Command::Train(args) => apply(&args.common).map_err(Into::into).and_then(|_| commands::train::run(args).map(|_| true)),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            if e.downcast_ref::<UserError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

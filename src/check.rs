@@ -1,0 +1,177 @@
+//! The correctness checks behind `seqbench check` and the test-suite: each model's forms agree, the
+//! full-sequence forward equals prefill plus decode, every parameter receives a gradient; and each
+//! kind of recurrence's kernels agree with the scalar f64 oracle.
+
+use crate::kernels::{reference, Form};
+use crate::model::LanguageModel;
+use crate::verify::{agreement, kernel_case, rel_rmse, run_with_grads, Recurrence};
+use candle_core::{DType, Device, Result, Tensor};
+
+/// Tolerances (relative RMSE) the checks must meet, in f32.
+pub const OUTPUT_TOL: f64 = 1e-5;
+pub const GRAD_TOL: f64 = 1e-4;
+pub const DECODE_TOL: f64 = 1e-4;
+
+/// One line of the check report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CheckRow {
+    pub subject: String,
+    pub check: String,
+    pub output_err: Option<f64>,
+    pub grad_err: Option<f64>,
+    pub passed: bool,
+    pub note: String,
+}
+
+/// Deterministic byte ids `[b, t]`.
+pub fn byte_ids(b: usize, t: usize, seed: u64, dev: &Device) -> Result<Tensor> {
+    let data: Vec<u32> = (0..b * t).map(|i| ((i as u64 * 2654435761 + seed * 97) % 251) as u32).collect();
+    Tensor::from_vec(data, (b, t), dev)
+}
+
+/// Logits and every parameter's gradient (in name order) of the loss in `form`.
+fn logits_and_grads(m: &LanguageModel, x: &Tensor, y: &Tensor, form: Form) -> Result<(Tensor, Vec<Tensor>)> {
+    let grads = m.loss(x, y, form)?.backward()?;
+    let g = m
+        .named_vars()
+        .iter()
+        .map(|(_, v)| grads.get(v.as_tensor()).cloned().map_or_else(|| v.as_tensor().zeros_like(), Ok))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((m.forward(x, form)?, g))
+}
+
+/// Largest relative errors of `form` against the recurrent form through the whole model at length
+/// `t`: (logits, worst parameter gradient, that parameter's name).
+pub fn form_agreement(m: &LanguageModel, form: Form, t: usize) -> Result<(f64, f64, String)> {
+    let dev = m.device();
+    let (x, y) = (byte_ids(2, t, 5, dev)?, byte_ids(2, t, 6, dev)?);
+    let (base, base_g) = logits_and_grads(m, &x, &y, Form::Recurrent)?;
+    let (other, other_g) = logits_and_grads(m, &x, &y, form)?;
+    let mut worst = (0.0, String::from("-"));
+    for ((name, _), (a, b)) in m.named_vars().iter().zip(other_g.iter().zip(&base_g)) {
+        let e = rel_rmse(a, b)?;
+        if e > worst.0 || e.is_nan() {
+            worst = (e, name.clone());
+        }
+    }
+    Ok((rel_rmse(&other, &base)?, worst.0, worst.1))
+}
+
+/// Relative error of prefill(`prompt` tokens) + token-by-token decode against the full forward at
+/// length `t`, and of decoding everything from the empty state; also checks the state's exact bytes
+/// against the formula (returned as the third value: `Some((held, formula))` when they differ).
+pub fn decode_agreement(m: &LanguageModel, t: usize, prompt: usize) -> Result<(f64, f64, Option<(usize, usize)>)> {
+    let b = 2;
+    let x = byte_ids(b, t, 3, m.device())?;
+    let full = m.forward(&x, m.default_form())?;
+    let (pre, mut states) = m.prefill(&x.narrow(1, 0, prompt)?, m.default_form())?;
+    let mut parts = vec![pre];
+    for i in prompt..t {
+        parts.push(m.step(&x.narrow(1, i, 1)?, &mut states)?);
+    }
+    let with_prefill = rel_rmse(&Tensor::cat(&parts, 1)?, &full)?;
+    let mut states = m.empty_states(b)?;
+    let steps = (0..t).map(|i| m.step(&x.narrow(1, i, 1)?, &mut states)).collect::<Result<Vec<_>>>()?;
+    let from_empty = rel_rmse(&Tensor::cat(&steps, 1)?, &full)?;
+    let held: usize = states.iter().map(|s| s.bytes()).sum();
+    let formula = m.state_bytes(b, t);
+    Ok((with_prefill, from_empty, (held != formula).then_some((held, formula))))
+}
+
+/// Names of parameters whose gradient after one loss evaluation is missing, zero or not finite.
+pub fn parameters_without_gradient(m: &LanguageModel) -> Result<Vec<String>> {
+    let dev = m.device();
+    let grads = m.loss(&byte_ids(2, 33, 1, dev)?, &byte_ids(2, 33, 2, dev)?, m.default_form())?.backward()?;
+    let mut bad = Vec::new();
+    for (name, var) in m.named_vars() {
+        let ok = match grads.get(var.as_tensor()) {
+            None => false,
+            Some(g) => {
+                let sq = g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+                sq.is_finite() && sq > 0.0
+            }
+        };
+        if !ok {
+            bad.push(name);
+        }
+    }
+    Ok(bad)
+}
+
+/// All model-level checks for one model, at length `t` (odd lengths catch padding bugs).
+pub fn check_model(m: &LanguageModel, t: usize) -> Result<Vec<CheckRow>> {
+    let subject = m.config.label();
+    let mut rows = Vec::new();
+    if m.config.mixer.is_linear() {
+        for form in [Form::Chunkwise(16), Form::Chunkwise(64), Form::Parallel] {
+            let (out, grad, worst) = form_agreement(m, form, t)?;
+            rows.push(CheckRow {
+                subject: subject.clone(),
+                check: format!("recurrent vs {form} (T={t})"),
+                output_err: Some(out),
+                grad_err: Some(grad),
+                passed: out < OUTPUT_TOL && grad < GRAD_TOL,
+                note: format!("worst gradient: {worst}"),
+            });
+        }
+    }
+    let prompt = t / 2;
+    let (pre, empty, bytes) = decode_agreement(m, t, prompt)?;
+    let err = pre.max(empty);
+    rows.push(CheckRow {
+        subject: subject.clone(),
+        check: format!("forward vs prefill({prompt}) + decode (T={t})"),
+        output_err: Some(err),
+        grad_err: None,
+        passed: err < DECODE_TOL && bytes.is_none(),
+        note: match bytes {
+            None => "state bytes match formula".into(),
+            Some((held, formula)) => format!("state holds {held} B, formula says {formula} B"),
+        },
+    });
+    let missing = parameters_without_gradient(m)?;
+    rows.push(CheckRow {
+        subject,
+        check: "every parameter gets a gradient".into(),
+        output_err: None,
+        grad_err: None,
+        passed: missing.is_empty(),
+        note: if missing.is_empty() {
+            format!("{} tensors", m.named_vars().len())
+        } else {
+            format!("no gradient: {}", missing.join(", "))
+        },
+    });
+    Ok(rows)
+}
+
+/// The kernels of one kind of recurrence in every form against the f64 oracle, with an initial state.
+pub fn check_kernel(kind: Recurrence, t: usize) -> Result<Vec<CheckRow>> {
+    let case = kernel_case(kind, (2, t, 2, 16, 12), true, 42, DType::F32)?;
+    let oracle = reference::run(&case.inputs)?;
+    let base = run_with_grads(&case, Form::Recurrent, 42)?;
+    let mut rows = Vec::new();
+    let e = rel_rmse(&base.o, &oracle.o)?.max(rel_rmse(&base.state, &oracle.state)?);
+    rows.push(CheckRow {
+        subject: format!("kernel:{}", kind.name()),
+        check: format!("recurrent vs f64 oracle (T={t})"),
+        output_err: Some(e),
+        grad_err: None,
+        passed: e < OUTPUT_TOL,
+        note: "outputs and final state".into(),
+    });
+    for form in [Form::Chunkwise(16), Form::Chunkwise(64), Form::Parallel] {
+        let other = run_with_grads(&case, form, 42)?;
+        let a = agreement(&other, &base)?;
+        let out = a.output.max(a.state).max(rel_rmse(&other.o, &oracle.o)?);
+        rows.push(CheckRow {
+            subject: format!("kernel:{}", kind.name()),
+            check: format!("recurrent vs {form} (T={t})"),
+            output_err: Some(out),
+            grad_err: Some(a.grad),
+            passed: out < OUTPUT_TOL && a.grad < GRAD_TOL,
+            note: format!("worst gradient: {}", a.worst_grad),
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,65 @@
+//! `seqbench list`: every shipped model with its size, parameters and state growth.
+
+use super::{bytes, count, table};
+use crate::cli::ListArgs;
+use crate::config;
+use crate::model::LanguageModel;
+use candle_core::Device;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Entry {
+    model: String,
+    mixer: &'static str,
+    d_model: usize,
+    n_layers: usize,
+    head_dim: usize,
+    params: usize,
+    /// Exact state bytes at batch 1 after T tokens, for T = 1 024 and 32 768.
+    state_bytes_1k: usize,
+    state_bytes_32k: usize,
+    /// Growth of the state per token at batch 1 (0 for recurrent models).
+    state_bytes_per_token: f64,
+    recurrence: &'static str,
+}
+
+pub fn run(args: &ListArgs) -> anyhow::Result<()> {
+    let mut entries = Vec::new();
+    for name in config::built_in_names() {
+        let cfg = config::load(name, &args.size)?;
+        let m = LanguageModel::new(&cfg, 0, &Device::Cpu)?;
+        let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
+        entries.push(Entry {
+            model: name.to_string(),
+            mixer: cfg.mixer.name(),
+            d_model: cfg.d_model,
+            n_layers: cfg.n_layers,
+            head_dim: cfg.head_dim,
+            params: m.num_params(),
+            state_bytes_1k: a,
+            state_bytes_32k: b,
+            state_bytes_per_token: (b - a) as f64 / (32768.0 - 1024.0),
+            recurrence: cfg.mixer.recurrence(),
+        });
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    let mut t = table(&["model", "mixer", "layers x d", "params", "state @1k", "state @32k", "growth / token", "state update"]);
+    for e in &entries {
+        let growth = if e.state_bytes_per_token == 0.0 { "constant".to_string() } else { format!("{} / token", bytes(e.state_bytes_per_token as usize)) };
+        t.add_row(vec![
+            e.model.clone(),
+            e.mixer.to_string(),
+            format!("{} x {}", e.n_layers, e.d_model),
+            count(e.params),
+            bytes(e.state_bytes_1k),
+            bytes(e.state_bytes_32k),
+            growth,
+            e.recurrence.to_string(),
+        ]);
+    }
+    println!("Models at size `{}` (state: batch 1, f32, every layer):\n{t}", args.size);
+    Ok(())
+}
