@@ -74,13 +74,13 @@ pub struct TrainArgs {
     #[arg(long, default_value = "small")]
     pub size: String,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     pub steps: usize,
     /// Tokens (bytes) per training sequence.
     #[arg(long, default_value_t = 256)]
     pub seq_len: usize,
     /// Sequences per step.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     pub batch: usize,
     /// Peak learning rate (linear warm-up over 10% of the steps, then cosine decay to 10%).
     #[arg(long, default_value_t = 3e-3)]

@@ -111,12 +111,37 @@ fn field_err(file: &str, field: impl Into<String>, message: impl Into<String>) -
     UserError::Config { file: file.to_string(), field: field.into(), message: message.into() }
 }
 
+/// A TOML error as one line: `file:line: `table.key`: message` (the key when the error points at one).
+pub(crate) fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> UserError {
+    let message = e.message().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return UserError::Usage(format!("{file}: {message}"));
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+    match line.split_once('=') {
+        Some((key, _)) if !message.contains("unknown field") => {
+            let key = key.trim();
+            let field = section.map_or(key.to_string(), |s| format!("{s}.{key}"));
+            UserError::Usage(format!("{file}:{line_no}: `{field}`: {message}"))
+        }
+        _ if line.trim_start().starts_with('[') => {
+            UserError::Usage(format!("{file}:{line_no}: `{}`: {message}", line.trim().trim_matches(|c| c == '[' || c == ']')))
+        }
+        _ => UserError::Usage(format!("{file}:{line_no}: {message}")),
+    }
+}
+
 /// Parses and validates a model file's text; `file` is used in error messages.
 pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelConfig, UserError> {
-    let raw: ModelFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0);
-        UserError::Usage(format!("{file}:{line}: {}", e.message().replace('\n', " ")))
-    })?;
+    let raw: ModelFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let mixer = MixerKind::parse(&raw.mixer).ok_or_else(|| {
         let known: Vec<_> = MixerKind::ALL.iter().map(|k| k.name()).collect();
         field_err(file, "mixer", format!("unknown mixer `{}` (known: {})", raw.mixer, known.join(", ")))

@@ -1,0 +1,105 @@
+//! The binary as a user meets it: exit codes, one-line errors naming file and field, outputs written.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn seqbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seqbench")).args(args).output().expect("binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seqbench-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Exit code 2 and exactly one line on stderr, containing every `needle`.
+fn assert_user_error(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line, got: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "`{n}` not in: {stderr}");
+    }
+}
+
+const GOOD: &str = r#"
+name = "mine"
+mixer = "gla"
+[sizes.tiny]
+d_model = 32
+n_layers = 2
+head_dim = 8
+"#;
+
+#[test]
+fn bad_configs_give_one_line_and_exit_2() {
+    let dir = temp_dir("configs");
+    let cases: &[(&str, String, &[&str])] = &[
+        ("unknown-mixer", GOOD.replace("\"gla\"", "\"transformer9000\""), &["`mixer`", "transformer9000"]),
+        ("not-multiple", GOOD.replace("d_model = 32", "d_model = 30"), &["sizes.tiny.head_dim", "must divide d_model"]),
+        ("zero-layers", GOOD.replace("n_layers = 2", "n_layers = 0"), &["sizes.tiny.n_layers", "positive"]),
+        ("unknown-field", GOOD.replace("head_dim = 8", "head_dim = 8\nwidth = 3"), &["unknown field `width`"]),
+        ("missing-field", GOOD.replace("head_dim = 8", ""), &["missing field `head_dim`"]),
+        ("malformed", "name = \"x\nmixer = ".to_string(), &["malformed.toml"]),
+        ("negative", GOOD.replace("d_model = 32", "d_model = -32"), &["`sizes.tiny.d_model`"]),
+    ];
+    for (name, text, needles) in cases {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        let out = seqbench(&["train", "--model", p, "--size", "tiny", "--steps", "1", "-q"]);
+        let mut all = needles.to_vec();
+        all.push(p);
+        assert_user_error(&out, &all);
+    }
+    // The good one is accepted (and a missing size is reported with the sizes the file has).
+    let path = dir.join("good.toml");
+    std::fs::write(&path, GOOD).unwrap();
+    let out = seqbench(&["check", "--models", path.to_str().unwrap(), "--size", "huge", "-q"]);
+    assert_user_error(&out, &["sizes.huge", "tiny"]);
+}
+
+#[test]
+fn unknown_model_and_bad_flags_exit_2() {
+    assert_user_error(&seqbench(&["train", "--model", "gpt5", "-q"]), &["unknown model `gpt5`", "gated-deltanet"]);
+    assert_user_error(&seqbench(&["check", "--models", "attention,nope"]), &["unknown model `nope`"]);
+    assert_user_error(&seqbench(&["train", "--model", "gla", "--size", "tiny", "--form", "chunkwise:12"]), &["power of two"]);
+    assert_user_error(&seqbench(&["train", "--steps", "0"]), &["--steps"]);
+    assert_user_error(&seqbench(&["train", "--corpus", "/nonexistent/file.txt", "--size", "tiny"]), &["/nonexistent/file.txt"]);
+    let out = seqbench(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_passes_and_list_describes_every_model() {
+    let out = seqbench(&["check", "-q"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    let out = seqbench(&["list", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 9);
+    let help = seqbench(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("train"));
+}
+
+#[test]
+fn train_saves_weights_and_report() {
+    let dir = temp_dir("train");
+    let (w, j) = (dir.join("w.safetensors"), dir.join("r.json"));
+    let out = seqbench(&[
+        "train", "--model", "retnet@tiny", "--steps", "3", "--seq-len", "32", "--batch", "2", "-q",
+        "--save", w.to_str().unwrap(), "--json", j.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tensors = candle_core::safetensors::load(&w, &candle_core::Device::Cpu).unwrap();
+    assert!(tensors.contains_key("embed") && tensors.contains_key("layers.1.mixer.qkv.weight"));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(report["schema"], "seqbench.train/1");
+    assert_eq!(report["report"]["losses"].as_array().unwrap().len(), 3);
+    assert!(report["report"]["entropy_floor_bits"].as_f64().unwrap() > 0.0);
+}
