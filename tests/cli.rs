@@ -69,6 +69,7 @@ fn unknown_model_and_bad_flags_exit_2() {
     assert_user_error(&seqbench(&["train", "--model", "gla", "--size", "tiny", "--form", "chunkwise:12"]), &["power of two"]);
     assert_user_error(&seqbench(&["train", "--steps", "0"]), &["--steps"]);
     assert_user_error(&seqbench(&["train", "--corpus", "/nonexistent/file.txt", "--size", "tiny"]), &["/nonexistent/file.txt"]);
+    assert_user_error(&seqbench(&["train", "--model", "attention", "--seq-len", "65536", "--batch", "64"]), &["needs about", "available"]);
     let out = seqbench(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -6,6 +6,7 @@ use crate::config::{self, ModelConfig};
 use crate::data::Corpus;
 use crate::error::usage;
 use crate::kernels::Form;
+use crate::memory;
 use crate::model::LanguageModel;
 use crate::train::{train, TrainOptions, TrainReport};
 use candle_core::Device;
@@ -70,6 +71,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         return Err(usage(format!("--seq-len {} is longer than the validation split ({} bytes)", opts.seq_len, corpus.valid.len())));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &Device::Cpu)?;
+    let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form);
+    if let Some(have) = memory::available_bytes() {
+        if need > have {
+            return Err(usage(format!(
+                "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available",
+                cfg.label(), opts.batch, opts.seq_len, opts.form, bytes(need), bytes(have)
+            )));
+        }
+    }
     eprintln!(
         "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}",
         cfg.label(),

@@ -1,0 +1,52 @@
+//! Memory accounting done before allocating: what the machine has, and a conservative estimate of
+//! what a training step needs, so impossible runs are refused with the figure instead of crashing.
+
+use crate::config::ModelConfig;
+use crate::kernels::Form;
+use crate::mixers::MixerKind;
+
+/// Memory the OS reports as available (`MemAvailable` in /proc/meminfo), if it can be read.
+pub fn available_bytes() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Upper-bound estimate (bytes) of one training step: weights, gradients and AdamW moments, plus the
+/// activations autograd keeps. Deliberately generous: it exists to refuse what cannot fit, not to
+/// predict the peak (the benchmarks measure that).
+pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len: usize, form: Form) -> usize {
+    let f = 4.0; // bytes per f32
+    let (b, t, d, l) = (batch as f64, seq_len as f64, cfg.d_model as f64, cfg.n_layers as f64);
+    let heads = (cfg.d_model / cfg.head_dim) as f64;
+    let dh = cfg.head_dim as f64;
+    // Projections, norms, MLP and residuals kept for backward, per layer; plus embeddings and logits.
+    let dense = l * 48.0 * b * t * d * f + 4.0 * b * t * cfg.vocab as f64 * f;
+    let mixer = match cfg.mixer {
+        MixerKind::Attention => l * 4.0 * b * heads * t * t * f,
+        MixerKind::Lstm | MixerKind::Gru => l * 16.0 * b * t * d * f,
+        kind => {
+            let state = heads * dh * dh * f * b;
+            let chunk = match form {
+                Form::Recurrent => return (4.0 * params as f64 * f + dense + l * 4.0 * t * state) as usize,
+                Form::Chunkwise(c) => (c as f64).min(t),
+                Form::Parallel => t.next_power_of_two_f64(),
+            };
+            let per_channel = if kind == MixerKind::Gla { dh / 2.0 } else { 1.0 };
+            let chunks = (t / chunk).ceil();
+            l * (4.0 * b * heads * t * chunk * per_channel * f + 3.0 * chunks * state)
+        }
+    };
+    (4.0 * params as f64 * f + dense + mixer) as usize
+}
+
+trait NextPow2 {
+    fn next_power_of_two_f64(self) -> f64;
+}
+
+impl NextPow2 for f64 {
+    fn next_power_of_two_f64(self) -> f64 {
+        (self.max(1.0) as usize).next_power_of_two() as f64
+    }
+}
