@@ -4,11 +4,11 @@
 //! per head; q, k, v pass a short causal conv + SiLU, then q and k are L2-normalised and q is scaled by
 //! `1/sqrt(d_k)`; output `W_o RMSNorm(o)` per head.
 
-use super::linear::{LinearFamily, LinearShape, Projected};
+use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
 use super::{MixerKind, MixerSpec};
 use crate::kernels::{l2_normalize, Gate, Inputs};
-use crate::nn::{merge_heads, sigmoid, Linear, Params, RmsNorm, ShortConv};
+use crate::nn::{sigmoid, Linear, Params, ShortConv};
 use candle_core::{Result, Tensor};
 
 /// The projections DeltaNet and Gated DeltaNet share: `x -> conv(q, k, v)`, normalised keys, `β`.
@@ -50,8 +50,7 @@ impl DeltaProjections {
 
 pub struct DeltaNet {
     proj: DeltaProjections,
-    norm: RmsNorm,
-    out: Linear,
+    out: HeadOutput,
 }
 
 impl DeltaNet {
@@ -59,8 +58,7 @@ impl DeltaNet {
         let (h, d) = (spec.heads(), spec.head_dim);
         Ok(DeltaNet {
             proj: DeltaProjections::new(spec, p)?,
-            norm: RmsNorm::new(p, "norm", d)?,
-            out: Linear::new(p, "out", h * d, spec.d_model, false, out_gain)?,
+            out: HeadOutput::new(p, spec.d_model, h, d, false, out_gain)?,
         })
     }
 }
@@ -79,7 +77,7 @@ impl LinearFamily for DeltaNet {
         Ok(Projected { inputs, conv: Some(carry), extra: vec![] })
     }
 
-    fn output(&self, o: &Tensor, _p: &Projected) -> Result<Tensor> {
-        self.out.forward(&merge_heads(&self.norm.forward(o)?)?)
+    fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
+        self.out.forward(o, &p.extra)
     }
 }

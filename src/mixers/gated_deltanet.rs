@@ -4,10 +4,10 @@
 //! q, k, v, β as in DeltaNet; output `W_o (RMSNorm(o) ⊙ silu(W_g x))` per head.
 
 use super::deltanet::DeltaProjections;
-use super::linear::{LinearFamily, LinearShape, Projected};
+use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::{MixerKind, MixerSpec};
 use crate::kernels::Gate;
-use crate::nn::{merge_heads, softplus, Linear, Params, RmsNorm};
+use crate::nn::{softplus, Linear, Params};
 use candle_core::{Result, Tensor};
 
 pub struct GatedDeltaNet {
@@ -15,9 +15,7 @@ pub struct GatedDeltaNet {
     decay: Linear,
     a_log: Tensor,
     dt_bias: Tensor,
-    out_gate: Linear,
-    norm: RmsNorm,
-    out: Linear,
+    out: HeadOutput,
 }
 
 impl GatedDeltaNet {
@@ -28,9 +26,7 @@ impl GatedDeltaNet {
             decay: Linear::new(p, "decay", spec.d_model, h, false, 1.0)?,
             a_log: p.uniform("a_log", h, 1f64.ln(), 16f64.ln())?,
             dt_bias: p.uniform("dt_bias", h, -4.0, -2.0)?,
-            out_gate: Linear::new(p, "out_gate", spec.d_model, h * d, false, 1.0)?,
-            norm: RmsNorm::new(p, "norm", d)?,
-            out: Linear::new(p, "out", h * d, spec.d_model, false, out_gain)?,
+            out: HeadOutput::new(p, spec.d_model, h, d, true, out_gain)?,
         })
     }
 }
@@ -48,11 +44,10 @@ impl LinearFamily for GatedDeltaNet {
         let (mut inputs, carry) = self.proj.project(x, conv)?;
         let rate = softplus(&self.decay.forward(x)?.broadcast_add(&self.dt_bias)?)?;
         inputs.gate = Gate::Scalar(rate.broadcast_mul(&self.a_log.exp()?.neg()?)?);
-        Ok(Projected { inputs, conv: Some(carry), extra: vec![self.out_gate.forward(x)?] })
+        Ok(Projected { inputs, conv: Some(carry), extra: self.out.from_input(x)? })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
-        let y = merge_heads(&self.norm.forward(o)?)?;
-        self.out.forward(&(y * p.extra[0].silu()?)?)
+        self.out.forward(o, &p.extra)
     }
 }

@@ -3,11 +3,11 @@
 //! `S_t = Diag(α_t) S_{t-1} + k_t v_t^T` (key-major), `log α_t = logsigmoid(W_2 W_1 x_t + b) / 16`
 //! (low-rank gate), `d_k = d_v / 2`, q scaled by `1/sqrt(d_k)`; output `W_o (RMSNorm(o) ⊙ swish(W_g x))`.
 
-use super::linear::{LinearFamily, LinearShape, Projected};
+use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
 use super::{MixerKind, MixerSpec};
 use crate::kernels::{Gate, Inputs};
-use crate::nn::{log_sigmoid, merge_heads, split_heads, Linear, Params, RmsNorm};
+use crate::nn::{log_sigmoid, split_heads, Linear, Params};
 use candle_core::{Result, Tensor};
 
 /// Rank of the gate projection, as in the GLA paper.
@@ -23,9 +23,7 @@ pub struct Gla {
     v: Linear,
     gate_down: Linear,
     gate_up: Linear,
-    out_gate: Linear,
-    norm: RmsNorm,
-    out: Linear,
+    out: HeadOutput,
 }
 
 impl Gla {
@@ -40,9 +38,7 @@ impl Gla {
             v: Linear::new(p, "v", spec.d_model, h * dv, false, 1.0)?,
             gate_down: Linear::new(p, "gate_down", spec.d_model, GATE_RANK, false, 1.0)?,
             gate_up: Linear::new(p, "gate_up", GATE_RANK, h * dk, true, 1.0)?,
-            out_gate: Linear::new(p, "out_gate", spec.d_model, h * dv, false, 1.0)?,
-            norm: RmsNorm::new(p, "norm", dv)?,
-            out: Linear::new(p, "out", h * dv, spec.d_model, false, out_gain)?,
+            out: HeadOutput::new(p, spec.d_model, h, dv, true, out_gain)?,
         })
     }
 }
@@ -63,11 +59,10 @@ impl LinearFamily for Gla {
         let g = split_heads(&(log_sigmoid(&gate)? / GATE_NORMALIZER)?, self.heads)?;
         let v = split_heads(&self.v.forward(x)?, self.heads)?;
         let inputs = Inputs { q, k: qk[1].clone(), v, gate: Gate::Channel(g), beta: None, initial_state: None };
-        Ok(Projected { inputs, conv: None, extra: vec![self.out_gate.forward(x)?] })
+        Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
-        let y = merge_heads(&self.norm.forward(o)?)?;
-        self.out.forward(&(y * p.extra[0].silu()?)?)
+        self.out.forward(o, &p.extra)
     }
 }

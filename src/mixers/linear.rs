@@ -72,3 +72,36 @@ impl<F: LinearFamily> Mixer for LinearMixer<F> {
         4 * batch * (sh.heads * sh.d_k * sh.d_v + conv)
     }
 }
+
+/// The read-out most of the family shares: `W_o (RMSNorm_head(o) ⊙ silu(W_g x))`, the gate optional
+/// (RetNet, GLA, Gated DeltaNet have it; linear attention and DeltaNet do not).
+pub struct HeadOutput {
+    norm: crate::nn::RmsNorm,
+    gate: Option<crate::nn::Linear>,
+    out: crate::nn::Linear,
+}
+
+impl HeadOutput {
+    pub fn new(p: &crate::nn::Params, d_model: usize, heads: usize, d_v: usize, gated: bool, out_gain: f64) -> Result<Self> {
+        use crate::nn::{Linear, RmsNorm};
+        Ok(HeadOutput {
+            norm: RmsNorm::new(p, "norm", d_v)?,
+            gate: if gated { Some(Linear::new(p, "out_gate", d_model, heads * d_v, false, 1.0)?) } else { None },
+            out: Linear::new(p, "out", heads * d_v, d_model, false, out_gain)?,
+        })
+    }
+
+    /// What [`HeadOutput::forward`] needs from the mixer's input (the gate pre-activation, if gated).
+    pub fn from_input(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.gate.as_ref().map(|g| g.forward(x)).into_iter().collect()
+    }
+
+    /// `o: [B, T, H, d_v]`, `extra`: what [`HeadOutput::from_input`] returned.
+    pub fn forward(&self, o: &Tensor, extra: &[Tensor]) -> Result<Tensor> {
+        let mut y = crate::nn::merge_heads(&self.norm.forward(o)?)?;
+        if let Some(g) = extra.first() {
+            y = (y * g.silu()?)?;
+        }
+        self.out.forward(&y)
+    }
+}

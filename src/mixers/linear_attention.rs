@@ -4,18 +4,17 @@
 //! As in flash-linear-attention's layer, the per-head output is RMS-normalised before the output
 //! projection (the state only grows, so its read-out does too).
 
-use super::linear::{LinearFamily, LinearShape, Projected};
+use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::{MixerKind, MixerSpec};
 use crate::kernels::{Gate, Inputs};
-use crate::nn::{merge_heads, split_heads, Linear, Params, RmsNorm};
+use crate::nn::{split_heads, Linear, Params};
 use candle_core::{Result, Tensor};
 
 pub struct LinearAttention {
     heads: usize,
     head_dim: usize,
     qkv: Linear,
-    norm: RmsNorm,
-    out: Linear,
+    out: HeadOutput,
 }
 
 impl LinearAttention {
@@ -25,8 +24,7 @@ impl LinearAttention {
             heads: h,
             head_dim: d,
             qkv: Linear::new(p, "qkv", spec.d_model, 3 * h * d, false, 1.0)?,
-            norm: RmsNorm::new(p, "norm", d)?,
-            out: Linear::new(p, "out", h * d, spec.d_model, false, out_gain)?,
+            out: HeadOutput::new(p, spec.d_model, h, d, false, out_gain)?,
         })
     }
 }
@@ -53,7 +51,7 @@ impl LinearFamily for LinearAttention {
         Ok(Projected { inputs, conv: None, extra: vec![] })
     }
 
-    fn output(&self, o: &Tensor, _p: &Projected) -> Result<Tensor> {
-        self.out.forward(&merge_heads(&self.norm.forward(o)?)?)
+    fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
+        self.out.forward(o, &p.extra)
     }
 }

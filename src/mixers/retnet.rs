@@ -3,22 +3,20 @@
 //! `S_t = γ_h S_{t-1} + v_t k_t^T`, `γ_h = 1 - 2^(-5-h)`, `o_t = S_t q_t` (q scaled by `1/sqrt(d_k)`);
 //! output `W_o (RMSNorm(o) ⊙ swish(W_g x))` with the RMSNorm per head (RetNet's group norm).
 
-use super::linear::{LinearFamily, LinearShape, Projected};
+use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
 use super::{MixerKind, MixerSpec};
 use crate::kernels::{Gate, Inputs};
-use crate::nn::{merge_heads, Linear, Params, RmsNorm};
+use crate::nn::{Linear, Params};
 use candle_core::{Result, Tensor};
 
 pub struct RetNet {
     heads: usize,
     head_dim: usize,
     qkv: Linear,
-    gate: Linear,
     /// `log γ_h`, `[H]` (a constant, not a parameter).
     log_gamma: Tensor,
-    norm: RmsNorm,
-    out: Linear,
+    out: HeadOutput,
 }
 
 impl RetNet {
@@ -29,10 +27,8 @@ impl RetNet {
             heads: h,
             head_dim: d,
             qkv: Linear::new(p, "qkv", spec.d_model, 3 * h * d, false, 1.0)?,
-            gate: Linear::new(p, "gate", spec.d_model, h * d, false, 1.0)?,
             log_gamma: Tensor::from_vec(log_gamma, h, p.device())?,
-            norm: RmsNorm::new(p, "norm", d)?,
-            out: Linear::new(p, "out", h * d, spec.d_model, false, out_gain)?,
+            out: HeadOutput::new(p, spec.d_model, h, d, true, out_gain)?,
         })
     }
 }
@@ -59,11 +55,10 @@ impl LinearFamily for RetNet {
             beta: None,
             initial_state: None,
         };
-        Ok(Projected { inputs, conv: None, extra: vec![self.gate.forward(x)?] })
+        Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
-        let y = merge_heads(&self.norm.forward(o)?)?;
-        self.out.forward(&(y * p.extra[0].silu()?)?)
+        self.out.forward(o, &p.extra)
     }
 }
