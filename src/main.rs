@@ -8,7 +8,7 @@ use seqbench::error::UserError;
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: seqbench::alloc::Counting = seqbench::alloc::Counting;
 
 fn apply(common: &Common) -> Result<(), UserError> {
     if let Some(n) = common.threads {
