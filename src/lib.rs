@@ -1,5 +1,6 @@
 //! seqbench: softmax attention, gated RNNs and the linear-attention family, measured side by side.
 pub mod alloc;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -142,6 +142,11 @@ impl LanguageModel {
         self.blocks.iter().map(|b| b.mixer.empty_state(batch)).collect()
     }
 
+    /// States of the size they have after `position` tokens (see [`crate::mixers::Mixer::state_at`]).
+    pub fn states_at(&self, batch: usize, position: usize) -> Result<Vec<State>> {
+        self.blocks.iter().map(|b| b.mixer.state_at(batch, position)).collect()
+    }
+
     /// Exact bytes of all layers' states after `seq_len` tokens, by formula.
     pub fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
         self.blocks.iter().map(|b| b.mixer.state_bytes(batch, seq_len)).sum()

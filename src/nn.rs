@@ -97,7 +97,12 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.broadcast_matmul(&self.weight.t()?)?;
+        // Fold the leading dimensions into one so this is a single plain matmul.
+        let dims = x.dims();
+        let d_in = dims[dims.len() - 1];
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("at least one dimension") = self.d_out();
+        let y = x.reshape(((), d_in))?.matmul(&self.weight.t()?)?.reshape(out_dims)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

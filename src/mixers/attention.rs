@@ -90,6 +90,11 @@ impl Mixer for Attention {
         Ok(State::Kv { k: z.clone(), v: z })
     }
 
+    fn state_at(&self, batch: usize, position: usize) -> Result<State> {
+        let z = Tensor::zeros((batch, self.heads, position, self.head_dim), DType::F32, &self.device)?;
+        Ok(State::Kv { k: z.clone(), v: z })
+    }
+
     fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
         2 * batch * seq_len * self.heads * self.head_dim * 4
     }

@@ -155,6 +155,12 @@ pub trait Mixer: Send + Sync {
     /// The state before any token.
     fn empty_state(&self, batch: usize) -> Result<State>;
 
+    /// A state of the size it has after `position` tokens (zero-filled), for timing a decode step at
+    /// that position without decoding up to it. Constant-size states are simply empty.
+    fn state_at(&self, batch: usize, _position: usize) -> Result<State> {
+        self.empty_state(batch)
+    }
+
     /// Exact state bytes after `seq_len` tokens at batch `batch` (f32), without running anything.
     fn state_bytes(&self, batch: usize, seq_len: usize) -> usize;
 

@@ -1,0 +1,34 @@
+//! Per-token inference latency: time to first token (prefill of a prompt) and the time of one decode
+//! step at a given position.
+//!
+//! A decode step at position p is timed on a state of the size it has after p tokens (a KV cache of p
+//! entries for attention; the fixed-size state for recurrent models), zero-filled: dense ops cost the
+//! same whatever the values, and it avoids decoding p tokens first. Each sample starts from the same
+//! state, so every sample measures exactly position p.
+
+use crate::model::LanguageModel;
+use crate::stats::{sample, SamplePlan};
+use candle_core::{Result, Tensor};
+use std::time::Instant;
+
+/// Seconds per decode step at `position`, one sample per entry.
+pub fn decode_step(model: &LanguageModel, batch: usize, position: usize, plan: &SamplePlan) -> Result<Vec<f64>> {
+    let states = model.states_at(batch, position)?;
+    let ids = Tensor::zeros((batch, 1), candle_core::DType::U32, model.device())?;
+    sample(plan, || {
+        let mut s = states.clone();
+        let t0 = Instant::now();
+        model.step(&ids, &mut s)?;
+        Ok(Some(t0.elapsed()))
+    })
+}
+
+/// Seconds to prefill a `prompt`-token prompt and produce the first token's logits.
+pub fn time_to_first_token(model: &LanguageModel, batch: usize, prompt: usize, plan: &SamplePlan) -> Result<Vec<f64>> {
+    let ids = crate::check::byte_ids(batch, prompt, 1, model.device())?;
+    sample(plan, || {
+        let t0 = Instant::now();
+        model.prefill(&ids, model.default_form())?;
+        Ok(Some(t0.elapsed()))
+    })
+}

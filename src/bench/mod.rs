@@ -1,0 +1,3 @@
+//! Measurements of the lecture's table. One file per measurement.
+
+pub mod latency;
