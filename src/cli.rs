@@ -24,6 +24,128 @@ pub enum Command {
     Check(CheckArgs),
     /// Train one model with AdamW on the built-in synthetic corpus or your own text file.
     Train(TrainArgs),
+    /// Run a benchmark suite (default `quick`): training throughput, latency, memory and generation
+    /// for every model, each cell in its own process; writes results/<run-id>/results.{json,csv,md}.
+    Run(RunArgs),
+    /// Measure training throughput (tokens/s of forward + backward + AdamW) over sequence lengths.
+    TrainSpeed(TrainSpeedArgs),
+    /// Measure time to first token and the per-token decode latency at positions.
+    Latency(LatencyArgs),
+    /// Measure state / KV-cache bytes, heap and RSS as the sequence grows.
+    Memory(MemoryArgs),
+    /// Measure generation throughput as the batch grows, refusing what exceeds a memory budget.
+    Generate(GenerateArgs),
+    /// (internal) Run one cell given as JSON on stdin; used by `run` for process isolation.
+    #[command(hide = true)]
+    Cell,
+}
+
+/// Flags shared by every measurement command.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Models (comma-separated names, `name@size` or .toml paths); default: the suite's, or every
+    /// shipped model for the single-measurement commands.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Size preset for models named without `@size` (default: the suite's, else `small`).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Device to run on: `cpu` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Directory for run directories.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Name of the run directory (default: `<suite>-<UTC time>`).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Warm-up runs per cell (overrides the suite).
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Minimum samples per cell (overrides the suite).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Minimum seconds of sampling per cell (overrides the suite).
+    #[arg(long)]
+    pub min_seconds: Option<f64>,
+    /// Run cells in this process (no isolation; for debugging).
+    #[arg(long)]
+    pub in_process: bool,
+    /// Do not print the tables at the end (files are still written).
+    #[arg(long)]
+    pub no_tables: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Suite: a shipped name (quick) or a path to a suite .toml file.
+    #[arg(default_value = "quick")]
+    pub suite: String,
+    /// Finish an interrupted run (a run id under --out, or a run directory).
+    #[arg(long)]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainSpeedArgs {
+    /// Sequence lengths.
+    #[arg(long, value_delimiter = ',', default_value = "256,512,1024")]
+    pub seq_lens: Vec<usize>,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Forms for the linear family: chunkwise[:C], recurrent, parallel.
+    #[arg(long, value_delimiter = ',', default_value = "chunkwise,recurrent")]
+    pub forms: Vec<String>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LatencyArgs {
+    /// Positions at which a decode step is timed.
+    #[arg(long, alias = "positions", value_delimiter = ',', default_value = "128,1024,8192,32768")]
+    pub seq_lens: Vec<usize>,
+    /// Prompt length for time to first token.
+    #[arg(long, default_value_t = 128)]
+    pub prompt: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// Positions (sequence lengths) at which the state is measured.
+    #[arg(long, alias = "positions", value_delimiter = ',', default_value = "256,1024,4096,16384")]
+    pub seq_lens: Vec<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Batch sizes swept.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+    pub batch: Vec<usize>,
+    /// Prompt length.
+    #[arg(long, default_value_t = 128)]
+    pub prompt: usize,
+    /// New tokens per sequence.
+    #[arg(long, default_value_t = 32)]
+    pub tokens: usize,
+    /// Memory budget (e.g. 512MiB, 2GiB); cells needing more are refused before allocating.
+    #[arg(long, default_value = "1GiB")]
+    pub mem_budget: String,
+    #[command(flatten)]
+    pub bench: BenchArgs,
 }
 
 /// Options every command that runs models accepts.

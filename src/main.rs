@@ -27,6 +27,12 @@ fn main() -> ExitCode {
         Command::List(args) => commands::list::run(args).map(|_| true),
         Command::Check(args) => apply(&args.common).map_err(Into::into).and_then(|_| commands::check::run(args)),
         Command::Train(args) => apply(&args.common).map_err(Into::into).and_then(|_| commands::train::run(args).map(|_| true)),
+        Command::Run(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::run(a)),
+        Command::TrainSpeed(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::train_speed(a)),
+        Command::Latency(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::latency(a)),
+        Command::Memory(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::memory(a)),
+        Command::Generate(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::generate(a)),
+        Command::Cell => seqbench::runner::serve_cell().map(|_| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

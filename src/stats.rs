@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// How long and how often to sample one cell.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SamplePlan {
     /// Runs discarded before sampling (kernel loading, allocator and cache warm-up).
     pub warmup: usize,

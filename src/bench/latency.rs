@@ -6,9 +6,11 @@
 //! same whatever the values, and it avoids decoding p tokens first. Each sample starts from the same
 //! state, so every sample measures exactly position p.
 
+use super::{required, CellSpec, Outcome};
 use crate::model::LanguageModel;
 use crate::stats::{sample, SamplePlan};
 use candle_core::{Result, Tensor};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Seconds per decode step at `position`, one sample per entry.
@@ -31,4 +33,18 @@ pub fn time_to_first_token(model: &LanguageModel, batch: usize, prompt: usize, p
         model.prefill(&ids, model.default_form())?;
         Ok(Some(t0.elapsed()))
     })
+}
+
+pub fn measure_decode(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
+    let batch = required(spec.settings.batch, "batch")?;
+    let samples = decode_step(model, batch, spec.value, &spec.plan)?;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("state_bytes".into(), model.state_bytes(batch, spec.value + 1) as f64);
+    Ok(Outcome::ok(samples, metrics))
+}
+
+pub fn measure_prefill(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
+    let batch = required(spec.settings.batch, "batch")?;
+    let samples = time_to_first_token(model, batch, spec.value, &spec.plan)?;
+    Ok(Outcome::ok(samples, BTreeMap::new()))
 }

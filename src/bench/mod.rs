@@ -1,3 +1,229 @@
-//! Measurements of the lecture's table. One file per measurement.
+//! Measurements of the lecture's table, one file each. A measurement runs one *cell* (one model, one
+//! value of the swept parameter) described by a [`CellSpec`] and returns a [`CellResult`]; the suite
+//! runner executes every cell in a child process of its own.
 
+pub mod generation;
 pub mod latency;
+pub mod memory;
+pub mod train;
+
+use crate::config::ModelConfig;
+use crate::model::LanguageModel;
+use crate::stats::{SamplePlan, Summary};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// What is measured. The names are the `measurement` field of results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measurement {
+    /// Tokens/s of a full training step (forward, loss, backward, AdamW), per sequence length.
+    TrainThroughput,
+    /// Seconds to prefill a prompt and produce the first token (time to first token).
+    PrefillLatency,
+    /// Seconds of one decode step at a position.
+    DecodeLatency,
+    /// Exact state bytes at a position, with measured heap and RSS.
+    Memory,
+    /// Decode tokens/s at a batch size under a memory budget.
+    Generation,
+}
+
+impl Measurement {
+    pub const ALL: [Measurement; 5] = [
+        Measurement::TrainThroughput,
+        Measurement::PrefillLatency,
+        Measurement::DecodeLatency,
+        Measurement::Memory,
+        Measurement::Generation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Measurement::TrainThroughput => "train_throughput",
+            Measurement::PrefillLatency => "prefill_latency",
+            Measurement::DecodeLatency => "decode_latency",
+            Measurement::Memory => "memory",
+            Measurement::Generation => "generation",
+        }
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Measurement::TrainThroughput | Measurement::Generation => "tokens/s",
+            Measurement::PrefillLatency | Measurement::DecodeLatency => "s",
+            Measurement::Memory => "bytes",
+        }
+    }
+
+    /// True when a larger value is better (throughput); false for latency and memory.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Measurement::TrainThroughput | Measurement::Generation)
+    }
+
+    /// The swept parameter's name.
+    pub fn parameter(self) -> &'static str {
+        match self {
+            Measurement::TrainThroughput => "seq_len",
+            Measurement::PrefillLatency => "prompt",
+            Measurement::DecodeLatency | Measurement::Memory => "position",
+            Measurement::Generation => "batch",
+        }
+    }
+}
+
+/// Fixed settings of a cell besides the swept parameter.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Batch size (train, latency, memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// Kernel form of the linear family (`chunkwise:64`, `recurrent`, `parallel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
+    /// Prompt length (generation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<usize>,
+    /// Tokens generated per sequence (generation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<usize>,
+    /// Memory budget in bytes (generation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_budget: Option<u64>,
+    /// Tokens per prefill chunk when building long states (memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefill_chunk: Option<usize>,
+}
+
+/// Everything a child process needs to run one cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSpec {
+    /// Stable key: `measurement/model[/form]/parameter=value`.
+    pub id: String,
+    pub measurement: Measurement,
+    pub model: ModelConfig,
+    /// The row label in tables: the model, plus the form when a suite sweeps forms.
+    pub label: String,
+    pub parameter: String,
+    pub value: usize,
+    pub settings: Settings,
+    pub plan: SamplePlan,
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Measured.
+    Ok,
+    /// Refused before allocating (over the memory budget); `metrics.need_bytes` says how much it needed.
+    Refused,
+    /// Crashed, ran out of memory, timed out or returned an error; `error` says what happened.
+    Failed,
+}
+
+/// One measured cell, as stored in results.json.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellResult {
+    #[serde(flatten)]
+    pub spec: CellSpec,
+    pub status: Status,
+    pub error: Option<String>,
+    pub unit: String,
+    /// Raw samples in `unit`.
+    pub samples: Vec<f64>,
+    pub summary: Option<Summary>,
+    /// Secondary figures (bytes, seconds, counts), named with their unit.
+    pub metrics: BTreeMap<String, f64>,
+    pub wall_seconds: f64,
+}
+
+/// What a measurement returns.
+pub struct Outcome {
+    pub status: Status,
+    pub samples: Vec<f64>,
+    pub metrics: BTreeMap<String, f64>,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn ok(samples: Vec<f64>, metrics: BTreeMap<String, f64>) -> Outcome {
+        Outcome { status: Status::Ok, samples, metrics, error: None }
+    }
+}
+
+impl CellResult {
+    /// A cell that did not produce a measurement.
+    pub fn failed(spec: &CellSpec, error: String, wall_seconds: f64) -> CellResult {
+        CellResult {
+            spec: spec.clone(),
+            status: Status::Failed,
+            error: Some(error),
+            unit: spec.measurement.unit().into(),
+            samples: vec![],
+            summary: None,
+            metrics: BTreeMap::new(),
+            wall_seconds,
+        }
+    }
+
+    pub fn median(&self) -> Option<f64> {
+        self.summary.as_ref().map(|s| s.median)
+    }
+}
+
+/// Runs one cell in this process.
+pub fn run_cell(spec: &CellSpec) -> CellResult {
+    let start = Instant::now();
+    let outcome = (|| -> anyhow::Result<Outcome> {
+        let device = Device::Cpu;
+        let model = LanguageModel::new(&spec.model, spec.seed, &device)?;
+        crate::alloc::reset_peak();
+        Ok(match spec.measurement {
+            Measurement::TrainThroughput => train::measure(&model, spec)?,
+            Measurement::PrefillLatency => latency::measure_prefill(&model, spec)?,
+            Measurement::DecodeLatency => latency::measure_decode(&model, spec)?,
+            Measurement::Memory => memory::measure(&model, spec)?,
+            Measurement::Generation => generation::measure(&model, spec)?,
+        })
+    })();
+    let wall_seconds = start.elapsed().as_secs_f64();
+    match outcome {
+        Err(e) => CellResult::failed(spec, format!("{e:#}").replace('\n', " "), wall_seconds),
+        Ok(mut o) => {
+            if let Some(rss) = crate::alloc::peak_rss() {
+                o.metrics.insert("peak_rss_bytes".into(), rss as f64);
+            }
+            CellResult {
+                spec: spec.clone(),
+                status: o.status,
+                error: o.error,
+                unit: spec.measurement.unit().into(),
+                summary: (!o.samples.is_empty()).then(|| Summary::of(&o.samples)),
+                samples: o.samples,
+                metrics: o.metrics,
+                wall_seconds,
+            }
+        }
+    }
+}
+
+/// The kernel form a cell asks for (the model's chunkwise form by default).
+pub fn form_of(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<crate::kernels::Form> {
+    match &spec.settings.form {
+        None => Ok(model.default_form()),
+        Some(f) => crate::kernels::Form::parse(f).map_err(anyhow::Error::msg),
+    }
+}
+
+/// Settings a measurement cannot run without.
+pub fn required(value: Option<usize>, name: &str) -> anyhow::Result<usize> {
+    value.ok_or_else(|| anyhow::anyhow!("cell is missing the `{name}` setting"))
+}
+
+/// The plan the cell was given.
+pub fn plan(spec: &CellSpec) -> &SamplePlan {
+    &spec.plan
+}

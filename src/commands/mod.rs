@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod list;
+pub mod run;
 pub mod train;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};

@@ -1,0 +1,45 @@
+//! Memory growth: the state after `position` tokens, built by prefilling in chunks (as inference
+//! servers do, so attention's quadratic scores never exceed one chunk), measured three ways: exact
+//! bytes of the state's tensors, heap still held after the prefill (counting allocator) and the peak
+//! heap and RSS during it.
+
+use super::{required, CellSpec, Outcome};
+use crate::kernels::Form;
+use crate::model::LanguageModel;
+use crate::mixers::State;
+use std::collections::BTreeMap;
+
+/// Prefill chunk when the cell does not say.
+pub const DEFAULT_PREFILL_CHUNK: usize = 512;
+
+pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
+    let batch = required(spec.settings.batch, "batch")?;
+    let chunk = spec.settings.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK).max(1);
+    let position = spec.value;
+    let ids = crate::check::byte_ids(batch, position, 2, model.device())?;
+    let before = crate::alloc::current();
+    crate::alloc::reset_peak();
+    let mut states: Option<Vec<State>> = None;
+    let mut done = 0;
+    while done < position {
+        let n = chunk.min(position - done);
+        let (_, next) = model.run(&ids.narrow(1, done, n)?, states.as_deref(), Form::Chunkwise(model.config.chunk_size))?;
+        states = Some(next.iter().map(State::detach).collect());
+        done += n;
+    }
+    let states = match states {
+        Some(s) => s,
+        None => model.empty_states(batch)?,
+    };
+    drop(ids);
+    let peak = crate::alloc::peak().saturating_sub(before);
+    let held = crate::alloc::current().saturating_sub(before);
+    let exact: usize = states.iter().map(State::bytes).sum();
+    let mut metrics = BTreeMap::new();
+    metrics.insert("state_bytes_formula".into(), model.state_bytes(batch, position) as f64);
+    metrics.insert("heap_held_bytes".into(), held as f64);
+    metrics.insert("peak_heap_bytes".into(), peak as f64);
+    metrics.insert("param_bytes".into(), model.param_bytes() as f64);
+    drop(states);
+    Ok(Outcome::ok(vec![exact as f64], metrics))
+}

@@ -1,0 +1,39 @@
+//! Training throughput: tokens per second of one full step (forward, loss, backward, AdamW update) at
+//! a sequence length, and the peak heap of a step.
+
+use super::{form_of, required, CellSpec, Outcome};
+use crate::data::Batcher;
+use crate::model::LanguageModel;
+use crate::stats::sample;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
+    let batch = required(spec.settings.batch, "batch")?;
+    let seq_len = spec.value;
+    let form = form_of(model, spec)?;
+    let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
+    let mut opt = AdamW::new(vars, ParamsAdamW { lr: 1e-4, ..Default::default() })?;
+    let data: Vec<u8> = crate::data::synthetic::generate(seq_len * batch * 4 + 1024, spec.seed).bytes;
+    let mut batcher = Batcher::new(spec.seed);
+    let mut peak_step_heap = 0usize;
+    let times = sample(&spec.plan, || -> anyhow::Result<_> {
+        let (x, y) = batcher.sample(&data, batch, seq_len, model.device())?;
+        let before = crate::alloc::current();
+        crate::alloc::reset_peak();
+        let t0 = Instant::now();
+        let loss = model.loss(&x, &y, form)?;
+        let grads = loss.backward()?;
+        opt.step(&grads)?;
+        let elapsed = t0.elapsed();
+        peak_step_heap = peak_step_heap.max(crate::alloc::peak().saturating_sub(before));
+        Ok(Some(elapsed))
+    })?;
+    let tokens = (batch * seq_len) as f64;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("step_peak_heap_bytes".into(), peak_step_heap as f64);
+    metrics.insert("param_bytes".into(), model.param_bytes() as f64);
+    metrics.insert("median_step_seconds".into(), crate::stats::Summary::of(&times).median);
+    Ok(Outcome::ok(times.iter().map(|t| tokens / t).collect(), metrics))
+}

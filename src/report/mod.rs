@@ -1,0 +1,147 @@
+//! A run's results and their exports: `results.json` (the versioned record, see
+//! docs/results-schema.md), `results.csv` (tidy), `results.md` and the terminal tables, and the
+//! verdict lines. One exporter per file.
+
+pub mod csv;
+pub mod tables;
+pub mod verdict;
+
+use crate::bench::{CellResult, Measurement, Status};
+use crate::env::Environment;
+use crate::suite::Suite;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The `schema` field of results.json.
+pub const SCHEMA: &str = "seqbench.results";
+/// Bumped on any incompatible change of results.json.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    pub schema_version: u32,
+    pub run_id: String,
+    /// RFC 3339 UTC.
+    pub created: String,
+    /// Set when every planned cell has a result.
+    pub finished: Option<String>,
+    pub suite: Suite,
+    pub environment: Environment,
+    /// Planned cells (ids), in order; `cells` holds those that have a result.
+    pub planned: Vec<String>,
+    pub cells: Vec<CellResult>,
+    pub derived: Derived,
+}
+
+/// Figures computed from the cells.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Derived {
+    /// Least-squares slope of exact state bytes over position, per model (bytes/token, batch as run).
+    pub memory_growth_bytes_per_token: BTreeMap<String, f64>,
+    /// One line per measurement.
+    pub verdicts: Vec<String>,
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+impl Results {
+    pub fn new(run_id: String, suite: Suite, environment: Environment, planned: Vec<String>) -> Results {
+        Results {
+            schema: SCHEMA.into(),
+            schema_version: SCHEMA_VERSION,
+            run_id,
+            created: now_rfc3339(),
+            finished: None,
+            suite,
+            environment,
+            planned,
+            cells: Vec::new(),
+            derived: Derived::default(),
+        }
+    }
+
+    /// Reads a results.json (or the one in a run directory), checking schema and version.
+    pub fn load(path: &Path) -> anyhow::Result<Results> {
+        let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| crate::error::usage(format!("{}: cannot read results: {e}", file.display())))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| crate::error::usage(format!("{}: not JSON: {e}", file.display())))?;
+        if value.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA) {
+            return Err(crate::error::usage(format!("{}: not a seqbench results file", file.display())));
+        }
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(SCHEMA_VERSION as u64) {
+            return Err(crate::error::usage(format!(
+                "{}: schema version {:?}, this seqbench reads version {SCHEMA_VERSION}",
+                file.display(),
+                version
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| crate::error::usage(format!("{}: malformed results: {e}", file.display())))
+    }
+
+    /// Cells of one measurement.
+    pub fn of(&self, m: Measurement) -> impl Iterator<Item = &CellResult> {
+        self.cells.iter().filter(move |c| c.spec.measurement == m)
+    }
+
+    /// Ids planned but without a result.
+    pub fn missing(&self) -> Vec<String> {
+        let done: std::collections::HashSet<_> = self.cells.iter().map(|c| c.spec.id.as_str()).collect();
+        self.planned.iter().filter(|id| !done.contains(id.as_str())).cloned().collect()
+    }
+
+    /// Recomputes the derived figures.
+    pub fn derive(&mut self) {
+        let mut growth = BTreeMap::new();
+        let mut by_model: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+        for c in self.of(Measurement::Memory).filter(|c| c.status == Status::Ok) {
+            if let Some(m) = c.median() {
+                by_model.entry(c.spec.label.as_str()).or_default().push((c.spec.value as f64, m));
+            }
+        }
+        for (label, points) in by_model {
+            if points.len() >= 2 {
+                growth.insert(label.to_string(), slope(&points));
+            }
+        }
+        self.derived.memory_growth_bytes_per_token = growth;
+        self.derived.verdicts = verdict::all(self);
+    }
+
+    /// Writes results.json, results.csv and results.md into `dir` (each atomically).
+    pub fn write(&mut self, dir: &Path) -> anyhow::Result<()> {
+        self.derive();
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
+        atomic_write(&dir.join("results.json"), (serde_json::to_string_pretty(self)? + "\n").as_bytes())?;
+        atomic_write(&dir.join("results.csv"), &csv::render(self)?)?;
+        atomic_write(&dir.join("results.md"), tables::markdown(self).as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Least-squares slope of y over x.
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let cov: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let var: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    if var == 0.0 {
+        0.0
+    } else {
+        cov / var
+    }
+}
+
+fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp: PathBuf = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+    Ok(())
+}

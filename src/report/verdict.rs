@@ -1,0 +1,186 @@
+//! One plain sentence per measurement, computed from the cells: who grows, who stays flat, where the
+//! crossover lies, who runs out of budget. Where the data cannot say, the sentence says so.
+
+use super::tables::{seconds, value};
+use super::Results;
+use crate::bench::{CellResult, Measurement, Status};
+use crate::commands::bytes;
+use crate::mixers::MixerKind;
+
+/// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
+pub const FLAT_RATIO: f64 = 1.5;
+
+pub fn all(r: &Results) -> Vec<String> {
+    [train(r), latency(r), memory(r), generation(r)].into_iter().flatten().collect()
+}
+
+fn ok(c: &&CellResult) -> bool {
+    c.status == Status::Ok && c.summary.is_some()
+}
+
+/// Median of the cell of `label` at `value`.
+fn at(r: &Results, m: Measurement, label: &str, value: usize) -> Option<f64> {
+    r.of(m).filter(ok).find(|c| c.spec.label == label && c.spec.value == value).and_then(|c| c.median())
+}
+
+fn labels(r: &Results, m: Measurement) -> Vec<(String, MixerKind, Option<String>)> {
+    let mut out: Vec<(String, MixerKind, Option<String>)> = Vec::new();
+    for c in r.of(m) {
+        if !out.iter().any(|(l, _, _)| *l == c.spec.label) {
+            out.push((c.spec.label.clone(), c.spec.model.mixer, c.spec.settings.form.clone()));
+        }
+    }
+    out
+}
+
+fn max_value(r: &Results, m: Measurement) -> Option<usize> {
+    r.of(m).filter(ok).map(|c| c.spec.value).max()
+}
+
+fn train(r: &Results) -> Option<String> {
+    let m = Measurement::TrainThroughput;
+    let t = max_value(r, m)?;
+    let rows = labels(r, m);
+    let mut parts = Vec::new();
+    // Chunkwise vs recurrent for each linear model measured both ways.
+    let mut speedups = Vec::new();
+    for (label, kind, form) in &rows {
+        if !kind.is_linear() || !form.as_deref().is_some_and(|f| f.starts_with("chunkwise")) {
+            continue;
+        }
+        let model = label.split(" [").next().unwrap_or(label);
+        let rec = rows.iter().find(|(l, _, f)| l.starts_with(model) && f.as_deref() == Some("recurrent"));
+        if let (Some(c), Some((rl, _, _))) = (at(r, m, label, t), rec) {
+            if let Some(rv) = at(r, m, rl, t) {
+                speedups.push((model.to_string(), c / rv));
+            }
+        }
+    }
+    if !speedups.is_empty() {
+        let (lo, hi) = speedups.iter().fold((f64::MAX, 0f64), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
+        let losers: Vec<_> = speedups.iter().filter(|(_, s)| *s <= 1.0).map(|(n, _)| n.as_str()).collect();
+        parts.push(format!(
+            "at T={t}, chunkwise training of the linear family is {lo:.1}x to {hi:.1}x its recurrent form{}",
+            if losers.is_empty() { String::new() } else { format!(" (not faster for: {})", losers.join(", ")) }
+        ));
+    }
+    // Attention against the fastest linear model (chunkwise) per length: the crossover.
+    let attn = rows.iter().find(|(_, k, _)| *k == MixerKind::Attention).map(|r| r.0.clone());
+    if let Some(attn) = attn {
+        let mut lens: Vec<usize> = r.of(m).filter(ok).map(|c| c.spec.value).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let best_linear = |len: usize| {
+            rows.iter()
+                .filter(|(_, k, f)| k.is_linear() && f.as_deref() != Some("recurrent"))
+                .filter_map(|(l, _, _)| at(r, m, l, len).map(|v| (l.clone(), v)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        let crossover = lens.iter().find(|&&len| match (best_linear(len), at(r, m, &attn, len)) {
+            (Some((_, lin)), Some(a)) => lin > a,
+            _ => false,
+        });
+        if let (Some((best, lin)), Some(a)) = (best_linear(t), at(r, m, &attn, t)) {
+            parts.push(format!(
+                "at T={t} attention trains at {} tokens/s and the fastest linear model ({best}) at {}; {}",
+                value("tokens/s", a),
+                value("tokens/s", lin),
+                match crossover {
+                    Some(len) => format!("linear beats attention from T={len} in this grid"),
+                    None => "attention is ahead at every length of this grid (no crossover yet)".into(),
+                }
+            ));
+        }
+    }
+    let rnn: Vec<String> = rows
+        .iter()
+        .filter(|(_, k, _)| matches!(k, MixerKind::Lstm | MixerKind::Gru))
+        .filter_map(|(l, _, _)| at(r, m, l, t).map(|v| format!("{l} {}", value("tokens/s", v))))
+        .collect();
+    if !rnn.is_empty() {
+        parts.push(format!("classic RNNs, trainable only step by step: {}", rnn.join(", ")));
+    }
+    (!parts.is_empty()).then(|| format!("Training: {}.", parts.join("; ")))
+}
+
+fn latency(r: &Results) -> Option<String> {
+    let m = Measurement::DecodeLatency;
+    let lo = r.of(m).filter(ok).map(|c| c.spec.value).min()?;
+    let hi = max_value(r, m)?;
+    if lo == hi {
+        return None;
+    }
+    let (mut grows, mut flat) = (Vec::new(), Vec::new());
+    for (label, _, _) in labels(r, m) {
+        if let (Some(a), Some(b)) = (at(r, m, &label, lo), at(r, m, &label, hi)) {
+            let ratio = b / a;
+            if ratio > FLAT_RATIO {
+                grows.push(format!("{label} x{ratio:.1} ({} -> {})", seconds(a), seconds(b)));
+            } else {
+                flat.push(format!("{label} x{ratio:.2}"));
+            }
+        }
+    }
+    Some(format!(
+        "Decode latency from position {lo} to {hi}: grows for {}; flat (within x{FLAT_RATIO}) for {}.",
+        if grows.is_empty() { "no model".into() } else { grows.join(", ") },
+        if flat.is_empty() { "no model".into() } else { flat.join(", ") }
+    ))
+}
+
+fn memory(r: &Results) -> Option<String> {
+    let growth = &r.derived.memory_growth_bytes_per_token;
+    if growth.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let constant: Vec<&str> = growth.iter().filter(|(_, g)| g.abs() < 0.5).map(|(l, _)| l.as_str()).collect();
+    for (label, g) in growth.iter().filter(|(_, g)| g.abs() >= 0.5) {
+        let cell = r.of(Measurement::Memory).find(|c| &c.spec.label == label);
+        let expected = cell.filter(|c| c.spec.model.mixer == MixerKind::Attention).map(|c| {
+            let b = c.spec.settings.batch.unwrap_or(1);
+            (2 * c.spec.model.n_layers * c.spec.model.d_model * 4 * b) as f64
+        });
+        parts.push(match expected {
+            Some(e) => format!(
+                "{label} grows {}/token (2 x layers x d x 4 B = {}: {})",
+                bytes(*g as usize),
+                bytes(e as usize),
+                if (g - e).abs() < 0.5 { "exact match" } else { "MISMATCH" }
+            ),
+            None => format!("{label} grows {}/token", bytes(*g as usize)),
+        });
+    }
+    if !constant.is_empty() {
+        parts.push(format!("constant state for {}", constant.join(", ")));
+    }
+    Some(format!("Memory: {}.", parts.join("; ")))
+}
+
+fn generation(r: &Results) -> Option<String> {
+    let m = Measurement::Generation;
+    let rows = labels(r, m);
+    if rows.is_empty() {
+        return None;
+    }
+    let mut refused = Vec::new();
+    let mut best = Vec::new();
+    for (label, _, _) in &rows {
+        let mut cells: Vec<&CellResult> = r.of(m).filter(|c| &c.spec.label == label).collect();
+        cells.sort_by_key(|c| c.spec.value);
+        if let Some(first) = cells.iter().find(|c| c.status == Status::Refused) {
+            refused.push(format!("{label} from batch {}", first.spec.value));
+        }
+        if let Some(top) = cells.iter().copied().filter(ok).max_by(|a, b| a.median().unwrap_or(0.0).total_cmp(&b.median().unwrap_or(0.0))) {
+            best.push((label.clone(), top.spec.value, top.median().unwrap_or(0.0)));
+        }
+    }
+    best.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let top: Vec<String> =
+        best.iter().take(3).map(|(l, b, v)| format!("{l} {} tokens/s at batch {b}", value("tokens/s", *v))).collect();
+    Some(format!(
+        "Generation: {}; highest throughput: {}.",
+        if refused.is_empty() { "no model was refused by the memory budget".into() } else { format!("over the memory budget: {}", refused.join(", ")) },
+        if top.is_empty() { "none measured".into() } else { top.join(", ") }
+    ))
+}

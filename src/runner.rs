@@ -1,0 +1,185 @@
+//! Runs a suite: each cell in a child process of this binary (`seqbench cell`, spec on stdin, result
+//! on stdout), so a crash or out-of-memory in one cell is recorded as a failed cell, the suite goes
+//! on, and each cell's peak memory is its own. Results are written after every cell, so an interrupt
+//! loses only the cell in flight and `--resume` finishes the rest.
+
+use crate::bench::{run_cell, CellResult, CellSpec};
+use crate::env::Environment;
+use crate::error::usage;
+use crate::report::Results;
+use crate::suite::Suite;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Test hook: a cell whose id contains this string aborts its child process (simulates a crash).
+pub const FAIL_CELL_ENV: &str = "SEQBENCH_FAIL_CELL";
+/// Test hook: the parent stops (as if interrupted) after this many cells.
+pub const STOP_AFTER_ENV: &str = "SEQBENCH_STOP_AFTER";
+
+pub struct RunOptions {
+    /// Directory holding run directories (`results/`).
+    pub out: PathBuf,
+    /// Name of the run directory (default: `<suite>-<UTC time>`).
+    pub run_id: Option<String>,
+    /// Finish this earlier run instead of starting a new one.
+    pub resume: Option<String>,
+    /// Run cells in this process instead of child processes (no isolation; for debugging).
+    pub in_process: bool,
+    pub quiet: bool,
+    /// The binary that runs cells (this one).
+    pub exe: PathBuf,
+}
+
+/// Runs (or resumes) a suite; returns the results and the run directory.
+pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, PathBuf)> {
+    let (mut results, dir) = match &opts.resume {
+        Some(id) => {
+            let dir = if Path::new(id).is_dir() { PathBuf::from(id) } else { opts.out.join(id) };
+            let results = Results::load(&dir)?;
+            (results, dir)
+        }
+        None => {
+            let suite = suite.ok_or_else(|| usage("no suite given"))?;
+            let cells = suite.cells()?;
+            let id = opts.run_id.clone().unwrap_or_else(|| default_run_id(&suite.name));
+            if id.is_empty() || id.contains('/') || id.starts_with('.') {
+                return Err(usage(format!("--run-id `{id}` must be a plain directory name")));
+            }
+            let dir = opts.out.join(&id);
+            if dir.join("results.json").exists() {
+                return Err(usage(format!("{} already holds a run; use --resume {id} or another --run-id", dir.display())));
+            }
+            if !opts.quiet {
+                eprintln!("measuring the environment (calibration matmul)...");
+            }
+            let env = Environment::capture(&candle_core::Device::Cpu)?;
+            let planned = cells.iter().map(|c| c.id.clone()).collect();
+            (Results::new(id, suite, env, planned), dir)
+        }
+    };
+    let cells = results.suite.cells()?;
+    let missing: std::collections::HashSet<String> = results.missing().into_iter().collect();
+    let todo: Vec<&CellSpec> = cells.iter().filter(|c| missing.contains(&c.id)).collect();
+    results.write(&dir)?;
+    let bar = crate::commands::progress(opts.quiet, todo.len() as u64);
+    let stop_after: Option<usize> = std::env::var(STOP_AFTER_ENV).ok().and_then(|v| v.parse().ok());
+    for (i, spec) in todo.iter().enumerate() {
+        if stop_after == Some(i) {
+            bar.abandon();
+            anyhow::bail!("stopped after {i} cells ({STOP_AFTER_ENV})");
+        }
+        bar.set_message(spec.id.clone());
+        let result = if opts.in_process { run_cell(spec) } else { run_child(&opts.exe, spec, results.suite.cell_timeout) };
+        if result.status == crate::bench::Status::Failed && opts.quiet {
+            eprintln!("cell {} failed: {}", spec.id, result.error.as_deref().unwrap_or(""));
+        }
+        results.cells.push(result);
+        results.write(&dir)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if results.missing().is_empty() && results.finished.is_none() {
+        results.finished = Some(crate::report::now_rfc3339());
+    }
+    // Keep the planned order in the file, whatever order cells finished in.
+    let order: std::collections::HashMap<&str, usize> =
+        results.planned.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut cells = std::mem::take(&mut results.cells);
+    cells.sort_by_key(|c| order.get(c.spec.id.as_str()).copied().unwrap_or(usize::MAX));
+    results.cells = cells;
+    results.write(&dir)?;
+    Ok((results, dir))
+}
+
+fn default_run_id(suite: &str) -> String {
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let compact: String = t.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{suite}-{compact}")
+}
+
+/// Runs one cell in a child process; any failure becomes a failed cell.
+fn run_child(exe: &Path, spec: &CellSpec, timeout: f64) -> CellResult {
+    let start = Instant::now();
+    let failed = |msg: String| CellResult::failed(spec, msg, start.elapsed().as_secs_f64());
+    let mut child = match Command::new(exe)
+        .arg("cell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
+    };
+    let input = match serde_json::to_vec(spec) {
+        Ok(v) => v,
+        Err(e) => return failed(format!("cannot encode cell: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        if let Err(e) = stdin.write_all(&input) {
+            let _ = child.kill();
+            return failed(format!("cannot send the cell to the child: {e}"));
+        }
+    }
+    // Drain stdout/stderr on threads so a chatty child never blocks on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("piped");
+    let mut err_pipe = child.stderr.take().expect("piped");
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if start.elapsed().as_secs_f64() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("timed out after {timeout:.0} s"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break Err(format!("cannot wait for the child: {e}")),
+        }
+    };
+    let stdout = out_thread.join().unwrap_or_default();
+    let stderr = err_thread.join().unwrap_or_default();
+    let tail = |s: &str| s.trim().lines().last().unwrap_or("").to_string();
+    match status {
+        Err(msg) => failed(msg),
+        Ok(status) if !status.success() => {
+            let how = match status.code() {
+                Some(code) => format!("exit code {code}"),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    format!("killed by signal {}", status.signal().unwrap_or(0))
+                }
+            };
+            failed(format!("child process failed ({how}){}", if stderr.trim().is_empty() { String::new() } else { format!(": {}", tail(&stderr)) }))
+        }
+        Ok(_) => serde_json::from_str::<CellResult>(stdout.trim())
+            .unwrap_or_else(|e| failed(format!("child returned no result ({e}): {}", tail(&stderr)))),
+    }
+}
+
+/// The child side: read a cell from stdin, run it, print its result as JSON.
+pub fn serve_cell() -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let spec: CellSpec = serde_json::from_str(&input).map_err(|e| usage(format!("cell: malformed spec: {e}")))?;
+    if let Ok(pattern) = std::env::var(FAIL_CELL_ENV) {
+        if !pattern.is_empty() && spec.id.contains(&pattern) {
+            eprintln!("aborting cell {} ({FAIL_CELL_ENV})", spec.id);
+            std::process::abort();
+        }
+    }
+    let result = run_cell(&spec);
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
