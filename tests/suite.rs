@@ -1,0 +1,184 @@
+//! The benchmark runner's mechanics (not timings): files and schema, failure isolation, resume,
+//! refusal over the memory budget, exact state bytes, and bad input.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn seqbench(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seqbench"));
+    c.args(args).env("RAYON_NUM_THREADS", "1");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seqbench-suite-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A suite that exercises every measurement on tiny models in a few seconds.
+const TINY_SUITE: &str = r#"
+name = "tiny"
+models = ["attention", "gated-deltanet", "lstm"]
+size = "tiny"
+plan = { warmup = 0, min_samples = 2, min_seconds = 0.0, max_samples = 2 }
+[train]
+seq_lens = [16, 33]
+batch = 2
+forms = ["chunkwise:16", "recurrent"]
+[latency]
+prompt = 8
+positions = [8, 256]
+[memory]
+positions = [16, 100, 300]
+prefill_chunk = 64
+[generation]
+prompt = 8
+tokens = 4
+batches = [1, 4096]
+mem_budget = "64MiB"
+"#;
+
+fn write_suite(dir: &Path) -> String {
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, TINY_SUITE).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn load(dir: &Path, id: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(id).join("results.json")).unwrap()).unwrap()
+}
+
+fn validate(results: &Value) {
+    let schema: Value = serde_json::from_str(include_str!("../schemas/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(results).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
+}
+
+fn cell<'a>(r: &'a Value, id: &str) -> &'a Value {
+    r["cells"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no cell {id}"))
+}
+
+#[test]
+fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
+    let dir = temp_dir("full");
+    let suite = write_suite(&dir);
+    let out = dir.to_str().unwrap();
+    let run = seqbench(
+        &["run", &suite, "--out", out, "--run-id", "r1", "-q"],
+        &[("SEQBENCH_FAIL_CELL", "decode_latency/lstm@tiny/position=256")],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    // One failed cell: the run goes on and says so with exit code 1.
+    assert_eq!(run.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let r = load(&dir, "r1");
+    validate(&r);
+    assert_eq!(r["cells"].as_array().unwrap().len(), r["planned"].as_array().unwrap().len());
+    assert!(r["finished"].is_string());
+    let crashed = cell(&r, "decode_latency/lstm@tiny/position=256");
+    assert_eq!(crashed["status"], "failed");
+    assert!(crashed["error"].as_str().unwrap().contains("signal"), "{crashed}");
+    let statuses: Vec<&str> = r["cells"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1);
+    // Every measurement has ok cells, with raw samples kept.
+    for m in ["train_throughput", "prefill_latency", "decode_latency", "memory", "generation"] {
+        assert!(r["cells"].as_array().unwrap().iter().any(|c| c["measurement"] == m && c["status"] == "ok"), "{m}");
+    }
+    assert_eq!(cell(&r, "train_throughput/gated-deltanet@tiny [recurrent]/seq_len=33")["samples"].as_array().unwrap().len(), 2);
+    // Tables and verdicts printed; CSV tidy with one row per cell; Markdown has the tables.
+    assert!(stdout.contains("Training throughput") && stdout.contains("Decode latency from position 8 to 256"), "{stdout}");
+    let csv = std::fs::read_to_string(dir.join("r1/results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + r["cells"].as_array().unwrap().len());
+    assert!(csv.starts_with("run_id,measurement,model,label,mixer,form,parameter,value,status,unit,n,median"));
+    let md = std::fs::read_to_string(dir.join("r1/results.md")).unwrap();
+    assert!(md.contains("## Verdicts") && md.contains("| model |") && md.contains("## Failed cells"));
+}
+
+#[test]
+fn memory_cells_report_exact_state_bytes_and_refuse_over_budget() {
+    let dir = temp_dir("memory");
+    let suite = write_suite(&dir);
+    let run = seqbench(&["run", &suite, "--out", dir.to_str().unwrap(), "--run-id", "m", "-q", "--no-tables"], &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let r = load(&dir, "m");
+    validate(&r);
+    // KV cache: 2 x layers x T x d x 4 bytes (tiny: 2 layers, d = 32); recurrent states are constant.
+    for t in [16u64, 100, 300] {
+        let attn = cell(&r, &format!("memory/attention@tiny/position={t}"));
+        assert_eq!(attn["summary"]["median"].as_f64().unwrap() as u64, 2 * 2 * t * 32 * 4);
+        assert_eq!(attn["metrics"]["state_bytes_formula"], attn["summary"]["median"]);
+        assert!(attn["metrics"]["heap_held_bytes"].as_f64().unwrap() >= attn["summary"]["median"].as_f64().unwrap());
+    }
+    let gdn: Vec<f64> = [16, 100, 300]
+        .iter()
+        .map(|t| cell(&r, &format!("memory/gated-deltanet@tiny/position={t}"))["summary"]["median"].as_f64().unwrap())
+        .collect();
+    assert!(gdn.iter().all(|b| *b == gdn[0]));
+    assert_eq!(r["derived"]["memory_growth_bytes_per_token"]["attention@tiny"].as_f64().unwrap(), 512.0);
+    assert_eq!(r["derived"]["memory_growth_bytes_per_token"]["gated-deltanet@tiny"].as_f64().unwrap(), 0.0);
+    // Generation at batch 4096 needs more than 64 MiB for every model: refused, with the figure.
+    for m in ["attention", "gated-deltanet", "lstm"] {
+        let big = cell(&r, &format!("generation/{m}@tiny/batch=4096"));
+        assert_eq!(big["status"], "refused", "{big}");
+        assert!(big["metrics"]["need_bytes"].as_f64().unwrap() > 64.0 * 1024.0 * 1024.0);
+        assert!(big["samples"].as_array().unwrap().is_empty());
+        assert_eq!(cell(&r, &format!("generation/{m}@tiny/batch=1"))["status"], "ok");
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_where_it_stopped() {
+    let dir = temp_dir("resume");
+    let suite = write_suite(&dir);
+    let out = dir.to_str().unwrap();
+    let first = seqbench(&["run", &suite, "--out", out, "--run-id", "r", "-q"], &[("SEQBENCH_STOP_AFTER", "5")]);
+    assert_eq!(first.status.code(), Some(1));
+    let partial = load(&dir, "r");
+    validate(&partial);
+    assert_eq!(partial["cells"].as_array().unwrap().len(), 5);
+    assert!(partial["finished"].is_null());
+    let done: Vec<Value> = partial["cells"].as_array().unwrap().clone();
+    // Starting the same run again is refused; resuming finishes it without redoing measured cells.
+    let again = seqbench(&["run", &suite, "--out", out, "--run-id", "r", "-q"], &[]);
+    assert_eq!(again.status.code(), Some(2));
+    let resumed = seqbench(&["run", "--resume", "r", "--out", out, "-q", "--no-tables"], &[]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let full = load(&dir, "r");
+    validate(&full);
+    let ids: Vec<&str> = full["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let planned: Vec<&str> = full["planned"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(ids, planned);
+    for c in &done {
+        assert_eq!(cell(&full, c["id"].as_str().unwrap())["samples"], c["samples"], "cell {} was measured again", c["id"]);
+    }
+    assert!(full["finished"].is_string());
+}
+
+#[test]
+fn bad_suite_input_exits_2_with_one_line() {
+    let dir = temp_dir("bad");
+    let one_line = |out: &Output, needle: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "`{needle}` not in {err}");
+    };
+    one_line(&seqbench(&["run", "nosuchsuite"], &[]), "unknown suite `nosuchsuite`");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, TINY_SUITE.replace("seq_lens = [16, 33]", "seq_lens = []")).unwrap();
+    one_line(&seqbench(&["run", bad.to_str().unwrap()], &[]), "`train.seq_lens`");
+    std::fs::write(&bad, TINY_SUITE.replace("mem_budget = \"64MiB\"", "mem_budget = \"lots\"")).unwrap();
+    one_line(&seqbench(&["run", bad.to_str().unwrap()], &[]), "`generation.mem_budget`");
+    std::fs::write(&bad, TINY_SUITE.replace("batch = 2", "batch = 2\nbatchsize = 3")).unwrap();
+    one_line(&seqbench(&["run", bad.to_str().unwrap()], &[]), "unknown field `batchsize`");
+    one_line(&seqbench(&["latency", "--device", "cuda:0", "--models", "gla"], &[]), "device `cuda:0`");
+    one_line(&seqbench(&["memory", "--models", "gpt9", "--out", dir.to_str().unwrap()], &[]), "unknown model `gpt9`");
+    one_line(&seqbench(&["run", "--resume", "nothing-here", "--out", dir.to_str().unwrap()], &[]), "cannot read results");
+    one_line(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), "mem_budget");
+}
