@@ -40,7 +40,16 @@ pub struct LanguageModel {
 impl LanguageModel {
     /// Builds the model with weights drawn from `seed` (same seed, same weights).
     pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
-        let p = Params::new(seed, device);
+        Self::build(config, Params::new(seed, device))
+    }
+
+    /// The same model for inference only: identical weights, but no autograd graph is recorded, so a
+    /// prefill frees each layer's intermediates as it goes. Cannot be trained.
+    pub fn for_inference(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        Self::build(config, Params::frozen(seed, device))
+    }
+
+    fn build(config: &ModelConfig, p: Params) -> Result<Self> {
         let (d, n) = (config.d_model, config.n_layers);
         let out_gain = 1.0 / (2.0 * n as f64).sqrt();
         let embed = p.normal("embed", (config.vocab, d), 1.0)?;
@@ -128,6 +137,28 @@ impl LanguageModel {
     pub fn prefill(&self, ids: &Tensor, form: Form) -> Result<(Tensor, Vec<State>)> {
         let (logits, states) = self.run(ids, None, form)?;
         Ok((logits.detach(), states.iter().map(State::detach).collect()))
+    }
+
+    /// Processes a prompt `chunk` tokens at a time, carrying the state (bounds attention's score
+    /// matrix and the activations to one chunk). Returns the last chunk's logits and the states.
+    pub fn prefill_chunked(&self, ids: &Tensor, chunk: usize) -> Result<(Tensor, Vec<State>)> {
+        let (b, t) = ids.dims2()?;
+        let chunk = chunk.max(1);
+        let mut states: Option<Vec<State>> = None;
+        let mut logits = Tensor::zeros((b, 0, self.config.vocab), DType::F32, self.device())?;
+        let mut done = 0;
+        while done < t {
+            let n = chunk.min(t - done);
+            let (l, next) = self.run(&ids.narrow(1, done, n)?, states.as_deref(), self.default_form())?;
+            logits = l.detach();
+            states = Some(next.iter().map(State::detach).collect());
+            done += n;
+        }
+        let states = match states {
+            Some(s) => s,
+            None => self.empty_states(b)?,
+        };
+        Ok((logits, states))
     }
 
     /// Decodes one token per sequence, `ids: [B, 1]`; returns logits `[B, 1, 256]`.

@@ -15,11 +15,19 @@ pub struct Params {
     seed: u64,
     prefix: String,
     device: Device,
+    /// False for inference: layers get the weights detached from their variables, so no op records
+    /// an autograd graph and intermediates are freed as soon as they are used.
+    trainable: bool,
 }
 
 impl Params {
     pub fn new(seed: u64, device: &Device) -> Self {
-        Params { map: VarMap::new(), seed, prefix: String::new(), device: device.clone() }
+        Params { map: VarMap::new(), seed, prefix: String::new(), device: device.clone(), trainable: true }
+    }
+
+    /// Parameters for inference only (see the `trainable` field); same names and values.
+    pub fn frozen(seed: u64, device: &Device) -> Self {
+        Params { trainable: false, ..Params::new(seed, device) }
     }
 
     /// A view whose parameter names are prefixed with `name.`.
@@ -39,7 +47,7 @@ impl Params {
     fn register(&self, name: &str, t: Tensor) -> Result<Tensor> {
         let full = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
         let var = Var::from_tensor(&t)?;
-        let out = var.as_tensor().clone();
+        let out = if self.trainable { var.as_tensor().clone() } else { var.as_tensor().detach() };
         let mut data = self.map.data().lock().expect("parameter map poisoned");
         if data.insert(full.clone(), var).is_some() {
             candle_core::bail!("parameter {full} defined twice")

@@ -229,7 +229,12 @@ impl Suite {
                     vec![Form::Chunkwise(m.chunk_size)]
                 };
                 for form in forms {
-                    let label = if m.mixer.is_linear() && t.forms.len() > 1 { format!("{} [{}]", m.label(), form) } else { m.label() };
+                    let default = form == Form::Chunkwise(m.chunk_size);
+                    let label = if m.mixer.is_linear() && (t.forms.len() > 1 || !default) {
+                        format!("{} [{}]", m.label(), form)
+                    } else {
+                        m.label()
+                    };
                     for &len in &t.seq_lens {
                         let settings = Settings { batch: Some(t.batch), form: Some(form.to_string()), ..Default::default() };
                         push(Measurement::TrainThroughput, &m, label.clone(), len, settings, plan);

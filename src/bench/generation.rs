@@ -1,6 +1,7 @@
 //! Generation throughput against batch size under a memory budget (the Mamba paper's inference
 //! figure in miniature): prefill a fixed prompt for B sequences, then decode N tokens each; report
-//! decode tokens/s. A cell whose memory need exceeds the budget is refused before allocating.
+//! decode tokens/s. A cell whose memory need exceeds the budget is refused before allocating; the
+//! measured peak heap is reported next to the estimate.
 
 use super::{required, CellSpec, Outcome, Status};
 use crate::check::byte_ids;
@@ -9,19 +10,31 @@ use candle_core::Tensor;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Bytes a generation cell needs: the weights, every sequence's state at its final length, and the
-/// prefill's transient activations (about 24 floats per token and channel per layer, plus attention's
-/// score matrix for one layer).
+/// Tokens (batch x chunk) per prefill forward: the prompt is prefilled in chunks of
+/// `PREFILL_TOKENS / batch` positions, bounding the transient activations as serving engines do.
+pub const PREFILL_TOKENS: usize = 2048;
+
+/// Prompt positions per prefill chunk at `batch`.
+pub fn prefill_chunk(batch: usize, prompt: usize) -> usize {
+    (PREFILL_TOKENS / batch.max(1)).clamp(1, prompt.max(1))
+}
+
+/// Bytes a generation cell needs, estimated before allocating as an upper bound: the weights, every
+/// sequence's state at its final length twice (a decode step builds the new state, or the longer KV
+/// cache, before the old one is freed), and the transient activations of one prefill chunk through
+/// one layer (a generous `48 d + 3 d_mlp + vocab` floats per token, which covers the linear family's
+/// chunk intermediates as measured on the small models) plus attention's scores against the prefix.
 pub fn need_bytes(model: &LanguageModel, batch: usize, prompt: usize, tokens: usize) -> usize {
     let c = &model.config;
+    let chunk = prefill_chunk(batch, prompt);
     let states = model.state_bytes(batch, prompt + tokens);
-    let activations = 4 * batch * prompt * (24 * c.d_model + c.vocab);
+    let activations = 4 * batch * chunk * (48 * c.d_model + 3 * c.d_mlp + c.vocab);
     let scores = if c.mixer == crate::mixers::MixerKind::Attention {
-        4 * 3 * batch * (c.d_model / c.head_dim) * prompt * prompt
+        4 * 3 * batch * (c.d_model / c.head_dim) * chunk * (prompt + tokens)
     } else {
         0
     };
-    model.param_bytes() + states + activations + scores
+    model.param_bytes() + 2 * states + activations + scores
 }
 
 pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
@@ -43,7 +56,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let mut prefill_seconds = Vec::new();
     let samples = crate::stats::sample(&spec.plan, || -> anyhow::Result<_> {
         let t0 = Instant::now();
-        let (logits, mut states) = model.prefill(&ids, model.default_form())?;
+        let (logits, mut states) = model.prefill_chunked(&ids, prefill_chunk(batch, prompt))?;
         prefill_seconds.push(t0.elapsed().as_secs_f64());
         let mut next = greedy(&logits)?;
         let t1 = Instant::now();
@@ -54,6 +67,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     })?;
     let generated = (batch * tokens) as f64;
     metrics.insert("median_prefill_seconds".into(), crate::stats::Summary::of(&prefill_seconds).median);
+    metrics.insert("peak_heap_bytes".into(), crate::alloc::peak() as f64);
     Ok(Outcome::ok(samples.iter().map(|t| generated / t).collect(), metrics))
 }
 

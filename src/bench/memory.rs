@@ -1,10 +1,9 @@
 //! Memory growth: the state after `position` tokens, built by prefilling in chunks (as inference
-//! servers do, so attention's quadratic scores never exceed one chunk), measured three ways: exact
-//! bytes of the state's tensors, heap still held after the prefill (counting allocator) and the peak
-//! heap and RSS during it.
+//! servers do, so attention's quadratic scores never exceed one chunk) with an inference model (no
+//! autograd graph), measured three ways: exact bytes of the state's tensors, heap still held after
+//! the prefill (counting allocator) and the peak heap and RSS during it.
 
 use super::{required, CellSpec, Outcome};
-use crate::kernels::Form;
 use crate::model::LanguageModel;
 use crate::mixers::State;
 use std::collections::BTreeMap;
@@ -19,18 +18,8 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let ids = crate::check::byte_ids(batch, position, 2, model.device())?;
     let before = crate::alloc::current();
     crate::alloc::reset_peak();
-    let mut states: Option<Vec<State>> = None;
-    let mut done = 0;
-    while done < position {
-        let n = chunk.min(position - done);
-        let (_, next) = model.run(&ids.narrow(1, done, n)?, states.as_deref(), Form::Chunkwise(model.config.chunk_size))?;
-        states = Some(next.iter().map(State::detach).collect());
-        done += n;
-    }
-    let states = match states {
-        Some(s) => s,
-        None => model.empty_states(batch)?,
-    };
+    let (logits, states) = model.prefill_chunked(&ids, chunk)?;
+    drop(logits);
     drop(ids);
     let peak = crate::alloc::peak().saturating_sub(before);
     let held = crate::alloc::current().saturating_sub(before);

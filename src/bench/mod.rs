@@ -179,7 +179,10 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
     let start = Instant::now();
     let outcome = (|| -> anyhow::Result<Outcome> {
         let device = Device::Cpu;
-        let model = LanguageModel::new(&spec.model, spec.seed, &device)?;
+        let model = match spec.measurement {
+            Measurement::TrainThroughput => LanguageModel::new(&spec.model, spec.seed, &device)?,
+            _ => LanguageModel::for_inference(&spec.model, spec.seed, &device)?,
+        };
         crate::alloc::reset_peak();
         Ok(match spec.measurement {
             Measurement::TrainThroughput => train::measure(&model, spec)?,

@@ -111,7 +111,8 @@ pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
             if c == 0 || !c.is_power_of_two() {
                 candle_core::bail!("chunk size {c} must be a power of two")
             }
-            chunkwise::run(&h, c)?
+            // A sequence shorter than the chunk needs no padding beyond the next power of two.
+            chunkwise::run(&h, c.min(h.t.max(1).next_power_of_two()))?
         }
         Form::Parallel => {
             // One chunk covering the sequence. The delta rule's block inverse wants a power of two.

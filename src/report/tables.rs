@@ -26,7 +26,7 @@ pub fn value(unit: &str, v: f64) -> String {
     match unit {
         "s" => seconds(v),
         "bytes" => bytes(v.max(0.0) as usize),
-        "tokens/s" if v >= 100.0 => format!("{v:.0}"),
+        "tokens/s" if v >= 10.0 => format!("{v:.0}"),
         _ => format!("{v:.3}"),
     }
 }
