@@ -66,3 +66,25 @@ fn state_bytes_follow_the_lectures_table() {
         }
     }
 }
+
+#[test]
+fn inference_model_matches_the_trainable_one_without_a_graph() {
+    for name in config::built_in_names() {
+        let cfg = config::load(name, "tiny").unwrap();
+        let train = LanguageModel::new(&cfg, 5, &Device::Cpu).unwrap();
+        let infer = LanguageModel::for_inference(&cfg, 5, &Device::Cpu).unwrap();
+        let x = check::byte_ids(2, 21, 4, &Device::Cpu).unwrap();
+        let a = train.forward(&x, train.default_form()).unwrap();
+        let b = infer.forward(&x, infer.default_form()).unwrap();
+        assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.flatten_all().unwrap().to_vec1::<f32>().unwrap(), "{name}");
+        // Nothing to differentiate: the inference model's output carries no graph back to its weights.
+        let grads = b.sum_all().unwrap().backward().unwrap();
+        assert!(infer.named_vars().iter().all(|(_, v)| grads.get(v.as_tensor()).is_none()), "{name}");
+        // Chunked prefill gives the same last logits and states as one prefill.
+        let (whole, _) = infer.prefill(&x, infer.default_form()).unwrap();
+        let (last, states) = infer.prefill_chunked(&x, 8).unwrap();
+        let err = seqbench::verify::rel_rmse(&last, &whole.narrow(1, 16, 5).unwrap()).unwrap();
+        assert!(err < 1e-5, "{name}: chunked prefill differs ({err:.2e})");
+        assert_eq!(states.iter().map(|s| s.bytes()).sum::<usize>(), infer.state_bytes(2, 21));
+    }
+}
