@@ -35,9 +35,61 @@ pub enum Command {
     Memory(MemoryArgs),
     /// Measure generation throughput as the batch grows, refusing what exceeds a memory budget.
     Generate(GenerateArgs),
+    /// Compare two runs cell by cell: change of the median with a bootstrap interval, a rank-sum test,
+    /// a verdict per cell. Exit 0 no regression, 1 regression, 2 bad input.
+    Compare(CompareArgs),
+    /// Join the results of sharded runs (`run --shard I/N`) into one run directory.
+    Merge(MergeArgs),
     /// (internal) Run one cell given as JSON on stdin; used by `run` for process isolation.
     #[command(hide = true)]
     Cell,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline: a results.json or a run directory.
+    pub baseline: PathBuf,
+    /// New run: a results.json or a run directory.
+    pub new: PathBuf,
+    /// Regression threshold in percent: a cell regresses when its median is worse by more than this
+    /// (and the rank-sum test is significant).
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    /// Per-measurement threshold, e.g. `decode_latency=10` or `latency=10` (repeatable).
+    #[arg(long)]
+    pub threshold_for: Vec<String>,
+    /// Compare figures divided by each run's own calibration (GFLOP/s), so a baseline from another
+    /// machine is usable.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Write the comparison as Markdown to this file (`-` for stdout).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Show only improved and regressed cells.
+    #[arg(long)]
+    pub only_changes: bool,
+    /// Write github-action-benchmark custom JSON of the new run into this directory
+    /// (bigger_is_better.json, smaller_is_better.json).
+    #[arg(long)]
+    pub github_action: Option<PathBuf>,
+    /// Write the new run in bencher's Benchmark Metric Format to this file.
+    #[arg(long)]
+    pub bencher: Option<PathBuf>,
+    /// Write the comparison as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run directories (or results.json files) of the shards.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Directory to write the merged run into.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Flags shared by every measurement command.
@@ -74,6 +126,10 @@ pub struct BenchArgs {
     /// Do not print the tables at the end (files are still written).
     #[arg(long)]
     pub no_tables: bool,
+    /// Run only shard I of N (1-based; a deterministic slice of the cells). Read from a Slurm array
+    /// job's SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when not given.
+    #[arg(long)]
+    pub shard: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }

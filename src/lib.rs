@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod env;

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         Command::Latency(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::latency(a)),
         Command::Memory(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::memory(a)),
         Command::Generate(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::generate(a)),
+        Command::Compare(a) => commands::compare::run(a),
+        Command::Merge(a) => commands::merge::run(a),
         Command::Cell => seqbench::runner::serve_cell().map(|_| true),
     };
     match result {

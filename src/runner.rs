@@ -6,7 +6,7 @@
 use crate::bench::{run_cell, CellResult, CellSpec};
 use crate::env::Environment;
 use crate::error::usage;
-use crate::report::Results;
+use crate::report::{Results, Shard};
 use crate::suite::Suite;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// The binary that runs cells (this one).
     pub exe: PathBuf,
+    /// Run only this slice of the suite's cells.
+    pub shard: Option<Shard>,
 }
 
 /// Runs (or resumes) a suite; returns the results and the run directory.
@@ -42,8 +44,14 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
         }
         None => {
             let suite = suite.ok_or_else(|| usage("no suite given"))?;
-            let cells = suite.cells()?;
-            let id = opts.run_id.clone().unwrap_or_else(|| default_run_id(&suite.name));
+            let mut cells = suite.cells()?;
+            if let Some(shard) = opts.shard {
+                cells = cells.into_iter().enumerate().filter(|(i, _)| shard.holds(*i)).map(|(_, c)| c).collect();
+            }
+            let id = opts.run_id.clone().unwrap_or_else(|| match opts.shard {
+                Some(s) => format!("{}-shard{}of{}", default_run_id(&suite.name), s.index, s.count),
+                None => default_run_id(&suite.name),
+            });
             if id.is_empty() || id.contains('/') || id.starts_with('.') {
                 return Err(usage(format!("--run-id `{id}` must be a plain directory name")));
             }
@@ -56,7 +64,9 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             }
             let env = Environment::capture(&candle_core::Device::Cpu)?;
             let planned = cells.iter().map(|c| c.id.clone()).collect();
-            (Results::new(id, suite, env, planned), dir)
+            let mut results = Results::new(id, suite, env, planned);
+            results.shard = opts.shard;
+            (results, dir)
         }
     };
     let cells = results.suite.cells()?;

@@ -120,3 +120,139 @@ mod tests {
         assert_eq!(sample::<()>(&capped, || Ok(None)).unwrap().len(), 3);
     }
 }
+
+/// Two-sided p-value of the Mann-Whitney U test (the rank-sum test) that `a` and `b` come from the same
+/// distribution. Exact (permutation distribution of the mid-rank sum, ties included) when the pooled
+/// sample is small (at most 20 with at most 184 756 splits), normal approximation with tie and
+/// continuity corrections otherwise. Two samples with no spread at all compare exactly: p is 1 when
+/// they are equal and 0 when they differ.
+pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let constant = |x: &[f64]| x.iter().all(|v| *v == x[0]);
+    if constant(a) && constant(b) {
+        return if a[0] == b[0] { 1.0 } else { 0.0 };
+    }
+    // Mid-ranks of the pooled sample.
+    let mut pooled: Vec<(f64, usize)> = a.iter().map(|v| (*v, 0)).chain(b.iter().map(|v| (*v, 1))).collect();
+    pooled.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = pooled.len();
+    let mut ranks = vec![0f64; n];
+    let mut ties = 0f64;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && pooled[j + 1].0 == pooled[i].0 {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        for r in ranks.iter_mut().take(j + 1).skip(i) {
+            *r = mid;
+        }
+        let t = (j - i + 1) as f64;
+        ties += t * t * t - t;
+        i = j + 1;
+    }
+    let observed: f64 = pooled.iter().zip(&ranks).filter(|(p, _)| p.1 == 0).map(|(_, r)| r).sum();
+    let expected = n1 as f64 * (n as f64 + 1.0) / 2.0;
+    let dev = (observed - expected).abs();
+    if n <= 20 {
+        // Enumerate every way to pick n1 of the n ranks.
+        let (mut extreme, mut total) = (0u64, 0u64);
+        let mut pick: Vec<usize> = (0..n1).collect();
+        loop {
+            let s: f64 = pick.iter().map(|&k| ranks[k]).sum();
+            total += 1;
+            if (s - expected).abs() >= dev - 1e-9 {
+                extreme += 1;
+            }
+            // Next combination in lexicographic order.
+            let mut k = n1;
+            while k > 0 && pick[k - 1] == n - n1 + k - 1 {
+                k -= 1;
+            }
+            if k == 0 {
+                break;
+            }
+            pick[k - 1] += 1;
+            for m in k..n1 {
+                pick[m] = pick[m - 1] + 1;
+            }
+        }
+        return extreme as f64 / total as f64;
+    }
+    let (f1, f2, nf) = (n1 as f64, n2 as f64, n as f64);
+    let sigma = (f1 * f2 / 12.0 * ((nf + 1.0) - ties / (nf * (nf - 1.0)))).sqrt();
+    if sigma == 0.0 {
+        return 1.0;
+    }
+    let z = ((dev - 0.5).max(0.0)) / sigma;
+    (2.0 * (1.0 - normal_cdf(z))).clamp(0.0, 1.0)
+}
+
+/// Standard normal CDF (Abramowitz-Stegun 7.1.26 erf, |error| < 1.5e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * x);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+/// Percentile bootstrap (95%) of `median(new) / median(base) - 1`, seeded.
+pub fn bootstrap_change_ci(base: &[f64], new: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    use rand::Rng;
+    let mut rng = crate::rng::stream(seed, "bootstrap");
+    let median_of = |x: &[f64], rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut s: Vec<f64> = (0..x.len()).map(|_| x[rng.random_range(0..x.len())]).collect();
+        s.sort_by(|a, b| a.total_cmp(b));
+        quantile(&s, 0.5)
+    };
+    let mut changes: Vec<f64> = (0..resamples.max(1))
+        .map(|_| {
+            let b = median_of(base, &mut rng);
+            let n = median_of(new, &mut rng);
+            n / b - 1.0
+        })
+        .filter(|c| c.is_finite())
+        .collect();
+    changes.sort_by(|a, b| a.total_cmp(b));
+    (quantile(&changes, 0.025), quantile(&changes, 0.975))
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    #[test]
+    fn mann_whitney_separates_shifted_samples_and_not_equal_ones() {
+        let a = [10.0, 10.2, 9.9, 10.1, 10.05];
+        let slower: Vec<f64> = a.iter().map(|x| x * 1.3).collect();
+        // Completely separated 5 vs 5: exact two-sided p = 2 / C(10, 5).
+        assert!((mann_whitney_p(&a, &slower) - 2.0 / 252.0).abs() < 1e-12);
+        assert!(mann_whitney_p(&a, &a) > 0.9);
+        assert_eq!(mann_whitney_p(&[4.0, 4.0], &[4.0, 4.0, 4.0]), 1.0);
+        assert_eq!(mann_whitney_p(&[4.0, 4.0], &[5.0, 5.0]), 0.0);
+        // Large samples use the normal approximation.
+        let big: Vec<f64> = (0..30).map(|i| i as f64).collect();
+        let shifted: Vec<f64> = big.iter().map(|x| x + 15.0).collect();
+        let p = mann_whitney_p(&big, &shifted);
+        assert!(p < 0.01 && p > 0.0, "{p}");
+        assert!(mann_whitney_p(&big, &big) > 0.9);
+        assert!((normal_cdf(1.959964) - 0.975).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bootstrap_interval_covers_the_true_change() {
+        let base: Vec<f64> = (0..20).map(|i| 100.0 + (i % 5) as f64).collect();
+        let new: Vec<f64> = base.iter().map(|x| x * 1.3).collect();
+        let (lo, hi) = bootstrap_change_ci(&base, &new, 500, 1);
+        assert!(lo <= 0.3 + 1e-9 && hi >= 0.3 - 1e-9 && hi - lo < 0.1, "{lo} {hi}");
+    }
+}

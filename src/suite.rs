@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
-pub const BUILT_IN: [(&str, &str); 1] = [("quick", include_str!("../configs/suites/quick.toml"))];
+pub const BUILT_IN: [(&str, &str); 2] = [
+    ("quick", include_str!("../configs/suites/quick.toml")),
+    ("ci", include_str!("../configs/suites/ci.toml")),
+];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,8 @@
 //! One file per subcommand: each turns parsed arguments into work and output.
 
 pub mod check;
+pub mod compare;
+pub mod merge;
 pub mod list;
 pub mod run;
 pub mod train;

@@ -4,7 +4,7 @@
 use crate::cli::{BenchArgs, GenerateArgs, LatencyArgs, MemoryArgs, RunArgs, TrainSpeedArgs};
 use crate::config;
 use crate::error::usage;
-use crate::report::tables;
+use crate::report::{tables, Shard};
 use crate::runner::{self, RunOptions};
 use crate::stats::SamplePlan;
 use crate::suite::{GenerationSection, LatencySection, MemorySection, Suite, TrainSection};
@@ -45,7 +45,16 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
     if let Some(s) = &suite {
         s.validate("command line")?;
     }
+    let shard = match (&b.shard, Shard::from_slurm()) {
+        (Some(s), _) => Some(Shard::parse(s).map_err(usage)?),
+        (None, Some(slurm)) => Some(slurm.map_err(usage)?),
+        (None, None) => None,
+    };
+    if shard.is_some() && resume.is_some() {
+        return Err(usage("--shard applies to a new run; a resumed run keeps its own shard"));
+    }
     let opts = RunOptions {
+        shard,
         out: b.out.clone(),
         run_id: b.run_id.clone(),
         resume,

@@ -3,6 +3,7 @@
 //! verdict lines. One exporter per file.
 
 pub mod csv;
+pub mod export;
 pub mod tables;
 pub mod verdict;
 
@@ -32,8 +33,51 @@ pub struct Results {
     pub environment: Environment,
     /// Planned cells (ids), in order; `cells` holds those that have a result.
     pub planned: Vec<String>,
+    /// Set when this run holds one shard of its suite (`run --shard I/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub cells: Vec<CellResult>,
     pub derived: Derived,
+}
+
+/// Shard `index` (1-based) of `count`: the cells whose position in the suite is `index - 1` modulo `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N`.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("shard `{s}`: expected I/N with 1 <= I <= N");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard of a Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT and _MIN), if this is one.
+    pub fn from_slurm() -> Option<Result<Shard, String>> {
+        let var = |k: &str| std::env::var(k).ok();
+        let id = var("SLURM_ARRAY_TASK_ID")?;
+        let count = var("SLURM_ARRAY_TASK_COUNT")?;
+        let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or_else(|| "0".into());
+        Some((|| {
+            let bad = |k: &str| format!("Slurm array environment: {k} is not a number");
+            let id: usize = id.parse().map_err(|_| bad("SLURM_ARRAY_TASK_ID"))?;
+            let min: usize = min.parse().map_err(|_| bad("SLURM_ARRAY_TASK_MIN"))?;
+            let count: usize = count.parse().map_err(|_| bad("SLURM_ARRAY_TASK_COUNT"))?;
+            Shard::parse(&format!("{}/{count}", id.saturating_sub(min) + 1))
+        })())
+    }
+
+    /// True when cell number `position` (0-based, in suite order) belongs to this shard.
+    pub fn holds(&self, position: usize) -> bool {
+        position % self.count == self.index - 1
+    }
 }
 
 /// Figures computed from the cells.
@@ -60,6 +104,7 @@ impl Results {
             suite,
             environment,
             planned,
+            shard: None,
             cells: Vec::new(),
             derived: Derived::default(),
         }

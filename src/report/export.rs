@@ -1,0 +1,48 @@
+//! Exports of a run for CI dashboards: github-action-benchmark's custom JSON (one file per direction,
+//! `customBiggerIsBetter` and `customSmallerIsBetter`) and bencher's Benchmark Metric Format.
+
+use super::Results;
+use crate::bench::{Measurement, Status};
+use serde_json::{json, Map, Value};
+
+/// `(bigger_is_better, smaller_is_better)` arrays for github-action-benchmark's `custom*` tools.
+pub fn github_action(r: &Results) -> (Value, Value) {
+    let (mut bigger, mut smaller) = (Vec::new(), Vec::new());
+    for c in r.cells.iter().filter(|c| c.status == Status::Ok) {
+        let Some(s) = &c.summary else { continue };
+        let entry = json!({
+            "name": c.spec.id,
+            "unit": c.unit,
+            "value": s.median,
+            "range": format!("± {}", s.mad),
+            "extra": format!("n={} p10={} p90={} p99={} run={}", s.n, s.p10, s.p90, s.p99, r.run_id),
+        });
+        if c.spec.measurement.higher_is_better() {
+            bigger.push(entry);
+        } else {
+            smaller.push(entry);
+        }
+    }
+    (Value::Array(bigger), Value::Array(smaller))
+}
+
+/// Bencher Metric Format: `{ benchmark: { measure: { value, lower_value, upper_value } } }`; latency
+/// in nanoseconds (bencher's `latency` measure), throughput in tokens/s, memory in bytes.
+pub fn bencher(r: &Results) -> Value {
+    let mut out = Map::new();
+    for c in r.cells.iter().filter(|c| c.status == Status::Ok) {
+        let Some(s) = &c.summary else { continue };
+        let (measure, scale) = match c.spec.measurement {
+            Measurement::TrainThroughput | Measurement::Generation => ("throughput", 1.0),
+            Measurement::PrefillLatency | Measurement::DecodeLatency => ("latency", 1e9),
+            Measurement::Memory => ("state-bytes", 1.0),
+        };
+        let mut m = Map::new();
+        m.insert(
+            measure.into(),
+            json!({ "value": s.median * scale, "lower_value": s.p10 * scale, "upper_value": s.p90 * scale }),
+        );
+        out.insert(c.spec.id.clone(), Value::Object(m));
+    }
+    Value::Object(out)
+}

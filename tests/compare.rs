@@ -1,0 +1,186 @@
+//! `seqbench compare` and sharding: a run against itself passes, a 30% slower copy fails and names its
+//! cells, a few percent of noise is not flagged, merged shards equal the unsharded run, bad input exits 2.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn seqbench(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seqbench"));
+    c.args(args).env("RAYON_NUM_THREADS", "1");
+    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"] {
+        c.env_remove(var);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("binary runs")
+}
+
+const SUITE: &str = r#"
+name = "cmp"
+models = ["attention", "gated-deltanet"]
+size = "tiny"
+plan = { warmup = 1, min_samples = 6, min_seconds = 0.0, max_samples = 6 }
+[train]
+seq_lens = [16]
+batch = 2
+[latency]
+prompt = 8
+positions = [8, 64]
+[memory]
+positions = [16, 64]
+[generation]
+prompt = 8
+tokens = 4
+batches = [1, 2]
+"#;
+
+/// One run of the test suite, made once per test binary.
+fn base_run() -> &'static PathBuf {
+    static RUN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("seqbench-compare-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cmp.toml"), SUITE).unwrap();
+        let out = seqbench(&["run", dir.join("cmp.toml").to_str().unwrap(), "--out", dir.to_str().unwrap(), "--run-id", "base", "-q", "--no-tables"], &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        dir.join("base")
+    })
+}
+
+/// Writes a copy of the base run whose samples are transformed by `f(measurement, sample, index)`.
+fn altered(name: &str, f: impl Fn(&str, f64, usize) -> f64) -> PathBuf {
+    let base = base_run();
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).unwrap()).unwrap();
+    for c in r["cells"].as_array_mut().unwrap() {
+        let m = c["measurement"].as_str().unwrap().to_string();
+        let samples: Vec<Value> = c["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Value::from(f(&m, s.as_f64().unwrap(), i)))
+            .collect();
+        c["samples"] = Value::Array(samples);
+    }
+    let dir = base.parent().unwrap().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("results.json"), serde_json::to_string(&r).unwrap()).unwrap();
+    dir
+}
+
+fn compare(a: &Path, b: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["compare", a.to_str().unwrap(), b.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    seqbench(&args, &[])
+}
+
+#[test]
+fn a_run_compared_with_itself_has_no_regression() {
+    let out = compare(base_run(), base_run(), &["--normalize", "--markdown", "-"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 regressed, 0 improved"), "{stdout}");
+    assert!(stdout.contains("## seqbench:"), "{stdout}");
+}
+
+#[test]
+fn thirty_percent_slower_is_a_regression_and_names_the_cells() {
+    let slower = altered("slower", |m, s, _| if m == "train_throughput" || m == "generation" { s / 1.3 } else { s * 1.3 });
+    let out = compare(base_run(), &slower, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for id in ["decode_latency/attention@tiny/position=64", "train_throughput/gated-deltanet@tiny/seq_len=16", "memory/attention@tiny/position=64"] {
+        assert!(stdout.contains(&format!("regressed: {id}")), "{id} not named in:\n{stdout}");
+    }
+    // A generous threshold lets it pass; a per-measurement one catches latency alone.
+    assert_eq!(compare(base_run(), &slower, &["--threshold", "40"]).status.code(), Some(0));
+    let only_latency = compare(base_run(), &slower, &["--threshold", "40", "--threshold-for", "latency=10"]);
+    let text = String::from_utf8_lossy(&only_latency.stdout);
+    assert_eq!(only_latency.status.code(), Some(1));
+    assert!(text.contains("regressed: decode_latency") && !text.contains("regressed: train_throughput"), "{text}");
+    // The faster direction is an improvement, not a regression.
+    let out = compare(&slower, base_run(), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" improved"));
+}
+
+#[test]
+fn a_few_percent_of_noise_is_not_flagged() {
+    let noisy = altered("noisy", |_, s, i| s * [0.98, 1.03, 0.97, 1.02, 1.0, 0.99][i % 6]);
+    let out = compare(base_run(), &noisy, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 regressed"), "{stdout}");
+}
+
+#[test]
+fn exports_for_dashboards() {
+    let dir = base_run().parent().unwrap().join("exports");
+    let out = compare(base_run(), base_run(), &["--github-action", dir.to_str().unwrap(), "--bencher", dir.join("bmf.json").to_str().unwrap()]);
+    assert!(out.status.success());
+    let bigger: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bigger_is_better.json")).unwrap()).unwrap();
+    let smaller: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("smaller_is_better.json")).unwrap()).unwrap();
+    assert!(bigger.as_array().unwrap().iter().all(|e| e["unit"] == "tokens/s" && e["value"].as_f64().unwrap() > 0.0));
+    assert!(smaller.as_array().unwrap().iter().any(|e| e["unit"] == "s"));
+    let bmf: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bmf.json")).unwrap()).unwrap();
+    assert!(bmf["decode_latency/attention@tiny/position=8"]["latency"]["value"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_cell_set() {
+    let base = base_run();
+    let root = base.parent().unwrap();
+    let suite = root.join("cmp.toml");
+    let (suite, out) = (suite.to_str().unwrap(), root.to_str().unwrap());
+    let a = seqbench(&["run", suite, "--out", out, "--run-id", "s1", "--shard", "1/2", "-q", "--no-tables"], &[]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    // The second shard comes from a Slurm array job's environment.
+    let b = seqbench(
+        &["run", suite, "--out", out, "--run-id", "s2", "-q", "--no-tables"],
+        &[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_COUNT", "2"), ("SLURM_ARRAY_TASK_MIN", "3")],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let merged = root.join("merged");
+    let m = seqbench(&["merge", root.join("s1").to_str().unwrap(), root.join("s2").to_str().unwrap(), "--out", merged.to_str().unwrap()], &[]);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let read = |p: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p.join("results.json")).unwrap()).unwrap() };
+    let (whole, merged, s1) = (read(base), read(&merged), read(&root.join("s1")));
+    let ids = |r: &Value| -> Vec<String> { r["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect() };
+    assert_eq!(ids(&merged), ids(&whole));
+    assert_eq!(merged["planned"], whole["planned"]);
+    assert!(merged["finished"].is_string());
+    assert!(ids(&s1).len() < ids(&whole).len() && !ids(&s1).is_empty());
+    assert_eq!(s1["shard"]["count"], 2);
+    // Overlapping shards are refused.
+    let dup = seqbench(&["merge", root.join("s1").to_str().unwrap(), root.join("s1").to_str().unwrap(), "--out", root.join("dup").to_str().unwrap()], &[]);
+    assert_eq!(dup.status.code(), Some(2));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let one_line = |out: &Output, needle: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "`{needle}` not in {err}");
+    };
+    let base = base_run();
+    one_line(&compare(base, Path::new("/nonexistent/results.json"), &[]), "cannot read results");
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).unwrap()).unwrap();
+    r["schema_version"] = Value::from(99);
+    let v99 = base.parent().unwrap().join("v99.json");
+    std::fs::write(&v99, r.to_string()).unwrap();
+    one_line(&compare(base, &v99, &[]), "schema version");
+    let renamed = altered("renamed", |_, s, _| s);
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(renamed.join("results.json")).unwrap()).unwrap();
+    for c in r["cells"].as_array_mut().unwrap() {
+        c["id"] = Value::from(format!("other/{}", c["id"].as_str().unwrap()));
+    }
+    std::fs::write(renamed.join("results.json"), r.to_string()).unwrap();
+    one_line(&compare(base, &renamed, &[]), "no cells in common");
+    one_line(&compare(base, base, &["--threshold-for", "speed=3"]), "unknown measurement `speed`");
+    one_line(&seqbench(&["run", "ci", "--shard", "3/2"], &[]), "shard `3/2`");
+}
