@@ -106,9 +106,11 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
     for w in &cmp.warnings {
         eprintln!("warning: {w}");
     }
-    if !a.common.quiet {
+    let shown: Vec<_> =
+        cmp.cells.iter().filter(|c| !a.only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved)).collect();
+    if !a.common.quiet && !shown.is_empty() {
         let mut t = table(&HEADER);
-        for c in cmp.cells.iter().filter(|c| !a.only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved)) {
+        for c in shown {
             t.add_row(row(c));
         }
         println!("{t}");
