@@ -118,10 +118,11 @@ pub fn environment_warnings(base: &Results, new: &Results, normalized: bool) -> 
 
 /// The samples of a cell as compared: normalised by the run's calibration when asked.
 fn comparable_samples(c: &CellResult, calibration: f64, normalize: bool) -> Vec<f64> {
-    let factor = match (normalize, c.spec.measurement) {
-        (false, _) | (_, Measurement::Memory) => 1.0,
-        (true, m) if m.higher_is_better() => 1.0 / calibration,
-        (true, _) => calibration,
+    let m = c.spec.measurement;
+    let factor = match normalize && m.is_timing() {
+        false => 1.0,
+        true if m.higher_is_better() => 1.0 / calibration,
+        true => calibration,
     };
     c.samples.iter().map(|s| s * factor).collect()
 }
@@ -136,10 +137,10 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
             id: n.spec.id.clone(),
             measurement: m,
             label: n.spec.label.clone(),
-            unit: match (opts.normalize, m) {
-                (true, Measurement::Memory) | (false, _) => n.unit.clone(),
-                (true, m) if m.higher_is_better() => "tokens/GFLOP".into(),
-                (true, _) => "GFLOP".into(),
+            unit: match opts.normalize && m.is_timing() {
+                false => n.unit.clone(),
+                true if m.higher_is_better() => "tokens/GFLOP".into(),
+                true => "GFLOP".into(),
             },
             base_median: None,
             new_median: None,

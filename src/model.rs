@@ -133,6 +133,18 @@ impl LanguageModel {
         candle_nn::loss::cross_entropy(&logits.reshape(((), v))?, &targets.flatten_all()?)
     }
 
+    /// Mean cross-entropy over the positions where `mask` (`[B, T]`, 0/1 f32) is 1: the recall tasks
+    /// score only their query positions.
+    pub fn masked_loss(&self, ids: &Tensor, targets: &Tensor, mask: &Tensor, form: Form) -> Result<Tensor> {
+        let logits = self.forward(ids, form)?;
+        let v = self.config.vocab;
+        let logp = candle_nn::ops::log_softmax(&logits.reshape(((), v))?, D::Minus1)?;
+        let picked = logp.gather(&targets.flatten_all()?.unsqueeze(1)?, 1)?.squeeze(1)?; // [B*T]
+        let mask = mask.flatten_all()?;
+        let count = mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64;
+        (picked * mask)?.sum_all()? / -count
+    }
+
     /// Processes a prompt in parallel; returns its logits and the detached states for decoding.
     pub fn prefill(&self, ids: &Tensor, form: Form) -> Result<(Tensor, Vec<State>)> {
         let (logits, states) = self.run(ids, None, form)?;

@@ -38,6 +38,9 @@ pub struct Suite {
     pub latency: Option<LatencySection>,
     pub memory: Option<MemorySection>,
     pub generation: Option<GenerationSection>,
+    pub lm: Option<LmSection>,
+    pub mqar: Option<MqarSection>,
+    pub copy: Option<CopySection>,
 }
 
 fn default_size() -> String {
@@ -103,6 +106,57 @@ pub struct GenerationSection {
     pub plan: Option<SamplePlan>,
     pub models: Option<Vec<String>>,
 }
+
+/// Language modelling on the built-in corpus for a fixed budget of steps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmSection {
+    pub steps: usize,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub lr: Option<f64>,
+    /// Size preset for this section (quality runs train; `tiny` keeps them short).
+    pub size: Option<String>,
+    pub models: Option<Vec<String>>,
+}
+
+/// Multi-query associative recall: accuracy against key-value pairs and, optionally, model width.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqarSection {
+    pub vocab: usize,
+    pub seq_len: usize,
+    pub kv_pairs: Vec<usize>,
+    /// Widths (d_model) for the accuracy-against-width sweep, at `width_kv_pairs` pairs.
+    #[serde(default)]
+    pub d_models: Vec<usize>,
+    pub width_kv_pairs: Option<usize>,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: Option<f64>,
+    pub size: Option<String>,
+    pub models: Option<Vec<String>>,
+}
+
+/// The copy task: accuracy against the length of the string.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopySection {
+    pub alphabet: usize,
+    pub lengths: Vec<usize>,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: Option<f64>,
+    pub size: Option<String>,
+    pub models: Option<Vec<String>>,
+}
+
+/// Quality cells train once, deterministically: one sample, no warm-up.
+const ONE_RUN: SamplePlan = SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 };
 
 /// Parses `"512"`, `"64KiB"`, `"256MiB"`, `"2GiB"`, `"1.5GB"` into bytes.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
@@ -193,14 +247,80 @@ impl Suite {
                 parse_bytes(b).map_err(|m| err("generation.mem_budget", m))?;
             }
         }
-        if self.train.is_none() && self.latency.is_none() && self.memory.is_none() && self.generation.is_none() {
-            return Err(err("train", "the suite has no measurement section (train, latency, memory, generation)".into()));
+        let positive = |field: &str, v: usize| if v == 0 { Err(err(field, "must be positive".into())) } else { Ok(()) };
+        if let Some(l) = &self.lm {
+            positive("lm.steps", l.steps)?;
+            positive("lm.batch", l.batch)?;
+            if l.seq_len < 2 {
+                return Err(err("lm.seq_len", "must be at least 2".into()));
+            }
+        }
+        if let Some(m) = &self.mqar {
+            nonempty_positive("mqar.kv_pairs", &m.kv_pairs)?;
+            positive("mqar.steps", m.steps)?;
+            positive("mqar.batch", m.batch)?;
+            for &p in m.kv_pairs.iter().chain(m.width_kv_pairs.iter()) {
+                let cfg = crate::data::mqar::MqarConfig {
+                    vocab: m.vocab,
+                    seq_len: m.seq_len,
+                    kv_pairs: p,
+                    train_examples: m.train_examples,
+                    test_examples: m.test_examples,
+                    seed: 0,
+                };
+                cfg.validate().map_err(|e| match e {
+                    UserError::Config { field, message, .. } => err(&format!("mqar.{field}"), message),
+                    other => other,
+                })?;
+            }
+            if !m.d_models.is_empty() && m.width_kv_pairs.is_none() {
+                return Err(err("mqar.width_kv_pairs", "is required with mqar.d_models".into()));
+            }
+            if m.d_models.contains(&0) {
+                return Err(err("mqar.d_models", "must be positive".into()));
+            }
+        }
+        if let Some(c) = &self.copy {
+            nonempty_positive("copy.lengths", &c.lengths)?;
+            positive("copy.steps", c.steps)?;
+            positive("copy.batch", c.batch)?;
+            let cfg = crate::data::copy::CopyConfig {
+                alphabet: c.alphabet,
+                length: 1,
+                train_examples: c.train_examples,
+                test_examples: c.test_examples,
+                seed: 0,
+            };
+            cfg.validate().map_err(|e| match e {
+                UserError::Config { field, message, .. } => err(&format!("copy.{field}"), message),
+                other => other,
+            })?;
+        }
+        let sections = [
+            self.train.is_some(),
+            self.latency.is_some(),
+            self.memory.is_some(),
+            self.generation.is_some(),
+            self.lm.is_some(),
+            self.mqar.is_some(),
+            self.copy.is_some(),
+        ];
+        if !sections.contains(&true) {
+            return Err(err(
+                "train",
+                "the suite has no measurement section (train, latency, memory, generation, lm, mqar, copy)".into(),
+            ));
         }
         Ok(())
     }
 
     fn models_for(&self, over: &Option<Vec<String>>) -> Result<Vec<ModelConfig>, UserError> {
-        over.as_ref().unwrap_or(&self.models).iter().map(|m| config::load(m, &self.size)).collect()
+        self.models_sized(over, None)
+    }
+
+    fn models_sized(&self, over: &Option<Vec<String>>, size: Option<&str>) -> Result<Vec<ModelConfig>, UserError> {
+        let size = size.unwrap_or(&self.size);
+        over.as_ref().unwrap_or(&self.models).iter().map(|m| config::load(m, size)).collect()
     }
 
     /// Every cell of the suite, in a deterministic order.
@@ -270,6 +390,61 @@ impl Suite {
                 for &b in &g.batches {
                     let settings = Settings { prompt: Some(g.prompt), tokens: Some(g.tokens), mem_budget: budget, ..Default::default() };
                     push(Measurement::Generation, &m, m.label(), b, settings, plan);
+                }
+            }
+        }
+        if let Some(l) = &self.lm {
+            for m in self.models_sized(&l.models, l.size.as_deref())? {
+                let settings = Settings { batch: Some(l.batch), steps: Some(l.steps), seq_len: Some(l.seq_len), lr: l.lr, ..Default::default() };
+                push(Measurement::LmLoss, &m, m.label(), l.steps, settings, ONE_RUN);
+            }
+        }
+        if let Some(q) = &self.mqar {
+            let base = Settings {
+                batch: Some(q.batch),
+                steps: Some(q.steps),
+                seq_len: Some(q.seq_len),
+                lr: q.lr,
+                vocab: Some(q.vocab),
+                train_examples: Some(q.train_examples),
+                test_examples: Some(q.test_examples),
+                ..Default::default()
+            };
+            for m in self.models_sized(&q.models, q.size.as_deref())? {
+                for &p in &q.kv_pairs {
+                    push(Measurement::MqarAccuracy, &m, m.label(), p, base.clone(), ONE_RUN);
+                }
+                for &w in &q.d_models {
+                    let head_dim = m.head_dim.min(w);
+                    if w % head_dim != 0 {
+                        return Err(UserError::Config {
+                            file: "suite".into(),
+                            field: "mqar.d_models".into(),
+                            message: format!("width {w} is not a multiple of {}'s head_dim {head_dim}", m.name),
+                        });
+                    }
+                    let mut wide = m.clone();
+                    wide.d_model = w;
+                    wide.head_dim = head_dim;
+                    wide.d_mlp = (8 * w / 3).div_ceil(8) * 8;
+                    let settings = Settings { kv_pairs: q.width_kv_pairs, ..base.clone() };
+                    push(Measurement::MqarWidth, &wide, m.label(), w, settings, ONE_RUN);
+                }
+            }
+        }
+        if let Some(c) = &self.copy {
+            for m in self.models_sized(&c.models, c.size.as_deref())? {
+                for &len in &c.lengths {
+                    let settings = Settings {
+                        batch: Some(c.batch),
+                        steps: Some(c.steps),
+                        lr: c.lr,
+                        vocab: Some(c.alphabet),
+                        train_examples: Some(c.train_examples),
+                        test_examples: Some(c.test_examples),
+                        ..Default::default()
+                    };
+                    push(Measurement::CopyAccuracy, &m, m.label(), len, settings, ONE_RUN);
                 }
             }
         }

@@ -64,26 +64,36 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
-/// Trains `model` on `corpus`; `on_step` sees every step.
-pub fn train(
+/// A training batch: inputs and targets `[B, T]` (u32), and optionally a 0/1 mask `[B, T]` (f32)
+/// selecting the positions that count in the loss (all of them when absent).
+pub struct Batch {
+    pub x: Tensor,
+    pub y: Tensor,
+    pub mask: Option<Tensor>,
+}
+
+/// Runs `opts.steps` AdamW steps on batches from `next_batch`; returns the loss of every step and
+/// the seconds spent. Shared by language modelling and the recall tasks.
+pub fn fit(
     model: &LanguageModel,
-    corpus: &Corpus,
     opts: &TrainOptions,
+    mut next_batch: impl FnMut(usize) -> Result<Batch>,
     mut on_step: impl FnMut(&StepInfo),
-) -> anyhow::Result<TrainReport> {
+) -> anyhow::Result<(Vec<f64>, f64)> {
     let vars = model.named_vars();
     let mut opt = AdamW::new(
         vars.iter().map(|(_, v)| v.clone()).collect(),
         ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() },
     )?;
-    let mut batcher = Batcher::new(opts.seed);
-    let dev = model.device().clone();
     let mut losses = Vec::with_capacity(opts.steps);
     let start = Instant::now();
     for step in 0..opts.steps {
         let t0 = Instant::now();
-        let (x, y) = batcher.sample(&corpus.train, opts.batch, opts.seq_len, &dev)?;
-        let loss = model.loss(&x, &y, opts.form)?;
+        let batch = next_batch(step)?;
+        let loss = match &batch.mask {
+            None => model.loss(&batch.x, &batch.y, opts.form)?,
+            Some(mask) => model.masked_loss(&batch.x, &batch.y, mask, opts.form)?,
+        };
         let mut grads = loss.backward()?;
         let loss = loss.to_scalar::<f32>()? as f64;
         if !loss.is_finite() {
@@ -108,10 +118,31 @@ pub fn train(
         opt.set_learning_rate(opts.lr_at(step));
         opt.step(&grads)?;
         losses.push(loss);
-        let tps = (opts.batch * opts.seq_len) as f64 / t0.elapsed().as_secs_f64();
+        let (b, t) = batch.x.dims2()?;
+        let tps = (b * t) as f64 / t0.elapsed().as_secs_f64();
         on_step(&StepInfo { step, loss, tokens_per_sec: tps });
     }
-    let seconds = start.elapsed().as_secs_f64();
+    Ok((losses, start.elapsed().as_secs_f64()))
+}
+
+/// Trains `model` on `corpus` (language modelling); `on_step` sees every step.
+pub fn train(
+    model: &LanguageModel,
+    corpus: &Corpus,
+    opts: &TrainOptions,
+    on_step: impl FnMut(&StepInfo),
+) -> anyhow::Result<TrainReport> {
+    let mut batcher = Batcher::new(opts.seed);
+    let dev = model.device().clone();
+    let (losses, seconds) = fit(
+        model,
+        opts,
+        |_| {
+            let (x, y) = batcher.sample(&corpus.train, opts.batch, opts.seq_len, &dev)?;
+            Ok(Batch { x, y, mask: None })
+        },
+        on_step,
+    )?;
     let valid_loss = evaluate(model, &corpus.valid, opts.seq_len, opts.batch, opts.valid_windows)?;
     Ok(TrainReport {
         losses,

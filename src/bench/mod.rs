@@ -5,6 +5,7 @@
 pub mod generation;
 pub mod latency;
 pub mod memory;
+pub mod quality;
 pub mod train;
 
 use crate::config::ModelConfig;
@@ -29,15 +30,27 @@ pub enum Measurement {
     Memory,
     /// Decode tokens/s at a batch size under a memory budget.
     Generation,
+    /// Validation bits/byte on the built-in corpus after a fixed number of training steps.
+    LmLoss,
+    /// MQAR test accuracy against the number of key-value pairs.
+    MqarAccuracy,
+    /// MQAR test accuracy against the model width (d_model).
+    MqarWidth,
+    /// Copy-task test accuracy against the length of the string.
+    CopyAccuracy,
 }
 
 impl Measurement {
-    pub const ALL: [Measurement; 5] = [
+    pub const ALL: [Measurement; 9] = [
         Measurement::TrainThroughput,
         Measurement::PrefillLatency,
         Measurement::DecodeLatency,
         Measurement::Memory,
         Measurement::Generation,
+        Measurement::LmLoss,
+        Measurement::MqarAccuracy,
+        Measurement::MqarWidth,
+        Measurement::CopyAccuracy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +60,10 @@ impl Measurement {
             Measurement::DecodeLatency => "decode_latency",
             Measurement::Memory => "memory",
             Measurement::Generation => "generation",
+            Measurement::LmLoss => "lm_loss",
+            Measurement::MqarAccuracy => "mqar_accuracy",
+            Measurement::MqarWidth => "mqar_width",
+            Measurement::CopyAccuracy => "copy_accuracy",
         }
     }
 
@@ -55,12 +72,34 @@ impl Measurement {
             Measurement::TrainThroughput | Measurement::Generation => "tokens/s",
             Measurement::PrefillLatency | Measurement::DecodeLatency => "s",
             Measurement::Memory => "bytes",
+            Measurement::LmLoss => "bits/byte",
+            Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy => "accuracy",
         }
     }
 
     /// True when a larger value is better (throughput); false for latency and memory.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Measurement::TrainThroughput | Measurement::Generation)
+        matches!(
+            self,
+            Measurement::TrainThroughput
+                | Measurement::Generation
+                | Measurement::MqarAccuracy
+                | Measurement::MqarWidth
+                | Measurement::CopyAccuracy
+        )
+    }
+
+    /// True for the measurements of speed, which `compare --normalize` scales by the calibration.
+    pub fn is_timing(self) -> bool {
+        matches!(
+            self,
+            Measurement::TrainThroughput | Measurement::PrefillLatency | Measurement::DecodeLatency | Measurement::Generation
+        )
+    }
+
+    /// True for the quality measurements (trained models), false for speed and memory.
+    pub fn is_quality(self) -> bool {
+        matches!(self, Measurement::LmLoss | Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy)
     }
 
     /// The swept parameter's name.
@@ -70,6 +109,10 @@ impl Measurement {
             Measurement::PrefillLatency => "prompt",
             Measurement::DecodeLatency | Measurement::Memory => "position",
             Measurement::Generation => "batch",
+            Measurement::LmLoss => "steps",
+            Measurement::MqarAccuracy => "kv_pairs",
+            Measurement::MqarWidth => "d_model",
+            Measurement::CopyAccuracy => "length",
         }
     }
 }
@@ -95,6 +138,25 @@ pub struct Settings {
     /// Tokens per prefill chunk when building long states (memory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill_chunk: Option<usize>,
+    /// Training steps (quality).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// Sequence length of the task (lm, mqar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq_len: Option<usize>,
+    /// Peak learning rate (quality).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Task vocabulary (mqar) or alphabet (copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<usize>,
+    /// Key-value pairs (mqar_width).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_pairs: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_examples: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_examples: Option<usize>,
 }
 
 /// Everything a child process needs to run one cell.
@@ -180,7 +242,7 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
     let outcome = (|| -> anyhow::Result<Outcome> {
         let device = Device::Cpu;
         let model = match spec.measurement {
-            Measurement::TrainThroughput => LanguageModel::new(&spec.model, spec.seed, &device)?,
+            m if m == Measurement::TrainThroughput || m.is_quality() => LanguageModel::new(&spec.model, spec.seed, &device)?,
             _ => LanguageModel::for_inference(&spec.model, spec.seed, &device)?,
         };
         crate::alloc::reset_peak();
@@ -190,6 +252,9 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
             Measurement::DecodeLatency => latency::measure_decode(&model, spec)?,
             Measurement::Memory => memory::measure(&model, spec)?,
             Measurement::Generation => generation::measure(&model, spec)?,
+            Measurement::LmLoss => quality::measure_lm(&model, spec)?,
+            Measurement::MqarAccuracy | Measurement::MqarWidth => quality::measure_mqar(&model, spec)?,
+            Measurement::CopyAccuracy => quality::measure_copy(&model, spec)?,
         })
     })();
     let wall_seconds = start.elapsed().as_secs_f64();

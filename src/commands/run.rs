@@ -98,6 +98,9 @@ fn adhoc(name: &str, plan: SamplePlan) -> Suite {
         latency: None,
         memory: None,
         generation: None,
+        lm: None,
+        mqar: None,
+        copy: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Training data: byte-level corpora (the built-in synthetic source, or any file) split into train and
 //! validation, and the seeded sampler of training windows.
 
+pub mod copy;
+pub mod mqar;
 pub mod synthetic;
 
 use crate::error::usage;
