@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
-pub const BUILT_IN: [(&str, &str); 2] = [
+pub const BUILT_IN: [(&str, &str); 3] = [
     ("quick", include_str!("../configs/suites/quick.toml")),
     ("ci", include_str!("../configs/suites/ci.toml")),
+    ("full", include_str!("../configs/suites/full.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ pub fn value(unit: &str, v: f64) -> String {
         "s" => seconds(v),
         "bytes" => bytes(v.max(0.0) as usize),
         "tokens/s" if v >= 10.0 => format!("{v:.0}"),
+        "accuracy" | "bits/byte" => format!("{v:.3}"),
         _ => format!("{v:.3}"),
     }
 }
@@ -125,6 +126,49 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         None => String::new(),
     };
     out.extend(grid(r, gen_title, generation));
+    // Quality: each table gets the models' state bytes at the task's length, so accuracy can be read
+    // against state size.
+    let with_state = |g: Option<Grid>, m: Measurement| -> Option<Grid> {
+        let mut g = g?;
+        g.header.push("state bytes".into());
+        for row in &mut g.rows {
+            let state = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("state_bytes").copied());
+            row.push(state.map_or("-".into(), |b| bytes(b as usize)));
+        }
+        Some(g)
+    };
+    if let Some(c) = r.of(Measurement::LmLoss).next() {
+        let floor = r.of(Measurement::LmLoss).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
+        let title = format!(
+            "Language modelling (validation bits/byte after {} steps of {} x {} bytes{})",
+            c.spec.value,
+            c.spec.settings.batch.unwrap_or(0),
+            c.spec.settings.seq_len.unwrap_or(0),
+            floor.map_or(String::new(), |f| format!("; source entropy floor {f:.3}"))
+        );
+        let cols = values(r, Measurement::LmLoss).into_iter().map(|v| ("bits/byte".to_string(), Measurement::LmLoss, v)).collect();
+        out.extend(with_state(grid(r, title, cols), Measurement::LmLoss));
+    }
+    if let Some(c) = r.of(Measurement::MqarAccuracy).next() {
+        let title = format!(
+            "MQAR test accuracy vs key-value pairs (vocab {}, length {}, {} steps)",
+            c.spec.settings.vocab.unwrap_or(0),
+            c.spec.settings.seq_len.unwrap_or(0),
+            c.spec.settings.steps.unwrap_or(0)
+        );
+        let cols = values(r, Measurement::MqarAccuracy).into_iter().map(|v| (format!("{v} pairs"), Measurement::MqarAccuracy, v)).collect();
+        out.extend(with_state(grid(r, title, cols), Measurement::MqarAccuracy));
+    }
+    if let Some(c) = r.of(Measurement::MqarWidth).next() {
+        let title = format!("MQAR test accuracy vs model width ({} pairs)", c.spec.settings.kv_pairs.unwrap_or(0));
+        let cols = values(r, Measurement::MqarWidth).into_iter().map(|v| (format!("d={v}"), Measurement::MqarWidth, v)).collect();
+        out.extend(grid(r, title, cols));
+    }
+    if let Some(c) = r.of(Measurement::CopyAccuracy).next() {
+        let title = format!("Copy test accuracy vs length (alphabet {}, {} steps)", c.spec.settings.vocab.unwrap_or(0), c.spec.settings.steps.unwrap_or(0));
+        let cols = values(r, Measurement::CopyAccuracy).into_iter().map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v)).collect();
+        out.extend(with_state(grid(r, title, cols), Measurement::CopyAccuracy));
+    }
     out
 }
 

@@ -11,7 +11,82 @@ use crate::mixers::MixerKind;
 pub const FLAT_RATIO: f64 = 1.5;
 
 pub fn all(r: &Results) -> Vec<String> {
-    [train(r), latency(r), memory(r), generation(r)].into_iter().flatten().collect()
+    [train(r), latency(r), memory(r), generation(r), lm(r), recall(r, Measurement::MqarAccuracy), recall(r, Measurement::CopyAccuracy)]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Mean of each model's medians over all values of a measurement, best first.
+fn ranking(r: &Results, m: Measurement) -> Vec<(String, MixerKind, f64)> {
+    let mut out: Vec<(String, MixerKind, f64)> = labels(r, m)
+        .into_iter()
+        .filter_map(|(label, kind, _)| {
+            let v: Vec<f64> = r.of(m).filter(ok).filter(|c| c.spec.label == label).filter_map(|c| c.median()).collect();
+            (!v.is_empty()).then(|| (label, kind, v.iter().sum::<f64>() / v.len() as f64))
+        })
+        .collect();
+    out.sort_by(|a, b| if m.higher_is_better() { b.2.total_cmp(&a.2) } else { a.2.total_cmp(&b.2) });
+    out
+}
+
+fn lm(r: &Results) -> Option<String> {
+    let rank = ranking(r, Measurement::LmLoss);
+    if rank.is_empty() {
+        return None;
+    }
+    let floor = r.of(Measurement::LmLoss).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
+    let list: Vec<String> = rank.iter().map(|(l, _, v)| format!("{l} {v:.3}")).collect();
+    Some(format!(
+        "Language modelling (bits/byte, lower is better{}): {}.",
+        floor.map_or(String::new(), |f| format!("; floor {f:.3}")),
+        list.join(" < ")
+    ))
+}
+
+/// The orderings the literature reports for recall (Zoology; DeltaNet and Gated DeltaNet papers):
+/// attention recalls best; forgetting (gates) and the delta rule beat plain linear attention.
+const EXPECTED: [(MixerKind, MixerKind); 5] = [
+    (MixerKind::GatedDeltanet, MixerKind::LinearAttention),
+    (MixerKind::Deltanet, MixerKind::LinearAttention),
+    (MixerKind::Gla, MixerKind::LinearAttention),
+    (MixerKind::Mamba2, MixerKind::LinearAttention),
+    (MixerKind::GatedDeltanet, MixerKind::Retnet),
+];
+
+fn recall(r: &Results, m: Measurement) -> Option<String> {
+    let rank = ranking(r, m);
+    if rank.is_empty() {
+        return None;
+    }
+    let name = if m == Measurement::MqarAccuracy { "MQAR" } else { "Copy" };
+    let list: Vec<String> = rank.iter().map(|(l, _, v)| format!("{l} {v:.2}")).collect();
+    let score = |k: MixerKind| rank.iter().find(|(_, kind, _)| *kind == k).map(|x| x.2);
+    let (mut holds, mut fails) = (Vec::new(), Vec::new());
+    if let Some(a) = score(MixerKind::Attention) {
+        let beaten: Vec<&str> = rank.iter().filter(|(_, k, v)| *k != MixerKind::Attention && *v > a).map(|(l, _, _)| l.as_str()).collect();
+        if beaten.is_empty() {
+            holds.push("attention recalls best".to_string());
+        } else {
+            fails.push(format!("attention is not best ({} above it)", beaten.join(", ")));
+        }
+    }
+    for (better, worse) in EXPECTED {
+        if let (Some(b), Some(w)) = (score(better), score(worse)) {
+            let text = format!("{} > {}", better.name(), worse.name());
+            if b > w {
+                holds.push(text);
+            } else {
+                fails.push(text);
+            }
+        }
+    }
+    Some(format!(
+        "{name} (mean accuracy, best first): {}. Expected from the literature and observed: {}. Expected but not observed here: {}.",
+        list.join(", "),
+        if holds.is_empty() { "none".into() } else { holds.join("; ") },
+        if fails.is_empty() { "none".into() } else { fails.join("; ") }
+    ))
 }
 
 fn ok(c: &&CellResult) -> bool {
