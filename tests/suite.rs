@@ -42,6 +42,27 @@ prompt = 8
 tokens = 4
 batches = [1, 200000]
 mem_budget = "64MiB"
+[lm]
+steps = 3
+seq_len = 16
+batch = 2
+[mqar]
+vocab = 16
+seq_len = 16
+kv_pairs = [2]
+d_models = [16]
+width_kv_pairs = 2
+train_examples = 20
+test_examples = 8
+steps = 3
+batch = 4
+[copy]
+alphabet = 4
+lengths = [4]
+train_examples = 20
+test_examples = 8
+steps = 3
+batch = 4
 "#;
 
 fn write_suite(dir: &Path) -> String {
@@ -87,7 +108,7 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     let statuses: Vec<&str> = r["cells"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1);
     // Every measurement has ok cells, with raw samples kept.
-    for m in ["train_throughput", "prefill_latency", "decode_latency", "memory", "generation"] {
+    for m in ["train_throughput", "prefill_latency", "decode_latency", "memory", "generation", "lm_loss", "mqar_accuracy", "mqar_width", "copy_accuracy"] {
         assert!(r["cells"].as_array().unwrap().iter().any(|c| c["measurement"] == m && c["status"] == "ok"), "{m}");
     }
     assert_eq!(cell(&r, "train_throughput/gated-deltanet@tiny [recurrent]/seq_len=33")["samples"].as_array().unwrap().len(), 2);
@@ -98,6 +119,13 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     assert!(csv.starts_with("run_id,measurement,model,label,mixer,form,parameter,value,status,unit,n,median"));
     let md = std::fs::read_to_string(dir.join("r1/results.md")).unwrap();
     assert!(md.contains("## Verdicts") && md.contains("| model |") && md.contains("## Failed cells"));
+    assert!(md.contains("MQAR test accuracy vs key-value pairs") && md.contains("state bytes") && md.contains("Expected from the literature"));
+    // Quality cells: accuracies in [0, 1], the loss curve kept, the width sweep builds the wider model.
+    let acc = cell(&r, "mqar_accuracy/gated-deltanet@tiny/kv_pairs=2")["summary"]["median"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    let lm = cell(&r, "lm_loss/attention@tiny/steps=3");
+    assert!(lm["metrics"]["loss_curve.00002"].as_f64().unwrap() > 0.0 && lm["metrics"]["entropy_floor_bits"].as_f64().unwrap() > 0.0);
+    assert_eq!(cell(&r, "mqar_width/lstm@tiny/d_model=16")["model"]["d_model"], 16);
 }
 
 #[test]
