@@ -102,7 +102,7 @@ pub fn parameters_without_gradient(m: &LanguageModel) -> Result<Vec<String>> {
 pub fn check_model(m: &LanguageModel, t: usize) -> Result<Vec<CheckRow>> {
     let subject = m.config.label();
     let mut rows = Vec::new();
-    if m.config.mixer.is_linear() {
+    if m.config.has_linear() {
         for form in [Form::Chunkwise(16), Form::Chunkwise(64), Form::Parallel] {
             let (out, grad, worst) = form_agreement(m, form, t)?;
             rows.push(CheckRow {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The presets shipped in `configs/models/` (compiled in, so the binary works from any directory).
-pub const BUILT_IN: [(&str, &str); 9] = [
+pub const BUILT_IN: [(&str, &str); 12] = [
     ("attention", include_str!("../configs/models/attention.toml")),
     ("lstm", include_str!("../configs/models/lstm.toml")),
     ("gru", include_str!("../configs/models/gru.toml")),
@@ -19,6 +19,9 @@ pub const BUILT_IN: [(&str, &str); 9] = [
     ("gla", include_str!("../configs/models/gla.toml")),
     ("deltanet", include_str!("../configs/models/deltanet.toml")),
     ("gated-deltanet", include_str!("../configs/models/gated-deltanet.toml")),
+    ("hgrn2", include_str!("../configs/models/hgrn2.toml")),
+    ("mlstm", include_str!("../configs/models/mlstm.toml")),
+    ("hybrid", include_str!("../configs/models/hybrid.toml")),
 ];
 
 /// The size a model is built at unless told otherwise.
@@ -34,6 +37,9 @@ struct ModelFile {
     description: String,
     /// Chunk size of the chunkwise form used for training the linear family.
     chunk_size: Option<usize>,
+    /// A hybrid stack: the mixer of each layer, as a pattern repeated to `n_layers`
+    /// (e.g. three gated_deltanet layers then one attention layer).
+    layers: Option<Vec<String>>,
     sizes: BTreeMap<String, SizeTable>,
 }
 
@@ -63,18 +69,55 @@ pub struct ModelConfig {
     pub conv_size: usize,
     pub chunk_size: usize,
     pub vocab: usize,
+    /// Hybrid stacks: the mixer of every layer (absent: every layer is `mixer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<MixerKind>>,
     /// Where the config came from (`built-in` or a path).
     pub source: String,
 }
 
 impl ModelConfig {
-    pub fn mixer_spec(&self) -> MixerSpec {
+    /// The mixer of every layer.
+    pub fn layer_kinds(&self) -> Vec<MixerKind> {
+        match &self.layers {
+            Some(l) => l.clone(),
+            None => vec![self.mixer; self.n_layers],
+        }
+    }
+
+    /// True when some layer is of the linear family (so the kernel form matters).
+    pub fn has_linear(&self) -> bool {
+        self.layer_kinds().iter().any(|k| k.is_linear())
+    }
+
+    /// Number of attention layers (each keeps a KV cache).
+    pub fn attention_layers(&self) -> usize {
+        self.layer_kinds().iter().filter(|k| **k == MixerKind::Attention).count()
+    }
+
+    /// `gated_deltanet x3 + attention x1`, or the single mixer's name.
+    pub fn mixer_summary(&self) -> String {
+        let Some(_) = &self.layers else { return self.mixer.name().to_string() };
+        let mut counts: Vec<(MixerKind, usize)> = Vec::new();
+        for k in self.layer_kinds() {
+            match counts.iter_mut().find(|(c, _)| *c == k) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((k, 1)),
+            }
+        }
+        counts.iter().map(|(k, n)| format!("{} x{n}", k.name())).collect::<Vec<_>>().join(" + ")
+    }
+
+    /// The spec of layer `layer`.
+    pub fn mixer_spec(&self, layer: usize) -> MixerSpec {
         MixerSpec {
-            kind: self.mixer,
+            kind: self.layer_kinds()[layer],
             d_model: self.d_model,
             head_dim: self.head_dim,
             d_state: self.d_state,
             conv_size: self.conv_size,
+            layer,
+            n_layers: self.n_layers,
         }
     }
 
@@ -163,10 +206,27 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     if s.d_model % s.head_dim != 0 {
         return Err(field_err(file, f("head_dim"), format!("must divide d_model ({} is not a multiple of {})", s.d_model, s.head_dim)));
     }
-    if mixer == MixerKind::Attention && s.head_dim % 2 != 0 {
+    let layers = match &raw.layers {
+        None => None,
+        Some(pattern) => {
+            if pattern.is_empty() || s.n_layers % pattern.len() != 0 {
+                return Err(field_err(file, "layers", format!(
+                    "a pattern of {} mixers cannot be repeated to n_layers = {} (it must divide it)",
+                    pattern.len(), s.n_layers
+                )));
+            }
+            let kinds = pattern
+                .iter()
+                .map(|m| MixerKind::parse(m).ok_or_else(|| field_err(file, "layers", format!("unknown mixer `{m}`"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(kinds.iter().cycle().take(s.n_layers).copied().collect::<Vec<_>>())
+        }
+    };
+    let kinds: Vec<MixerKind> = layers.clone().unwrap_or_else(|| vec![mixer]);
+    if kinds.contains(&MixerKind::Attention) && s.head_dim % 2 != 0 {
         return Err(field_err(file, f("head_dim"), "must be even for rotary positions"));
     }
-    if mixer == MixerKind::Gla && s.head_dim < 2 {
+    if kinds.contains(&MixerKind::Gla) && s.head_dim < 2 {
         return Err(field_err(file, f("head_dim"), "must be at least 2 (GLA's key dimension is head_dim / 2)"));
     }
     if s.d_model > 65_536 || s.n_layers > 1024 {
@@ -200,6 +260,7 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         conv_size,
         chunk_size,
         vocab: 256,
+        layers,
         source: source.to_string(),
     })
 }

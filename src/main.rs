@@ -22,6 +22,11 @@ fn apply(common: &Common) -> Result<(), UserError> {
 }
 
 fn main() -> ExitCode {
+    // Errors are one line: candle attaches a backtrace to its errors when RUST_BACKTRACE is set, so
+    // library backtraces are turned off here (panics still honour RUST_BACKTRACE).
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::List(args) => commands::list::run(args).map(|_| true),

@@ -23,22 +23,25 @@ pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len
     let dh = cfg.head_dim as f64;
     // Projections, norms, MLP and residuals kept for backward, per layer; plus embeddings and logits.
     let dense = l * 48.0 * b * t * d * f + 4.0 * b * t * cfg.vocab as f64 * f;
-    let mixer = match cfg.mixer {
-        MixerKind::Attention => l * 4.0 * b * heads * t * t * f,
-        MixerKind::Lstm | MixerKind::Gru => l * 16.0 * b * t * d * f,
-        kind => {
-            let state = heads * dh * dh * f * b;
-            let chunk = match form {
-                Form::Recurrent => return (4.0 * params as f64 * f + dense + l * 4.0 * t * state) as usize,
-                Form::Chunkwise(c) => (c as f64).min(t),
-                Form::Parallel => t.next_power_of_two_f64(),
-            };
-            let per_channel = if kind == MixerKind::Gla { dh / 2.0 } else { 1.0 };
-            let chunks = (t / chunk).ceil();
-            l * (4.0 * b * heads * t * chunk * per_channel * f + 3.0 * chunks * state)
+    let layer = |kind: MixerKind| -> f64 {
+        match kind {
+            MixerKind::Attention => 4.0 * b * heads * t * t * f,
+            MixerKind::Lstm | MixerKind::Gru => 16.0 * b * t * d * f,
+            kind => {
+                let state = heads * dh * dh * f * b;
+                let chunk = match form {
+                    Form::Recurrent => return 4.0 * t * state,
+                    Form::Chunkwise(c) => (c as f64).min(t),
+                    Form::Parallel => t.next_power_of_two_f64(),
+                };
+                let per_channel = if kind.channel_gated() { dh } else { 1.0 };
+                let chunks = (t / chunk).ceil();
+                4.0 * b * heads * t * chunk * per_channel * f + 3.0 * chunks * state
+            }
         }
     };
-    (4.0 * params as f64 * f + dense + mixer) as usize
+    let mixers: f64 = cfg.layer_kinds().into_iter().map(layer).sum();
+    (4.0 * params as f64 * f + dense + mixers) as usize
 }
 
 trait NextPow2 {

@@ -53,13 +53,12 @@ impl LanguageModel {
         let (d, n) = (config.d_model, config.n_layers);
         let out_gain = 1.0 / (2.0 * n as f64).sqrt();
         let embed = p.normal("embed", (config.vocab, d), 1.0)?;
-        let spec = config.mixer_spec();
         let blocks = (0..n)
             .map(|i| {
                 let b = p.sub(&format!("layers.{i}"));
                 Ok(Block {
                     mixer_norm: RmsNorm::new(&b, "mixer_norm", d)?,
-                    mixer: mixers::build(&spec, &b.sub("mixer"), n)?,
+                    mixer: mixers::build(&config.mixer_spec(i), &b.sub("mixer"))?,
                     mlp_norm: RmsNorm::new(&b, "mlp_norm", d)?,
                     mlp: Mlp {
                         gate_up: Linear::new(&b.sub("mlp"), "gate_up", d, 2 * config.d_mlp, false, 1.0)?,
@@ -188,6 +187,11 @@ impl LanguageModel {
     /// States of the size they have after `position` tokens (see [`crate::mixers::Mixer::state_at`]).
     pub fn states_at(&self, batch: usize, position: usize) -> Result<Vec<State>> {
         self.blocks.iter().map(|b| b.mixer.state_at(batch, position)).collect()
+    }
+
+    /// Exact state bytes of each layer after `seq_len` tokens, by formula.
+    pub fn layer_state_bytes(&self, batch: usize, seq_len: usize) -> Vec<usize> {
+        self.blocks.iter().map(|b| b.mixer.state_bytes(batch, seq_len)).collect()
     }
 
     /// Exact bytes of all layers' states after `seq_len` tokens, by formula.

@@ -344,7 +344,7 @@ impl Suite {
         if let Some(t) = &self.train {
             let plan = t.plan.unwrap_or(self.plan);
             for m in self.models_for(&t.models)? {
-                let forms: Vec<Form> = if m.mixer.is_linear() {
+                let forms: Vec<Form> = if m.has_linear() {
                     t.forms.iter().map(|f| Form::parse(f).expect("validated")).map(|f| match f {
                         Form::Chunkwise(c) if c == crate::kernels::DEFAULT_CHUNK => Form::Chunkwise(m.chunk_size),
                         other => other,
@@ -354,7 +354,7 @@ impl Suite {
                 };
                 for form in forms {
                     let default = form == Form::Chunkwise(m.chunk_size);
-                    let label = if m.mixer.is_linear() && (t.forms.len() > 1 || !default) {
+                    let label = if m.has_linear() && (t.forms.len() > 1 || !default) {
                         format!("{} [{}]", m.label(), form)
                     } else {
                         m.label()

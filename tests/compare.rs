@@ -50,25 +50,37 @@ fn base_run() -> &'static PathBuf {
     })
 }
 
-/// Writes a copy of the base run whose samples are transformed by `f(measurement, sample, index)`.
-fn altered(name: &str, f: impl Fn(&str, f64, usize) -> f64) -> PathBuf {
-    let base = base_run();
-    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).unwrap()).unwrap();
+/// Writes a copy of the run in `from` whose samples are replaced by `f(measurement, samples)`.
+fn altered(from: &Path, name: &str, f: impl Fn(&str, &[f64]) -> Vec<f64>) -> PathBuf {
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(from.join("results.json")).unwrap()).unwrap();
     for c in r["cells"].as_array_mut().unwrap() {
         let m = c["measurement"].as_str().unwrap().to_string();
-        let samples: Vec<Value> = c["samples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Value::from(f(&m, s.as_f64().unwrap(), i)))
-            .collect();
-        c["samples"] = Value::Array(samples);
+        let samples: Vec<f64> = c["samples"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+        c["samples"] = Value::Array(f(&m, &samples).into_iter().map(Value::from).collect());
     }
-    let dir = base.parent().unwrap().join(name);
+    let dir = base_run().parent().unwrap().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("results.json"), serde_json::to_string(&r).unwrap()).unwrap();
     dir
+}
+
+/// The base run with each cell's samples replaced by their median times a fixed 1% jitter: a
+/// baseline whose spread does not depend on how busy the machine was while the test ran.
+fn steady() -> PathBuf {
+    const JITTER: [f64; 6] = [1.0, 1.01, 0.99, 1.005, 0.995, 1.002];
+    altered(base_run(), "steady", |_, xs| {
+        let mut sorted = xs.to_vec();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let median = sorted[sorted.len() / 2];
+        (0..xs.len()).map(|i| median * JITTER[i % 6]).collect()
+    })
+}
+
+/// Every sample made 30% slower: throughputs divided by 1.3, latencies and bytes multiplied by it.
+fn slower(from: &Path) -> PathBuf {
+    altered(from, "slower", |m, xs| {
+        xs.iter().map(|s| if m == "train_throughput" || m == "generation" { s / 1.3 } else { s * 1.3 }).collect()
+    })
 }
 
 fn compare(a: &Path, b: &Path, extra: &[&str]) -> Output {
@@ -88,28 +100,30 @@ fn a_run_compared_with_itself_has_no_regression() {
 
 #[test]
 fn thirty_percent_slower_is_a_regression_and_names_the_cells() {
-    let slower = altered("slower", |m, s, _| if m == "train_throughput" || m == "generation" { s / 1.3 } else { s * 1.3 });
-    let out = compare(base_run(), &slower, &[]);
+    let base = steady();
+    let slower = slower(&base);
+    let out = compare(&base, &slower, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     for id in ["decode_latency/attention@tiny/position=64", "train_throughput/gated-deltanet@tiny/seq_len=16", "memory/attention@tiny/position=64"] {
         assert!(stdout.contains(&format!("regressed: {id}")), "{id} not named in:\n{stdout}");
     }
     // A generous threshold lets it pass; a per-measurement one catches latency alone.
-    assert_eq!(compare(base_run(), &slower, &["--threshold", "40"]).status.code(), Some(0));
-    let only_latency = compare(base_run(), &slower, &["--threshold", "40", "--threshold-for", "latency=10"]);
+    assert_eq!(compare(&base, &slower, &["--threshold", "40"]).status.code(), Some(0));
+    let only_latency = compare(&base, &slower, &["--threshold", "40", "--threshold-for", "latency=10"]);
     let text = String::from_utf8_lossy(&only_latency.stdout);
     assert_eq!(only_latency.status.code(), Some(1));
     assert!(text.contains("regressed: decode_latency") && !text.contains("regressed: train_throughput"), "{text}");
     // The faster direction is an improvement, not a regression.
-    let out = compare(&slower, base_run(), &[]);
+    let out = compare(&slower, &base, &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains(" improved"));
 }
 
 #[test]
 fn a_few_percent_of_noise_is_not_flagged() {
-    let noisy = altered("noisy", |_, s, i| s * [0.98, 1.03, 0.97, 1.02, 1.0, 0.99][i % 6]);
+    // The real run against itself with every sample moved by up to 3%.
+    let noisy = altered(base_run(), "noisy", |_, xs| xs.iter().enumerate().map(|(i, s)| s * [0.98, 1.03, 0.97, 1.02, 1.0, 0.99][i % 6]).collect());
     let out = compare(base_run(), &noisy, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -174,7 +188,7 @@ fn bad_input_exits_2_with_one_line() {
     let v99 = base.parent().unwrap().join("v99.json");
     std::fs::write(&v99, r.to_string()).unwrap();
     one_line(&compare(base, &v99, &[]), "schema version");
-    let renamed = altered("renamed", |_, s, _| s);
+    let renamed = altered(base_run(), "renamed", |_, xs| xs.to_vec());
     let mut r: Value = serde_json::from_str(&std::fs::read_to_string(renamed.join("results.json")).unwrap()).unwrap();
     for c in r["cells"].as_array_mut().unwrap() {
         c["id"] = Value::from(format!("other/{}", c["id"].as_str().unwrap()));

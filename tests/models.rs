@@ -56,15 +56,35 @@ fn state_bytes_follow_the_lectures_table() {
     for name in config::built_in_names() {
         let m = LanguageModel::new(&config::load(name, "small").unwrap(), 0, &Device::Cpu).unwrap();
         let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
-        if m.config.mixer == seqbench::mixers::MixerKind::Attention {
-            // KV cache: 2 x layers x T x d x 4 bytes.
-            let c = &m.config;
-            assert_eq!(b, 2 * c.n_layers * 32768 * c.d_model * 4);
-            assert_eq!(b, 32 * a);
-        } else {
+        let c = &m.config;
+        // KV cache: 2 x attention layers x T x d x 4 bytes on top of the constant recurrent states.
+        let kv = |t: usize| 2 * c.attention_layers() * t * c.d_model * 4;
+        assert_eq!(b - a, kv(32768) - kv(1024), "{name}: state growth");
+        if c.attention_layers() == c.n_layers {
+            assert_eq!(b, kv(32768), "{name}: pure attention holds only its KV cache");
+        }
+        if c.attention_layers() == 0 {
             assert_eq!(a, b, "{name}: recurrent state must not grow with the sequence");
         }
+        assert_eq!(m.layer_state_bytes(1, 32768).iter().sum::<usize>(), b);
     }
+    // The hybrid: three constant Gated DeltaNet states and one growing KV cache.
+    let h = LanguageModel::new(&config::load("hybrid", "small").unwrap(), 0, &Device::Cpu).unwrap();
+    let layers = h.layer_state_bytes(1, 4096);
+    assert_eq!(layers[0], layers[1]);
+    assert_eq!(layers[3], 2 * 4096 * 256 * 4);
+}
+
+#[test]
+fn hybrid_patterns_are_validated() {
+    let text = |layers: &str| format!("name = \"h\"\nmixer = \"gla\"\nlayers = {layers}\n[sizes.s]\nd_model = 32\nn_layers = 4\nhead_dim = 8\n");
+    let ok = config::parse(&text("[\"gla\", \"attention\"]"), "h.toml", "s", "test").unwrap();
+    assert_eq!(ok.layer_kinds().len(), 4);
+    assert_eq!(ok.attention_layers(), 2);
+    let err = config::parse(&text("[\"gla\", \"gla\", \"attention\"]"), "h.toml", "s", "test").unwrap_err().to_string();
+    assert!(err.contains("h.toml") && err.contains("`layers`") && err.contains("divide"), "{err}");
+    let err = config::parse(&text("[\"gla\", \"transformer\"]"), "h.toml", "s", "test").unwrap_err().to_string();
+    assert!(err.contains("`layers`") && err.contains("transformer"), "{err}");
 }
 
 #[test]

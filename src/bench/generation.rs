@@ -29,7 +29,7 @@ pub fn need_bytes(model: &LanguageModel, batch: usize, prompt: usize, tokens: us
     let chunk = prefill_chunk(batch, prompt);
     let states = model.state_bytes(batch, prompt + tokens);
     let activations = 4 * batch * chunk * (48 * c.d_model + 3 * c.d_mlp + c.vocab);
-    let scores = if c.mixer == crate::mixers::MixerKind::Attention {
+    let scores = if c.attention_layers() > 0 {
         4 * 3 * batch * (c.d_model / c.head_dim) * chunk * (prompt + tokens)
     } else {
         0

@@ -29,6 +29,10 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     metrics.insert("heap_held_bytes".into(), held as f64);
     metrics.insert("peak_heap_bytes".into(), peak as f64);
     metrics.insert("param_bytes".into(), model.param_bytes() as f64);
+    // Per-layer exact bytes (hybrids mix constant states with growing KV caches).
+    for (i, s) in states.iter().enumerate() {
+        metrics.insert(format!("state_bytes.layer{i:02}"), s.bytes() as f64);
+    }
     drop(states);
     Ok(Outcome::ok(vec![exact as f64], metrics))
 }

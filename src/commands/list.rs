@@ -10,7 +10,7 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct Entry {
     model: String,
-    mixer: &'static str,
+    mixer: String,
     d_model: usize,
     n_layers: usize,
     head_dim: usize,
@@ -20,7 +20,9 @@ struct Entry {
     state_bytes_32k: usize,
     /// Growth of the state per token at batch 1 (0 for recurrent models).
     state_bytes_per_token: f64,
-    recurrence: &'static str,
+    /// Exact state bytes of each layer at 32 768 tokens (differs between layers in hybrids).
+    layer_state_bytes_32k: Vec<usize>,
+    recurrence: String,
 }
 
 pub fn run(args: &ListArgs) -> anyhow::Result<()> {
@@ -31,7 +33,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
         entries.push(Entry {
             model: name.to_string(),
-            mixer: cfg.mixer.name(),
+            mixer: cfg.mixer_summary(),
             d_model: cfg.d_model,
             n_layers: cfg.n_layers,
             head_dim: cfg.head_dim,
@@ -39,7 +41,14 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
             state_bytes_1k: a,
             state_bytes_32k: b,
             state_bytes_per_token: (b - a) as f64 / (32768.0 - 1024.0),
-            recurrence: cfg.mixer.recurrence(),
+            layer_state_bytes_32k: m.layer_state_bytes(1, 32768),
+            recurrence: match &cfg.layers {
+                None => cfg.mixer.recurrence().to_string(),
+                Some(_) => format!(
+                    "per layer: {}",
+                    cfg.layer_kinds().iter().zip(m.layer_state_bytes(1, 32768)).map(|(k, b)| format!("{} ({} @32k)", k.name(), bytes(b))).collect::<Vec<_>>().join(", ")
+                ),
+            },
         });
     }
     if args.json {
@@ -57,7 +66,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
             bytes(e.state_bytes_1k),
             bytes(e.state_bytes_32k),
             growth,
-            e.recurrence.to_string(),
+            e.recurrence.clone(),
         ]);
     }
     println!("Models at size `{}` (state: batch 1, f32, every layer):\n{t}", args.size);

@@ -11,10 +11,12 @@ pub mod deltanet;
 pub mod gated_deltanet;
 pub mod gla;
 pub mod gru;
+pub mod hgrn2;
 pub mod linear;
 pub mod linear_attention;
 pub mod lstm;
 pub mod mamba2;
+pub mod mlstm;
 pub mod retnet;
 
 use crate::kernels::Form;
@@ -35,10 +37,12 @@ pub enum MixerKind {
     Gla,
     Deltanet,
     GatedDeltanet,
+    Hgrn2,
+    Mlstm,
 }
 
 impl MixerKind {
-    pub const ALL: [MixerKind; 9] = [
+    pub const ALL: [MixerKind; 11] = [
         MixerKind::Attention,
         MixerKind::Lstm,
         MixerKind::Gru,
@@ -48,6 +52,8 @@ impl MixerKind {
         MixerKind::Gla,
         MixerKind::Deltanet,
         MixerKind::GatedDeltanet,
+        MixerKind::Hgrn2,
+        MixerKind::Mlstm,
     ];
 
     /// The name used in configs (`mixer = "..."`).
@@ -62,6 +68,8 @@ impl MixerKind {
             MixerKind::Gla => "gla",
             MixerKind::Deltanet => "deltanet",
             MixerKind::GatedDeltanet => "gated_deltanet",
+            MixerKind::Hgrn2 => "hgrn2",
+            MixerKind::Mlstm => "mlstm",
         }
     }
 
@@ -72,6 +80,11 @@ impl MixerKind {
     /// True for the linear-attention family (three exact forms).
     pub fn is_linear(self) -> bool {
         !matches!(self, MixerKind::Attention | MixerKind::Lstm | MixerKind::Gru)
+    }
+
+    /// True when the decay is per key channel (the chunkwise form materialises `[C, C, d_k]`).
+    pub fn channel_gated(self) -> bool {
+        matches!(self, MixerKind::Gla | MixerKind::Hgrn2)
     }
 
     /// The state update in the lecture's notation (S is d_v x d_k there).
@@ -86,6 +99,8 @@ impl MixerKind {
             MixerKind::Gla => "S_t = S_{t-1} Diag(α_t) + v_t k_t^T",
             MixerKind::Deltanet => "S_t = S_{t-1}(I - β_t k_t k_t^T) + β_t v_t k_t^T",
             MixerKind::GatedDeltanet => "S_t = S_{t-1} α_t (I - β_t k_t k_t^T) + β_t v_t k_t^T",
+            MixerKind::Hgrn2 => "S_t = S_{t-1} Diag(α_t) + v_t (1 - α_t)^T",
+            MixerKind::Mlstm => "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)",
         }
     }
 }
@@ -100,6 +115,9 @@ pub struct MixerSpec {
     pub d_state: usize,
     /// Width of the short causal convolution (Mamba-2, DeltaNet, Gated DeltaNet).
     pub conv_size: usize,
+    /// This layer's index and the model's depth (HGRN-2's lower bound grows with depth).
+    pub layer: usize,
+    pub n_layers: usize,
 }
 
 impl MixerSpec {
@@ -178,9 +196,9 @@ pub trait Mixer: Send + Sync {
 }
 
 /// Builds the mixer a spec names, with parameters under `p`.
-pub fn build(spec: &MixerSpec, p: &Params, n_layers: usize) -> Result<Box<dyn Mixer>> {
+pub fn build(spec: &MixerSpec, p: &Params) -> Result<Box<dyn Mixer>> {
     // Output projections are scaled down with depth (GPT-2 style) so the residual stream stays O(1).
-    let out_gain = 1.0 / (2.0 * n_layers as f64).sqrt();
+    let out_gain = 1.0 / (2.0 * spec.n_layers as f64).sqrt();
     Ok(match spec.kind {
         MixerKind::Attention => Box::new(attention::Attention::new(spec, p, out_gain)?),
         MixerKind::Lstm => Box::new(lstm::Lstm::new(spec, p)?),
@@ -191,5 +209,7 @@ pub fn build(spec: &MixerSpec, p: &Params, n_layers: usize) -> Result<Box<dyn Mi
         MixerKind::Gla => linear::boxed(gla::Gla::new(spec, p, out_gain)?, p.device()),
         MixerKind::Deltanet => linear::boxed(deltanet::DeltaNet::new(spec, p, out_gain)?, p.device()),
         MixerKind::GatedDeltanet => linear::boxed(gated_deltanet::GatedDeltaNet::new(spec, p, out_gain)?, p.device()),
+        MixerKind::Hgrn2 => linear::boxed(hgrn2::Hgrn2::new(spec, p, out_gain)?, p.device()),
+        MixerKind::Mlstm => linear::boxed(mlstm::Mlstm::new(spec, p, out_gain)?, p.device()),
     })
 }

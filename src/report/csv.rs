@@ -33,7 +33,7 @@ pub fn render(r: &Results) -> anyhow::Result<Vec<u8>> {
             c.spec.measurement.name().to_string(),
             c.spec.model.label(),
             c.spec.label.clone(),
-            c.spec.model.mixer.name().to_string(),
+            c.spec.model.mixer_summary(),
             c.spec.settings.form.clone().unwrap_or_default(),
             c.spec.parameter.clone(),
             c.spec.value.to_string(),
