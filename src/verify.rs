@@ -27,11 +27,19 @@ pub enum Recurrence {
     Delta,
     /// Scalar decay and delta rule (Gated DeltaNet).
     GatedDelta,
+    /// Decay per key channel, state read before the token's write (RWKV-6).
+    ChannelGateExclusive,
 }
 
 impl Recurrence {
-    pub const ALL: [Recurrence; 5] =
-        [Recurrence::Plain, Recurrence::ScalarGate, Recurrence::ChannelGate, Recurrence::Delta, Recurrence::GatedDelta];
+    pub const ALL: [Recurrence; 6] = [
+        Recurrence::Plain,
+        Recurrence::ScalarGate,
+        Recurrence::ChannelGate,
+        Recurrence::Delta,
+        Recurrence::GatedDelta,
+        Recurrence::ChannelGateExclusive,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -40,6 +48,7 @@ impl Recurrence {
             Recurrence::ChannelGate => "channel-gate",
             Recurrence::Delta => "delta",
             Recurrence::GatedDelta => "gated-delta",
+            Recurrence::ChannelGateExclusive => "channel-gate-exclusive",
         }
     }
 }
@@ -81,13 +90,16 @@ pub fn kernel_case(
         Recurrence::ScalarGate | Recurrence::GatedDelta => {
             Gate::Scalar(var("g", rng::uniform(seed, "g", (b, t, h), -0.3, -0.01, &dev)?)?)
         }
-        Recurrence::ChannelGate => Gate::Channel(var("g", rng::uniform(seed, "g", (b, t, h, dk), -0.3, -0.01, &dev)?)?),
+        Recurrence::ChannelGate | Recurrence::ChannelGateExclusive => {
+            Gate::Channel(var("g", rng::uniform(seed, "g", (b, t, h, dk), -0.3, -0.01, &dev)?)?)
+        }
         Recurrence::Plain | Recurrence::Delta => Gate::None,
     };
     let beta = if delta { Some(var("beta", rng::uniform(seed, "beta", (b, t, h), 0.05, 0.95, &dev)?)?) } else { None };
     let initial_state =
         if with_state { Some(var("s0", rng::normal(seed, "s0", (b, h, dk, dv), 0.5, &dev)?)?) } else { None };
-    Ok(KernelCase { vars, inputs: Inputs { q, k, v, gate, beta, initial_state } })
+    let exclusive = kind == Recurrence::ChannelGateExclusive;
+    Ok(KernelCase { vars, inputs: Inputs { q, k, v, gate, beta, initial_state, exclusive } })
 }
 
 /// Outputs and gradients of one form on one case.

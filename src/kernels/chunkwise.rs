@@ -34,21 +34,33 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
         m.pad_with_zeros(2, 0, pad)?.reshape((z, c, d))
     };
     let (q, k, v) = (chunks(&x.q)?, chunks(&x.k)?, chunks(&x.v)?);
-    let b = x.g.as_ref().map(|g| chunks(g)?.cumsum(1)).transpose()?; // [Z, C, Dg]
+    let g = x.g.as_ref().map(chunks).transpose()?; // [Z, C, Dg]
+    let b = g.as_ref().map(|g| g.cumsum(1)).transpose()?; // b_i = Σ_{j<=i} g_j
+    // The query side reads after its own token's decay (b_i), or before it when exclusive (b_i - g_i).
+    let bq = match (&b, &g, x.exclusive) {
+        (Some(b), Some(g), true) => Some((b - g)?),
+        _ => b.clone(),
+    };
     let beta = x.beta.as_ref().map(chunks).transpose()?; // [Z, C, 1]
     let incl = Tensor::tril2(c, x.dtype(), dev)?; // j <= i
+    // Exclusive reads see only earlier tokens of the chunk: j < i.
+    let visible = if x.exclusive { (&incl - Tensor::eye(c, x.dtype(), dev)?)? } else { incl.clone() };
 
     // Decays relative to the chunk start (γ_i) and to the chunk end (γ_C / γ_j); all <= 1.
-    let (q_dec, k_dec, end_decay) = match &b {
-        None => (q.clone(), k.clone(), None),
-        Some(b) => {
+    let (q_dec, k_dec, end_decay) = match (&b, &bq) {
+        (Some(b), Some(bq)) => {
             let b_last = b.narrow(1, c - 1, 1)?; // [Z, 1, Dg]
-            let q_dec = q.broadcast_mul(&b.exp()?)?;
+            let q_dec = q.broadcast_mul(&bq.exp()?)?;
             let k_dec = k.broadcast_mul(&b_last.broadcast_sub(b)?.exp()?)?;
             (q_dec, k_dec, Some(b_last.transpose(1, 2)?.exp()?)) // [Z, Dg, 1]
         }
+        _ => (q.clone(), k.clone(), None),
     };
-    let scores = intra_scores(&q, &k, b.as_ref(), &incl)?; // P: [Z, C, C]
+    let decays = match (&bq, &b) {
+        (Some(bq), Some(b)) => Some((bq, b)),
+        _ => None,
+    };
+    let scores = intra_scores(&q, &k, decays, &visible)?; // P: [Z, C, C]
     let k_dec_t = k_dec.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
 
     // Per chunk: O = Q' S0 + O_intra and S_C = transition(S0) + Δ.
@@ -109,27 +121,27 @@ enum Transition {
     Matrix(Tensor),
 }
 
-/// `P_ij = Σ_c q_ic k_jc exp(b_ic - b_jc)` for `j <= i`, else 0. `b: [Z, C, 1]` (one decay per head)
-/// or `[Z, C, Dk]` (per key channel; materialises `[Z, C, C, Dk]`). The exponent is masked before
-/// `exp`, so entries above the diagonal never overflow.
-fn intra_scores(q: &Tensor, k: &Tensor, b: Option<&Tensor>, incl: &Tensor) -> Result<Tensor> {
+/// `P_ij = Σ_c q_ic k_jc exp(bq_ic - bk_jc)` where `mask` allows (j <= i, or j < i for exclusive
+/// reads), else 0. `decays = (bq, bk)`, each `[Z, C, 1]` (one decay per head) or `[Z, C, Dk]` (per key
+/// channel; materialises `[Z, C, C, Dk]`). The exponent is masked before `exp`, so entries above the
+/// diagonal never overflow.
+fn intra_scores(q: &Tensor, k: &Tensor, decays: Option<(&Tensor, &Tensor)>, mask: &Tensor) -> Result<Tensor> {
     let qk = || q.matmul(&k.transpose(1, 2)?);
-    match b {
-        None => qk()?.broadcast_mul(incl),
-        Some(b) if b.dim(2)? == 1 => qk()?.mul(&masked_decay(b, incl)?),
-        Some(b) => {
-            let diff = b.unsqueeze(2)?.broadcast_sub(&b.unsqueeze(1)?)?; // [Z, C, C, Dk]: b_i - b_j
-            let mask = incl.unsqueeze(2)?;
-            let decay = diff.broadcast_mul(&mask)?.exp()?;
+    match decays {
+        None => qk()?.broadcast_mul(mask),
+        Some((bq, bk)) if bk.dim(2)? == 1 => qk()?.mul(&masked_decay(bq, bk, mask)?),
+        Some((bq, bk)) => {
+            let diff = bq.unsqueeze(2)?.broadcast_sub(&bk.unsqueeze(1)?)?; // [Z, C, C, Dk]: bq_i - bk_j
+            let decay = diff.broadcast_mul(&mask.unsqueeze(2)?)?.exp()?;
             let prod = q.unsqueeze(2)?.broadcast_mul(&k.unsqueeze(1)?)?.mul(&decay)?;
-            prod.sum(3)?.broadcast_mul(incl)
+            prod.sum(3)?.broadcast_mul(mask)
         }
     }
 }
 
-/// `exp(b_i - b_j)` on and below the diagonal, 0 above; `b: [Z, C, 1]` -> `[Z, C, C]`.
-fn masked_decay(b: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let diff = b.broadcast_sub(&b.transpose(1, 2)?)?;
+/// `exp(bq_i - bk_j)` where `mask` allows, 0 elsewhere; `[Z, C, 1]` -> `[Z, C, C]`.
+fn masked_decay(bq: &Tensor, bk: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let diff = bq.broadcast_sub(&bk.transpose(1, 2)?)?;
     diff.broadcast_mul(mask)?.exp()?.broadcast_mul(mask)
 }
 

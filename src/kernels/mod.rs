@@ -93,6 +93,9 @@ pub struct Inputs {
     pub gate: Gate,
     pub beta: Option<Tensor>,
     pub initial_state: Option<Tensor>,
+    /// Read the state before token t's decay and write, `o_t = S_{t-1}^T q_t` (RWKV-6, whose bonus
+    /// term for token t itself is added outside the kernel). Not combined with the delta rule.
+    pub exclusive: bool,
 }
 
 /// What a kernel returns: `o: [B, T, H, d_v]` and the final state `[B, H, d_k, d_v]`.
@@ -136,6 +139,7 @@ pub(crate) struct Heads {
     pub g: Option<Tensor>,
     pub beta: Option<Tensor>,
     pub s0: Tensor,
+    pub exclusive: bool,
 }
 
 impl Heads {
@@ -176,6 +180,9 @@ impl Heads {
                 Some(heads(&beta.unsqueeze(3)?)?)
             }
         };
+        if x.exclusive && x.beta.is_some() {
+            candle_core::bail!("the exclusive read is not supported with the delta rule")
+        }
         let s0 = match &x.initial_state {
             Some(s) => {
                 if s.dims() != [b, h, dk, dv] {
@@ -185,7 +192,7 @@ impl Heads {
             }
             None => Tensor::zeros((b, h, dk, dv), x.q.dtype(), x.q.device())?,
         };
-        Ok(Heads { b, h, t, dk, dv, q: heads(&x.q)?, k: heads(&x.k)?, v: heads(&x.v)?, g, beta, s0 })
+        Ok(Heads { b, h, t, dk, dv, q: heads(&x.q)?, k: heads(&x.k)?, v: heads(&x.v)?, g, beta, s0, exclusive: x.exclusive })
     }
 
     pub fn dtype(&self) -> DType {

@@ -3,7 +3,7 @@
 //! ```text
 //!   S' = Diag(exp(g_t)) S_{t-1}                      (decay; none when ungated)
 //!   S_t = S' + k_t (β_t (v_t - S'^T k_t))^T           (delta rule)   or   S' + k_t v_t^T
-//!   o_t = S_t^T q_t
+//!   o_t = S_t^T q_t                                     (or S_{t-1}^T q_t, read first, when exclusive)
 //! ```
 
 use super::Heads;
@@ -15,6 +15,9 @@ pub(crate) fn run(x: &Heads) -> Result<(Tensor, Tensor)> {
     for t in 0..x.t {
         let at = |m: &Tensor| m.narrow(2, t, 1); // [B, H, 1, D]
         let (q, k, v) = (at(&x.q)?, at(&x.k)?, at(&x.v)?);
+        if x.exclusive {
+            outs.push(q.matmul(&s)?); // o_t = S_{t-1}^T q_t
+        }
         if let Some(g) = &x.g {
             // [B, H, 1, Dg] -> column [B, H, Dg, 1] scaling the rows (key channels) of S.
             s = s.broadcast_mul(&at(g)?.transpose(2, 3)?.exp()?)?;
@@ -28,7 +31,9 @@ pub(crate) fn run(x: &Heads) -> Result<(Tensor, Tensor)> {
             None => v,
         };
         s = (s + k_col.matmul(&write)?)?;
-        outs.push(q.matmul(&s)?);
+        if !x.exclusive {
+            outs.push(q.matmul(&s)?);
+        }
     }
     let o = if outs.is_empty() {
         Tensor::zeros((x.b, x.h, 0, x.dv), x.dtype(), x.q.device())?

@@ -35,6 +35,11 @@ pub fn run(x: &Inputs) -> Result<Output> {
             for t in 0..nt {
                 let row = (b * nt + t) * nh + h; // index of (b, t, h)
                 let (qt, kt, vt) = (&q[row * dk..][..dk], &k[row * dk..][..dk], &v[row * dv..][..dv]);
+                if x.exclusive {
+                    for j in 0..dv {
+                        o[row * dv + j] = (0..dk).map(|i| qt[i] * s[i * dv + j]).sum();
+                    }
+                }
                 if let Some(g) = &g {
                     for i in 0..dk {
                         let gi = if per_channel { g[row * dk + i] } else { g[row] };
@@ -57,8 +62,10 @@ pub fn run(x: &Inputs) -> Result<Output> {
                         s[i * dv + j] += kt[i] * write[j];
                     }
                 }
-                for j in 0..dv {
-                    o[row * dv + j] = (0..dk).map(|i| qt[i] * s[i * dv + j]).sum();
+                if !x.exclusive {
+                    for j in 0..dv {
+                        o[row * dv + j] = (0..dk).map(|i| qt[i] * s[i * dv + j]).sum();
+                    }
                 }
             }
             s_out[base..base + dk * dv].copy_from_slice(&s);

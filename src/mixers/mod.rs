@@ -18,6 +18,7 @@ pub mod lstm;
 pub mod mamba2;
 pub mod mlstm;
 pub mod retnet;
+pub mod rwkv6;
 
 use crate::kernels::Form;
 use crate::nn::Params;
@@ -39,10 +40,11 @@ pub enum MixerKind {
     GatedDeltanet,
     Hgrn2,
     Mlstm,
+    Rwkv6,
 }
 
 impl MixerKind {
-    pub const ALL: [MixerKind; 11] = [
+    pub const ALL: [MixerKind; 12] = [
         MixerKind::Attention,
         MixerKind::Lstm,
         MixerKind::Gru,
@@ -54,6 +56,7 @@ impl MixerKind {
         MixerKind::GatedDeltanet,
         MixerKind::Hgrn2,
         MixerKind::Mlstm,
+        MixerKind::Rwkv6,
     ];
 
     /// The name used in configs (`mixer = "..."`).
@@ -70,6 +73,7 @@ impl MixerKind {
             MixerKind::GatedDeltanet => "gated_deltanet",
             MixerKind::Hgrn2 => "hgrn2",
             MixerKind::Mlstm => "mlstm",
+            MixerKind::Rwkv6 => "rwkv6",
         }
     }
 
@@ -84,7 +88,7 @@ impl MixerKind {
 
     /// True when the decay is per key channel (the chunkwise form materialises `[C, C, d_k]`).
     pub fn channel_gated(self) -> bool {
-        matches!(self, MixerKind::Gla | MixerKind::Hgrn2)
+        matches!(self, MixerKind::Gla | MixerKind::Hgrn2 | MixerKind::Rwkv6)
     }
 
     /// The state update in the lecture's notation (S is d_v x d_k there).
@@ -101,6 +105,7 @@ impl MixerKind {
             MixerKind::GatedDeltanet => "S_t = S_{t-1} α_t (I - β_t k_t k_t^T) + β_t v_t k_t^T",
             MixerKind::Hgrn2 => "S_t = S_{t-1} Diag(α_t) + v_t (1 - α_t)^T",
             MixerKind::Mlstm => "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)",
+            MixerKind::Rwkv6 => "S_t = S_{t-1} Diag(α_t) + v_t k_t^T; o_t = (S_{t-1} + (u ⊙ v_t) k_t^T) q_t",
         }
     }
 }
@@ -211,5 +216,6 @@ pub fn build(spec: &MixerSpec, p: &Params) -> Result<Box<dyn Mixer>> {
         MixerKind::GatedDeltanet => linear::boxed(gated_deltanet::GatedDeltaNet::new(spec, p, out_gain)?, p.device()),
         MixerKind::Hgrn2 => linear::boxed(hgrn2::Hgrn2::new(spec, p, out_gain)?, p.device()),
         MixerKind::Mlstm => linear::boxed(mlstm::Mlstm::new(spec, p, out_gain)?, p.device()),
+        MixerKind::Rwkv6 => linear::boxed(rwkv6::Rwkv6::new(spec, p, out_gain)?, p.device()),
     })
 }

@@ -54,6 +54,7 @@ impl LinearFamily for RetNet {
             gate: Gate::Scalar(g),
             beta: None,
             initial_state: None,
+            exclusive: false,
         };
         Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }
