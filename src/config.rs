@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The presets shipped in `configs/models/` (compiled in, so the binary works from any directory).
-pub const BUILT_IN: [(&str, &str); 13] = [
+pub const BUILT_IN: [(&str, &str); 14] = [
     ("attention", include_str!("../configs/models/attention.toml")),
     ("lstm", include_str!("../configs/models/lstm.toml")),
     ("gru", include_str!("../configs/models/gru.toml")),
@@ -22,6 +22,7 @@ pub const BUILT_IN: [(&str, &str); 13] = [
     ("hgrn2", include_str!("../configs/models/hgrn2.toml")),
     ("mlstm", include_str!("../configs/models/mlstm.toml")),
     ("rwkv6", include_str!("../configs/models/rwkv6.toml")),
+    ("rwkv7", include_str!("../configs/models/rwkv7.toml")),
     ("hybrid", include_str!("../configs/models/hybrid.toml")),
 ];
 

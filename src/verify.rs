@@ -29,16 +29,19 @@ pub enum Recurrence {
     GatedDelta,
     /// Decay per key channel, state read before the token's write (RWKV-6).
     ChannelGateExclusive,
+    /// Decay per key channel plus a rank-one transition `b a^T` (RWKV-7).
+    LowRank,
 }
 
 impl Recurrence {
-    pub const ALL: [Recurrence; 6] = [
+    pub const ALL: [Recurrence; 7] = [
         Recurrence::Plain,
         Recurrence::ScalarGate,
         Recurrence::ChannelGate,
         Recurrence::Delta,
         Recurrence::GatedDelta,
         Recurrence::ChannelGateExclusive,
+        Recurrence::LowRank,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Recurrence {
             Recurrence::Delta => "delta",
             Recurrence::GatedDelta => "gated-delta",
             Recurrence::ChannelGateExclusive => "channel-gate-exclusive",
+            Recurrence::LowRank => "channel-gate-rank-one",
         }
     }
 }
@@ -90,7 +94,7 @@ pub fn kernel_case(
         Recurrence::ScalarGate | Recurrence::GatedDelta => {
             Gate::Scalar(var("g", rng::uniform(seed, "g", (b, t, h), -0.3, -0.01, &dev)?)?)
         }
-        Recurrence::ChannelGate | Recurrence::ChannelGateExclusive => {
+        Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank => {
             Gate::Channel(var("g", rng::uniform(seed, "g", (b, t, h, dk), -0.3, -0.01, &dev)?)?)
         }
         Recurrence::Plain | Recurrence::Delta => Gate::None,
@@ -99,7 +103,15 @@ pub fn kernel_case(
     let initial_state =
         if with_state { Some(var("s0", rng::normal(seed, "s0", (b, h, dk, dv), 0.5, &dev)?)?) } else { None };
     let exclusive = kind == Recurrence::ChannelGateExclusive;
-    Ok(KernelCase { vars, inputs: Inputs { q, k, v, gate, beta, initial_state, exclusive } })
+    // RWKV-7's shape: a = -κ̂ (unit removal key), b = κ̂ ⊙ â with an in-context rate â in (0, 1).
+    let low_rank = if kind == Recurrence::LowRank {
+        let kappa = kernels::l2_normalize(&rng::normal(seed, "kappa", (b, t, h, dk), 1.0, &dev)?, 1e-6)?;
+        let rate = rng::uniform(seed, "rate", (b, t, h, dk), 0.05, 0.95, &dev)?;
+        Some((var("a", kappa.neg()?)?, var("b", (kappa * rate)?)?))
+    } else {
+        None
+    };
+    Ok(KernelCase { vars, inputs: Inputs { q, k, v, gate, beta, initial_state, exclusive, low_rank } })
 }
 
 /// Outputs and gradients of one form on one case.

@@ -86,6 +86,8 @@ fn replace(inputs: &mut Inputs, name: &str, t: Tensor) {
         "v" => inputs.v = t,
         "beta" => inputs.beta = Some(t),
         "s0" => inputs.initial_state = Some(t),
+        "a" => inputs.low_rank = inputs.low_rank.take().map(|(_, b)| (t, b)),
+        "b" => inputs.low_rank = inputs.low_rank.take().map(|(a, _)| (a, t)),
         "g" => {
             inputs.gate = match inputs.gate {
                 Gate::Scalar(_) => Gate::Scalar(t),

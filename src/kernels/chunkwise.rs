@@ -64,7 +64,10 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
     let k_dec_t = k_dec.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
 
     // Per chunk: O = Q' S0 + O_intra and S_C = transition(S0) + Δ.
-    let (q_read, o_intra, delta, transition) = match &beta {
+    let (q_read, o_intra, delta, transition) = if let Some((a, bb)) = &x.low_rank {
+        low_rank_chunk(x, (&chunks(a)?, &chunks(bb)?), (&q, &k, &v), (g.as_ref(), b.as_ref()), &incl, c)?
+    } else {
+        match &beta {
         None => {
             let delta = k_dec_t.matmul(&v)?;
             let transition = match end_decay {
@@ -74,7 +77,10 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
             (q_dec, scores.matmul(&v)?, delta, transition)
         }
         Some(beta) => {
-            let inv = unit_lower_inverse(&k, beta, b.as_ref(), c)?; // (I + A)^{-1}
+            // A_ij = β_i (k_i·k_j) γ_i/γ_j for j < i.
+            let strict = (&incl - Tensor::eye(c, x.dtype(), dev)?)?;
+            let a = intra_scores(&k, &k, b.as_ref().map(|b| (b, b)), &strict)?.broadcast_mul(beta)?;
+            let inv = unit_lower_inverse(&a, c)?; // (I + A)^{-1}
             let gamma = b.as_ref().map(|b| b.exp()).transpose()?;
             let bk = match &gamma {
                 Some(gm) => k.broadcast_mul(&beta.broadcast_mul(gm)?)?,
@@ -90,6 +96,7 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
             };
             let m = (decay_matrix - kw)?.reshape((bh, n, x.dk, x.dk))?;
             (q_read, scores.matmul(&u)?, k_dec_t.matmul(&u)?, Transition::Matrix(m))
+        }
         }
     };
 
@@ -110,6 +117,53 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
     let o = (q_read.matmul(&entering)? + o_intra)?;
     let o = o.reshape((x.b, x.h, n * c, x.dv))?.narrow(2, 0, x.t)?;
     Ok((o, s.reshape((x.b, x.h, x.dk, x.dv))?))
+}
+
+/// One chunk's `(Q', O_intra, Δ, M)` for the diagonal-plus-rank-one transition
+/// `S_i = Diag(w_i) S_{i-1} + b_i u_i + k_i v_i^T`, `u_i = a_i^T S_{i-1}`. With per-channel cumulative
+/// log-decays `B` (and `B⁻ = B - g`, the decay before token i):
+///
+/// ```text
+///   (I - A_ab) U = A_ak V + (a ⊙ e^{B⁻}) S0      A_xy[i, j] = Σ_c x_ic y_jc e^{B⁻_ic - B_jc}, j < i
+///   U = Ũ + W S0,   Ũ = T A_ak V,   W = T (a ⊙ e^{B⁻}),   T = (I - A_ab)^{-1}
+///   O = (q ⊙ e^B + P_qb W) S0 + P_qb Ũ + P_qk V     P_xy[i, j] = Σ_c x_ic y_jc e^{B_ic - B_jc}, j <= i
+///   S_C = (Diag(e^{B_C}) + B̂^T W) S0 + B̂^T Ũ + K̂^T V   with B̂ = b ⊙ e^{B_C - B}, K̂ = k ⊙ e^{B_C - B}
+/// ```
+#[allow(clippy::type_complexity)]
+fn low_rank_chunk(
+    x: &Heads,
+    (a, bb): (&Tensor, &Tensor),
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    (g, b): (Option<&Tensor>, Option<&Tensor>),
+    incl: &Tensor,
+    c: usize,
+) -> Result<(Tensor, Tensor, Tensor, Transition)> {
+    let (g, b) = match (g, b) {
+        (Some(g), Some(b)) => (g, b),
+        _ => candle_core::bail!("the low-rank transition needs a per-channel gate"),
+    };
+    let dev = q.device();
+    let z = q.dim(0)?;
+    let (bh, n) = (x.b * x.h, z / (x.b * x.h));
+    let strict = (incl - Tensor::eye(c, x.dtype(), dev)?)?;
+    let before = (b - g)?; // B⁻
+    let a_ab = intra_scores(a, bb, Some((&before, b)), &strict)?;
+    let a_ak = intra_scores(a, k, Some((&before, b)), &strict)?;
+    let t = unit_lower_inverse(&a_ab.neg()?, c)?; // (I - A_ab)^{-1}
+    let w = t.matmul(&a.mul(&before.exp()?)?)?; // [Z, C, Dk]
+    let u = t.matmul(&a_ak.matmul(v)?)?; // Ũ: [Z, C, Dv]
+    let p_qb = intra_scores(q, bb, Some((b, b)), incl)?;
+    let p_qk = intra_scores(q, k, Some((b, b)), incl)?;
+    let b_last = b.narrow(1, c - 1, 1)?; // [Z, 1, Dk]
+    let to_end = b_last.broadcast_sub(b)?.exp()?;
+    let b_hat_t = bb.mul(&to_end)?.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
+    let k_hat_t = k.mul(&to_end)?.transpose(1, 2)?.contiguous()?;
+    let q_read = (q.mul(&b.exp()?)? + p_qb.matmul(&w)?)?;
+    let o_intra = (p_qb.matmul(&u)? + p_qk.matmul(v)?)?;
+    let decay = Tensor::eye(x.dk, x.dtype(), dev)?.broadcast_mul(&b_last.transpose(1, 2)?.exp()?)?; // Diag(e^{B_C})
+    let m = (decay + b_hat_t.matmul(&w)?)?.reshape((bh, n, x.dk, x.dk))?;
+    let delta = (b_hat_t.matmul(&u)? + k_hat_t.matmul(v)?)?;
+    Ok((q_read, o_intra, delta, Transition::Matrix(m)))
 }
 
 /// How the state entering a chunk is carried to its end (before the chunk's own writes are added).
@@ -145,38 +199,30 @@ fn masked_decay(bq: &Tensor, bk: &Tensor, mask: &Tensor) -> Result<Tensor> {
     diff.broadcast_mul(mask)?.exp()?.broadcast_mul(mask)
 }
 
-/// `(I + A)^{-1}` for `A_ij = β_i (k_i·k_j) exp(b_i - b_j)`, `j < i`, by exact block inversion:
+/// `(I + L)^{-1}` for a strictly lower-triangular `L: [Z, C, C]`, by exact block inversion:
 ///
 /// ```text
-///   [[L11, 0], [L21, L22]]^{-1} = [[X11, 0], [-X22 L21 X11, X22]]
+///   [[I + L11, 0], [L21, I + L22]]^{-1} = [[X11, 0], [-X22 L21 X11, X22]]
 /// ```
 ///
-/// starting from 1x1 blocks (inverse 1) and doubling. The off-diagonal blocks `L21` are computed
-/// straight from `k`, so the full `A` is never sliced. Returns `[Z, C, C]`.
-fn unit_lower_inverse(k: &Tensor, beta: &Tensor, b: Option<&Tensor>, c: usize) -> Result<Tensor> {
-    let (z, _, dk) = k.dims3()?;
-    let dev: &Device = k.device();
-    let dtype: DType = k.dtype();
+/// starting from 1x1 blocks (inverse 1) and doubling the block size (C a power of two). The
+/// off-diagonal blocks of each level are gathered from `L` by masking its block diagonal.
+fn unit_lower_inverse(l: &Tensor, c: usize) -> Result<Tensor> {
+    let z = l.dim(0)?;
+    let (dev, dtype): (&Device, DType) = (l.device(), l.dtype());
     let mut inv = Tensor::ones((z, c, 1, 1), dtype, dev)?; // [Z, C/s, s, s]
     let mut s = 1;
     while s < c {
         let groups = c / (2 * s);
-        // Split each group of 2s rows into its first and second half.
-        let halves = |m: &Tensor, d: usize| -> Result<(Tensor, Tensor)> {
-            let m = m.reshape((z, groups, 2, s, d))?;
-            Ok((m.narrow(2, 0, 1)?.squeeze(2)?, m.narrow(2, 1, 1)?.squeeze(2)?))
-        };
-        let (k1, k2) = halves(k, dk)?;
-        let (_, beta2) = halves(beta, 1)?;
-        let mut l21 = k2.matmul(&k1.transpose(2, 3)?)?.broadcast_mul(&beta2)?; // [Z, G, s, s]
-        if let Some(b) = b {
-            let (b1, b2) = halves(b, 1)?;
-            l21 = l21.mul(&b2.broadcast_sub(&b1.transpose(2, 3)?)?.exp()?)?;
-        }
+        // The `groups` diagonal blocks of size 2s: [Z, G, 2s, G, 2s] masked to g == g', summed.
+        let blocks = l.reshape((z, groups, 2 * s, groups, 2 * s))?;
+        let eye = Tensor::eye(groups, dtype, dev)?.reshape((1, groups, 1, groups, 1))?;
+        let diag = blocks.broadcast_mul(&eye)?.sum(3)?; // [Z, G, 2s, 2s]
+        let l21 = diag.narrow(2, s, s)?.narrow(3, 0, s)?; // rows of the second half, columns of the first
         let pairs = inv.reshape((z, groups, 2, s, s))?;
         let x11 = pairs.narrow(2, 0, 1)?.squeeze(2)?;
         let x22 = pairs.narrow(2, 1, 1)?.squeeze(2)?;
-        let lower = x22.matmul(&l21)?.matmul(&x11)?.neg()?;
+        let lower = x22.matmul(&l21.contiguous()?)?.matmul(&x11)?.neg()?;
         let top = Tensor::cat(&[&x11, &Tensor::zeros((z, groups, s, s), dtype, dev)?], 3)?;
         let bottom = Tensor::cat(&[&lower, &x22], 3)?;
         inv = Tensor::cat(&[&top, &bottom], 2)?; // [Z, G, 2s, 2s]

@@ -96,6 +96,10 @@ pub struct Inputs {
     /// Read the state before token t's decay and write, `o_t = S_{t-1}^T q_t` (RWKV-6, whose bonus
     /// term for token t itself is added outside the kernel). Not combined with the delta rule.
     pub exclusive: bool,
+    /// A rank-one term in the transition, `(a_t, b_t)` each `[B, T, H, d_k]`:
+    /// `S_t = (Diag(exp g_t) + b_t a_t^T) S_{t-1} + k_t v_t^T` (RWKV-7's generalised delta rule;
+    /// key-major form of the lecture's `S_{t-1}(Diag(w_t) + a_t b_t^T)`). Needs a per-channel gate.
+    pub low_rank: Option<(Tensor, Tensor)>,
 }
 
 /// What a kernel returns: `o: [B, T, H, d_v]` and the final state `[B, H, d_k, d_v]`.
@@ -118,8 +122,9 @@ pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
             chunkwise::run(&h, c.min(h.t.max(1).next_power_of_two()))?
         }
         Form::Parallel => {
-            // One chunk covering the sequence. The delta rule's block inverse wants a power of two.
-            let c = if h.beta.is_some() { h.t.next_power_of_two() } else { h.t.max(1) };
+            // One chunk covering the sequence. The block inverse of the delta rule and of the
+            // low-rank transition wants a power of two.
+            let c = if h.beta.is_some() || h.low_rank.is_some() { h.t.next_power_of_two() } else { h.t.max(1) };
             chunkwise::run(&h, c)?
         }
     };
@@ -140,6 +145,8 @@ pub(crate) struct Heads {
     pub beta: Option<Tensor>,
     pub s0: Tensor,
     pub exclusive: bool,
+    /// `(a, b)` in head-major layout.
+    pub low_rank: Option<(Tensor, Tensor)>,
 }
 
 impl Heads {
@@ -180,9 +187,21 @@ impl Heads {
                 Some(heads(&beta.unsqueeze(3)?)?)
             }
         };
-        if x.exclusive && x.beta.is_some() {
+        if x.exclusive && (x.beta.is_some() || x.low_rank.is_some()) {
             candle_core::bail!("the exclusive read is not supported with the delta rule")
         }
+        let low_rank = match &x.low_rank {
+            None => None,
+            Some((a, b2)) => {
+                if a.dims() != [b, t, h, dk] || b2.dims() != [b, t, h, dk] {
+                    candle_core::bail!("low-rank vectors have shapes {:?} and {:?}, expected {:?}", a.dims(), b2.dims(), [b, t, h, dk])
+                }
+                if !matches!(x.gate, Gate::Channel(_)) || x.beta.is_some() {
+                    candle_core::bail!("the low-rank transition needs a per-channel gate and no β")
+                }
+                Some((heads(a)?, heads(b2)?))
+            }
+        };
         let s0 = match &x.initial_state {
             Some(s) => {
                 if s.dims() != [b, h, dk, dv] {
@@ -192,7 +211,7 @@ impl Heads {
             }
             None => Tensor::zeros((b, h, dk, dv), x.q.dtype(), x.q.device())?,
         };
-        Ok(Heads { b, h, t, dk, dv, q: heads(&x.q)?, k: heads(&x.k)?, v: heads(&x.v)?, g, beta, s0, exclusive: x.exclusive })
+        Ok(Heads { b, h, t, dk, dv, q: heads(&x.q)?, k: heads(&x.k)?, v: heads(&x.v)?, g, beta, s0, exclusive: x.exclusive, low_rank })
     }
 
     pub fn dtype(&self) -> DType {

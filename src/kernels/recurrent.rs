@@ -1,7 +1,7 @@
 //! The recurrent form: one token at a time, exactly the table's state update.
 //!
 //! ```text
-//!   S' = Diag(exp(g_t)) S_{t-1}                      (decay; none when ungated)
+//!   S' = Diag(exp(g_t)) S_{t-1} [+ b_t a_t^T S_{t-1}]  (decay; rank-one term of RWKV-7)
 //!   S_t = S' + k_t (β_t (v_t - S'^T k_t))^T           (delta rule)   or   S' + k_t v_t^T
 //!   o_t = S_t^T q_t                                     (or S_{t-1}^T q_t, read first, when exclusive)
 //! ```
@@ -18,9 +18,17 @@ pub(crate) fn run(x: &Heads) -> Result<(Tensor, Tensor)> {
         if x.exclusive {
             outs.push(q.matmul(&s)?); // o_t = S_{t-1}^T q_t
         }
+        // The rank-one term reads the state before the decay: b_t (a_t^T S_{t-1}).
+        let low_rank = match &x.low_rank {
+            Some((a, b)) => Some(at(b)?.transpose(2, 3)?.matmul(&at(a)?.matmul(&s)?)?),
+            None => None,
+        };
         if let Some(g) = &x.g {
             // [B, H, 1, Dg] -> column [B, H, Dg, 1] scaling the rows (key channels) of S.
             s = s.broadcast_mul(&at(g)?.transpose(2, 3)?.exp()?)?;
+        }
+        if let Some(term) = low_rank {
+            s = (s + term)?;
         }
         let k_col = k.transpose(2, 3)?; // [B, H, Dk, 1]
         let write = match &x.beta {

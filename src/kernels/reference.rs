@@ -22,6 +22,7 @@ pub fn run(x: &Inputs) -> Result<Output> {
         Gate::Channel(g) => (Some(flat(g)?), true),
     };
     let beta = x.beta.as_ref().map(flat).transpose()?;
+    let low_rank = x.low_rank.as_ref().map(|(a, b)| Ok::<_, candle_core::Error>((flat(a)?, flat(b)?))).transpose()?;
     let s0 = x.initial_state.as_ref().map(flat).transpose()?;
     let mut o = vec![0f64; nb * nt * nh * dv];
     let mut s_out = vec![0f64; nb * nh * dk * dv];
@@ -40,12 +41,23 @@ pub fn run(x: &Inputs) -> Result<Output> {
                         o[row * dv + j] = (0..dk).map(|i| qt[i] * s[i * dv + j]).sum();
                     }
                 }
+                // Rank-one term from the state before the decay: add b_i (Σ_l a_l S[l][j]).
+                let rank_one: Option<Vec<f64>> = low_rank.as_ref().map(|(a, bv)| {
+                    let (a, bv) = (&a[row * dk..][..dk], &bv[row * dk..][..dk]);
+                    let u: Vec<f64> = (0..dv).map(|j| (0..dk).map(|l| a[l] * s[l * dv + j]).sum()).collect();
+                    (0..dk * dv).map(|ij| bv[ij / dv] * u[ij % dv]).collect()
+                });
                 if let Some(g) = &g {
                     for i in 0..dk {
                         let gi = if per_channel { g[row * dk + i] } else { g[row] };
                         for j in 0..dv {
                             s[i * dv + j] *= gi.exp();
                         }
+                    }
+                }
+                if let Some(r1) = &rank_one {
+                    for (si, ri) in s.iter_mut().zip(r1) {
+                        *si += ri;
                     }
                 }
                 let write: Vec<f64> = match &beta {

@@ -44,7 +44,7 @@ impl DeltaProjections {
         let q = (l2_normalize(&parts[0], 1e-6)? * (1.0 / (self.head_dim as f64).sqrt()))?;
         let k = l2_normalize(&parts[1], 1e-6)?;
         let beta = sigmoid(&self.beta.forward(x)?)?;
-        Ok((Inputs { q, k, v: parts[2].clone(), gate: Gate::None, beta: Some(beta), initial_state: None, exclusive: false }, carry))
+        Ok((Inputs { q, k, v: parts[2].clone(), gate: Gate::None, beta: Some(beta), initial_state: None, exclusive: false, low_rank: None }, carry))
     }
 }
 

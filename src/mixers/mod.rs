@@ -19,6 +19,7 @@ pub mod mamba2;
 pub mod mlstm;
 pub mod retnet;
 pub mod rwkv6;
+pub mod rwkv7;
 
 use crate::kernels::Form;
 use crate::nn::Params;
@@ -41,10 +42,11 @@ pub enum MixerKind {
     Hgrn2,
     Mlstm,
     Rwkv6,
+    Rwkv7,
 }
 
 impl MixerKind {
-    pub const ALL: [MixerKind; 12] = [
+    pub const ALL: [MixerKind; 13] = [
         MixerKind::Attention,
         MixerKind::Lstm,
         MixerKind::Gru,
@@ -57,6 +59,7 @@ impl MixerKind {
         MixerKind::Hgrn2,
         MixerKind::Mlstm,
         MixerKind::Rwkv6,
+        MixerKind::Rwkv7,
     ];
 
     /// The name used in configs (`mixer = "..."`).
@@ -74,6 +77,7 @@ impl MixerKind {
             MixerKind::Hgrn2 => "hgrn2",
             MixerKind::Mlstm => "mlstm",
             MixerKind::Rwkv6 => "rwkv6",
+            MixerKind::Rwkv7 => "rwkv7",
         }
     }
 
@@ -88,7 +92,7 @@ impl MixerKind {
 
     /// True when the decay is per key channel (the chunkwise form materialises `[C, C, d_k]`).
     pub fn channel_gated(self) -> bool {
-        matches!(self, MixerKind::Gla | MixerKind::Hgrn2 | MixerKind::Rwkv6)
+        matches!(self, MixerKind::Gla | MixerKind::Hgrn2 | MixerKind::Rwkv6 | MixerKind::Rwkv7)
     }
 
     /// The state update in the lecture's notation (S is d_v x d_k there).
@@ -106,6 +110,7 @@ impl MixerKind {
             MixerKind::Hgrn2 => "S_t = S_{t-1} Diag(α_t) + v_t (1 - α_t)^T",
             MixerKind::Mlstm => "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)",
             MixerKind::Rwkv6 => "S_t = S_{t-1} Diag(α_t) + v_t k_t^T; o_t = (S_{t-1} + (u ⊙ v_t) k_t^T) q_t",
+            MixerKind::Rwkv7 => "S_t = S_{t-1}(Diag(w_t) + a_t b_t^T) + v_t k_t^T; o_t = S_t r_t",
         }
     }
 }
@@ -217,5 +222,6 @@ pub fn build(spec: &MixerSpec, p: &Params) -> Result<Box<dyn Mixer>> {
         MixerKind::Hgrn2 => linear::boxed(hgrn2::Hgrn2::new(spec, p, out_gain)?, p.device()),
         MixerKind::Mlstm => linear::boxed(mlstm::Mlstm::new(spec, p, out_gain)?, p.device()),
         MixerKind::Rwkv6 => linear::boxed(rwkv6::Rwkv6::new(spec, p, out_gain)?, p.device()),
+        MixerKind::Rwkv7 => linear::boxed(rwkv7::Rwkv7::new(spec, p, out_gain)?, p.device()),
     })
 }

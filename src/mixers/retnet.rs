@@ -55,6 +55,7 @@ impl LinearFamily for RetNet {
             beta: None,
             initial_state: None,
             exclusive: false,
+            low_rank: None,
         };
         Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }

@@ -79,6 +79,24 @@ impl Rwkv6 {
     }
 }
 
+/// Token shift: `xx_t = x_{t-1} - x_t` with `x_{-1}` from the carry (zeros at the start), and the new
+/// carry (the last token). Shared by RWKV-6 and RWKV-7.
+pub(crate) fn token_shift(x: &Tensor, carry: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
+    let (b, t, d) = x.dims3()?;
+    let carry = match carry {
+        Some(c) => c.clone(),
+        None => Tensor::zeros((b, 1, d), x.dtype(), x.device())?,
+    };
+    let ext = Tensor::cat(&[&carry, x], 1)?;
+    let xx = (ext.narrow(1, 0, t)? - x)?;
+    Ok((xx, ext.narrow(1, t, 1)?.contiguous()?))
+}
+
+/// The current token's own contribution, `(r_t · (u ⊙ k_t)) v_t` per head; `u: [H, d_k]`.
+pub(crate) fn current_token_bonus(r: &Tensor, k: &Tensor, u: &Tensor, v: &Tensor) -> Result<Tensor> {
+    (r * k.broadcast_mul(u)?)?.sum_keepdim(D::Minus1)?.broadcast_mul(v)
+}
+
 impl LinearFamily for Rwkv6 {
     fn kind(&self) -> MixerKind {
         MixerKind::Rwkv6
@@ -90,15 +108,8 @@ impl LinearFamily for Rwkv6 {
     }
 
     fn project(&self, x: &Tensor, carry: Option<&Tensor>) -> Result<Projected> {
-        let (b, t, d) = x.dims3()?;
-        let carry = match carry {
-            Some(c) => c.clone(),
-            None => Tensor::zeros((b, 1, d), x.dtype(), x.device())?,
-        };
-        let ext = Tensor::cat(&[&carry, x], 1)?;
-        let prev = ext.narrow(1, 0, t)?;
-        let new_carry = ext.narrow(1, t, 1)?.contiguous()?;
-        let xx = (prev - x)?;
+        let d = self.d;
+        let (xx, new_carry) = token_shift(x, carry)?;
         let m = self.mixes(x, &xx)?; // r, k, v, w, g
         let w = &self.rkvg.weight; // [4d, d]: r, k, v, g
         let proj = |i: usize, input: &Tensor| -> Result<Tensor> {
@@ -109,7 +120,7 @@ impl LinearFamily for Rwkv6 {
         let decay = self.decay_up.forward(&self.decay_down.forward(&m[3])?.tanh()?)?.broadcast_add(&self.omega)?;
         let log_w = decay.exp()?.neg()?; // log w = -exp(ω + ...)
         let (r, k, v) = (split_heads(&r, self.heads)?, split_heads(&k, self.heads)?, split_heads(&v, self.heads)?);
-        let bonus = (&r * k.broadcast_mul(&self.bonus)?)?.sum_keepdim(D::Minus1)?.broadcast_mul(&v)?; // (r·(u⊙k)) v
+        let bonus = current_token_bonus(&r, &k, &self.bonus, &v)?;
         let inputs = Inputs {
             q: r,
             k,
@@ -118,6 +129,7 @@ impl LinearFamily for Rwkv6 {
             beta: None,
             initial_state: None,
             exclusive: true,
+            low_rank: None,
         };
         Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g, bonus] })
     }
