@@ -290,8 +290,3 @@ pub fn form_of(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<crate::
 pub fn required(value: Option<usize>, name: &str) -> anyhow::Result<usize> {
     value.ok_or_else(|| anyhow::anyhow!("cell is missing the `{name}` setting"))
 }
-
-/// The plan the cell was given.
-pub fn plan(spec: &CellSpec) -> &SamplePlan {
-    &spec.plan
-}

@@ -15,98 +15,97 @@
 //! `S_C = M S0 + Δ` and `O = Q' S0 + P Ũ`, all computed for every chunk at once; only the short loop
 //! `S_n = M_n S_{n-1} + Δ_n` runs chunk after chunk. `(I + A)^{-1}` is unit lower triangular and is
 //! built by exact block inversion, doubling the block size each level (C must be a power of two).
+//! RWKV-6's exclusive read shifts the query side's decay by one token (`b_i - g_i`, `j < i`);
+//! RWKV-7's rank-one transition gets its own pseudo-values (see [`low_rank_terms`]).
 
 use super::Heads;
 use candle_core::{DType, Device, Result, Tensor};
 
-pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
-    let dev = x.q.device();
-    if x.t == 0 {
-        return Ok((Tensor::zeros((x.b, x.h, 0, x.dv), x.dtype(), dev)?, x.s0.clone()));
+/// The inputs cut into chunks: `[Z = B·H·N, C, D]`, zero-padded at the end (zero k, v, β and g leave
+/// the state unchanged), with the cumulative log-decays and the causal masks.
+struct Chunks {
+    c: usize,
+    n: usize,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    /// `g` and `b_i = Σ_{j<=i} g_j` within the chunk, `[Z, C, Dg]`.
+    g: Option<Tensor>,
+    b: Option<Tensor>,
+    beta: Option<Tensor>,
+    /// `j <= i` and `j < i`.
+    incl: Tensor,
+    strict: Tensor,
+}
+
+impl Chunks {
+    fn new(x: &Heads, c: usize) -> Result<Chunks> {
+        let n = x.t.div_ceil(c);
+        let chunk = |m: &Tensor| -> Result<Tensor> { split(m, x, c) };
+        let g = x.g.as_ref().map(chunk).transpose()?;
+        let b = g.as_ref().map(|g| g.cumsum(1)).transpose()?;
+        let incl = Tensor::tril2(c, x.dtype(), x.q.device())?;
+        let strict = (&incl - Tensor::eye(c, x.dtype(), x.q.device())?)?;
+        Ok(Chunks {
+            c,
+            n,
+            q: chunk(&x.q)?,
+            k: chunk(&x.k)?,
+            v: chunk(&x.v)?,
+            g,
+            b,
+            beta: x.beta.as_ref().map(chunk).transpose()?,
+            incl,
+            strict,
+        })
     }
+
+    /// `(b_i, b_j)` decays for `P_ij` (read after token i's decay), if gated.
+    fn inclusive(&self) -> Option<(&Tensor, &Tensor)> {
+        self.b.as_ref().map(|b| (b, b))
+    }
+
+    /// `exp(b_C - b_j)`: decay from each token to the chunk's end, and `b_C` itself (`[Z, 1, Dg]`).
+    fn to_end(&self) -> Result<Option<(Tensor, Tensor)>> {
+        let Some(b) = &self.b else { return Ok(None) };
+        let last = b.narrow(1, self.c - 1, 1)?;
+        Ok(Some((last.broadcast_sub(b)?.exp()?, last)))
+    }
+}
+
+/// `[B, H, T, D]` -> `[B·H·N, C, D]`, zero-padded to N·C tokens.
+fn split(m: &Tensor, x: &Heads, c: usize) -> Result<Tensor> {
     let n = x.t.div_ceil(c);
-    let pad = n * c - x.t;
-    let bh = x.b * x.h;
-    let z = bh * n;
-    // [B, H, T, D] -> [Z = B·H·N, C, D], zero-padded at the end (zero k, v, β and g leave S unchanged).
-    let chunks = |m: &Tensor| -> Result<Tensor> {
-        let d = m.dim(3)?;
-        m.pad_with_zeros(2, 0, pad)?.reshape((z, c, d))
-    };
-    let (q, k, v) = (chunks(&x.q)?, chunks(&x.k)?, chunks(&x.v)?);
-    let g = x.g.as_ref().map(chunks).transpose()?; // [Z, C, Dg]
-    let b = g.as_ref().map(|g| g.cumsum(1)).transpose()?; // b_i = Σ_{j<=i} g_j
-    // The query side reads after its own token's decay (b_i), or before it when exclusive (b_i - g_i).
-    let bq = match (&b, &g, x.exclusive) {
-        (Some(b), Some(g), true) => Some((b - g)?),
-        _ => b.clone(),
-    };
-    let beta = x.beta.as_ref().map(chunks).transpose()?; // [Z, C, 1]
-    let incl = Tensor::tril2(c, x.dtype(), dev)?; // j <= i
-    // Exclusive reads see only earlier tokens of the chunk: j < i.
-    let visible = if x.exclusive { (&incl - Tensor::eye(c, x.dtype(), dev)?)? } else { incl.clone() };
+    let d = m.dim(3)?;
+    m.pad_with_zeros(2, 0, n * c - x.t)?.reshape((x.b * x.h * n, c, d))
+}
 
-    // Decays relative to the chunk start (γ_i) and to the chunk end (γ_C / γ_j); all <= 1.
-    let (q_dec, k_dec, end_decay) = match (&b, &bq) {
-        (Some(b), Some(bq)) => {
-            let b_last = b.narrow(1, c - 1, 1)?; // [Z, 1, Dg]
-            let q_dec = q.broadcast_mul(&bq.exp()?)?;
-            let k_dec = k.broadcast_mul(&b_last.broadcast_sub(b)?.exp()?)?;
-            (q_dec, k_dec, Some(b_last.transpose(1, 2)?.exp()?)) // [Z, Dg, 1]
-        }
-        _ => (q.clone(), k.clone(), None),
-    };
-    let decays = match (&bq, &b) {
-        (Some(bq), Some(b)) => Some((bq, b)),
-        _ => None,
-    };
-    let scores = intra_scores(&q, &k, decays, &visible)?; // P: [Z, C, C]
-    let k_dec_t = k_dec.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
+/// Per chunk: `O = Q' S0 + O_intra` and `S_C = M S0 + Δ`.
+struct Terms {
+    q_read: Tensor,
+    o_intra: Tensor,
+    delta: Tensor,
+    transition: Transition,
+}
 
-    // Per chunk: O = Q' S0 + O_intra and S_C = transition(S0) + Δ.
-    let (q_read, o_intra, delta, transition) = if let Some((a, bb)) = &x.low_rank {
-        low_rank_chunk(x, (&chunks(a)?, &chunks(bb)?), (&q, &k, &v), (g.as_ref(), b.as_ref()), &incl, c)?
-    } else {
-        match &beta {
-        None => {
-            let delta = k_dec_t.matmul(&v)?;
-            let transition = match end_decay {
-                None => Transition::Identity,
-                Some(e) => Transition::Diagonal(e.reshape((bh, n, (), 1))?),
-            };
-            (q_dec, scores.matmul(&v)?, delta, transition)
-        }
-        Some(beta) => {
-            // A_ij = β_i (k_i·k_j) γ_i/γ_j for j < i.
-            let strict = (&incl - Tensor::eye(c, x.dtype(), dev)?)?;
-            let a = intra_scores(&k, &k, b.as_ref().map(|b| (b, b)), &strict)?.broadcast_mul(beta)?;
-            let inv = unit_lower_inverse(&a, c)?; // (I + A)^{-1}
-            let gamma = b.as_ref().map(|b| b.exp()).transpose()?;
-            let bk = match &gamma {
-                Some(gm) => k.broadcast_mul(&beta.broadcast_mul(gm)?)?,
-                None => k.broadcast_mul(beta)?,
-            };
-            let w = inv.matmul(&bk)?; // [Z, C, Dk]
-            let u = inv.matmul(&v.broadcast_mul(beta)?)?; // Ũ: [Z, C, Dv]
-            let q_read = (q_dec - scores.matmul(&w)?)?;
-            let kw = k_dec_t.matmul(&w)?; // [Z, Dk, Dk]
-            let decay_matrix = match end_decay {
-                None => Tensor::eye(x.dk, x.dtype(), dev)?.broadcast_as((z, x.dk, x.dk))?.contiguous()?,
-                Some(e) => Tensor::eye(x.dk, x.dtype(), dev)?.broadcast_mul(&e)?,
-            };
-            let m = (decay_matrix - kw)?.reshape((bh, n, x.dk, x.dk))?;
-            (q_read, scores.matmul(&u)?, k_dec_t.matmul(&u)?, Transition::Matrix(m))
-        }
-        }
+pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
+    if x.t == 0 {
+        return Ok((Tensor::zeros((x.b, x.h, 0, x.dv), x.dtype(), x.q.device())?, x.s0.clone()));
+    }
+    let ch = Chunks::new(x, c)?;
+    let terms = match (&x.low_rank, &ch.beta) {
+        (Some((a, bb)), _) => low_rank_terms(x, &ch, &split(a, x, c)?, &split(bb, x, c)?)?,
+        (None, Some(beta)) => delta_terms(x, &ch, beta)?,
+        (None, None) => plain_terms(x, &ch)?,
     };
-
     // The only sequential part: S_n = M_n S_{n-1} + Δ_n over the N chunks.
-    let delta = delta.reshape((bh, n, x.dk, x.dv))?;
+    let (bh, n, z) = (x.b * x.h, ch.n, x.b * x.h * ch.n);
+    let delta = terms.delta.reshape((bh, n, x.dk, x.dv))?;
     let mut s = x.s0.reshape((bh, x.dk, x.dv))?;
     let mut entering = Vec::with_capacity(n);
     for i in 0..n {
         entering.push(s.clone());
-        let carried = match &transition {
+        let carried = match &terms.transition {
             Transition::Identity => s,
             Transition::Diagonal(e) => s.broadcast_mul(&e.narrow(1, i, 1)?.squeeze(1)?)?,
             Transition::Matrix(m) => m.narrow(1, i, 1)?.squeeze(1)?.matmul(&s)?,
@@ -114,14 +113,74 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
         s = (carried + delta.narrow(1, i, 1)?.squeeze(1)?)?;
     }
     let entering = Tensor::stack(&entering, 1)?.reshape((z, x.dk, x.dv))?;
-    let o = (q_read.matmul(&entering)? + o_intra)?;
+    let o = (terms.q_read.matmul(&entering)? + terms.o_intra)?;
     let o = o.reshape((x.b, x.h, n * c, x.dv))?.narrow(2, 0, x.t)?;
     Ok((o, s.reshape((x.b, x.h, x.dk, x.dv))?))
 }
 
-/// One chunk's `(Q', O_intra, Δ, M)` for the diagonal-plus-rank-one transition
-/// `S_i = Diag(w_i) S_{i-1} + b_i u_i + k_i v_i^T`, `u_i = a_i^T S_{i-1}`. With per-channel cumulative
-/// log-decays `B` (and `B⁻ = B - g`, the decay before token i):
+/// No delta rule: `U = V`. The read sees `S0` decayed to token i (or to token i - 1 when exclusive)
+/// and the chunk's tokens `j <= i` (or `j < i`).
+fn plain_terms(x: &Heads, ch: &Chunks) -> Result<Terms> {
+    let (bh, n) = (x.b * x.h, ch.n);
+    // Exclusive reads use the decay before the token's own: b_i - g_i.
+    let before = match (&ch.b, &ch.g, x.exclusive) {
+        (Some(b), Some(g), true) => Some((b - g)?),
+        _ => None,
+    };
+    let read_decay = before.as_ref().or(ch.b.as_ref());
+    let mask = if x.exclusive { &ch.strict } else { &ch.incl };
+    let scores = intra_scores(&ch.q, &ch.k, read_decay.zip(ch.b.as_ref()), mask)?;
+    let q_read = match read_decay {
+        Some(d) => ch.q.broadcast_mul(&d.exp()?)?,
+        None => ch.q.clone(),
+    };
+    let (k_hat, transition) = match ch.to_end()? {
+        None => (ch.k.clone(), Transition::Identity),
+        Some((to_end, last)) => {
+            let e = last.transpose(1, 2)?.exp()?.reshape((bh, n, (), 1))?;
+            (ch.k.broadcast_mul(&to_end)?, Transition::Diagonal(e))
+        }
+    };
+    let delta = k_hat.transpose(1, 2)?.contiguous()?.matmul(&ch.v)?;
+    Ok(Terms { q_read, o_intra: scores.matmul(&ch.v)?, delta, transition })
+}
+
+/// The delta rule (scalar or no decay), through the WY/UT pseudo-values `U = Ũ - W S0` of the
+/// module docs.
+fn delta_terms(x: &Heads, ch: &Chunks, beta: &Tensor) -> Result<Terms> {
+    let (bh, n, z, c) = (x.b * x.h, ch.n, x.b * x.h * ch.n, ch.c);
+    let dev = x.q.device();
+    let scores = intra_scores(&ch.q, &ch.k, ch.inclusive(), &ch.incl)?;
+    // A_ij = β_i (k_i·k_j) γ_i/γ_j for j < i.
+    let a = intra_scores(&ch.k, &ch.k, ch.inclusive(), &ch.strict)?.broadcast_mul(beta)?;
+    let inv = unit_lower_inverse(&a, c)?; // (I + A)^{-1}
+    let (q_dec, bk, k_hat) = match (&ch.b, ch.to_end()?) {
+        (Some(b), Some((to_end, _))) => {
+            let gamma = b.exp()?;
+            (ch.q.broadcast_mul(&gamma)?, ch.k.broadcast_mul(&beta.broadcast_mul(&gamma)?)?, ch.k.broadcast_mul(&to_end)?)
+        }
+        _ => (ch.q.clone(), ch.k.broadcast_mul(beta)?, ch.k.clone()),
+    };
+    let w = inv.matmul(&bk)?; // [Z, C, Dk]
+    let u = inv.matmul(&ch.v.broadcast_mul(beta)?)?; // Ũ: [Z, C, Dv]
+    let k_hat_t = k_hat.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
+    let eye = Tensor::eye(x.dk, x.dtype(), dev)?;
+    let decay = match ch.to_end()? {
+        Some((_, last)) => eye.broadcast_mul(&last.transpose(1, 2)?.exp()?)?,
+        None => eye.broadcast_as((z, x.dk, x.dk))?.contiguous()?,
+    };
+    let m = (decay - k_hat_t.matmul(&w)?)?.reshape((bh, n, x.dk, x.dk))?;
+    Ok(Terms {
+        q_read: (q_dec - scores.matmul(&w)?)?,
+        o_intra: scores.matmul(&u)?,
+        delta: k_hat_t.matmul(&u)?,
+        transition: Transition::Matrix(m),
+    })
+}
+
+/// The diagonal-plus-rank-one transition `S_i = Diag(w_i) S_{i-1} + b_i u_i + k_i v_i^T`,
+/// `u_i = a_i^T S_{i-1}` (RWKV-7). With per-channel cumulative log-decays `B` (and `B⁻ = B - g`, the
+/// decay before token i):
 ///
 /// ```text
 ///   (I - A_ab) U = A_ak V + (a ⊙ e^{B⁻}) S0      A_xy[i, j] = Σ_c x_ic y_jc e^{B⁻_ic - B_jc}, j < i
@@ -129,41 +188,30 @@ pub(crate) fn run(x: &Heads, c: usize) -> Result<(Tensor, Tensor)> {
 ///   O = (q ⊙ e^B + P_qb W) S0 + P_qb Ũ + P_qk V     P_xy[i, j] = Σ_c x_ic y_jc e^{B_ic - B_jc}, j <= i
 ///   S_C = (Diag(e^{B_C}) + B̂^T W) S0 + B̂^T Ũ + K̂^T V   with B̂ = b ⊙ e^{B_C - B}, K̂ = k ⊙ e^{B_C - B}
 /// ```
-#[allow(clippy::type_complexity)]
-fn low_rank_chunk(
-    x: &Heads,
-    (a, bb): (&Tensor, &Tensor),
-    (q, k, v): (&Tensor, &Tensor, &Tensor),
-    (g, b): (Option<&Tensor>, Option<&Tensor>),
-    incl: &Tensor,
-    c: usize,
-) -> Result<(Tensor, Tensor, Tensor, Transition)> {
-    let (g, b) = match (g, b) {
-        (Some(g), Some(b)) => (g, b),
-        _ => candle_core::bail!("the low-rank transition needs a per-channel gate"),
+fn low_rank_terms(x: &Heads, ch: &Chunks, a: &Tensor, bb: &Tensor) -> Result<Terms> {
+    let (Some(g), Some(b), Some((to_end, last))) = (&ch.g, &ch.b, ch.to_end()?) else {
+        candle_core::bail!("the low-rank transition needs a per-channel gate")
     };
-    let dev = q.device();
-    let z = q.dim(0)?;
-    let (bh, n) = (x.b * x.h, z / (x.b * x.h));
-    let strict = (incl - Tensor::eye(c, x.dtype(), dev)?)?;
+    let (bh, n) = (x.b * x.h, ch.n);
+    let (q, k, v) = (&ch.q, &ch.k, &ch.v);
     let before = (b - g)?; // B⁻
-    let a_ab = intra_scores(a, bb, Some((&before, b)), &strict)?;
-    let a_ak = intra_scores(a, k, Some((&before, b)), &strict)?;
-    let t = unit_lower_inverse(&a_ab.neg()?, c)?; // (I - A_ab)^{-1}
+    let a_ab = intra_scores(a, bb, Some((&before, b)), &ch.strict)?;
+    let a_ak = intra_scores(a, k, Some((&before, b)), &ch.strict)?;
+    let t = unit_lower_inverse(&a_ab.neg()?, ch.c)?; // (I - A_ab)^{-1}
     let w = t.matmul(&a.mul(&before.exp()?)?)?; // [Z, C, Dk]
     let u = t.matmul(&a_ak.matmul(v)?)?; // Ũ: [Z, C, Dv]
-    let p_qb = intra_scores(q, bb, Some((b, b)), incl)?;
-    let p_qk = intra_scores(q, k, Some((b, b)), incl)?;
-    let b_last = b.narrow(1, c - 1, 1)?; // [Z, 1, Dk]
-    let to_end = b_last.broadcast_sub(b)?.exp()?;
+    let p_qb = intra_scores(q, bb, ch.inclusive(), &ch.incl)?;
+    let p_qk = intra_scores(q, k, ch.inclusive(), &ch.incl)?;
     let b_hat_t = bb.mul(&to_end)?.transpose(1, 2)?.contiguous()?; // [Z, Dk, C]
     let k_hat_t = k.mul(&to_end)?.transpose(1, 2)?.contiguous()?;
-    let q_read = (q.mul(&b.exp()?)? + p_qb.matmul(&w)?)?;
-    let o_intra = (p_qb.matmul(&u)? + p_qk.matmul(v)?)?;
-    let decay = Tensor::eye(x.dk, x.dtype(), dev)?.broadcast_mul(&b_last.transpose(1, 2)?.exp()?)?; // Diag(e^{B_C})
+    let decay = Tensor::eye(x.dk, x.dtype(), x.q.device())?.broadcast_mul(&last.transpose(1, 2)?.exp()?)?;
     let m = (decay + b_hat_t.matmul(&w)?)?.reshape((bh, n, x.dk, x.dk))?;
-    let delta = (b_hat_t.matmul(&u)? + k_hat_t.matmul(v)?)?;
-    Ok((q_read, o_intra, delta, Transition::Matrix(m)))
+    Ok(Terms {
+        q_read: (q.mul(&b.exp()?)? + p_qb.matmul(&w)?)?,
+        o_intra: (p_qb.matmul(&u)? + p_qk.matmul(v)?)?,
+        delta: (b_hat_t.matmul(&u)? + k_hat_t.matmul(v)?)?,
+        transition: Transition::Matrix(m),
+    })
 }
 
 /// How the state entering a chunk is carried to its end (before the chunk's own writes are added).
@@ -171,7 +219,7 @@ enum Transition {
     Identity,
     /// `Diag(γ_C) S`, γ_C as `[BH, N, Dg, 1]`.
     Diagonal(Tensor),
-    /// `M S`, `M: [BH, N, Dk, Dk]` (delta rule).
+    /// `M S`, `M: [BH, N, Dk, Dk]` (delta rule, rank-one term).
     Matrix(Tensor),
 }
 
