@@ -57,10 +57,13 @@ pub fn form_agreement(m: &LanguageModel, form: Form, t: usize) -> Result<(f64, f
     Ok((rel_rmse(&other, &base)?, worst.0, worst.1))
 }
 
+/// `Some((bytes held, bytes by formula))` when a state's exact size differs from its formula.
+pub type BytesMismatch = Option<(usize, usize)>;
+
 /// Relative error of prefill(`prompt` tokens) + token-by-token decode against the full forward at
 /// length `t`, and of decoding everything from the empty state; also checks the state's exact bytes
-/// against the formula (returned as the third value: `Some((held, formula))` when they differ).
-pub fn decode_agreement(m: &LanguageModel, t: usize, prompt: usize) -> Result<(f64, f64, Option<(usize, usize)>)> {
+/// against the formula.
+pub fn decode_agreement(m: &LanguageModel, t: usize, prompt: usize) -> Result<(f64, f64, BytesMismatch)> {
     let b = 2;
     let x = byte_ids(b, t, 3, m.device())?;
     let full = m.forward(&x, m.default_form())?;

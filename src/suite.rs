@@ -212,7 +212,7 @@ impl Suite {
         if self.models.is_empty() {
             return Err(err("models", "must name at least one model".into()));
         }
-        if !(self.cell_timeout > 0.0) {
+        if self.cell_timeout.is_nan() || self.cell_timeout <= 0.0 {
             return Err(err("cell_timeout", "must be positive".into()));
         }
         if let Some(t) = &self.train {

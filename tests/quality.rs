@@ -47,7 +47,7 @@ fn mqar_layout_labels_and_seeds() {
 
 #[test]
 fn mqar_rejects_impossible_settings() {
-    let msg = |c: MqarConfig| c.generate().err().expect("must be rejected").to_string();
+    let msg = |c: MqarConfig| c.generate().expect_err("must be rejected").to_string();
     assert!(msg(mqar(9, 32)).contains("do not fit in seq_len 32"));
     assert!(msg(mqar(16, 128)).contains("distinct keys"));
     assert!(msg(MqarConfig { vocab: 300, ..mqar(2, 32) }).contains("vocab"));

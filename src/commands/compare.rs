@@ -84,7 +84,7 @@ pub fn markdown(cmp: &Comparison, only_changes: bool) -> String {
     }
     s.push_str(&format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len())));
     for c in cmp.cells.iter().filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved)) {
-        s.push_str(&format!("| {} |\n", row(c).join(" | ").replace("| ±", "| ±")));
+        s.push_str(&format!("| {} |\n", row(c).join(" | ")));
     }
     s.push_str(&format!(
         "\nA cell regresses when the rank-sum test finds its samples differ (p < {ALPHA}) and its median is worse by more than the threshold.\n"
