@@ -14,6 +14,7 @@ pub mod memory;
 pub mod model;
 pub mod mixers;
 pub mod nn;
+pub mod output;
 pub mod report;
 pub mod rng;
 pub mod runner;

@@ -73,7 +73,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
     let missing: std::collections::HashSet<String> = results.missing().into_iter().collect();
     let todo: Vec<&CellSpec> = cells.iter().filter(|c| missing.contains(&c.id)).collect();
     results.write(&dir)?;
-    let bar = crate::commands::progress(opts.quiet, todo.len() as u64);
+    let bar = crate::output::progress(opts.quiet, todo.len() as u64);
     let stop_after: Option<usize> = std::env::var(STOP_AFTER_ENV).ok().and_then(|v| v.parse().ok());
     for (i, spec) in todo.iter().enumerate() {
         if stop_after == Some(i) {

@@ -1,6 +1,6 @@
 //! `seqbench check`: the form-equivalence and decode checks for every model, as a table.
 
-use super::{progress, table, write_json};
+use crate::output::{progress, table, write_json};
 use crate::check::{check_kernel, check_model, CheckRow};
 use crate::cli::CheckArgs;
 use crate::config;

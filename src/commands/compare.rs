@@ -1,7 +1,7 @@
 //! `seqbench compare BASELINE NEW`: per-cell change with confidence interval and significance, a
 //! verdict per cell, exit 1 on regression; Markdown and dashboard exports.
 
-use super::{table, write_json};
+use crate::output::{table, write_json};
 use crate::bench::Measurement;
 use crate::cli::CompareArgs;
 use crate::compare::{compare, Comparison, Options, Verdict, ALPHA};

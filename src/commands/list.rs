@@ -1,6 +1,6 @@
 //! `seqbench list`: every shipped model with its size, parameters and state growth.
 
-use super::{bytes, count, table};
+use crate::output::{bytes, count, table};
 use crate::cli::ListArgs;
 use crate::config;
 use crate::model::LanguageModel;

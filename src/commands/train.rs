@@ -1,6 +1,6 @@
 //! `seqbench train`: train one model, show progress, report validation loss against the entropy floor.
 
-use super::{bytes, count, progress, table, write_json};
+use crate::output::{bytes, count, progress, table, write_json};
 use crate::cli::TrainArgs;
 use crate::config::{self, ModelConfig};
 use crate::data::Corpus;

@@ -3,7 +3,7 @@
 
 use super::Results;
 use crate::bench::{CellResult, Measurement, Status};
-use crate::commands::{bytes, table};
+use crate::output::{bytes, table};
 
 /// A rendered-independent table.
 pub struct Grid {

@@ -4,7 +4,7 @@
 use super::tables::{seconds, value};
 use super::Results;
 use crate::bench::{CellResult, Measurement, Status};
-use crate::commands::bytes;
+use crate::output::bytes;
 use crate::mixers::MixerKind;
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
