@@ -32,7 +32,7 @@ pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len
                 let chunk = match form {
                     Form::Recurrent => return 4.0 * t * state,
                     Form::Chunkwise(c) => (c as f64).min(t),
-                    Form::Parallel => t.next_power_of_two_f64(),
+                    Form::Parallel => seq_len.max(1).next_power_of_two() as f64,
                 };
                 let per_channel = if kind.channel_gated() { dh } else { 1.0 };
                 let chunks = (t / chunk).ceil();
@@ -42,14 +42,4 @@ pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len
     };
     let mixers: f64 = cfg.layer_kinds().into_iter().map(layer).sum();
     (4.0 * params as f64 * f + dense + mixers) as usize
-}
-
-trait NextPow2 {
-    fn next_power_of_two_f64(self) -> f64;
-}
-
-impl NextPow2 for f64 {
-    fn next_power_of_two_f64(self) -> f64 {
-        (self.max(1.0) as usize).next_power_of_two() as f64
-    }
 }

@@ -117,6 +117,13 @@ impl Linear {
         }
     }
 
+    /// Output rows `block * n .. (block + 1) * n` as a layer of their own (one part of a fused
+    /// projection applied to its own input).
+    pub fn rows(&self, block: usize, n: usize) -> Result<Linear> {
+        let bias = self.bias.as_ref().map(|b| b.narrow(0, block * n, n)).transpose()?;
+        Ok(Linear { weight: self.weight.narrow(0, block * n, n)?, bias })
+    }
+
     pub fn d_out(&self) -> usize {
         self.weight.dims()[0]
     }

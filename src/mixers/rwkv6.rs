@@ -111,11 +111,8 @@ impl LinearFamily for Rwkv6 {
         let d = self.d;
         let (xx, new_carry) = token_shift(x, carry)?;
         let m = self.mixes(x, &xx)?; // r, k, v, w, g
-        let w = &self.rkvg.weight; // [4d, d]: r, k, v, g
-        let proj = |i: usize, input: &Tensor| -> Result<Tensor> {
-            let part = Linear { weight: w.narrow(0, i * d, d)?, bias: None };
-            part.forward(input)
-        };
+        // rkvg is [4d, d]: r, k, v, g, each applied to its own mixed input.
+        let proj = |i: usize, input: &Tensor| -> Result<Tensor> { self.rkvg.rows(i, d)?.forward(input) };
         let (r, k, v, g) = (proj(0, &m[0])?, proj(1, &m[1])?, proj(2, &m[2])?, proj(3, &m[4])?);
         let decay = self.decay_up.forward(&self.decay_down.forward(&m[3])?.tanh()?)?.broadcast_add(&self.omega)?;
         let log_w = decay.exp()?.neg()?; // log w = -exp(ω + ...)

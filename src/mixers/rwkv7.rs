@@ -82,9 +82,7 @@ impl LinearFamily for Rwkv7 {
         let d = self.d;
         let (xx, new_carry) = token_shift(x, carry)?;
         let mix = |i: usize| -> Result<Tensor> { x + xx.broadcast_mul(&self.mu.get(i)?)? };
-        let proj = |i: usize, input: &Tensor| -> Result<Tensor> {
-            Linear { weight: self.rkvg.weight.narrow(0, i * d, d)?, bias: None }.forward(input)
-        };
+        let proj = |i: usize, input: &Tensor| -> Result<Tensor> { self.rkvg.rows(i, d)?.forward(input) };
         let (xr, xw, xk, xv, xa, xg) = (mix(0)?, mix(1)?, mix(2)?, mix(3)?, mix(4)?, mix(5)?);
         let (r, k, v, g) = (proj(0, &xr)?, proj(1, &xk)?, proj(2, &xv)?, proj(3, &xg)?);
         let decay = self.decay_up.forward(&self.decay_down.forward(&xw)?.tanh()?)?.broadcast_add(&self.omega)?;
