@@ -1,28 +1,11 @@
 //! The binary as a user meets it: exit codes, one-line errors naming file and field, outputs written.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn seqbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seqbench")).args(args).output().expect("binary runs")
-}
+use common::{assert_user_error, seqbench};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seqbench-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Exit code 2 and exactly one line on stderr, containing every `needle`.
-fn assert_user_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line, got: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "`{n}` not in: {stderr}");
-    }
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    common::temp_dir("cli", name)
 }
 
 const GOOD: &str = r#"

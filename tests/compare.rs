@@ -1,21 +1,12 @@
 //! `seqbench compare` and sharding: a run against itself passes, a 30% slower copy fails and names its
 //! cells, a few percent of noise is not flagged, merged shards equal the unsharded run, bad input exits 2.
 
+mod common;
+
+use common::{assert_user_error, seqbench_env as seqbench};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn seqbench(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_seqbench"));
-    c.args(args).env("RAYON_NUM_THREADS", "1");
-    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"] {
-        c.env_remove(var);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("binary runs")
-}
+use std::process::Output;
 
 const SUITE: &str = r#"
 name = "cmp"
@@ -175,26 +166,20 @@ fn merged_shards_equal_the_unsharded_cell_set() {
 
 #[test]
 fn bad_input_exits_2_with_one_line() {
-    let one_line = |out: &Output, needle: &str| {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(needle), "`{needle}` not in {err}");
-    };
     let base = base_run();
-    one_line(&compare(base, Path::new("/nonexistent/results.json"), &[]), "cannot read results");
+    assert_user_error(&compare(base, Path::new("/nonexistent/results.json"), &[]), &["cannot read results"]);
     let mut r: Value = serde_json::from_str(&std::fs::read_to_string(base.join("results.json")).unwrap()).unwrap();
     r["schema_version"] = Value::from(99);
     let v99 = base.parent().unwrap().join("v99.json");
     std::fs::write(&v99, r.to_string()).unwrap();
-    one_line(&compare(base, &v99, &[]), "schema version");
+    assert_user_error(&compare(base, &v99, &[]), &["schema version"]);
     let renamed = altered(base_run(), "renamed", |_, xs| xs.to_vec());
     let mut r: Value = serde_json::from_str(&std::fs::read_to_string(renamed.join("results.json")).unwrap()).unwrap();
     for c in r["cells"].as_array_mut().unwrap() {
         c["id"] = Value::from(format!("other/{}", c["id"].as_str().unwrap()));
     }
     std::fs::write(renamed.join("results.json"), r.to_string()).unwrap();
-    one_line(&compare(base, &renamed, &[]), "no cells in common");
-    one_line(&compare(base, base, &["--threshold-for", "speed=3"]), "unknown measurement `speed`");
-    one_line(&seqbench(&["run", "ci", "--shard", "3/2"], &[]), "shard `3/2`");
+    assert_user_error(&compare(base, &renamed, &[]), &["no cells in common"]);
+    assert_user_error(&compare(base, base, &["--threshold-for", "speed=3"]), &["unknown measurement `speed`"]);
+    assert_user_error(&seqbench(&["run", "ci", "--shard", "3/2"], &[]), &["shard `3/2`"]);
 }

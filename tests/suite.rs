@@ -1,24 +1,14 @@
 //! The benchmark runner's mechanics (not timings): files and schema, failure isolation, resume,
 //! refusal over the memory budget, exact state bytes, and bad input.
 
+mod common;
+
+use common::{assert_user_error, seqbench_env as seqbench};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn seqbench(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_seqbench"));
-    c.args(args).env("RAYON_NUM_THREADS", "1");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("binary runs")
-}
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seqbench-suite-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("suite", name)
 }
 
 /// A suite that exercises every measurement on tiny models in a few seconds.
@@ -191,22 +181,16 @@ fn an_interrupted_run_resumes_where_it_stopped() {
 #[test]
 fn bad_suite_input_exits_2_with_one_line() {
     let dir = temp_dir("bad");
-    let one_line = |out: &Output, needle: &str| {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(needle), "`{needle}` not in {err}");
-    };
-    one_line(&seqbench(&["run", "nosuchsuite"], &[]), "unknown suite `nosuchsuite`");
+    assert_user_error(&seqbench(&["run", "nosuchsuite"], &[]), &["unknown suite `nosuchsuite`"]);
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, TINY_SUITE.replace("seq_lens = [16, 33]", "seq_lens = []")).unwrap();
-    one_line(&seqbench(&["run", bad.to_str().unwrap()], &[]), "`train.seq_lens`");
+    assert_user_error(&seqbench(&["run", bad.to_str().unwrap()], &[]), &["`train.seq_lens`"]);
     std::fs::write(&bad, TINY_SUITE.replace("mem_budget = \"64MiB\"", "mem_budget = \"lots\"")).unwrap();
-    one_line(&seqbench(&["run", bad.to_str().unwrap()], &[]), "`generation.mem_budget`");
+    assert_user_error(&seqbench(&["run", bad.to_str().unwrap()], &[]), &["`generation.mem_budget`"]);
     std::fs::write(&bad, TINY_SUITE.replace("batch = 2", "batch = 2\nbatchsize = 3")).unwrap();
-    one_line(&seqbench(&["run", bad.to_str().unwrap()], &[]), "unknown field `batchsize`");
-    one_line(&seqbench(&["latency", "--device", "cuda:0", "--models", "gla"], &[]), "device `cuda:0`");
-    one_line(&seqbench(&["memory", "--models", "gpt9", "--out", dir.to_str().unwrap()], &[]), "unknown model `gpt9`");
-    one_line(&seqbench(&["run", "--resume", "nothing-here", "--out", dir.to_str().unwrap()], &[]), "cannot read results");
-    one_line(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), "mem_budget");
+    assert_user_error(&seqbench(&["run", bad.to_str().unwrap()], &[]), &["unknown field `batchsize`"]);
+    assert_user_error(&seqbench(&["latency", "--device", "cuda:0", "--models", "gla"], &[]), &["device `cuda:0`"]);
+    assert_user_error(&seqbench(&["memory", "--models", "gpt9", "--out", dir.to_str().unwrap()], &[]), &["unknown model `gpt9`"]);
+    assert_user_error(&seqbench(&["run", "--resume", "nothing-here", "--out", dir.to_str().unwrap()], &[]), &["cannot read results"]);
+    assert_user_error(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), &["mem_budget"]);
 }

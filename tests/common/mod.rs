@@ -1,0 +1,42 @@
+//! Helpers shared by the tests that run the binary as a user does.
+#![allow(dead_code)] // each test crate uses a subset
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs `seqbench` with one CPU thread, without any Slurm array environment, plus `env`.
+pub fn seqbench_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seqbench"));
+    c.args(args).env("RAYON_NUM_THREADS", "1");
+    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"] {
+        c.env_remove(var);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("binary runs")
+}
+
+pub fn seqbench(args: &[&str]) -> Output {
+    seqbench_env(args, &[])
+}
+
+/// A fresh, empty directory for one test (`prefix` names the test crate).
+pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seqbench-{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Exit code 2 and exactly one `error: ` line on stderr, no panic, containing every `needle`.
+pub fn assert_user_error(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line, got: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "`{n}` not in: {stderr}");
+    }
+}
