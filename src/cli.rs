@@ -169,6 +169,7 @@ pub struct LatencyArgs {
     /// Prompt length for time to first token.
     #[arg(long, default_value_t = 128)]
     pub prompt: usize,
+    /// Sequences decoded together.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
     #[command(flatten)]
@@ -180,6 +181,7 @@ pub struct MemoryArgs {
     /// Positions (sequence lengths) at which the state is measured.
     #[arg(long, alias = "positions", value_delimiter = ',', default_value = "256,1024,4096,16384")]
     pub seq_lens: Vec<usize>,
+    /// Sequences whose state is held.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
     #[command(flatten)]
