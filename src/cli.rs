@@ -40,6 +40,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Join the results of sharded runs (`run --shard I/N`) into one run directory.
     Merge(MergeArgs),
+    /// Draw a run's charts (SVG) and write report.html (self-contained) and results.md with links to
+    /// the charts; with --compare, also the change of every cell from a baseline (compare.svg).
+    Report(ReportArgs),
     /// (internal) Run one cell given as JSON on stdin; used by `run` for process isolation.
     #[command(hide = true)]
     Cell,
@@ -80,6 +83,21 @@ pub struct CompareArgs {
     pub json: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directory (or its results.json); the charts and report.html are written beside it.
+    pub run: PathBuf,
+    /// Baseline run (directory or results.json) to draw the comparison against.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// Regression threshold in percent for the comparison's verdicts (as in `compare`).
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    /// Compare figures divided by each run's calibration (as in `compare`).
+    #[arg(long)]
+    pub normalize: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +144,9 @@ pub struct BenchArgs {
     /// Do not print the tables at the end (files are still written).
     #[arg(long)]
     pub no_tables: bool,
+    /// Do not draw the charts and report.html at the end (`seqbench report` draws them later).
+    #[arg(long)]
+    pub no_report: bool,
     /// Run only shard I of N (1-based; a deterministic slice of the cells). Read from a Slurm array
     /// job's SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when not given.
     #[arg(long)]

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::generate(a)),
         Command::Compare(a) => commands::compare::run(a),
         Command::Merge(a) => commands::merge::run(a),
+        Command::Report(a) => commands::report::run(a).map(|_| true),
         Command::Cell => seqbench::runner::serve_cell().map(|_| true),
     };
     match result {

@@ -4,5 +4,6 @@ pub mod check;
 pub mod compare;
 pub mod merge;
 pub mod list;
+pub mod report;
 pub mod run;
 pub mod train;

@@ -62,9 +62,13 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
         quiet: b.common.quiet,
         exe: std::env::current_exe()?,
     };
-    let (results, dir) = runner::run(suite, &opts)?;
+    let (mut results, dir) = runner::run(suite, &opts)?;
     if !b.no_tables {
         print!("{}", tables::terminal(&results));
+    }
+    if !b.no_report {
+        let written = results.write_report(&dir, None)?;
+        println!("\n{} charts -> {}/report.html", written.len() - 1, dir.display());
     }
     let failed = results.cells.iter().filter(|c| c.status == crate::bench::Status::Failed).count();
     println!(

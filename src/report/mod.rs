@@ -1,9 +1,11 @@
 //! A run's results and their exports: `results.json` (the versioned record, see
-//! docs/results-schema.md), `results.csv` (tidy), `results.md` and the terminal tables, and the
-//! verdict lines. One exporter per file.
+//! docs/results-schema.md), `results.csv` (tidy), `results.md` and the terminal tables, the
+//! verdict lines, SVG charts and `report.html`. One exporter per file.
 
+pub mod charts;
 pub mod csv;
 pub mod export;
+pub mod html;
 pub mod tables;
 pub mod verdict;
 
@@ -166,8 +168,32 @@ impl Results {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
         atomic_write(&dir.join("results.json"), (serde_json::to_string_pretty(self)? + "\n").as_bytes())?;
         atomic_write(&dir.join("results.csv"), &csv::render(self)?)?;
-        atomic_write(&dir.join("results.md"), tables::markdown(self).as_bytes())?;
+        atomic_write(&dir.join("results.md"), tables::markdown(self, &[]).as_bytes())?;
         Ok(())
+    }
+
+    /// Writes the pictures of a run into `dir`: one SVG per chart the cells support (plus
+    /// `compare.svg` when a comparison is given), `report.html` with everything inline, and
+    /// `results.md` again, now linking the SVGs. Returns the files written.
+    pub fn write_report(&mut self, dir: &Path, comparison: Option<&crate::compare::Comparison>) -> anyhow::Result<Vec<PathBuf>> {
+        self.derive();
+        let mut planned = charts::plan(self);
+        planned.extend(comparison.and_then(charts::comparison));
+        let mut rendered = Vec::new();
+        let mut written = Vec::new();
+        for chart in &planned {
+            let svg = charts::render(chart)?;
+            let path = dir.join(&chart.file);
+            atomic_write(&path, svg.as_bytes())?;
+            written.push(path);
+            rendered.push((chart.title.clone(), svg));
+        }
+        let links: Vec<(String, String)> = planned.iter().map(|c| (c.file.clone(), c.title.clone())).collect();
+        atomic_write(&dir.join("results.md"), tables::markdown(self, &links).as_bytes())?;
+        let page = dir.join("report.html");
+        atomic_write(&page, html::render(self, &rendered).as_bytes())?;
+        written.push(page);
+        Ok(written)
     }
 }
 

@@ -195,8 +195,9 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-/// results.md: environment, verdicts and tables.
-pub fn markdown(r: &Results) -> String {
+/// results.md: environment, verdicts, links to the charts (`(file, title)`, relative to the run
+/// directory) and tables.
+pub fn markdown(r: &Results, charts: &[(String, String)]) -> String {
     let e = &r.environment;
     let mut s = format!(
         "# seqbench run `{}`\n\nSuite `{}`: {}\n\nCreated {}{}. {} of {} cells measured.\n\n",
@@ -228,6 +229,12 @@ pub fn markdown(r: &Results) -> String {
             s.push_str(&format!("- {}\n", md_escape(v)));
         }
         s.push('\n');
+    }
+    if !charts.is_empty() {
+        s.push_str("## Charts\n\n");
+        for (file, title) in charts {
+            s.push_str(&format!("![{}]({file})\n\n", md_escape(title)));
+        }
     }
     for g in grids(r) {
         s.push_str(&format!("## {}\n\n", g.title));
