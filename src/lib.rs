@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod env;
 pub mod error;
+pub mod fused;
 pub mod kernels;
 pub mod memory;
 pub mod model;

@@ -109,23 +109,39 @@ pub struct Output {
     pub state: Tensor,
 }
 
-/// Runs the recurrence in the given form.
+/// Runs the recurrence in the given form. On the CPU, f32 recurrent runs without the rank-one
+/// term go to the fused scan (`fused::scan`); everything else, and every form under
+/// SEQBENCH_PLAIN_OPS=1, runs as plain candle ops ([`run_plain`]).
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
     let h = Heads::new(inputs)?;
+    if form == Form::Recurrent && h.low_rank.is_none() && h.dtype() == DType::F32 && crate::fused::enabled(h.q.device()) {
+        let (o, state) = crate::fused::scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), &h.s0, h.exclusive)?;
+        return Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state });
+    }
+    plain(form, &h)
+}
+
+/// Runs the recurrence in the given form with plain candle ops only: the reference of the fused kernels.
+pub fn run_plain(form: Form, inputs: &Inputs) -> Result<Output> {
+    plain(form, &Heads::new(inputs)?)
+}
+
+fn plain(form: Form, h: &Heads) -> Result<Output> {
+    let h = h;
     let (o, state) = match form {
-        Form::Recurrent => recurrent::run(&h)?,
+        Form::Recurrent => recurrent::run(h)?,
         Form::Chunkwise(c) => {
             if c == 0 || !c.is_power_of_two() {
                 candle_core::bail!("chunk size {c} must be a power of two")
             }
             // A sequence shorter than the chunk needs no padding beyond the next power of two.
-            chunkwise::run(&h, c.min(h.t.max(1).next_power_of_two()))?
+            chunkwise::run(h, c.min(h.t.max(1).next_power_of_two()))?
         }
         Form::Parallel => {
             // One chunk covering the sequence. The block inverse of the delta rule and of the
             // low-rank transition wants a power of two.
             let c = if h.beta.is_some() || h.low_rank.is_some() { h.t.next_power_of_two() } else { h.t.max(1) };
-            chunkwise::run(&h, c)?
+            chunkwise::run(h, c)?
         }
     };
     Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })

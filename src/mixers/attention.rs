@@ -71,6 +71,11 @@ impl Mixer for Attention {
             Some((pk, pv)) if start > 0 => (Tensor::cat(&[pk, &k_new], 2)?, Tensor::cat(&[pv, &v_new], 2)?),
             _ => (k_new, v_new),
         };
+        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+            let y = crate::fused::attention::causal_attention(&q, &k, &v, 1.0 / (self.head_dim as f64).sqrt())?;
+            let y = y.transpose(1, 2)?.reshape((b, t, d))?;
+            return Ok((self.out.forward(&y)?, State::Kv { k, v }));
+        }
         let total = start + t;
         let mut scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?; // [B, H, T, total]
         if t > 1 {

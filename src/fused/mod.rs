@@ -1,0 +1,94 @@
+//! Fused CPU kernels as candle custom ops with explicit backward passes: the fast path of the
+//! hottest operations, each tested against the plain-op form it replaces (which stays the reference).
+//!
+//! - [`attention::causal_attention`]: causal softmax attention, flash-style row blocks.
+//! - [`scan::linear_scan`]: the linear-attention family's recurrence as one sequential scan per
+//!   (batch, head), state kept in cache, gradients by a reverse scan.
+//!
+//! On other devices (CUDA) the callers use the plain-op forms; see [`enabled`].
+
+pub mod attention;
+pub mod scan;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Device, Layout, Result};
+use rayon::prelude::*;
+
+/// True when the fused kernels serve `device` (the CPU, unless SEQBENCH_PLAIN_OPS=1 asks for the
+/// plain-op forms everywhere, e.g. to measure what the kernels gain).
+pub fn enabled(device: &Device) -> bool {
+    device.is_cpu() && std::env::var("SEQBENCH_PLAIN_OPS").map_or(true, |v| v != "1")
+}
+
+/// The f32 data of a contiguous tensor.
+pub(crate) fn as_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(d) => d.as_slice(),
+        other => candle_core::bail!("fused kernels take f32, got {:?}", other.dtype()),
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("fused kernels take contiguous tensors"),
+    }
+}
+
+/// `dst[m x n] (row stride dst_rs) = [dst +] scale · lhs[m x k] · rhs[k x n]`, with lhs and rhs
+/// given by row and column strides (so a transpose is a swap of strides). Single-threaded: callers
+/// parallelise over independent problems.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+    accumulate: bool,
+    scale: f32,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm: destination too small");
+    if k > 0 {
+        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs, "gemm: lhs too small");
+        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs, "gemm: rhs too small");
+    }
+    // SAFETY: the asserts above keep every index the product touches inside the slices.
+    unsafe {
+        gemm_crate::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm_crate::Parallelism::None,
+        )
+    }
+}
+
+/// Runs `f(index, chunk)` over `chunk`-sized pieces of `data` on the rayon pool.
+pub(crate) fn par_chunks(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if chunk == 0 {
+        return;
+    }
+    data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+}
