@@ -43,6 +43,8 @@ pub enum Command {
     /// Draw a run's charts (SVG) and write report.html (self-contained) and results.md with links to
     /// the charts; with --compare, also the change of every cell from a baseline (compare.svg).
     Report(ReportArgs),
+    /// Op-level benchmarks: `seqbench bench kernels` times each kernel form, forward and backward.
+    Bench(BenchCommand),
     /// (internal) Run one cell given as JSON on stdin; used by `run` for process isolation.
     #[command(hide = true)]
     Cell,
@@ -81,6 +83,61 @@ pub struct CompareArgs {
     /// Write the comparison as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Forward and forward+backward time of every kernel form over a grid of batch and sequence
+    /// length (softmax attention, fused and plain, as the baseline); writes
+    /// results/<run-id>/kernels.{json,csv,md}.
+    Kernels(KernelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Kernels: `attention` and linear recurrences (plain, scalar-gate, channel-gate, delta,
+    /// gated-delta, channel-gate-exclusive, channel-gate-rank-one).
+    #[arg(long, value_delimiter = ',', default_value = "attention,plain,scalar-gate,channel-gate,gated-delta")]
+    pub kernels: Vec<String>,
+    /// Forms of the linear recurrences: `fused` (the fused scan), `recurrent` (plain ops),
+    /// `chunkwise` (chunk 64, 16 for per-channel gates), `chunkwise:C`, `parallel`.
+    #[arg(long, value_delimiter = ',', default_value = "fused,recurrent,chunkwise")]
+    pub forms: Vec<String>,
+    /// Batch sizes.
+    #[arg(long, value_delimiter = ',', default_value = "8")]
+    pub batch: Vec<usize>,
+    /// Sequence lengths.
+    #[arg(long, value_delimiter = ',', default_value = "512,2048,4096")]
+    pub seq_lens: Vec<usize>,
+    /// Heads.
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Head dimension (d_k = d_v).
+    #[arg(long, default_value_t = 64)]
+    pub head_dim: usize,
+    /// Warm-up runs per point.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Minimum samples per point.
+    #[arg(long, default_value_t = 3)]
+    pub samples: usize,
+    /// Minimum seconds of sampling per point.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_seconds: f64,
+    /// Directory for run directories.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Name of the run directory (default: `kernels-<UTC time>`).
+    #[arg(long)]
+    pub run_id: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }

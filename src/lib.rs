@@ -21,5 +21,6 @@ pub mod rng;
 pub mod runner;
 pub mod stats;
 pub mod suite;
+pub mod threads;
 pub mod train;
 pub mod verify;

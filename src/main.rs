@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         Command::Compare(a) => commands::compare::run(a),
         Command::Merge(a) => commands::merge::run(a),
         Command::Report(a) => commands::report::run(a).map(|_| true),
+        Command::Bench(b) => match &b.what {
+            seqbench::cli::BenchWhat::Kernels(a) => apply(&a.common).map_err(Into::into).and_then(|_| commands::bench::kernels(a)),
+        },
         Command::Cell => seqbench::runner::serve_cell().map(|_| true),
     };
     match result {

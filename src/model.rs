@@ -174,7 +174,8 @@ impl LanguageModel {
 
     /// Decodes one token per sequence, `ids: [B, 1]`; returns logits `[B, 1, 256]`.
     pub fn step(&self, ids: &Tensor, states: &mut Vec<State>) -> Result<Tensor> {
-        let (logits, next) = self.run(ids, Some(states), Form::Recurrent)?;
+        let batch = ids.dim(0)?;
+        let (logits, next) = crate::threads::for_decode(batch, || self.run(ids, Some(states), Form::Recurrent))?;
         *states = next.iter().map(State::detach).collect();
         Ok(logits.detach())
     }

@@ -103,7 +103,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
     Ok((results, dir))
 }
 
-fn default_run_id(suite: &str) -> String {
+pub fn default_run_id(suite: &str) -> String {
     let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let compact: String = t.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     format!("{suite}-{compact}")

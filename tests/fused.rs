@@ -1,7 +1,7 @@
 //! The fused CPU kernels agree with the plain-op forms they replace, forward and gradients, at odd
 //! lengths that cross their block and checkpoint boundaries (64 tokens).
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use seqbench::fused::attention::causal_attention;
 use seqbench::kernels::{self, Form};
 use seqbench::verify::{agreement, kernel_case, run_with_grads_by, Recurrence};
@@ -32,15 +32,8 @@ fn fused_scan_matches_the_plain_recurrent_form() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Plain causal attention written from the equation: softmax(scale Q K^T + mask) V, queries at the
-/// last Tq of Tk positions.
 fn plain_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
-    let (tq, tk) = (q.dim(2).unwrap(), k.dim(2).unwrap());
-    let mask: Vec<f32> =
-        (0..tq).flat_map(|i| (0..tk).map(move |j| if j <= i + tk - tq { 0.0 } else { f32::NEG_INFINITY })).collect();
-    let mask = Tensor::from_vec(mask, (tq, tk), &Device::Cpu).unwrap();
-    let s = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap().broadcast_add(&mask).unwrap();
-    candle_nn::ops::softmax(&s, D::Minus1).unwrap().matmul(v).unwrap()
+    seqbench::fused::attention::reference(q, k, v, scale).unwrap()
 }
 
 /// Relative RMS difference; a (nearly) zero reference, such as dQ when a query sees one key, is

@@ -3,6 +3,7 @@
 //! runner executes every cell in a child process of its own.
 
 pub mod generation;
+pub mod kernels;
 pub mod latency;
 pub mod memory;
 pub mod quality;

@@ -30,6 +30,17 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Resul
     q.apply_op3(&k, &v, Attention { scale: scale as f32 })
 }
 
+/// The same attention as plain candle ops, written from the equation: the reference of the fused op
+/// in tests and its baseline in `seqbench bench kernels`.
+pub fn reference(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    let (tq, tk) = (q.dim(2)?, k.dim(2)?);
+    let mask: Vec<f32> =
+        (0..tq).flat_map(|i| (0..tk).map(move |j| if j + tq <= i + tk { 0.0 } else { f32::NEG_INFINITY })).collect();
+    let mask = Tensor::from_vec(mask, (tq, tk), q.device())?;
+    let s = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+    candle_nn::ops::softmax(&s, candle_core::D::Minus1)?.matmul(v)
+}
+
 struct Attention {
     scale: f32,
 }

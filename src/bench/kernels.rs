@@ -1,0 +1,144 @@
+//! `seqbench bench kernels`: forward and forward+backward time of each kernel and form over a grid
+//! of (batch, T), heads and head dim fixed per run, with softmax attention (fused and plain) as the
+//! baseline, as flash-linear-attention's op benchmarks do. Each timing is the median of samples
+//! after warm-up; the loss of forward+backward is `Σ o ⊙ w` with a fixed random `w`.
+
+use crate::kernels::{self, Form};
+use crate::stats::{sample, SamplePlan, Summary};
+use crate::verify::{kernel_case, Recurrence};
+use candle_core::{DType, Device, Result, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+
+/// One implementation being timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    /// Causal softmax attention: the fused CPU op.
+    AttentionFused,
+    /// Causal softmax attention as plain candle ops (matmul, mask, softmax, matmul).
+    AttentionPlain,
+    /// A linear recurrence in a form; `fused` selects the fused scan (recurrent form only).
+    Linear { kind: Recurrence, form: Form, fused: bool },
+}
+
+impl Implementation {
+    pub fn kernel(&self) -> String {
+        match self {
+            Implementation::AttentionFused | Implementation::AttentionPlain => "softmax-attention".into(),
+            Implementation::Linear { kind, .. } => kind.name().to_string(),
+        }
+    }
+    pub fn form(&self) -> String {
+        match self {
+            Implementation::AttentionFused => "fused".into(),
+            Implementation::AttentionPlain => "plain".into(),
+            Implementation::Linear { fused: true, .. } => "recurrent (fused)".into(),
+            Implementation::Linear { form, .. } => form.to_string(),
+        }
+    }
+}
+
+/// One timed grid point.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KernelRow {
+    pub kernel: String,
+    pub form: String,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Seconds of the forward pass (median, with the summary and raw samples).
+    pub forward: Summary,
+    pub forward_samples: Vec<f64>,
+    /// Seconds of forward + backward.
+    pub backward: Summary,
+    pub backward_samples: Vec<f64>,
+    /// Tokens per second of forward + backward (batch x T / median).
+    pub tokens_per_s: f64,
+}
+
+/// The implementations a benchmark covers for a list of kernels (`attention`, or recurrence names)
+/// and forms (`recurrent`, `fused`, `chunkwise:C`, `parallel`).
+pub fn implementations(kernels: &[String], forms: &[String]) -> std::result::Result<Vec<Implementation>, String> {
+    let mut out = Vec::new();
+    for k in kernels {
+        if k == "attention" || k == "softmax-attention" {
+            out.push(Implementation::AttentionFused);
+            out.push(Implementation::AttentionPlain);
+            continue;
+        }
+        let kind = Recurrence::ALL.iter().find(|r| r.name() == k).ok_or_else(|| {
+            let known: Vec<_> = Recurrence::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown kernel `{k}` (known: attention, {})", known.join(", "))
+        })?;
+        for f in forms {
+            let (form, fused) = match f.as_str() {
+                "fused" => (Form::Recurrent, true),
+                // The family's usual chunk: per-channel gates materialise [C, C, d_k] per chunk.
+                "chunkwise" if matches!(kind, Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank) => {
+                    (Form::Chunkwise(16), false)
+                }
+                other => (Form::parse(other)?, false),
+            };
+            // RWKV-7's rank-one transition has no fused scan.
+            if fused && *kind == Recurrence::LowRank {
+                continue;
+            }
+            out.push(Implementation::Linear { kind: *kind, form, fused });
+        }
+    }
+    Ok(out)
+}
+
+/// Times one implementation at one grid point.
+pub fn measure(imp: Implementation, batch: usize, t: usize, heads: usize, d: usize, plan: &SamplePlan) -> Result<KernelRow> {
+    let dev = Device::Cpu;
+    let seed = 17;
+    let run: Box<dyn Fn() -> Result<(Tensor, Vec<Var>)>> = match imp {
+        Implementation::AttentionFused | Implementation::AttentionPlain => {
+            let var = |name: &str| Var::from_tensor(&crate::rng::normal(seed, name, (batch, heads, t, d), 1.0, &dev)?);
+            let (q, k, v) = (var("q")?, var("k")?, var("v")?);
+            let scale = 1.0 / (d as f64).sqrt();
+            Box::new(move || {
+                let o = if imp == Implementation::AttentionFused {
+                    crate::fused::attention::causal_attention(&q, &k, &v, scale)?
+                } else {
+                    crate::fused::attention::reference(&q, &k, &v, scale)?
+                };
+                Ok((o, vec![q.clone(), k.clone(), v.clone()]))
+            })
+        }
+        Implementation::Linear { kind, form, fused } => {
+            let case = kernel_case(kind, (batch, t, heads, d, d), false, seed, DType::F32)?;
+            Box::new(move || {
+                let out = if fused { kernels::run(form, &case.inputs)? } else { kernels::run_plain(form, &case.inputs)? };
+                Ok((out.o, case.vars.iter().map(|(_, v)| v.clone()).collect()))
+            })
+        }
+    };
+    let forward = sample(plan, || -> Result<_> {
+        run()?;
+        Ok(None)
+    })?;
+    let w = crate::rng::normal(seed, "w", run()?.0.dims(), 1.0, &dev)?;
+    let backward = sample(plan, || -> Result<_> {
+        let (o, _) = run()?;
+        let grads = (o * &w)?.sum_all()?.backward()?;
+        drop(grads);
+        Ok(None)
+    })?;
+    let (f, b) = (Summary::of(&forward), Summary::of(&backward));
+    Ok(KernelRow {
+        kernel: imp.kernel(),
+        form: imp.form(),
+        batch,
+        seq_len: t,
+        heads,
+        head_dim: d,
+        tokens_per_s: (batch * t) as f64 / b.median,
+        forward: f,
+        forward_samples: forward,
+        backward: b,
+        backward_samples: backward,
+    })
+}

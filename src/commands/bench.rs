@@ -1,0 +1,142 @@
+//! `seqbench bench kernels`: the op-level benchmark (see `bench::kernels`), with its table and files.
+
+use crate::bench::kernels::{implementations, measure, KernelRow};
+use crate::cli::KernelArgs;
+use crate::env::Environment;
+use crate::error::usage;
+use crate::output::{progress, table, write_json};
+use crate::report::tables::seconds;
+use crate::stats::SamplePlan;
+use candle_core::Device;
+use serde::Serialize;
+
+/// kernels.json.
+#[derive(Serialize)]
+struct KernelResults<'a> {
+    schema: &'static str,
+    schema_version: u32,
+    run_id: String,
+    created: String,
+    environment: Environment,
+    rows: &'a [KernelRow],
+}
+
+pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
+    let imps = implementations(&a.kernels, &a.forms).map_err(usage)?;
+    if a.batch.contains(&0) || a.seq_lens.contains(&0) || a.heads == 0 || a.head_dim == 0 {
+        return Err(usage("batch sizes, sequence lengths, heads and head dim must be at least 1"));
+    }
+    if a.samples == 0 || !(a.min_seconds >= 0.0) {
+        return Err(usage("--samples must be at least 1 and --min-seconds non-negative"));
+    }
+    // The plain attention holds [B, H, T, T] scores several times over; refuse what cannot fit.
+    let biggest = a.batch.iter().max().unwrap() * a.heads * a.seq_lens.iter().max().unwrap().pow(2) * 4 * 6;
+    if let Some(avail) = crate::memory::available_bytes() {
+        if imps.contains(&crate::bench::kernels::Implementation::AttentionPlain) && biggest > avail {
+            return Err(usage(format!(
+                "plain attention at the largest point needs about {} but {} is available; lower --seq-lens or --batch",
+                crate::output::bytes(biggest),
+                crate::output::bytes(avail)
+            )));
+        }
+    }
+    let plan = SamplePlan { warmup: a.warmup, min_samples: a.samples, min_seconds: a.min_seconds, max_samples: a.samples.max(100) };
+    let run_id = a.run_id.clone().unwrap_or_else(|| crate::runner::default_run_id("kernels"));
+    let dir = a.out.join(&run_id);
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
+    let environment = Environment::capture(&Device::Cpu)?;
+    let created = crate::report::now_rfc3339();
+    let points: Vec<_> = imps.iter().flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t)))).collect();
+    let bar = progress(a.common.quiet, points.len() as u64);
+    let mut rows: Vec<KernelRow> = Vec::new();
+    for (imp, b, t) in points {
+        bar.set_message(format!("{} {} B={b} T={t}", imp.kernel(), imp.form()));
+        rows.push(measure(imp, b, t, a.heads, a.head_dim, &plan)?);
+        bar.inc(1);
+        // Written after every point, so an interrupted run keeps what it measured.
+        write_files(&dir, &run_id, &created, &environment, &rows)?;
+    }
+    bar.finish_and_clear();
+    print!("{}", render(&rows, false));
+    println!("\n{} points -> {}/kernels.{{json,csv,md}}", rows.len(), dir.display());
+    Ok(true)
+}
+
+fn write_files(dir: &std::path::Path, run_id: &str, created: &str, env: &Environment, rows: &[KernelRow]) -> anyhow::Result<()> {
+    let doc = KernelResults { schema: "seqbench.kernels", schema_version: 1, run_id: run_id.into(), created: created.into(), environment: env.clone(), rows };
+    write_json(&dir.join("kernels.json"), &doc)?;
+    let mut w = csv::Writer::from_path(dir.join("kernels.csv"))?;
+    w.write_record(["kernel", "form", "batch", "seq_len", "heads", "head_dim", "forward_s", "forward_backward_s", "tokens_per_s"])?;
+    for r in rows {
+        w.write_record([
+            r.kernel.clone(),
+            r.form.clone(),
+            r.batch.to_string(),
+            r.seq_len.to_string(),
+            r.heads.to_string(),
+            r.head_dim.to_string(),
+            r.forward.median.to_string(),
+            r.backward.median.to_string(),
+            r.tokens_per_s.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    let md = format!(
+        "# seqbench kernels `{run_id}`\n\nCreated {created}. {} ({} threads), calibration {:.1} GFLOP/s. Heads {}, head dim {}.\n\n{}",
+        env.cpu_model,
+        env.threads,
+        env.calibration_gflops,
+        rows.first().map_or(0, |r| r.heads),
+        rows.first().map_or(0, |r| r.head_dim),
+        render(rows, true)
+    );
+    std::fs::write(dir.join("kernels.md"), md)?;
+    Ok(())
+}
+
+/// One table per batch size: rows kernel/form, columns T; each cell `forward / forward+backward`.
+fn render(rows: &[KernelRow], markdown: bool) -> String {
+    let mut batches: Vec<usize> = rows.iter().map(|r| r.batch).collect();
+    batches.sort_unstable();
+    batches.dedup();
+    let mut out = String::new();
+    for b in batches {
+        let mut lens: Vec<usize> = rows.iter().filter(|r| r.batch == b).map(|r| r.seq_len).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for r in rows.iter().filter(|r| r.batch == b) {
+            if !keys.contains(&(r.kernel.clone(), r.form.clone())) {
+                keys.push((r.kernel.clone(), r.form.clone()));
+            }
+        }
+        let mut header = vec!["kernel".to_string(), "form".to_string()];
+        header.extend(lens.iter().map(|t| format!("T={t}")));
+        let body: Vec<Vec<String>> = keys
+            .iter()
+            .map(|(k, f)| {
+                let mut row = vec![k.clone(), f.clone()];
+                for t in &lens {
+                    let cell = rows.iter().find(|r| r.batch == b && &r.kernel == k && &r.form == f && r.seq_len == *t);
+                    row.push(cell.map_or(String::new(), |r| format!("{} / {}", seconds(r.forward.median), seconds(r.backward.median))));
+                }
+                row
+            })
+            .collect();
+        let title = format!("Kernels, batch {b} (median forward / forward+backward)");
+        if markdown {
+            out.push_str(&format!("## {title}\n\n| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len())));
+            for row in body {
+                out.push_str(&format!("| {} |\n", row.join(" | ")));
+            }
+            out.push('\n');
+        } else {
+            let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
+            for row in body {
+                t.add_row(row);
+            }
+            out.push_str(&format!("\n{title}\n{t}\n"));
+        }
+    }
+    out
+}
