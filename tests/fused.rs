@@ -69,3 +69,24 @@ fn fused_attention_matches_plain_attention() {
         }
     }
 }
+
+/// Decoding writes each token into the KV cache's capacity buffers in place; across the first
+/// buffer's room (256 positions) and a doubling, the logits still equal the full forward's.
+#[test]
+fn in_place_kv_cache_decode_equals_the_full_forward() {
+    let dev = Device::Cpu;
+    let config = seqbench::config::load("attention", "tiny").unwrap();
+    let model = seqbench::model::LanguageModel::for_inference(&config, 5, &dev).unwrap();
+    let t = 600;
+    let ids = seqbench::check::byte_ids(1, t, 3, &dev).unwrap();
+    let full = model.forward(&ids, Form::Recurrent).unwrap(); // [1, T, 256]
+    let mut states = model.empty_states(1).unwrap();
+    let mut worst = 0f64;
+    for i in 0..t {
+        let logits = model.step(&ids.narrow(1, i, 1).unwrap(), &mut states).unwrap();
+        let e = rel(&logits.squeeze(1).unwrap(), &full.narrow(1, i, 1).unwrap().squeeze(1).unwrap());
+        worst = worst.max(e);
+    }
+    assert!(worst < 1e-4, "decode differs from the forward by {worst:.2e}");
+    assert_eq!(states[0].bytes(), 2 * t * config.d_model * 4, "state bytes count the tokens held, not the capacity");
+}

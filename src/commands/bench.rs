@@ -1,10 +1,10 @@
 //! `seqbench bench kernels`: the op-level benchmark (see `bench::kernels`), with its table and files.
 
-use crate::bench::kernels::{implementations, measure, KernelRow};
+use crate::bench::kernels::{implementations, measure, Implementation, KernelRow};
 use crate::cli::KernelArgs;
 use crate::env::Environment;
 use crate::error::usage;
-use crate::output::{progress, table, write_json};
+use crate::output::{bytes, progress, table, write_json};
 use crate::report::tables::seconds;
 use crate::stats::SamplePlan;
 use candle_core::Device;
@@ -19,6 +19,8 @@ struct KernelResults<'a> {
     created: String,
     environment: Environment,
     rows: &'a [KernelRow],
+    /// Points not run because they would not fit in memory.
+    skipped: &'a [String],
 }
 
 pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
@@ -29,17 +31,6 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     if a.samples == 0 || !(a.min_seconds >= 0.0) {
         return Err(usage("--samples must be at least 1 and --min-seconds non-negative"));
     }
-    // The plain attention holds [B, H, T, T] scores several times over; refuse what cannot fit.
-    let biggest = a.batch.iter().max().unwrap() * a.heads * a.seq_lens.iter().max().unwrap().pow(2) * 4 * 6;
-    if let Some(avail) = crate::memory::available_bytes() {
-        if imps.contains(&crate::bench::kernels::Implementation::AttentionPlain) && biggest > avail {
-            return Err(usage(format!(
-                "plain attention at the largest point needs about {} but {} is available; lower --seq-lens or --batch",
-                crate::output::bytes(biggest),
-                crate::output::bytes(avail)
-            )));
-        }
-    }
     let plan = SamplePlan { warmup: a.warmup, min_samples: a.samples, min_seconds: a.min_seconds, max_samples: a.samples.max(100) };
     let run_id = a.run_id.clone().unwrap_or_else(|| crate::runner::default_run_id("kernels"));
     let dir = a.out.join(&run_id);
@@ -49,21 +40,45 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     let points: Vec<_> = imps.iter().flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t)))).collect();
     let bar = progress(a.common.quiet, points.len() as u64);
     let mut rows: Vec<KernelRow> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let available = crate::memory::available_bytes();
     for (imp, b, t) in points {
         bar.set_message(format!("{} {} B={b} T={t}", imp.kernel(), imp.form()));
-        rows.push(measure(imp, b, t, a.heads, a.head_dim, &plan)?);
+        let need = need_bytes(imp, b, t, a.heads, a.head_dim);
+        match available {
+            Some(avail) if need > avail => {
+                skipped.push(format!("{} {} B={b} T={t}: needs about {}, {} available", imp.kernel(), imp.form(), bytes(need), bytes(avail)))
+            }
+            _ => rows.push(measure(imp, b, t, a.heads, a.head_dim, &plan)?),
+        }
         bar.inc(1);
         // Written after every point, so an interrupted run keeps what it measured.
-        write_files(&dir, &run_id, &created, &environment, &rows)?;
+        write_files(&dir, &run_id, &created, &environment, &rows, &skipped)?;
     }
     bar.finish_and_clear();
     print!("{}", render(&rows, false));
+    for s in &skipped {
+        println!("skipped (over memory): {s}");
+    }
     println!("\n{} points -> {}/kernels.{{json,csv,md}}", rows.len(), dir.display());
     Ok(true)
 }
 
-fn write_files(dir: &std::path::Path, run_id: &str, created: &str, env: &Environment, rows: &[KernelRow]) -> anyhow::Result<()> {
-    let doc = KernelResults { schema: "seqbench.kernels", schema_version: 1, run_id: run_id.into(), created: created.into(), environment: env.clone(), rows };
+/// Rough upper bound of the bytes one point holds at its peak: the plain attention keeps about a
+/// dozen `[B, H, T, T]` tensors alive through its backward (scores, mask, softmax and their
+/// gradients); the other kernels hold a few `[B, H, T, d]` tensors per token-sized input.
+fn need_bytes(imp: Implementation, b: usize, t: usize, h: usize, d: usize) -> usize {
+    match imp {
+        Implementation::AttentionPlain => 12 * b * h * t * t * 4,
+        Implementation::AttentionFused => 16 * b * h * t * d * 4,
+        Implementation::Linear { form: crate::kernels::Form::Chunkwise(c), .. } => 16 * b * h * t * (d + c * d) * 4,
+        Implementation::Linear { form: crate::kernels::Form::Parallel, .. } => 12 * b * h * t * t * 4,
+        Implementation::Linear { .. } => 64 * b * h * t * d * 4,
+    }
+}
+
+fn write_files(dir: &std::path::Path, run_id: &str, created: &str, env: &Environment, rows: &[KernelRow], skipped: &[String]) -> anyhow::Result<()> {
+    let doc = KernelResults { schema: "seqbench.kernels", schema_version: 1, run_id: run_id.into(), created: created.into(), environment: env.clone(), rows, skipped };
     write_json(&dir.join("kernels.json"), &doc)?;
     let mut w = csv::Writer::from_path(dir.join("kernels.csv"))?;
     w.write_record(["kernel", "form", "batch", "seq_len", "heads", "head_dim", "forward_s", "forward_backward_s", "tokens_per_s"])?;
@@ -89,7 +104,7 @@ fn write_files(dir: &std::path::Path, run_id: &str, created: &str, env: &Environ
         rows.first().map_or(0, |r| r.heads),
         rows.first().map_or(0, |r| r.head_dim),
         render(rows, true)
-    );
+    ) + &skipped.iter().map(|s| format!("- skipped (over memory): {s}\n")).collect::<String>();
     std::fs::write(dir.join("kernels.md"), md)?;
     Ok(())
 }

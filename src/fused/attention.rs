@@ -12,16 +12,27 @@
 //! allocated, and the backward recomputes P instead of storing it (flash attention's trade). The
 //! plain-op attention in `mixers/attention.rs` is the reference it is tested against.
 
-use super::{as_slice, gemm, par_chunks};
+use super::{as_slice, gemm, pair_rows, par_chunks};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Query rows per block.
 const ROWS: usize = 64;
 
 /// `softmax(scale · Q K^T + causal mask) V` for `q: [B, H, Tq, d]`, `k, v: [B, H, Tk, d]`, `Tk >= Tq`
-/// (the queries are the last `Tq` positions). Differentiable in all three inputs.
+/// (the queries are the last `Tq` positions). Differentiable in all three inputs. `k` and `v` may be
+/// views narrowed along T (a KV cache in its buffer): they are read in place, not copied.
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
-    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    let in_place = |x: &Tensor| -> Result<Tensor> {
+        let (_, h, t, d) = x.dims4()?;
+        let st = x.stride();
+        let ok = st[3] == 1 && (t <= 1 || st[2] == d) && (h <= 1 || st[0] == h * st[1]);
+        if ok {
+            Ok(x.clone())
+        } else {
+            x.contiguous()
+        }
+    };
+    let (q, k, v) = (q.contiguous()?, in_place(k)?, in_place(v)?);
     let (b, h, tq, d) = q.dims4()?;
     let tk = k.dim(2)?;
     if k.dims() != [b, h, tk, d] || v.dims() != [b, h, tk, d] || tk < tq {
@@ -92,12 +103,13 @@ impl CustomOp3 for Attention {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (q, k, v) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
+        let q = as_slice(s1, l1)?;
+        let ((k, ks), (v, vs)) = (pair_rows(s2, l2)?, pair_rows(s3, l3)?);
         let dims = Dims::of(l1, l2)?;
         let Dims { tq, tk, d, .. } = dims;
         let mut out = vec![0f32; dims.pairs * tq * d];
         par_chunks(&mut out, tq * d, |pair, o| {
-            let (q, k, v) = (&q[pair * tq * d..][..tq * d], &k[pair * tk * d..][..tk * d], &v[pair * tk * d..][..tk * d]);
+            let (q, k, v) = (&q[pair * tq * d..][..tq * d], &k[pair * ks..][..tk * d], &v[pair * vs..][..tk * d]);
             let mut s = vec![0f32; ROWS * tk];
             for r0 in (0..tq).step_by(ROWS) {
                 let rows = ROWS.min(tq - r0);
@@ -111,7 +123,7 @@ impl CustomOp3 for Attention {
     }
 
     fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let qkv = Tensor::stack(&[q, k, v], 0)?;
+        let qkv = Tensor::stack(&[q, &k.contiguous()?, &v.contiguous()?], 0)?;
         let (o, grad) = (o.contiguous()?, grad.contiguous()?);
         let dq = qkv.apply_op3_no_bwd(&o, &grad, &AttentionBackward { scale: self.scale, tq: q.dim(2)? })?;
         let tq = q.dim(2)?;

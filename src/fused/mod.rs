@@ -32,6 +32,23 @@ pub(crate) fn as_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     }
 }
 
+/// The f32 data of a `[B, H, T, d]` tensor whose rows are contiguous and whose (batch, head) pairs
+/// are evenly spaced (a contiguous tensor, or a view narrowed along T, such as a KV cache inside its
+/// capacity buffer): the data from the first element, and the distance between pairs.
+pub(crate) fn pair_rows<'a>(s: &'a CpuStorage, l: &Layout) -> Result<(&'a [f32], usize)> {
+    let data = match s {
+        CpuStorage::F32(d) => d.as_slice(),
+        other => candle_core::bail!("fused kernels take f32, got {:?}", other.dtype()),
+    };
+    let (_, h, t, d) = l.shape().dims4()?;
+    let st = l.stride();
+    let pair = if h > 1 { st[1] } else { st[0] };
+    if st[3] != 1 || (t > 1 && st[2] != d) || (h > 1 && st[0] != h * st[1]) {
+        candle_core::bail!("fused kernels take [B, H, T, d] tensors with contiguous rows, got strides {st:?}")
+    }
+    Ok((&data[l.start_offset()..], pair))
+}
+
 /// `dst[m x n] (row stride dst_rs) = [dst +] scale · lhs[m x k] · rhs[k x n]`, with lhs and rhs
 /// given by row and column strides (so a transpose is a swap of strides). Single-threaded: callers
 /// parallelise over independent problems.

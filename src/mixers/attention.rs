@@ -11,6 +11,23 @@ use candle_core::{DType, Device, Result, Tensor, D};
 /// RoPE base frequency.
 const ROPE_BASE: f64 = 10_000.0;
 
+/// Positions of room a fresh decode buffer gets beyond what it must hold (and at least doubling).
+const DECODE_ROOM: usize = 256;
+
+/// New capacity buffers `[B, H, capacity, d]` holding the cache `pk, pv`, with room for `need`
+/// positions and more (doubling, so appends cost O(1) amortised).
+fn grow(pk: &Tensor, pv: &Tensor, need: usize) -> Result<(Tensor, Tensor)> {
+    let (b, h, len, d) = pk.dims4()?;
+    let capacity = (2 * len).max(need + DECODE_ROOM);
+    let kb = Tensor::zeros((b, h, capacity, d), pk.dtype(), pk.device())?;
+    let vb = kb.zeros_like()?;
+    if len > 0 {
+        kb.slice_set(&pk.contiguous()?, 2, 0)?;
+        vb.slice_set(&pv.contiguous()?, 2, 0)?;
+    }
+    Ok((kb, vb))
+}
+
 pub struct Attention {
     heads: usize,
     head_dim: usize,
@@ -58,23 +75,34 @@ impl Mixer for Attention {
             m.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
         };
         let qkv = self.qkv.forward(x)?.chunk(3, 2)?;
-        let past = match state {
-            None => None,
-            Some(State::Kv { k, v }) => Some((k, v)),
+        let (past, buffers) = match state {
+            None => (None, None),
+            Some(State::Kv { k, v, buffers }) => (Some((k, v)), buffers.as_ref()),
             Some(other) => candle_core::bail!("attention given a foreign state {other:?}"),
         };
         let start = past.map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
         let q = self.rope(&heads(qkv[0].clone())?, start)?;
         let k_new = self.rope(&heads(qkv[1].clone())?, start)?;
         let v_new = heads(qkv[2].clone())?;
-        let (k, v) = match past {
-            Some((pk, pv)) if start > 0 => (Tensor::cat(&[pk, &k_new], 2)?, Tensor::cat(&[pv, &v_new], 2)?),
-            _ => (k_new, v_new),
+        let fused = crate::fused::enabled(x.device()) && x.dtype() == DType::F32;
+        let (k, v, buffers) = match past {
+            // Decoding: write the token into the capacity buffers, no copy of the cache.
+            Some((pk, pv)) if fused && t == 1 => {
+                let (kb, vb) = match buffers {
+                    Some((kb, vb)) if kb.dim(2)? > start => (kb.clone(), vb.clone()),
+                    _ => grow(pk, pv, start + 1)?,
+                };
+                kb.slice_set(&k_new, 2, start)?;
+                vb.slice_set(&v_new.contiguous()?, 2, start)?;
+                (kb.narrow(2, 0, start + 1)?, vb.narrow(2, 0, start + 1)?, Some((kb, vb)))
+            }
+            Some((pk, pv)) if start > 0 => (Tensor::cat(&[pk, &k_new], 2)?, Tensor::cat(&[pv, &v_new], 2)?, None),
+            _ => (k_new, v_new, None),
         };
-        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+        if fused {
             let y = crate::fused::attention::causal_attention(&q, &k, &v, 1.0 / (self.head_dim as f64).sqrt())?;
             let y = y.transpose(1, 2)?.reshape((b, t, d))?;
-            return Ok((self.out.forward(&y)?, State::Kv { k, v }));
+            return Ok((self.out.forward(&y)?, State::Kv { k, v, buffers }));
         }
         let total = start + t;
         let mut scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?; // [B, H, T, total]
@@ -87,17 +115,19 @@ impl Mixer for Attention {
         }
         let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let y = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        Ok((self.out.forward(&y)?, State::Kv { k, v }))
+        Ok((self.out.forward(&y)?, State::Kv { k, v, buffers: None }))
     }
 
     fn empty_state(&self, batch: usize) -> Result<State> {
         let z = Tensor::zeros((batch, self.heads, 0, self.head_dim), DType::F32, &self.device)?;
-        Ok(State::Kv { k: z.clone(), v: z })
+        Ok(State::Kv { k: z.clone(), v: z, buffers: None })
     }
 
     fn state_at(&self, batch: usize, position: usize) -> Result<State> {
-        let z = Tensor::zeros((batch, self.heads, position, self.head_dim), DType::F32, &self.device)?;
-        Ok(State::Kv { k: z.clone(), v: z })
+        // Room for the decode steps that follow, so a timed step at `position` writes in place.
+        let kb = Tensor::zeros((batch, self.heads, position + DECODE_ROOM, self.head_dim), DType::F32, &self.device)?;
+        let vb = kb.zeros_like()?;
+        Ok(State::Kv { k: kb.narrow(2, 0, position)?, v: vb.narrow(2, 0, position)?, buffers: Some((kb, vb)) })
     }
 
     fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {

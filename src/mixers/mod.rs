@@ -139,8 +139,11 @@ impl MixerSpec {
 /// What a mixer carries from one token to the next.
 #[derive(Clone, Debug)]
 pub enum State {
-    /// Attention: keys (after RoPE) and values of every past token, `[B, H, T, d_head]`.
-    Kv { k: Tensor, v: Tensor },
+    /// Attention: keys (after RoPE) and values of every past token, `[B, H, T, d_head]`. During
+    /// decoding `k` and `v` are views of the first T positions of capacity buffers (`buffers`), and a
+    /// step writes its token into the buffers in place instead of copying the cache; states cloned
+    /// from one another share those buffers, so only one of them should be extended at a position.
+    Kv { k: Tensor, v: Tensor, buffers: Option<(Tensor, Tensor)> },
     /// LSTM / GRU: hidden vector `[B, d]` (and the LSTM cell).
     Rnn { h: Tensor, c: Option<Tensor> },
     /// Linear family: matrix state `[B, H, d_k, d_v]` and the short-conv carry `[B, K-1, C]`.
@@ -150,7 +153,7 @@ pub enum State {
 impl State {
     fn tensors(&self) -> Vec<&Tensor> {
         match self {
-            State::Kv { k, v } => vec![k, v],
+            State::Kv { k, v, .. } => vec![k, v],
             State::Rnn { h, c } => std::iter::once(h).chain(c.as_ref()).collect(),
             State::Linear { s, conv } => std::iter::once(s).chain(conv.as_ref()).collect(),
         }
@@ -164,7 +167,7 @@ impl State {
     /// The same values cut from the autograd graph (inference must not grow the graph).
     pub fn detach(&self) -> State {
         match self {
-            State::Kv { k, v } => State::Kv { k: k.detach(), v: v.detach() },
+            State::Kv { k, v, buffers } => State::Kv { k: k.detach(), v: v.detach(), buffers: buffers.clone() },
             State::Rnn { h, c } => State::Rnn { h: h.detach(), c: c.as_ref().map(|c| c.detach()) },
             State::Linear { s, conv } => State::Linear { s: s.detach(), conv: conv.as_ref().map(|c| c.detach()) },
         }
