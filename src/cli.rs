@@ -177,9 +177,6 @@ pub struct BenchArgs {
     /// Size preset for models named without `@size` (default: the suite's, else `small`).
     #[arg(long)]
     pub size: Option<String>,
-    /// Device to run on: `cpu` (CUDA needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
     /// Directory for run directories.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
@@ -287,6 +284,12 @@ pub struct GenerateArgs {
 /// Options every command that runs models accepts.
 #[derive(Debug, Args)]
 pub struct Common {
+    /// Device: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, global = true, default_value = "cpu")]
+    pub device: String,
+    /// Compute dtype: f32 (bf16 and f16 are refused: the models compute in f32).
+    #[arg(long, global = true, default_value = "f32")]
+    pub dtype: String,
     /// CPU threads for tensor work (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,

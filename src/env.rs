@@ -4,7 +4,6 @@
 use crate::stats::{sample, SamplePlan, Summary};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Environment {
@@ -62,14 +61,23 @@ pub fn calibrate(device: &Device, n: usize, seconds: f64) -> candle_core::Result
     let b = crate::rng::normal(1, "calibration-b", (n, n), 1.0, device)?;
     let plan = SamplePlan { warmup: 2, min_samples: 5, min_seconds: seconds, max_samples: 200 };
     let times = sample(&plan, || -> candle_core::Result<_> {
-        let t0 = Instant::now();
-        let c: Tensor = a.matmul(&b)?;
+        let (c, elapsed): (Tensor, _) = crate::device::timed(device, || a.matmul(&b))?;
         drop(c);
-        Ok(Some(t0.elapsed()))
+        Ok(Some(elapsed))
     })?;
     let flops = 2.0 * (n as f64).powi(3);
     let gflops: Vec<f64> = times.iter().map(|t| flops / t / 1e9).collect();
     Ok(Summary::of(&gflops))
+}
+
+/// Cargo features of this build and how the kernels run on `device`.
+fn features(device: &Device) -> Vec<String> {
+    let mut f = Vec::new();
+    if cfg!(feature = "cuda") {
+        f.push("cuda".to_string());
+    }
+    f.push(if crate::fused::enabled(device) { "kernels=fused-cpu" } else { "kernels=plain-candle-ops" }.to_string());
+    f
 }
 
 impl Environment {
@@ -83,13 +91,13 @@ impl Environment {
             os: os(),
             device: match device {
                 Device::Cpu => "cpu".into(),
-                other => format!("{other:?}"),
+                _ => crate::device::spec(),
             },
             dtype: "f32".into(),
             candle_version: env!("SEQBENCH_CANDLE_VERSION").into(),
             seqbench_version: env!("CARGO_PKG_VERSION").into(),
             git_commit: env!("SEQBENCH_GIT_COMMIT").into(),
-            features: Vec::new(),
+            features: features(device),
             calibration_gflops: calibrate(device, 512, 0.5)?.median,
         })
     }

@@ -15,8 +15,14 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gu = self.gate_up.forward(x)?.chunk(2, D::Minus1)?;
-        self.down.forward(&(gu[0].silu()? * &gu[1])?)
+        let gu = self.gate_up.forward(x)?;
+        let h = if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+            crate::fused::swiglu::swiglu(&gu)?
+        } else {
+            let gu = gu.chunk(2, D::Minus1)?;
+            (gu[0].silu()? * &gu[1])?
+        };
+        self.down.forward(&h)
     }
 }
 

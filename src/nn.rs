@@ -141,7 +141,17 @@ impl RmsNorm {
         Ok(RmsNorm { weight: p.sub(name).constant("weight", dim, 1.0)?, eps: 1e-6 })
     }
 
+    /// `x / sqrt(mean(x²) + ε) ⊙ w` over the last dimension: the fused op on the CPU (f32), else
+    /// [`RmsNorm::forward_plain`].
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+            return crate::fused::norm::rms_norm(x, &self.weight, self.eps);
+        }
+        self.forward_plain(x)
+    }
+
+    /// The same with plain candle ops (the fused op's reference).
+    pub fn forward_plain(&self, x: &Tensor) -> Result<Tensor> {
         let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?.sqrt()?;
         x.broadcast_div(&rms)?.broadcast_mul(&self.weight)
     }

@@ -62,7 +62,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             if !opts.quiet {
                 eprintln!("measuring the environment (calibration matmul)...");
             }
-            let env = Environment::capture(&candle_core::Device::Cpu)?;
+            let env = Environment::capture(&crate::device::selected()?)?;
             let planned = cells.iter().map(|c| c.id.clone()).collect();
             let mut results = Results::new(id, suite, env, planned);
             results.shard = opts.shard;

@@ -67,6 +67,18 @@ pub struct KernelCase {
 /// for the delta rule, β in (0, 1), log-decays in [-0.3, -0.01]).
 pub fn kernel_case(
     kind: Recurrence,
+    dims: (usize, usize, usize, usize, usize),
+    with_state: bool,
+    seed: u64,
+    dtype: DType,
+) -> Result<KernelCase> {
+    kernel_case_on(&Device::Cpu, kind, dims, with_state, seed, dtype)
+}
+
+/// [`kernel_case`] with its inputs on `device` (drawn on the CPU, so every device gets the same values).
+pub fn kernel_case_on(
+    device: &Device,
+    kind: Recurrence,
     (b, t, h, dk, dv): (usize, usize, usize, usize, usize),
     with_state: bool,
     seed: u64,
@@ -75,7 +87,7 @@ pub fn kernel_case(
     let dev = Device::Cpu;
     let mut vars = Vec::new();
     let mut var = |name: &'static str, t: Tensor| -> Result<Tensor> {
-        let v = Var::from_tensor(&t.to_dtype(dtype)?)?;
+        let v = Var::from_tensor(&t.to_dtype(dtype)?.to_device(device)?)?;
         let out = v.as_tensor().clone();
         vars.push((name, v));
         Ok(out)

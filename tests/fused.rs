@@ -90,3 +90,32 @@ fn in_place_kv_cache_decode_equals_the_full_forward() {
     assert!(worst < 1e-4, "decode differs from the forward by {worst:.2e}");
     assert_eq!(states[0].bytes(), 2 * t * config.d_model * 4, "state bytes count the tokens held, not the capacity");
 }
+
+/// Fused RMSNorm and SwiGLU against their composed forms, forward and gradients.
+#[test]
+fn fused_norm_and_swiglu_match_their_plain_forms() {
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&seqbench::rng::normal(1, "x", (3, 7, 24), 1.0, &dev).unwrap()).unwrap();
+    let w = Var::from_tensor(&seqbench::rng::normal(1, "w", 24, 1.0, &dev).unwrap()).unwrap();
+    let norm = seqbench::nn::RmsNorm { weight: w.as_tensor().clone(), eps: 1e-6 };
+    let probe = seqbench::rng::normal(2, "probe", (3, 7, 24), 1.0, &dev).unwrap();
+    let (fused, plain) = (norm.forward(&x).unwrap(), norm.forward_plain(&x).unwrap());
+    assert!(rel(&fused, &plain) < 1e-6, "rms norm forward");
+    let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    for (name, v) in [("x", &x), ("w", &w)] {
+        let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+        assert!(e < 1e-5, "rms norm gradient of {name} differs by {e:.2e}");
+    }
+
+    let gu = Var::from_tensor(&seqbench::rng::normal(3, "gu", (2, 5, 2 * 12), 2.0, &dev).unwrap()).unwrap();
+    let fused = seqbench::fused::swiglu::swiglu(&gu).unwrap();
+    let halves = gu.chunk(2, candle_core::D::Minus1).unwrap();
+    let plain = (halves[0].silu().unwrap() * &halves[1]).unwrap();
+    assert!(rel(&fused, &plain) < 1e-6, "swiglu forward");
+    let probe = seqbench::rng::normal(4, "probe", (2, 5, 12), 1.0, &dev).unwrap();
+    let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let e = rel(gf.get(&gu).unwrap(), gp.get(&gu).unwrap());
+    assert!(e < 1e-5, "swiglu gradient differs by {e:.2e}");
+}

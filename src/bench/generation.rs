@@ -8,7 +8,6 @@ use crate::check::byte_ids;
 use crate::model::LanguageModel;
 use candle_core::Tensor;
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// Tokens (batch x chunk) per prefill forward: the prompt is prefilled in chunks of
 /// `PREFILL_TOKENS / batch` positions, bounding the transient activations as serving engines do.
@@ -55,19 +54,24 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let ids = byte_ids(batch, prompt, 3, model.device())?;
     let mut prefill_seconds = Vec::new();
     let samples = crate::stats::sample(&spec.plan, || -> anyhow::Result<_> {
-        let t0 = Instant::now();
-        let (logits, mut states) = model.prefill_chunked(&ids, prefill_chunk(batch, prompt))?;
-        prefill_seconds.push(t0.elapsed().as_secs_f64());
+        let device = model.device();
+        let ((logits, mut states), prefill) = crate::device::timed(device, || model.prefill_chunked(&ids, prefill_chunk(batch, prompt)))?;
+        prefill_seconds.push(prefill.as_secs_f64());
         let mut next = greedy(&logits)?;
-        let t1 = Instant::now();
-        for _ in 0..tokens {
-            next = greedy(&model.step(&next, &mut states)?)?;
-        }
-        Ok(Some(t1.elapsed()))
+        let (_, decode) = crate::device::timed(device, || -> candle_core::Result<()> {
+            for _ in 0..tokens {
+                next = greedy(&model.step(&next, &mut states)?)?;
+            }
+            Ok(())
+        })?;
+        Ok(Some(decode))
     })?;
     let generated = (batch * tokens) as f64;
     metrics.insert("median_prefill_seconds".into(), crate::stats::Summary::of(&prefill_seconds).median);
     metrics.insert("peak_heap_bytes".into(), crate::alloc::peak() as f64);
+    if let Some(used) = crate::device::memory_in_use(model.device()) {
+        metrics.insert("device_memory_in_use_bytes".into(), used as f64);
+    }
     Ok(Outcome::ok(samples.iter().map(|t| generated / t).collect(), metrics))
 }
 

@@ -5,7 +5,7 @@
 
 use crate::kernels::{self, Form};
 use crate::stats::{sample, SamplePlan, Summary};
-use crate::verify::{kernel_case, Recurrence};
+use crate::verify::{kernel_case_on, Recurrence};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
@@ -90,9 +90,23 @@ pub fn implementations(kernels: &[String], forms: &[String]) -> std::result::Res
     Ok(out)
 }
 
+/// A first run longer than this is the point's only sample (the plain recurrent form at long T
+/// takes tens of seconds; its cost is linear in T and barely varies).
+pub const SLOW_SECONDS: f64 = 5.0;
+
+/// Samples `f` by the plan, unless its first run is slower than [`SLOW_SECONDS`]: then that run is
+/// the only sample.
+fn sample_or_once(plan: &SamplePlan, mut f: impl FnMut() -> Result<std::time::Duration>) -> Result<Vec<f64>> {
+    let first = f()?.as_secs_f64();
+    if first > SLOW_SECONDS {
+        return Ok(vec![first]);
+    }
+    sample(plan, || f().map(Some))
+}
+
 /// Times one implementation at one grid point.
-pub fn measure(imp: Implementation, batch: usize, t: usize, heads: usize, d: usize, plan: &SamplePlan) -> Result<KernelRow> {
-    let dev = Device::Cpu;
+pub fn measure(imp: Implementation, device: &Device, batch: usize, t: usize, heads: usize, d: usize, plan: &SamplePlan) -> Result<KernelRow> {
+    let dev = device.clone();
     let seed = 17;
     let run: Box<dyn Fn() -> Result<(Tensor, Vec<Var>)>> = match imp {
         Implementation::AttentionFused | Implementation::AttentionPlain => {
@@ -109,23 +123,22 @@ pub fn measure(imp: Implementation, batch: usize, t: usize, heads: usize, d: usi
             })
         }
         Implementation::Linear { kind, form, fused } => {
-            let case = kernel_case(kind, (batch, t, heads, d, d), false, seed, DType::F32)?;
+            let case = kernel_case_on(&dev, kind, (batch, t, heads, d, d), false, seed, DType::F32)?;
             Box::new(move || {
                 let out = if fused { kernels::run(form, &case.inputs)? } else { kernels::run_plain(form, &case.inputs)? };
                 Ok((out.o, case.vars.iter().map(|(_, v)| v.clone()).collect()))
             })
         }
     };
-    let forward = sample(plan, || -> Result<_> {
-        run()?;
-        Ok(None)
-    })?;
+    let forward = sample_or_once(plan, || Ok(crate::device::timed(&dev, || run())?.1))?;
     let w = crate::rng::normal(seed, "w", run()?.0.dims(), 1.0, &dev)?;
-    let backward = sample(plan, || -> Result<_> {
-        let (o, _) = run()?;
-        let grads = (o * &w)?.sum_all()?.backward()?;
-        drop(grads);
-        Ok(None)
+    let backward = sample_or_once(plan, || {
+        let (_, elapsed) = crate::device::timed(&dev, || -> Result<()> {
+            let (o, _) = run()?;
+            drop((o * &w)?.sum_all()?.backward()?);
+            Ok(())
+        })?;
+        Ok(elapsed)
     })?;
     let (f, b) = (Summary::of(&forward), Summary::of(&backward));
     Ok(KernelRow {

@@ -11,7 +11,6 @@ use crate::model::LanguageModel;
 use crate::stats::{sample, SamplePlan};
 use candle_core::{Result, Tensor};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// Seconds per decode step at `position`, one sample per entry.
 pub fn decode_step(model: &LanguageModel, batch: usize, position: usize, plan: &SamplePlan) -> Result<Vec<f64>> {
@@ -19,9 +18,8 @@ pub fn decode_step(model: &LanguageModel, batch: usize, position: usize, plan: &
     let ids = Tensor::zeros((batch, 1), candle_core::DType::U32, model.device())?;
     sample(plan, || {
         let mut s = states.clone();
-        let t0 = Instant::now();
-        model.step(&ids, &mut s)?;
-        Ok(Some(t0.elapsed()))
+        let (_, elapsed) = crate::device::timed(model.device(), || model.step(&ids, &mut s))?;
+        Ok(Some(elapsed))
     })
 }
 
@@ -29,9 +27,8 @@ pub fn decode_step(model: &LanguageModel, batch: usize, position: usize, plan: &
 pub fn time_to_first_token(model: &LanguageModel, batch: usize, prompt: usize, plan: &SamplePlan) -> Result<Vec<f64>> {
     let ids = crate::check::byte_ids(batch, prompt, 1, model.device())?;
     sample(plan, || {
-        let t0 = Instant::now();
-        model.prefill(&ids, model.default_form())?;
-        Ok(Some(t0.elapsed()))
+        let (_, elapsed) = crate::device::timed(model.device(), || model.prefill(&ids, model.default_form()))?;
+        Ok(Some(elapsed))
     })
 }
 

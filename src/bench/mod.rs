@@ -12,7 +12,6 @@ pub mod train;
 use crate::config::ModelConfig;
 use crate::model::LanguageModel;
 use crate::stats::{SamplePlan, Summary};
-use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -241,7 +240,7 @@ impl CellResult {
 pub fn run_cell(spec: &CellSpec) -> CellResult {
     let start = Instant::now();
     let outcome = (|| -> anyhow::Result<Outcome> {
-        let device = Device::Cpu;
+        let device = crate::device::selected()?;
         let model = match spec.measurement {
             m if m == Measurement::TrainThroughput || m.is_quality() => LanguageModel::new(&spec.model, spec.seed, &device)?,
             _ => LanguageModel::for_inference(&spec.model, spec.seed, &device)?,

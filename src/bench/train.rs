@@ -7,7 +7,6 @@ use crate::model::LanguageModel;
 use crate::stats::sample;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
     let batch = required(spec.settings.batch, "batch")?;
@@ -22,11 +21,12 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
         let (x, y) = batcher.sample(&data, batch, seq_len, model.device())?;
         let before = crate::alloc::current();
         crate::alloc::reset_peak();
-        let t0 = Instant::now();
-        let loss = model.loss(&x, &y, form)?;
-        let grads = loss.backward()?;
-        opt.step(&grads)?;
-        let elapsed = t0.elapsed();
+        let ((), elapsed) = crate::device::timed(model.device(), || -> anyhow::Result<()> {
+            let loss = model.loss(&x, &y, form)?;
+            let grads = loss.backward()?;
+            opt.step(&grads)?;
+            Ok(())
+        })?;
         peak_step_heap = peak_step_heap.max(crate::alloc::peak().saturating_sub(before));
         Ok(Some(elapsed))
     })?;

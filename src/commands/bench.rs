@@ -7,7 +7,6 @@ use crate::error::usage;
 use crate::output::{bytes, progress, table, write_json};
 use crate::report::tables::seconds;
 use crate::stats::SamplePlan;
-use candle_core::Device;
 use serde::Serialize;
 
 /// kernels.json.
@@ -24,7 +23,13 @@ struct KernelResults<'a> {
 }
 
 pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
-    let imps = implementations(&a.kernels, &a.forms).map_err(usage)?;
+    let device = crate::device::selected()?;
+    let mut imps = implementations(&a.kernels, &a.forms).map_err(usage)?;
+    if !crate::fused::enabled(&device) {
+        // The fused kernels are CPU code; elsewhere only the plain candle forms run.
+        imps.retain(|i| !matches!(i, Implementation::AttentionFused | Implementation::Linear { fused: true, .. }));
+        eprintln!("note: the fused kernels run on the CPU only; timing the plain forms on {}", crate::device::spec());
+    }
     if a.batch.contains(&0) || a.seq_lens.contains(&0) || a.heads == 0 || a.head_dim == 0 {
         return Err(usage("batch sizes, sequence lengths, heads and head dim must be at least 1"));
     }
@@ -35,7 +40,7 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     let run_id = a.run_id.clone().unwrap_or_else(|| crate::runner::default_run_id("kernels"));
     let dir = a.out.join(&run_id);
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
-    let environment = Environment::capture(&Device::Cpu)?;
+    let environment = Environment::capture(&device)?;
     let created = crate::report::now_rfc3339();
     let points: Vec<_> = imps.iter().flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t)))).collect();
     let bar = progress(a.common.quiet, points.len() as u64);
@@ -49,7 +54,7 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
             Some(avail) if need > avail => {
                 skipped.push(format!("{} {} B={b} T={t}: needs about {}, {} available", imp.kernel(), imp.form(), bytes(need), bytes(avail)))
             }
-            _ => rows.push(measure(imp, b, t, a.heads, a.head_dim, &plan)?),
+            _ => rows.push(measure(imp, &device, b, t, a.heads, a.head_dim, &plan)?),
         }
         bar.inc(1);
         // Written after every point, so an interrupted run keeps what it measured.

@@ -6,7 +6,6 @@ use crate::cli::CheckArgs;
 use crate::config;
 use crate::model::LanguageModel;
 use crate::verify::Recurrence;
-use candle_core::Device;
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     if args.seq_len == 0 {
@@ -24,7 +23,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     }
     for cfg in &configs {
         bar.set_message(cfg.label());
-        let m = LanguageModel::new(cfg, 0, &Device::Cpu)?;
+        let m = LanguageModel::new(cfg, 0, &crate::device::selected()?)?;
         rows.extend(check_model(&m, args.seq_len)?);
         bar.inc(1);
     }

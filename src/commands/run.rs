@@ -11,12 +11,6 @@ use crate::suite::{GenerationSection, LatencySection, MemorySection, Suite, Trai
 
 /// Applies the shared flags to a suite and runs it. Returns false when a cell failed.
 fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyhow::Result<bool> {
-    if b.device != "cpu" {
-        return Err(usage(format!(
-            "device `{}` is not available: this build runs on the CPU only (`--device cpu`); CUDA needs a build with --features cuda",
-            b.device
-        )));
-    }
     let suite = suite.map(|mut s| {
         if !b.models.is_empty() {
             s.models = b.models.clone();

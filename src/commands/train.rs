@@ -9,7 +9,6 @@ use crate::kernels::Form;
 use crate::memory;
 use crate::model::LanguageModel;
 use crate::train::{train, TrainOptions, TrainReport};
-use candle_core::Device;
 use indicatif::ProgressStyle;
 use serde::Serialize;
 
@@ -70,7 +69,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if corpus.valid.len() < opts.seq_len + 1 {
         return Err(usage(format!("--seq-len {} is longer than the validation split ({} bytes)", opts.seq_len, corpus.valid.len())));
     }
-    let model = LanguageModel::new(&cfg, opts.seed, &Device::Cpu)?;
+    let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?)?;
     let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form);
     if let Some(have) = memory::available_bytes() {
         if need > have {

@@ -4,11 +4,15 @@
 //! - [`attention::causal_attention`]: causal softmax attention, flash-style row blocks.
 //! - [`scan::linear_scan`]: the linear-attention family's recurrence as one sequential scan per
 //!   (batch, head), state kept in cache, gradients by a reverse scan.
+//! - [`norm::rms_norm`] and [`swiglu::swiglu`]: the scaffold's norm and feed-forward gate, one pass
+//!   over each row instead of a chain of elementwise ops.
 //!
 //! On other devices (CUDA) the callers use the plain-op forms; see [`enabled`].
 
 pub mod attention;
+pub mod norm;
 pub mod scan;
+pub mod swiglu;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Device, Layout, Result};
