@@ -22,6 +22,5 @@ pub mod rng;
 pub mod runner;
 pub mod stats;
 pub mod suite;
-pub mod threads;
 pub mod train;
 pub mod verify;

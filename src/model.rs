@@ -104,9 +104,18 @@ impl LanguageModel {
         self.params.varmap().save(path)
     }
 
-    /// The training form of the linear family for this model (chunkwise with the config's chunk).
+    /// The training form of the linear family for this model: chunkwise with the config's chunk.
+    ///
+    /// Where the fused kernels serve the device (the CPU), the fused recurrent scan is the default
+    /// instead: there it trains and prefills faster than the chunkwise form of plain ops (see
+    /// `seqbench bench kernels`). RWKV-7's rank-one transition has no fused scan and stays chunkwise.
     pub fn default_form(&self) -> Form {
-        Form::Chunkwise(self.config.chunk_size)
+        let rank_one = self.config.layer_kinds().contains(&crate::mixers::MixerKind::Rwkv7);
+        if crate::fused::enabled(self.device()) && !rank_one {
+            Form::Recurrent
+        } else {
+            Form::Chunkwise(self.config.chunk_size)
+        }
     }
 
     /// Logits `[B, T, 256]` for byte ids `[B, T]` (u32), continuing from `states` (None: a fresh
@@ -180,8 +189,7 @@ impl LanguageModel {
 
     /// Decodes one token per sequence, `ids: [B, 1]`; returns logits `[B, 1, 256]`.
     pub fn step(&self, ids: &Tensor, states: &mut Vec<State>) -> Result<Tensor> {
-        let batch = ids.dim(0)?;
-        let (logits, next) = crate::threads::for_decode(batch, || self.run(ids, Some(states), Form::Recurrent))?;
+        let (logits, next) = self.run(ids, Some(states), Form::Recurrent)?;
         *states = next.iter().map(State::detach).collect();
         Ok(logits.detach())
     }

@@ -110,7 +110,13 @@ impl Linear {
         let d_in = dims[dims.len() - 1];
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("at least one dimension") = self.d_out();
-        let y = x.reshape(((), d_in))?.matmul(&self.weight.t()?)?.reshape(out_dims)?;
+        let x2 = x.reshape(((), d_in))?;
+        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS && crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+            crate::fused::gemv::small_matmul(&x2, &self.weight)?
+        } else {
+            x2.matmul(&self.weight.t()?)?
+        };
+        let y = y.reshape(out_dims)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

@@ -108,7 +108,7 @@ impl CustomOp3 for Attention {
         let dims = Dims::of(l1, l2)?;
         let Dims { tq, tk, d, .. } = dims;
         let mut out = vec![0f32; dims.pairs * tq * d];
-        par_chunks(&mut out, tq * d, |pair, o| {
+        par_chunks(&mut out, tq * d, 2 * dims.pairs * tq * tk * d, |pair, o| {
             let (q, k, v) = (&q[pair * tq * d..][..tq * d], &k[pair * ks..][..tk * d], &v[pair * vs..][..tk * d]);
             let mut s = vec![0f32; ROWS * tk];
             for r0 in (0..tq).step_by(ROWS) {
@@ -164,7 +164,7 @@ impl CustomOp3 for AttentionBackward {
         let mut out = vec![0f32; b * h * (tq * d + 2 * tk * d)];
         // Each pair writes its dQ, dK, dV into its own slices; a per-pair buffer is split afterwards.
         let mut packed = vec![0f32; b * h * (tq * d + 2 * tk * d)];
-        par_chunks(&mut packed, tq * d + 2 * tk * d, |pair, buf| {
+        par_chunks(&mut packed, tq * d + 2 * tk * d, 5 * b * h * tq * tk * d, |pair, buf| {
             let (dq, rest) = buf.split_at_mut(tq * d);
             let (dk, dv) = rest.split_at_mut(tk * d);
             let q = &q[pair * tq * d..][..tq * d];

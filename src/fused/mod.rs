@@ -4,12 +4,14 @@
 //! - [`attention::causal_attention`]: causal softmax attention, flash-style row blocks.
 //! - [`scan::linear_scan`]: the linear-attention family's recurrence as one sequential scan per
 //!   (batch, head), state kept in cache, gradients by a reverse scan.
+//! - [`gemv::small_matmul`]: a decode step's projections (a few rows times a weight matrix).
 //! - [`norm::rms_norm`] and [`swiglu::swiglu`]: the scaffold's norm and feed-forward gate, one pass
 //!   over each row instead of a chain of elementwise ops.
 //!
 //! On other devices (CUDA) the callers use the plain-op forms; see [`enabled`].
 
 pub mod attention;
+pub mod gemv;
 pub mod norm;
 pub mod scan;
 pub mod swiglu;
@@ -106,10 +108,19 @@ pub(crate) fn gemm(
     }
 }
 
-/// Runs `f(index, chunk)` over `chunk`-sized pieces of `data` on the rayon pool.
-pub(crate) fn par_chunks(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+/// Work (multiply-adds, roughly) below which a kernel runs on the calling thread: handing tiny
+/// pieces to the pool costs more than they take (a decode step at batch 1).
+pub const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+/// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`: on the rayon pool when `work` (the
+/// whole call's multiply-adds, roughly) is worth it, in order on this thread otherwise.
+pub(crate) fn par_chunks(data: &mut [f32], chunk: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     if chunk == 0 {
         return;
     }
-    data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    if work < PARALLEL_MIN_WORK {
+        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    }
 }

@@ -33,7 +33,7 @@ impl CustomOp2 for RmsNorm {
         let (x, w) = (as_slice(s1, l1)?, as_slice(s2, l2)?);
         let d = w.len();
         let mut y = vec![0f32; x.len()];
-        par_chunks(&mut y, d, |i, out| {
+        par_chunks(&mut y, d, 2 * x.len(), |i, out| {
             let row = &x[i * d..(i + 1) * d];
             let r = inv_rms(row, self.eps);
             for ((o, xv), wv) in out.iter_mut().zip(row).zip(w) {
@@ -68,7 +68,7 @@ impl CustomOp3 for RmsNormBackward {
         let rows = x.len() / d.max(1);
         let mut out = vec![0f32; x.len() + d];
         let (dx, dw) = out.split_at_mut(x.len());
-        par_chunks(dx, d, |i, dxr| {
+        par_chunks(dx, d, 4 * x.len(), |i, dxr| {
             let (xr, gr) = (&x[i * d..(i + 1) * d], &dy[i * d..(i + 1) * d]);
             let r = inv_rms(xr, self.eps);
             let dot = xr.iter().zip(gr).zip(w).map(|((xv, g), wv)| g * wv * xv).sum::<f32>() / d as f32;

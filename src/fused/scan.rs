@@ -314,7 +314,7 @@ impl CustomOp2 for ScanOp {
         let (x, s0) = (as_slice(s1, l1)?, as_slice(s2, l2)?);
         let (b, h, _, _) = l1.shape().dims4()?;
         let mut out = vec![0f32; b * h * sc.out_width()];
-        par_chunks(&mut out, sc.out_width(), |pair, buf| {
+        par_chunks(&mut out, sc.out_width(), 4 * b * h * sc.t * sc.state(), |pair, buf| {
             let (o, s) = buf.split_at_mut(sc.t * sc.dv);
             s.copy_from_slice(&s0[pair * sc.state()..(pair + 1) * sc.state()]);
             sc.forward(&x[pair * sc.t * sc.width()..(pair + 1) * sc.t * sc.width()], s, o, None);
@@ -346,7 +346,7 @@ impl CustomOp3 for ScanBackward {
         let (b, h, _, _) = l1.shape().dims4()?;
         let per = sc.t * sc.width() + sc.state();
         let mut out = vec![0f32; b * h * per];
-        par_chunks(&mut out, per, |pair, buf| {
+        par_chunks(&mut out, per, 16 * b * h * sc.t * sc.state(), |pair, buf| {
             let (dx, ds) = buf.split_at_mut(sc.t * sc.width());
             let g = &grad[pair * sc.out_width()..(pair + 1) * sc.out_width()];
             ds.copy_from_slice(&g[sc.t * sc.dv..]);

@@ -35,7 +35,7 @@ impl CustomOp1 for SwiGlu {
         }
         let h = two_h / 2;
         let mut y = vec![0f32; gu.len() / 2];
-        par_chunks(&mut y, h, |i, out| {
+        par_chunks(&mut y, h, 8 * gu.len(), |i, out| {
             let (g, u) = gu[i * two_h..(i + 1) * two_h].split_at(h);
             for ((o, gv), uv) in out.iter_mut().zip(g).zip(u) {
                 *o = gv * sigmoid(*gv) * uv;
@@ -64,7 +64,7 @@ impl CustomOp2 for SwiGluBackward {
         let two_h = l1.shape().dim(D::Minus1)?;
         let h = two_h / 2;
         let mut out = vec![0f32; gu.len()];
-        par_chunks(&mut out, two_h, |i, o| {
+        par_chunks(&mut out, two_h, 16 * gu.len(), |i, o| {
             let (g, u) = gu[i * two_h..(i + 1) * two_h].split_at(h);
             let d = &dy[i * h..(i + 1) * h];
             let (dg, du) = o.split_at_mut(h);
