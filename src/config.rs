@@ -149,7 +149,10 @@ pub fn load(name: &str, size: &str) -> Result<ModelConfig, UserError> {
             .map_err(|e| UserError::Usage(format!("{name}: cannot read model config: {e}")))?;
         return parse(&text, name, size, name);
     }
-    Err(UserError::Usage(format!("unknown model `{name}` (known: {}; or give a path to a .toml file)", built_in_names().join(", "))))
+    Err(UserError::Usage(format!(
+        "unknown model `{name}` (known: {}; or give a path to a .toml file)",
+        built_in_names().join(", ")
+    )))
 }
 
 fn field_err(file: &str, field: impl Into<String>, message: impl Into<String>) -> UserError {
@@ -177,9 +180,10 @@ pub(crate) fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> UserErr
             let field = section.map_or(key.to_string(), |s| format!("{s}.{key}"));
             UserError::Usage(format!("{file}:{line_no}: `{field}`: {message}"))
         }
-        _ if line.trim_start().starts_with('[') => {
-            UserError::Usage(format!("{file}:{line_no}: `{}`: {message}", line.trim().trim_matches(|c| c == '[' || c == ']')))
-        }
+        _ if line.trim_start().starts_with('[') => UserError::Usage(format!(
+            "{file}:{line_no}: `{}`: {message}",
+            line.trim().trim_matches(|c| c == '[' || c == ']')
+        )),
         _ => UserError::Usage(format!("{file}:{line_no}: {message}")),
     }
 }
@@ -206,16 +210,25 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     positive(s.n_layers, "n_layers")?;
     positive(s.head_dim, "head_dim")?;
     if s.d_model % s.head_dim != 0 {
-        return Err(field_err(file, f("head_dim"), format!("must divide d_model ({} is not a multiple of {})", s.d_model, s.head_dim)));
+        return Err(field_err(
+            file,
+            f("head_dim"),
+            format!("must divide d_model ({} is not a multiple of {})", s.d_model, s.head_dim),
+        ));
     }
     let layers = match &raw.layers {
         None => None,
         Some(pattern) => {
             if pattern.is_empty() || s.n_layers % pattern.len() != 0 {
-                return Err(field_err(file, "layers", format!(
-                    "a pattern of {} mixers cannot be repeated to n_layers = {} (it must divide it)",
-                    pattern.len(), s.n_layers
-                )));
+                return Err(field_err(
+                    file,
+                    "layers",
+                    format!(
+                        "a pattern of {} mixers cannot be repeated to n_layers = {} (it must divide it)",
+                        pattern.len(),
+                        s.n_layers
+                    ),
+                ));
             }
             let kinds = pattern
                 .iter()

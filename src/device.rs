@@ -78,7 +78,10 @@ pub fn synchronize(device: &Device) -> Result<()> {
 }
 
 /// Runs `f` between two synchronisations and returns its result with the time it took.
-pub fn timed<T, E: From<candle_core::Error>>(device: &Device, f: impl FnOnce() -> std::result::Result<T, E>) -> std::result::Result<(T, Duration), E> {
+pub fn timed<T, E: From<candle_core::Error>>(
+    device: &Device,
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<(T, Duration), E> {
     synchronize(device)?;
     let t0 = Instant::now();
     let out = f()?;

@@ -39,9 +39,13 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::List(args) => commands::list::run(args).map(|_| true),
         Command::Check(args) => apply(&args.common).map_err(Into::into).and_then(|_| commands::check::run(args)),
-        Command::Train(args) => apply(&args.common).map_err(Into::into).and_then(|_| commands::train::run(args).map(|_| true)),
+        Command::Train(args) => {
+            apply(&args.common).map_err(Into::into).and_then(|_| commands::train::run(args).map(|_| true))
+        }
         Command::Run(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::run(a)),
-        Command::TrainSpeed(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::train_speed(a)),
+        Command::TrainSpeed(a) => {
+            apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::train_speed(a))
+        }
         Command::Latency(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::latency(a)),
         Command::Memory(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::memory(a)),
         Command::Generate(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::generate(a)),
@@ -49,7 +53,9 @@ fn main() -> ExitCode {
         Command::Merge(a) => commands::merge::run(a),
         Command::Report(a) => commands::report::run(a).map(|_| true),
         Command::Bench(b) => match &b.what {
-            seqbench::cli::BenchWhat::Kernels(a) => apply(&a.common).map_err(Into::into).and_then(|_| commands::bench::kernels(a)),
+            seqbench::cli::BenchWhat::Kernels(a) => {
+                apply(&a.common).map_err(Into::into).and_then(|_| commands::bench::kernels(a))
+            }
         },
         Command::Cell => seqbench::runner::serve_cell().map(|_| true),
     };

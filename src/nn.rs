@@ -111,7 +111,10 @@ impl Linear {
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("at least one dimension") = self.d_out();
         let x2 = x.reshape(((), d_in))?;
-        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS && crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS
+            && crate::fused::enabled(x.device())
+            && x.dtype() == DType::F32
+        {
             crate::fused::gemv::small_matmul(&x2, &self.weight)?
         } else {
             x2.matmul(&self.weight.t()?)?

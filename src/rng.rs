@@ -22,9 +22,7 @@ pub fn stream(seed: u64, name: &str) -> ChaCha8Rng {
 pub fn normal<S: Into<Shape>>(seed: u64, name: &str, shape: S, std: f64, dev: &Device) -> Result<Tensor> {
     let shape = shape.into();
     let mut rng = stream(seed, name);
-    let data: Vec<f32> = (0..shape.elem_count())
-        .map(|_| (rng.sample::<f64, _>(StandardNormal) * std) as f32)
-        .collect();
+    let data: Vec<f32> = (0..shape.elem_count()).map(|_| (rng.sample::<f64, _>(StandardNormal) * std) as f32).collect();
     Tensor::from_vec(data, shape, dev)
 }
 

@@ -57,7 +57,10 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             }
             let dir = opts.out.join(&id);
             if dir.join("results.json").exists() {
-                return Err(usage(format!("{} already holds a run; use --resume {id} or another --run-id", dir.display())));
+                return Err(usage(format!(
+                    "{} already holds a run; use --resume {id} or another --run-id",
+                    dir.display()
+                )));
             }
             if !opts.quiet {
                 eprintln!("measuring the environment (calibration matmul)...");
@@ -81,7 +84,8 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             anyhow::bail!("stopped after {i} cells ({STOP_AFTER_ENV})");
         }
         bar.set_message(spec.id.clone());
-        let result = if opts.in_process { run_cell(spec) } else { run_child(&opts.exe, spec, results.suite.cell_timeout) };
+        let result =
+            if opts.in_process { run_cell(spec) } else { run_child(&opts.exe, spec, results.suite.cell_timeout) };
         if result.status == crate::bench::Status::Failed && opts.quiet {
             eprintln!("cell {} failed: {}", spec.id, result.error.as_deref().unwrap_or(""));
         }
@@ -113,16 +117,12 @@ pub fn default_run_id(suite: &str) -> String {
 fn run_child(exe: &Path, spec: &CellSpec, timeout: f64) -> CellResult {
     let start = Instant::now();
     let failed = |msg: String| CellResult::failed(spec, msg, start.elapsed().as_secs_f64());
-    let mut child = match Command::new(exe)
-        .arg("cell")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
-    };
+    let mut child =
+        match Command::new(exe).arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+        {
+            Ok(c) => c,
+            Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
+        };
     let input = match serde_json::to_vec(spec) {
         Ok(v) => v,
         Err(e) => return failed(format!("cannot encode cell: {e}")),
@@ -171,7 +171,10 @@ fn run_child(exe: &Path, spec: &CellSpec, timeout: f64) -> CellResult {
                     format!("killed by signal {}", status.signal().unwrap_or(0))
                 }
             };
-            failed(format!("child process failed ({how}){}", if stderr.trim().is_empty() { String::new() } else { format!(": {}", tail(&stderr)) }))
+            failed(format!(
+                "child process failed ({how}){}",
+                if stderr.trim().is_empty() { String::new() } else { format!(": {}", tail(&stderr)) }
+            ))
         }
         Ok(_) => serde_json::from_str::<CellResult>(stdout.trim())
             .unwrap_or_else(|e| failed(format!("child returned no result ({e}): {}", tail(&stderr)))),

@@ -191,7 +191,10 @@ impl Suite {
             return Suite::parse(&text, name);
         }
         let known: Vec<_> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-        Err(UserError::Usage(format!("unknown suite `{name}` (known: {}; or give a path to a .toml file)", known.join(", "))))
+        Err(UserError::Usage(format!(
+            "unknown suite `{name}` (known: {}; or give a path to a .toml file)",
+            known.join(", ")
+        )))
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Suite, UserError> {
@@ -327,7 +330,12 @@ impl Suite {
     /// Every cell of the suite, in a deterministic order.
     pub fn cells(&self) -> Result<Vec<CellSpec>, UserError> {
         let mut cells = Vec::new();
-        let mut push = |measurement: Measurement, model: &ModelConfig, label: String, value: usize, settings: Settings, plan: SamplePlan| {
+        let mut push = |measurement: Measurement,
+                        model: &ModelConfig,
+                        label: String,
+                        value: usize,
+                        settings: Settings,
+                        plan: SamplePlan| {
             let id = format!("{}/{}/{}={}", measurement.name(), label, measurement.parameter(), value);
             cells.push(CellSpec {
                 id,
@@ -345,10 +353,14 @@ impl Suite {
             let plan = t.plan.unwrap_or(self.plan);
             for m in self.models_for(&t.models)? {
                 let forms: Vec<Form> = if m.has_linear() {
-                    t.forms.iter().map(|f| Form::parse(f).expect("validated")).map(|f| match f {
-                        Form::Chunkwise(c) if c == crate::kernels::DEFAULT_CHUNK => Form::Chunkwise(m.chunk_size),
-                        other => other,
-                    }).collect()
+                    t.forms
+                        .iter()
+                        .map(|f| Form::parse(f).expect("validated"))
+                        .map(|f| match f {
+                            Form::Chunkwise(c) if c == crate::kernels::DEFAULT_CHUNK => Form::Chunkwise(m.chunk_size),
+                            other => other,
+                        })
+                        .collect()
                 } else {
                     vec![Form::Chunkwise(m.chunk_size)]
                 };
@@ -360,7 +372,8 @@ impl Suite {
                         m.label()
                     };
                     for &len in &t.seq_lens {
-                        let settings = Settings { batch: Some(t.batch), form: Some(form.to_string()), ..Default::default() };
+                        let settings =
+                            Settings { batch: Some(t.batch), form: Some(form.to_string()), ..Default::default() };
                         push(Measurement::TrainThroughput, &m, label.clone(), len, settings, plan);
                     }
                 }
@@ -379,7 +392,8 @@ impl Suite {
         if let Some(mem) = &self.memory {
             for m in self.models_for(&mem.models)? {
                 for &p in &mem.positions {
-                    let settings = Settings { batch: Some(mem.batch), prefill_chunk: mem.prefill_chunk, ..Default::default() };
+                    let settings =
+                        Settings { batch: Some(mem.batch), prefill_chunk: mem.prefill_chunk, ..Default::default() };
                     push(Measurement::Memory, &m, m.label(), p, settings, self.plan);
                 }
             }
@@ -389,14 +403,25 @@ impl Suite {
             let budget = g.mem_budget.as_deref().map(|b| parse_bytes(b).expect("validated"));
             for m in self.models_for(&g.models)? {
                 for &b in &g.batches {
-                    let settings = Settings { prompt: Some(g.prompt), tokens: Some(g.tokens), mem_budget: budget, ..Default::default() };
+                    let settings = Settings {
+                        prompt: Some(g.prompt),
+                        tokens: Some(g.tokens),
+                        mem_budget: budget,
+                        ..Default::default()
+                    };
                     push(Measurement::Generation, &m, m.label(), b, settings, plan);
                 }
             }
         }
         if let Some(l) = &self.lm {
             for m in self.models_sized(&l.models, l.size.as_deref())? {
-                let settings = Settings { batch: Some(l.batch), steps: Some(l.steps), seq_len: Some(l.seq_len), lr: l.lr, ..Default::default() };
+                let settings = Settings {
+                    batch: Some(l.batch),
+                    steps: Some(l.steps),
+                    seq_len: Some(l.seq_len),
+                    lr: l.lr,
+                    ..Default::default()
+                };
                 push(Measurement::LmLoss, &m, m.label(), l.steps, settings, ONE_RUN);
             }
         }

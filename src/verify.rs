@@ -139,7 +139,11 @@ pub fn run_with_grads(case: &KernelCase, form: Form, seed: u64) -> Result<FormRe
 }
 
 /// [`run_with_grads`] with any implementation of the recurrence (e.g. [`kernels::run_plain`]).
-pub fn run_with_grads_by(case: &KernelCase, seed: u64, run: impl Fn(&kernels::Inputs) -> Result<kernels::Output>) -> Result<FormResult> {
+pub fn run_with_grads_by(
+    case: &KernelCase,
+    seed: u64,
+    run: impl Fn(&kernels::Inputs) -> Result<kernels::Output>,
+) -> Result<FormResult> {
     let out = run(&case.inputs)?;
     let dtype = out.o.dtype();
     let wo = rng::normal(seed, "loss-o", out.o.dims(), 1.0, &Device::Cpu)?.to_dtype(dtype)?;

@@ -49,10 +49,19 @@ fn bad_configs_give_one_line_and_exit_2() {
 fn unknown_model_and_bad_flags_exit_2() {
     assert_user_error(&seqbench(&["train", "--model", "gpt5", "-q"]), &["unknown model `gpt5`", "gated-deltanet"]);
     assert_user_error(&seqbench(&["check", "--models", "attention,nope"]), &["unknown model `nope`"]);
-    assert_user_error(&seqbench(&["train", "--model", "gla", "--size", "tiny", "--form", "chunkwise:12"]), &["power of two"]);
+    assert_user_error(
+        &seqbench(&["train", "--model", "gla", "--size", "tiny", "--form", "chunkwise:12"]),
+        &["power of two"],
+    );
     assert_user_error(&seqbench(&["train", "--steps", "0"]), &["--steps"]);
-    assert_user_error(&seqbench(&["train", "--corpus", "/nonexistent/file.txt", "--size", "tiny"]), &["/nonexistent/file.txt"]);
-    assert_user_error(&seqbench(&["train", "--model", "attention", "--seq-len", "65536", "--batch", "64"]), &["needs about", "available"]);
+    assert_user_error(
+        &seqbench(&["train", "--corpus", "/nonexistent/file.txt", "--size", "tiny"]),
+        &["/nonexistent/file.txt"],
+    );
+    assert_user_error(
+        &seqbench(&["train", "--model", "attention", "--seq-len", "65536", "--batch", "64"]),
+        &["needs about", "available"],
+    );
     let out = seqbench(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -76,8 +85,20 @@ fn train_saves_weights_and_report() {
     let dir = temp_dir("train");
     let (w, j) = (dir.join("w.safetensors"), dir.join("r.json"));
     let out = seqbench(&[
-        "train", "--model", "retnet@tiny", "--steps", "3", "--seq-len", "32", "--batch", "2", "-q",
-        "--save", w.to_str().unwrap(), "--json", j.to_str().unwrap(),
+        "train",
+        "--model",
+        "retnet@tiny",
+        "--steps",
+        "3",
+        "--seq-len",
+        "32",
+        "--batch",
+        "2",
+        "-q",
+        "--save",
+        w.to_str().unwrap(),
+        "--json",
+        j.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let tensors = candle_core::safetensors::load(&w, &candle_core::Device::Cpu).unwrap();

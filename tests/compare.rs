@@ -35,7 +35,19 @@ fn base_run() -> &'static PathBuf {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cmp.toml"), SUITE).unwrap();
-        let out = seqbench(&["run", dir.join("cmp.toml").to_str().unwrap(), "--out", dir.to_str().unwrap(), "--run-id", "base", "-q", "--no-tables"], &[]);
+        let out = seqbench(
+            &[
+                "run",
+                dir.join("cmp.toml").to_str().unwrap(),
+                "--out",
+                dir.to_str().unwrap(),
+                "--run-id",
+                "base",
+                "-q",
+                "--no-tables",
+            ],
+            &[],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         dir.join("base")
     })
@@ -96,7 +108,11 @@ fn thirty_percent_slower_is_a_regression_and_names_the_cells() {
     let out = compare(&base, &slower, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    for id in ["decode_latency/attention@tiny/position=64", "train_throughput/gated-deltanet@tiny/seq_len=16", "memory/attention@tiny/position=64"] {
+    for id in [
+        "decode_latency/attention@tiny/position=64",
+        "train_throughput/gated-deltanet@tiny/seq_len=16",
+        "memory/attention@tiny/position=64",
+    ] {
         assert!(stdout.contains(&format!("regressed: {id}")), "{id} not named in:\n{stdout}");
     }
     // A generous threshold lets it pass; a per-measurement one catches latency alone.
@@ -114,7 +130,9 @@ fn thirty_percent_slower_is_a_regression_and_names_the_cells() {
 #[test]
 fn a_few_percent_of_noise_is_not_flagged() {
     // The real run against itself with every sample moved by up to 3%.
-    let noisy = altered(base_run(), "noisy", |_, xs| xs.iter().enumerate().map(|(i, s)| s * [0.98, 1.03, 0.97, 1.02, 1.0, 0.99][i % 6]).collect());
+    let noisy = altered(base_run(), "noisy", |_, xs| {
+        xs.iter().enumerate().map(|(i, s)| s * [0.98, 1.03, 0.97, 1.02, 1.0, 0.99][i % 6]).collect()
+    });
     let out = compare(base_run(), &noisy, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -124,10 +142,16 @@ fn a_few_percent_of_noise_is_not_flagged() {
 #[test]
 fn exports_for_dashboards() {
     let dir = base_run().parent().unwrap().join("exports");
-    let out = compare(base_run(), base_run(), &["--github-action", dir.to_str().unwrap(), "--bencher", dir.join("bmf.json").to_str().unwrap()]);
+    let out = compare(
+        base_run(),
+        base_run(),
+        &["--github-action", dir.to_str().unwrap(), "--bencher", dir.join("bmf.json").to_str().unwrap()],
+    );
     assert!(out.status.success());
-    let bigger: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bigger_is_better.json")).unwrap()).unwrap();
-    let smaller: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("smaller_is_better.json")).unwrap()).unwrap();
+    let bigger: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bigger_is_better.json")).unwrap()).unwrap();
+    let smaller: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("smaller_is_better.json")).unwrap()).unwrap();
     assert!(bigger.as_array().unwrap().iter().all(|e| e["unit"] == "tokens/s" && e["value"].as_f64().unwrap() > 0.0));
     assert!(smaller.as_array().unwrap().iter().any(|e| e["unit"] == "s"));
     let bmf: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bmf.json")).unwrap()).unwrap();
@@ -149,18 +173,40 @@ fn merged_shards_equal_the_unsharded_cell_set() {
     );
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     let merged = root.join("merged");
-    let m = seqbench(&["merge", root.join("s1").to_str().unwrap(), root.join("s2").to_str().unwrap(), "--out", merged.to_str().unwrap()], &[]);
+    let m = seqbench(
+        &[
+            "merge",
+            root.join("s1").to_str().unwrap(),
+            root.join("s2").to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
-    let read = |p: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p.join("results.json")).unwrap()).unwrap() };
+    let read = |p: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("results.json")).unwrap()).unwrap()
+    };
     let (whole, merged, s1) = (read(base), read(&merged), read(&root.join("s1")));
-    let ids = |r: &Value| -> Vec<String> { r["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect() };
+    let ids = |r: &Value| -> Vec<String> {
+        r["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
     assert_eq!(ids(&merged), ids(&whole));
     assert_eq!(merged["planned"], whole["planned"]);
     assert!(merged["finished"].is_string());
     assert!(ids(&s1).len() < ids(&whole).len() && !ids(&s1).is_empty());
     assert_eq!(s1["shard"]["count"], 2);
     // Overlapping shards are refused.
-    let dup = seqbench(&["merge", root.join("s1").to_str().unwrap(), root.join("s1").to_str().unwrap(), "--out", root.join("dup").to_str().unwrap()], &[]);
+    let dup = seqbench(
+        &[
+            "merge",
+            root.join("s1").to_str().unwrap(),
+            root.join("s1").to_str().unwrap(),
+            "--out",
+            root.join("dup").to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(dup.status.code(), Some(2));
 }
 

@@ -49,7 +49,10 @@ fn fused_attention_matches_plain_attention() {
     let dev = Device::Cpu;
     for (tq, tk) in [(1, 1), (63, 63), (65, 65), (130, 130), (1, 77), (5, 70)] {
         let var = |name: &str, t: usize| {
-            Var::from_tensor(&seqbench::rng::normal(tq as u64 * 1000 + tk as u64, name, (2, 3, t, 16), 1.0, &dev).unwrap()).unwrap()
+            Var::from_tensor(
+                &seqbench::rng::normal(tq as u64 * 1000 + tk as u64, name, (2, 3, t, 16), 1.0, &dev).unwrap(),
+            )
+            .unwrap()
         };
         let (q, k, v) = (var("q", tq), var("k", tk), var("v", tk));
         let scale = 0.25;

@@ -77,7 +77,11 @@ fn state_bytes_follow_the_lectures_table() {
 
 #[test]
 fn hybrid_patterns_are_validated() {
-    let text = |layers: &str| format!("name = \"h\"\nmixer = \"gla\"\nlayers = {layers}\n[sizes.s]\nd_model = 32\nn_layers = 4\nhead_dim = 8\n");
+    let text = |layers: &str| {
+        format!(
+            "name = \"h\"\nmixer = \"gla\"\nlayers = {layers}\n[sizes.s]\nd_model = 32\nn_layers = 4\nhead_dim = 8\n"
+        )
+    };
     let ok = config::parse(&text("[\"gla\", \"attention\"]"), "h.toml", "s", "test").unwrap();
     assert_eq!(ok.layer_kinds().len(), 4);
     assert_eq!(ok.attention_layers(), 2);
@@ -96,7 +100,11 @@ fn inference_model_matches_the_trainable_one_without_a_graph() {
         let x = check::byte_ids(2, 21, 4, &Device::Cpu).unwrap();
         let a = train.forward(&x, train.default_form()).unwrap();
         let b = infer.forward(&x, infer.default_form()).unwrap();
-        assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.flatten_all().unwrap().to_vec1::<f32>().unwrap(), "{name}");
+        assert_eq!(
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            "{name}"
+        );
         // Nothing to differentiate: the inference model's output carries no graph back to its weights.
         let grads = b.sum_all().unwrap().backward().unwrap();
         assert!(infer.named_vars().iter().all(|(_, v)| grads.get(v.as_tensor()).is_none()), "{name}");

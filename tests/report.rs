@@ -34,7 +34,9 @@ fn parse_svg(path: &Path) -> Svg {
     let texts = doc
         .descendants()
         .filter(|n| n.tag_name().name() == "text")
-        .map(|n| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>().trim().to_string())
+        .map(|n| {
+            n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>().trim().to_string()
+        })
         .collect();
     let polylines = doc.descendants().filter(|n| n.tag_name().name() == "polyline").count();
     Svg { texts, polylines }
@@ -46,7 +48,8 @@ fn report_draws_every_chart_with_its_series_and_labels() {
     std::fs::copy(repo("results/full-reference-2core/results.json"), dir.join("results.json")).unwrap();
     let out = seqbench(&["report", dir.to_str().unwrap(), "--compare", &repo("results/full-reference-2core")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
 
     // chart file -> (measurement whose labels must all appear, axis texts that must appear)
     let expected: [(&str, &str, &[&str]); 8] = [

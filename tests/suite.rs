@@ -68,7 +68,8 @@ fn load(dir: &Path, id: &str) -> Value {
 fn validate(results: &Value) {
     let schema: Value = serde_json::from_str(include_str!("../schemas/results.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(results).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(results).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
 }
 
@@ -98,23 +99,46 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     let statuses: Vec<&str> = r["cells"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1);
     // Every measurement has ok cells, with raw samples kept.
-    for m in ["train_throughput", "prefill_latency", "decode_latency", "memory", "generation", "lm_loss", "mqar_accuracy", "mqar_width", "copy_accuracy"] {
+    for m in [
+        "train_throughput",
+        "prefill_latency",
+        "decode_latency",
+        "memory",
+        "generation",
+        "lm_loss",
+        "mqar_accuracy",
+        "mqar_width",
+        "copy_accuracy",
+    ] {
         assert!(r["cells"].as_array().unwrap().iter().any(|c| c["measurement"] == m && c["status"] == "ok"), "{m}");
     }
-    assert_eq!(cell(&r, "train_throughput/gated-deltanet@tiny [recurrent]/seq_len=33")["samples"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        cell(&r, "train_throughput/gated-deltanet@tiny [recurrent]/seq_len=33")["samples"].as_array().unwrap().len(),
+        2
+    );
     // Tables and verdicts printed; CSV tidy with one row per cell; Markdown has the tables.
-    assert!(stdout.contains("Training throughput") && stdout.contains("Decode latency from position 8 to 256"), "{stdout}");
+    assert!(
+        stdout.contains("Training throughput") && stdout.contains("Decode latency from position 8 to 256"),
+        "{stdout}"
+    );
     let csv = std::fs::read_to_string(dir.join("r1/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + r["cells"].as_array().unwrap().len());
     assert!(csv.starts_with("run_id,measurement,model,label,mixer,form,parameter,value,status,unit,n,median"));
     let md = std::fs::read_to_string(dir.join("r1/results.md")).unwrap();
     assert!(md.contains("## Verdicts") && md.contains("| model |") && md.contains("## Failed cells"));
-    assert!(md.contains("MQAR test accuracy vs key-value pairs") && md.contains("state bytes") && md.contains("Expected from the literature"));
+    assert!(
+        md.contains("MQAR test accuracy vs key-value pairs")
+            && md.contains("state bytes")
+            && md.contains("Expected from the literature")
+    );
     // Quality cells: accuracies in [0, 1], the loss curve kept, the width sweep builds the wider model.
     let acc = cell(&r, "mqar_accuracy/gated-deltanet@tiny/kv_pairs=2")["summary"]["median"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     let lm = cell(&r, "lm_loss/attention@tiny/steps=3");
-    assert!(lm["metrics"]["loss_curve.00002"].as_f64().unwrap() > 0.0 && lm["metrics"]["entropy_floor_bits"].as_f64().unwrap() > 0.0);
+    assert!(
+        lm["metrics"]["loss_curve.00002"].as_f64().unwrap() > 0.0
+            && lm["metrics"]["entropy_floor_bits"].as_f64().unwrap() > 0.0
+    );
     assert_eq!(cell(&r, "mqar_width/lstm@tiny/d_model=16")["model"]["d_model"], 16);
 }
 
@@ -173,7 +197,12 @@ fn an_interrupted_run_resumes_where_it_stopped() {
     let planned: Vec<&str> = full["planned"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(ids, planned);
     for c in &done {
-        assert_eq!(cell(&full, c["id"].as_str().unwrap())["samples"], c["samples"], "cell {} was measured again", c["id"]);
+        assert_eq!(
+            cell(&full, c["id"].as_str().unwrap())["samples"],
+            c["samples"],
+            "cell {} was measured again",
+            c["id"]
+        );
     }
     assert!(full["finished"].is_string());
 }
@@ -190,7 +219,13 @@ fn bad_suite_input_exits_2_with_one_line() {
     std::fs::write(&bad, TINY_SUITE.replace("batch = 2", "batch = 2\nbatchsize = 3")).unwrap();
     assert_user_error(&seqbench(&["run", bad.to_str().unwrap()], &[]), &["unknown field `batchsize`"]);
     assert_user_error(&seqbench(&["latency", "--device", "cuda:0", "--models", "gla"], &[]), &["device `cuda:0`"]);
-    assert_user_error(&seqbench(&["memory", "--models", "gpt9", "--out", dir.to_str().unwrap()], &[]), &["unknown model `gpt9`"]);
-    assert_user_error(&seqbench(&["run", "--resume", "nothing-here", "--out", dir.to_str().unwrap()], &[]), &["cannot read results"]);
+    assert_user_error(
+        &seqbench(&["memory", "--models", "gpt9", "--out", dir.to_str().unwrap()], &[]),
+        &["unknown model `gpt9`"],
+    );
+    assert_user_error(
+        &seqbench(&["run", "--resume", "nothing-here", "--out", dir.to_str().unwrap()], &[]),
+        &["cannot read results"],
+    );
     assert_user_error(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), &["mem_budget"]);
 }

@@ -35,7 +35,11 @@ fn training_lowers_the_loss_for_every_model() {
         assert!(last < first - 0.5, "{name}: loss went from {first:.3} to {last:.3}");
         assert!(r.valid_loss < first - 0.5, "{name}: validation loss {:.3} vs initial {first:.3}", r.valid_loss);
         let floor = r.entropy_floor_bits.unwrap();
-        assert!(r.valid_bits_per_byte > floor * 0.9, "{name}: beat the entropy floor ({} < {floor})", r.valid_bits_per_byte);
+        assert!(
+            r.valid_bits_per_byte > floor * 0.9,
+            "{name}: beat the entropy floor ({} < {floor})",
+            r.valid_bits_per_byte
+        );
     }
 }
 

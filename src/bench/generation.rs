@@ -28,11 +28,8 @@ pub fn need_bytes(model: &LanguageModel, batch: usize, prompt: usize, tokens: us
     let chunk = prefill_chunk(batch, prompt);
     let states = model.state_bytes(batch, prompt + tokens);
     let activations = 4 * batch * chunk * (48 * c.d_model + 3 * c.d_mlp + c.vocab);
-    let scores = if c.attention_layers() > 0 {
-        4 * 3 * batch * (c.d_model / c.head_dim) * chunk * (prompt + tokens)
-    } else {
-        0
-    };
+    let scores =
+        if c.attention_layers() > 0 { 4 * 3 * batch * (c.d_model / c.head_dim) * chunk * (prompt + tokens) } else { 0 };
     model.param_bytes() + 2 * states + activations + scores
 }
 
@@ -55,7 +52,8 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let mut prefill_seconds = Vec::new();
     let samples = crate::stats::sample(&spec.plan, || -> anyhow::Result<_> {
         let device = model.device();
-        let ((logits, mut states), prefill) = crate::device::timed(device, || model.prefill_chunked(&ids, prefill_chunk(batch, prompt)))?;
+        let ((logits, mut states), prefill) =
+            crate::device::timed(device, || model.prefill_chunked(&ids, prefill_chunk(batch, prompt)))?;
         prefill_seconds.push(prefill.as_secs_f64());
         let mut next = greedy(&logits)?;
         let (_, decode) = crate::device::timed(device, || -> candle_core::Result<()> {

@@ -9,7 +9,6 @@ use crate::verify::{kernel_case_on, Recurrence};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-
 /// One implementation being timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Implementation {
@@ -75,7 +74,12 @@ pub fn implementations(kernels: &[String], forms: &[String]) -> std::result::Res
             let (form, fused) = match f.as_str() {
                 "fused" => (Form::Recurrent, true),
                 // The family's usual chunk: per-channel gates materialise [C, C, d_k] per chunk.
-                "chunkwise" if matches!(kind, Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank) => {
+                "chunkwise"
+                    if matches!(
+                        kind,
+                        Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank
+                    ) =>
+                {
                     (Form::Chunkwise(16), false)
                 }
                 other => (Form::parse(other)?, false),
@@ -105,7 +109,15 @@ fn sample_or_once(plan: &SamplePlan, mut f: impl FnMut() -> Result<std::time::Du
 }
 
 /// Times one implementation at one grid point.
-pub fn measure(imp: Implementation, device: &Device, batch: usize, t: usize, heads: usize, d: usize, plan: &SamplePlan) -> Result<KernelRow> {
+pub fn measure(
+    imp: Implementation,
+    device: &Device,
+    batch: usize,
+    t: usize,
+    heads: usize,
+    d: usize,
+    plan: &SamplePlan,
+) -> Result<KernelRow> {
     let dev = device.clone();
     let seed = 17;
     let run: Box<dyn Fn() -> Result<(Tensor, Vec<Var>)>> = match imp {
@@ -125,7 +137,8 @@ pub fn measure(imp: Implementation, device: &Device, batch: usize, t: usize, hea
         Implementation::Linear { kind, form, fused } => {
             let case = kernel_case_on(&dev, kind, (batch, t, heads, d, d), false, seed, DType::F32)?;
             Box::new(move || {
-                let out = if fused { kernels::run(form, &case.inputs)? } else { kernels::run_plain(form, &case.inputs)? };
+                let out =
+                    if fused { kernels::run(form, &case.inputs)? } else { kernels::run_plain(form, &case.inputs)? };
                 Ok((out.o, case.vars.iter().map(|(_, v)| v.clone()).collect()))
             })
         }

@@ -4,8 +4,8 @@
 //! the prefill (counting allocator) and the peak heap and RSS during it.
 
 use super::{required, CellSpec, Outcome};
-use crate::model::LanguageModel;
 use crate::mixers::State;
+use crate::model::LanguageModel;
 use std::collections::BTreeMap;
 
 /// Prefill chunk when the cell does not say.

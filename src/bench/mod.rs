@@ -93,13 +93,19 @@ impl Measurement {
     pub fn is_timing(self) -> bool {
         matches!(
             self,
-            Measurement::TrainThroughput | Measurement::PrefillLatency | Measurement::DecodeLatency | Measurement::Generation
+            Measurement::TrainThroughput
+                | Measurement::PrefillLatency
+                | Measurement::DecodeLatency
+                | Measurement::Generation
         )
     }
 
     /// True for the quality measurements (trained models), false for speed and memory.
     pub fn is_quality(self) -> bool {
-        matches!(self, Measurement::LmLoss | Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy)
+        matches!(
+            self,
+            Measurement::LmLoss | Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy
+        )
     }
 
     /// The swept parameter's name.
@@ -242,7 +248,9 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
     let outcome = (|| -> anyhow::Result<Outcome> {
         let device = crate::device::selected()?;
         let model = match spec.measurement {
-            m if m == Measurement::TrainThroughput || m.is_quality() => LanguageModel::new(&spec.model, spec.seed, &device)?,
+            m if m == Measurement::TrainThroughput || m.is_quality() => {
+                LanguageModel::new(&spec.model, spec.seed, &device)?
+            }
             _ => LanguageModel::for_inference(&spec.model, spec.seed, &device)?,
         };
         crate::alloc::reset_peak();

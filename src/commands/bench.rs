@@ -36,13 +36,21 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     if a.samples == 0 || !(a.min_seconds >= 0.0) {
         return Err(usage("--samples must be at least 1 and --min-seconds non-negative"));
     }
-    let plan = SamplePlan { warmup: a.warmup, min_samples: a.samples, min_seconds: a.min_seconds, max_samples: a.samples.max(100) };
+    let plan = SamplePlan {
+        warmup: a.warmup,
+        min_samples: a.samples,
+        min_seconds: a.min_seconds,
+        max_samples: a.samples.max(100),
+    };
     let run_id = a.run_id.clone().unwrap_or_else(|| crate::runner::default_run_id("kernels"));
     let dir = a.out.join(&run_id);
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
     let environment = Environment::capture(&device)?;
     let created = crate::report::now_rfc3339();
-    let points: Vec<_> = imps.iter().flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t)))).collect();
+    let points: Vec<_> = imps
+        .iter()
+        .flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t))))
+        .collect();
     let bar = progress(a.common.quiet, points.len() as u64);
     let mut rows: Vec<KernelRow> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
@@ -51,9 +59,13 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
         bar.set_message(format!("{} {} B={b} T={t}", imp.kernel(), imp.form()));
         let need = need_bytes(imp, b, t, a.heads, a.head_dim);
         match available {
-            Some(avail) if need > avail => {
-                skipped.push(format!("{} {} B={b} T={t}: needs about {}, {} available", imp.kernel(), imp.form(), bytes(need), bytes(avail)))
-            }
+            Some(avail) if need > avail => skipped.push(format!(
+                "{} {} B={b} T={t}: needs about {}, {} available",
+                imp.kernel(),
+                imp.form(),
+                bytes(need),
+                bytes(avail)
+            )),
             _ => rows.push(measure(imp, &device, b, t, a.heads, a.head_dim, &plan)?),
         }
         bar.inc(1);
@@ -82,11 +94,36 @@ fn need_bytes(imp: Implementation, b: usize, t: usize, h: usize, d: usize) -> us
     }
 }
 
-fn write_files(dir: &std::path::Path, run_id: &str, created: &str, env: &Environment, rows: &[KernelRow], skipped: &[String]) -> anyhow::Result<()> {
-    let doc = KernelResults { schema: "seqbench.kernels", schema_version: 1, run_id: run_id.into(), created: created.into(), environment: env.clone(), rows, skipped };
+fn write_files(
+    dir: &std::path::Path,
+    run_id: &str,
+    created: &str,
+    env: &Environment,
+    rows: &[KernelRow],
+    skipped: &[String],
+) -> anyhow::Result<()> {
+    let doc = KernelResults {
+        schema: "seqbench.kernels",
+        schema_version: 1,
+        run_id: run_id.into(),
+        created: created.into(),
+        environment: env.clone(),
+        rows,
+        skipped,
+    };
     write_json(&dir.join("kernels.json"), &doc)?;
     let mut w = csv::Writer::from_path(dir.join("kernels.csv"))?;
-    w.write_record(["kernel", "form", "batch", "seq_len", "heads", "head_dim", "forward_s", "forward_backward_s", "tokens_per_s"])?;
+    w.write_record([
+        "kernel",
+        "form",
+        "batch",
+        "seq_len",
+        "heads",
+        "head_dim",
+        "forward_s",
+        "forward_backward_s",
+        "tokens_per_s",
+    ])?;
     for r in rows {
         w.write_record([
             r.kernel.clone(),
@@ -138,7 +175,9 @@ fn render(rows: &[KernelRow], markdown: bool) -> String {
                 let mut row = vec![k.clone(), f.clone()];
                 for t in &lens {
                     let cell = rows.iter().find(|r| r.batch == b && &r.kernel == k && &r.form == f && r.seq_len == *t);
-                    row.push(cell.map_or(String::new(), |r| format!("{} / {}", seconds(r.forward.median), seconds(r.backward.median))));
+                    row.push(cell.map_or(String::new(), |r| {
+                        format!("{} / {}", seconds(r.forward.median), seconds(r.backward.median))
+                    }));
                 }
                 row
             })

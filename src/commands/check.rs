@@ -1,18 +1,21 @@
 //! `seqbench check`: the form-equivalence and decode checks for every model, as a table.
 
-use crate::output::{progress, table, write_json};
 use crate::check::{check_kernel, check_model, CheckRow};
 use crate::cli::CheckArgs;
 use crate::config;
 use crate::model::LanguageModel;
+use crate::output::{progress, table, write_json};
 use crate::verify::Recurrence;
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     if args.seq_len == 0 {
         return Err(crate::error::usage("--seq-len must be at least 1"));
     }
-    let names: Vec<String> =
-        if args.models.is_empty() { config::built_in_names().iter().map(|s| s.to_string()).collect() } else { args.models.clone() };
+    let names: Vec<String> = if args.models.is_empty() {
+        config::built_in_names().iter().map(|s| s.to_string()).collect()
+    } else {
+        args.models.clone()
+    };
     let configs = names.iter().map(|n| config::load(n, &args.size)).collect::<Result<Vec<_>, _>>()?;
     let bar = progress(args.common.quiet, (Recurrence::ALL.len() + configs.len()) as u64);
     let mut rows: Vec<CheckRow> = Vec::new();

@@ -1,11 +1,11 @@
 //! `seqbench compare BASELINE NEW`: per-cell change with confidence interval and significance, a
 //! verdict per cell, exit 1 on regression; Markdown and dashboard exports.
 
-use crate::output::{table, write_json};
 use crate::bench::Measurement;
 use crate::cli::CompareArgs;
 use crate::compare::{compare, Comparison, Options, Verdict, ALPHA};
 use crate::error::usage;
+use crate::output::{table, write_json};
 use crate::report::tables::value;
 use crate::report::{export, Results};
 use std::collections::BTreeMap;
@@ -79,7 +79,11 @@ pub fn markdown(cmp: &Comparison, only_changes: bool) -> String {
     if !regressions.is_empty() {
         s.push_str(&format!(
             "**Regressions:** {}\n\n",
-            regressions.iter().map(|c| format!("`{}` ({})", c.id, c.change.map_or("-".into(), pct))).collect::<Vec<_>>().join(", ")
+            regressions
+                .iter()
+                .map(|c| format!("`{}` ({})", c.id, c.change.map_or("-".into(), pct)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     s.push_str(&format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len())));
@@ -98,7 +102,11 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
     }
     let base = Results::load(&a.baseline)?;
     let new = Results::load(&a.new)?;
-    let opts = Options { threshold: a.threshold / 100.0, per_measurement: per_measurement(&a.threshold_for)?, normalize: a.normalize };
+    let opts = Options {
+        threshold: a.threshold / 100.0,
+        per_measurement: per_measurement(&a.threshold_for)?,
+        normalize: a.normalize,
+    };
     let cmp = compare(&base, &new, &opts);
     if cmp.cells.is_empty() {
         return Err(usage(format!("{} and {} have no cells in common", a.baseline.display(), a.new.display())));
@@ -106,8 +114,11 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
     for w in &cmp.warnings {
         eprintln!("warning: {w}");
     }
-    let shown: Vec<_> =
-        cmp.cells.iter().filter(|c| !a.only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved)).collect();
+    let shown: Vec<_> = cmp
+        .cells
+        .iter()
+        .filter(|c| !a.only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
+        .collect();
     if !a.common.quiet && !shown.is_empty() {
         let mut t = table(&HEADER);
         for c in shown {
@@ -117,7 +128,13 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
     }
     println!("{}", summary(&cmp));
     for c in cmp.regressions() {
-        println!("regressed: {} ({}, x{:.2} worse, p = {:.3})", c.id, c.change.map_or("-".into(), pct), c.worse_factor.unwrap_or(0.0), c.p_value.unwrap_or(1.0));
+        println!(
+            "regressed: {} ({}, x{:.2} worse, p = {:.3})",
+            c.id,
+            c.change.map_or("-".into(), pct),
+            c.worse_factor.unwrap_or(0.0),
+            c.p_value.unwrap_or(1.0)
+        );
     }
     if let Some(path) = &a.markdown {
         let md = markdown(&cmp, a.only_changes);

@@ -1,9 +1,9 @@
 //! `seqbench list`: every shipped model with its size, parameters and state growth.
 
-use crate::output::{bytes, count, table};
 use crate::cli::ListArgs;
 use crate::config;
 use crate::model::LanguageModel;
+use crate::output::{bytes, count, table};
 use candle_core::Device;
 use serde::Serialize;
 
@@ -46,7 +46,12 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
                 None => cfg.mixer.recurrence().to_string(),
                 Some(_) => format!(
                     "per layer: {}",
-                    cfg.layer_kinds().iter().zip(m.layer_state_bytes(1, 32768)).map(|(k, b)| format!("{} ({} @32k)", k.name(), bytes(b))).collect::<Vec<_>>().join(", ")
+                    cfg.layer_kinds()
+                        .iter()
+                        .zip(m.layer_state_bytes(1, 32768))
+                        .map(|(k, b)| format!("{} ({} @32k)", k.name(), bytes(b)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             },
         });
@@ -55,9 +60,14 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    let mut t = table(&["model", "mixer", "layers x d", "params", "state @1k", "state @32k", "growth / token", "state update"]);
+    let mut t =
+        table(&["model", "mixer", "layers x d", "params", "state @1k", "state @32k", "growth / token", "state update"]);
     for e in &entries {
-        let growth = if e.state_bytes_per_token == 0.0 { "constant".to_string() } else { format!("{} / token", bytes(e.state_bytes_per_token as usize)) };
+        let growth = if e.state_bytes_per_token == 0.0 {
+            "constant".to_string()
+        } else {
+            format!("{} / token", bytes(e.state_bytes_per_token as usize))
+        };
         t.add_row(vec![
             e.model.clone(),
             e.mixer.to_string(),

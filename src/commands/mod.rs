@@ -3,8 +3,8 @@
 pub mod bench;
 pub mod check;
 pub mod compare;
-pub mod merge;
 pub mod list;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod train;

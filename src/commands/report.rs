@@ -15,7 +15,8 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
         None => None,
         Some(base) => {
             let base = Results::load(base)?;
-            let opts = Options { threshold: a.threshold / 100.0, per_measurement: Default::default(), normalize: a.normalize };
+            let opts =
+                Options { threshold: a.threshold / 100.0, per_measurement: Default::default(), normalize: a.normalize };
             let cmp = compare(&base, &results, &opts);
             if cmp.cells.is_empty() {
                 return Err(usage(format!("{} and {} have no cells in common", base.run_id, results.run_id)));

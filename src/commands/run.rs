@@ -31,7 +31,14 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
             }
         };
         tweak(&mut s.plan);
-        for p in [s.train.as_mut().and_then(|t| t.plan.as_mut()), s.latency.as_mut().and_then(|t| t.plan.as_mut()), s.generation.as_mut().and_then(|t| t.plan.as_mut())].into_iter().flatten() {
+        for p in [
+            s.train.as_mut().and_then(|t| t.plan.as_mut()),
+            s.latency.as_mut().and_then(|t| t.plan.as_mut()),
+            s.generation.as_mut().and_then(|t| t.plan.as_mut()),
+        ]
+        .into_iter()
+        .flatten()
+        {
             tweak(p);
         }
         s
@@ -65,12 +72,7 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
         println!("\n{} charts -> {}/report.html", written.len() - 1, dir.display());
     }
     let failed = results.cells.iter().filter(|c| c.status == crate::bench::Status::Failed).count();
-    println!(
-        "\n{} cells ({} failed) -> {}/results.{{json,csv,md}}",
-        results.cells.len(),
-        failed,
-        dir.display()
-    );
+    println!("\n{} cells ({} failed) -> {}/results.{{json,csv,md}}", results.cells.len(), failed, dir.display());
     Ok(failed == 0)
 }
 
@@ -104,13 +106,25 @@ fn adhoc(name: &str, plan: SamplePlan) -> Suite {
 
 pub fn train_speed(a: &TrainSpeedArgs) -> anyhow::Result<bool> {
     let mut s = adhoc("train-speed", SamplePlan { warmup: 1, min_samples: 3, min_seconds: 0.0, max_samples: 10 });
-    s.train = Some(TrainSection { seq_lens: a.seq_lens.clone(), batch: a.batch, forms: a.forms.clone(), plan: None, models: None });
+    s.train = Some(TrainSection {
+        seq_lens: a.seq_lens.clone(),
+        batch: a.batch,
+        forms: a.forms.clone(),
+        plan: None,
+        models: None,
+    });
     execute(Some(s), None, &a.bench)
 }
 
 pub fn latency(a: &LatencyArgs) -> anyhow::Result<bool> {
     let mut s = adhoc("latency", SamplePlan { warmup: 2, min_samples: 20, min_seconds: 0.5, max_samples: 1000 });
-    s.latency = Some(LatencySection { prompt: a.prompt, positions: a.seq_lens.clone(), batch: a.batch, plan: None, models: None });
+    s.latency = Some(LatencySection {
+        prompt: a.prompt,
+        positions: a.seq_lens.clone(),
+        batch: a.batch,
+        plan: None,
+        models: None,
+    });
     execute(Some(s), None, &a.bench)
 }
 

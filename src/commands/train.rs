@@ -1,6 +1,5 @@
 //! `seqbench train`: train one model, show progress, report validation loss against the entropy floor.
 
-use crate::output::{bytes, count, progress, table, write_json};
 use crate::cli::TrainArgs;
 use crate::config::{self, ModelConfig};
 use crate::data::Corpus;
@@ -8,6 +7,7 @@ use crate::error::usage;
 use crate::kernels::Form;
 use crate::memory;
 use crate::model::LanguageModel;
+use crate::output::{bytes, count, progress, table, write_json};
 use crate::train::{train, TrainOptions, TrainReport};
 use indicatif::ProgressStyle;
 use serde::Serialize;
@@ -67,7 +67,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         None => Corpus::synthetic(opts.seed),
     };
     if corpus.valid.len() < opts.seq_len + 1 {
-        return Err(usage(format!("--seq-len {} is longer than the validation split ({} bytes)", opts.seq_len, corpus.valid.len())));
+        return Err(usage(format!(
+            "--seq-len {} is longer than the validation split ({} bytes)",
+            opts.seq_len,
+            corpus.valid.len()
+        )));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?)?;
     let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form);
@@ -75,7 +79,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         if need > have {
             return Err(usage(format!(
                 "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available",
-                cfg.label(), opts.batch, opts.seq_len, opts.form, bytes(need), bytes(have)
+                cfg.label(),
+                opts.batch,
+                opts.seq_len,
+                opts.form,
+                bytes(need),
+                bytes(have)
             )));
         }
     }
@@ -108,7 +117,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let train_loss = tail.iter().sum::<f64>() / tail.len() as f64;
     let mut t = table(&["measure", "value"]);
     t.add_row(vec!["model".to_string(), cfg.label()]);
-    t.add_row(vec!["first / final train loss (nats/byte)".into(), format!("{:.3} / {train_loss:.3}", report.losses[0])]);
+    t.add_row(vec![
+        "first / final train loss (nats/byte)".into(),
+        format!("{:.3} / {train_loss:.3}", report.losses[0]),
+    ]);
     t.add_row(vec!["validation loss (nats/byte)".into(), format!("{:.4}", report.valid_loss)]);
     t.add_row(vec!["validation bits/byte".into(), format!("{:.4}", report.valid_bits_per_byte)]);
     if let Some(floor) = report.entropy_floor_bits {

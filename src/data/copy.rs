@@ -21,7 +21,8 @@ pub struct CopyConfig {
 
 impl CopyConfig {
     pub fn validate(&self) -> Result<(), UserError> {
-        let bad = |field: &str, message: String| Err(UserError::Config { file: "copy".into(), field: field.into(), message });
+        let bad =
+            |field: &str, message: String| Err(UserError::Config { file: "copy".into(), field: field.into(), message });
         if !(2..=254).contains(&self.alphabet) {
             return bad("alphabet", format!("must be between 2 and 254 (got {})", self.alphabet));
         }

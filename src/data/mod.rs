@@ -57,7 +57,12 @@ impl Corpus {
                 ((seq_len + 1) as f64 / VALID_FRACTION).ceil() as usize + need
             )));
         }
-        Ok(Corpus { name: path.display().to_string(), train: bytes[..cut].to_vec(), valid: bytes[cut..].to_vec(), valid_bits: None })
+        Ok(Corpus {
+            name: path.display().to_string(),
+            train: bytes[..cut].to_vec(),
+            valid: bytes[cut..].to_vec(),
+            valid_bits: None,
+        })
     }
 
     /// The true source's mean information per byte on the validation split (bits/byte), if known.

@@ -35,7 +35,8 @@ pub struct Examples {
 impl MqarConfig {
     /// Rejects impossible settings with the parameter named.
     pub fn validate(&self) -> Result<(), UserError> {
-        let bad = |field: &str, message: String| Err(UserError::Config { file: "mqar".into(), field: field.into(), message });
+        let bad =
+            |field: &str, message: String| Err(UserError::Config { file: "mqar".into(), field: field.into(), message });
         if !(4..=256).contains(&self.vocab) {
             return bad("vocab", format!("must be between 4 and 256 (got {})", self.vocab));
         }
@@ -44,12 +45,21 @@ impl MqarConfig {
         }
         let keys = self.vocab / 2 - 1;
         if self.kv_pairs > keys {
-            return bad("kv_pairs", format!("{} pairs need {} distinct keys, but vocab {} has only {keys}", self.kv_pairs, self.kv_pairs, self.vocab));
+            return bad(
+                "kv_pairs",
+                format!(
+                    "{} pairs need {} distinct keys, but vocab {} has only {keys}",
+                    self.kv_pairs, self.kv_pairs, self.vocab
+                ),
+            );
         }
         // The pairs, then room for every query followed by its answer.
         let need = 4 * self.kv_pairs;
         if self.seq_len < need {
-            return bad("kv_pairs", format!("{} pairs do not fit in seq_len {} (need at least {need})", self.kv_pairs, self.seq_len));
+            return bad(
+                "kv_pairs",
+                format!("{} pairs do not fit in seq_len {} (need at least {need})", self.kv_pairs, self.seq_len),
+            );
         }
         if self.train_examples == 0 || self.test_examples == 0 {
             return bad("train_examples", "train and test sizes must be positive".into());

@@ -102,7 +102,15 @@ impl CustomOp3 for Attention {
         "fused-causal-attention"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let q = as_slice(s1, l1)?;
         let ((k, ks), (v, vs)) = (pair_rows(s2, l2)?, pair_rows(s3, l3)?);
         let dims = Dims::of(l1, l2)?;
@@ -122,7 +130,14 @@ impl CustomOp3 for Attention {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
-    fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        o: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let qkv = Tensor::stack(&[q, &k.contiguous()?, &v.contiguous()?], 0)?;
         let (o, grad) = (o.contiguous()?, grad.contiguous()?);
         let dq = qkv.apply_op3_no_bwd(&o, &grad, &AttentionBackward { scale: self.scale, tq: q.dim(2)? })?;
@@ -152,7 +167,15 @@ impl CustomOp3 for AttentionBackward {
         "fused-causal-attention-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (qkv, o, grad) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
         // `Tensor::stack` needs equal shapes, so Tq = Tk here (training); the packing below is general.
         let (_, b, h, tk, d) = l1.shape().dims5()?;

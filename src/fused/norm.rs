@@ -62,7 +62,15 @@ impl CustomOp3 for RmsNormBackward {
         "fused-rms-norm-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (x, w, dy) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
         let d = w.len();
         let rows = x.len() / d.max(1);

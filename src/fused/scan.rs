@@ -201,7 +201,8 @@ impl Scan {
         }
         // Per segment, from the last: recompute S_{t-1} for each token, then run backwards.
         let mut before = vec![0f32; SEGMENT * n]; // S_{t-1} of each token in the segment
-        let (mut a, mut u, mut r, mut du, mut dr) = (vec![0f32; n], vec![0f32; dv], vec![0f32; dv], vec![0f32; dv], vec![0f32; dv]);
+        let (mut a, mut u, mut r, mut du, mut dr) =
+            (vec![0f32; n], vec![0f32; dv], vec![0f32; dv], vec![0f32; dv], vec![0f32; dv]);
         for seg in (0..self.t.div_ceil(SEGMENT)).rev() {
             let (t0, t1) = (seg * SEGMENT, ((seg + 1) * SEGMENT).min(self.t));
             s.copy_from_slice(&checkpoints[seg * n..(seg + 1) * n]);
@@ -340,7 +341,15 @@ impl CustomOp3 for ScanBackward {
         "fused-linear-scan-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let sc = self.0;
         let (x, s0, grad) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
         let (b, h, _, _) = l1.shape().dims4()?;

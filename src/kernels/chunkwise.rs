@@ -157,7 +157,11 @@ fn delta_terms(x: &Heads, ch: &Chunks, beta: &Tensor) -> Result<Terms> {
     let (q_dec, bk, k_hat) = match (&ch.b, ch.to_end()?) {
         (Some(b), Some((to_end, _))) => {
             let gamma = b.exp()?;
-            (ch.q.broadcast_mul(&gamma)?, ch.k.broadcast_mul(&beta.broadcast_mul(&gamma)?)?, ch.k.broadcast_mul(&to_end)?)
+            (
+                ch.q.broadcast_mul(&gamma)?,
+                ch.k.broadcast_mul(&beta.broadcast_mul(&gamma)?)?,
+                ch.k.broadcast_mul(&to_end)?,
+            )
         }
         _ => (ch.q.clone(), ch.k.broadcast_mul(beta)?, ch.k.clone()),
     };

@@ -114,8 +114,10 @@ pub struct Output {
 /// SEQBENCH_PLAIN_OPS=1, runs as plain candle ops ([`run_plain`]).
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
     let h = Heads::new(inputs)?;
-    if form == Form::Recurrent && h.low_rank.is_none() && h.dtype() == DType::F32 && crate::fused::enabled(h.q.device()) {
-        let (o, state) = crate::fused::scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), &h.s0, h.exclusive)?;
+    if form == Form::Recurrent && h.low_rank.is_none() && h.dtype() == DType::F32 && crate::fused::enabled(h.q.device())
+    {
+        let (o, state) =
+            crate::fused::scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), &h.s0, h.exclusive)?;
         return Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state });
     }
     plain(form, &h)
@@ -210,7 +212,12 @@ impl Heads {
             None => None,
             Some((a, b2)) => {
                 if a.dims() != [b, t, h, dk] || b2.dims() != [b, t, h, dk] {
-                    candle_core::bail!("low-rank vectors have shapes {:?} and {:?}, expected {:?}", a.dims(), b2.dims(), [b, t, h, dk])
+                    candle_core::bail!(
+                        "low-rank vectors have shapes {:?} and {:?}, expected {:?}",
+                        a.dims(),
+                        b2.dims(),
+                        [b, t, h, dk]
+                    )
                 }
                 if !matches!(x.gate, Gate::Channel(_)) || x.beta.is_some() {
                     candle_core::bail!("the low-rank transition needs a per-channel gate and no β")
@@ -227,7 +234,21 @@ impl Heads {
             }
             None => Tensor::zeros((b, h, dk, dv), x.q.dtype(), x.q.device())?,
         };
-        Ok(Heads { b, h, t, dk, dv, q: heads(&x.q)?, k: heads(&x.k)?, v: heads(&x.v)?, g, beta, s0, exclusive: x.exclusive, low_rank })
+        Ok(Heads {
+            b,
+            h,
+            t,
+            dk,
+            dv,
+            q: heads(&x.q)?,
+            k: heads(&x.k)?,
+            v: heads(&x.v)?,
+            g,
+            beta,
+            s0,
+            exclusive: x.exclusive,
+            low_rank,
+        })
     }
 
     pub fn dtype(&self) -> DType {

@@ -34,7 +34,12 @@ impl DeltaProjections {
 
     pub fn shape(&self) -> LinearShape {
         let channels = 3 * self.heads * self.head_dim;
-        LinearShape { heads: self.heads, d_k: self.head_dim, d_v: self.head_dim, conv: Some((channels, self.conv.width)) }
+        LinearShape {
+            heads: self.heads,
+            d_k: self.head_dim,
+            d_v: self.head_dim,
+            conv: Some((channels, self.conv.width)),
+        }
     }
 
     /// Kernel inputs with no gate, and the new conv carry.
@@ -44,7 +49,19 @@ impl DeltaProjections {
         let q = (l2_normalize(&parts[0], 1e-6)? * (1.0 / (self.head_dim as f64).sqrt()))?;
         let k = l2_normalize(&parts[1], 1e-6)?;
         let beta = sigmoid(&self.beta.forward(x)?)?;
-        Ok((Inputs { q, k, v: parts[2].clone(), gate: Gate::None, beta: Some(beta), initial_state: None, exclusive: false, low_rank: None }, carry))
+        Ok((
+            Inputs {
+                q,
+                k,
+                v: parts[2].clone(),
+                gate: Gate::None,
+                beta: Some(beta),
+                initial_state: None,
+                exclusive: false,
+                low_rank: None,
+            },
+            carry,
+        ))
     }
 }
 

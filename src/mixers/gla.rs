@@ -58,7 +58,16 @@ impl LinearFamily for Gla {
         let gate = self.gate_up.forward(&self.gate_down.forward(x)?)?;
         let g = split_heads(&(log_sigmoid(&gate)? / GATE_NORMALIZER)?, self.heads)?;
         let v = split_heads(&self.v.forward(x)?, self.heads)?;
-        let inputs = Inputs { q, k: qk[1].clone(), v, gate: Gate::Channel(g), beta: None, initial_state: None, exclusive: false, low_rank: None };
+        let inputs = Inputs {
+            q,
+            k: qk[1].clone(),
+            v,
+            gate: Gate::Channel(g),
+            beta: None,
+            initial_state: None,
+            exclusive: false,
+            low_rank: None,
+        };
         Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }
 

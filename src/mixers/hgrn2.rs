@@ -55,7 +55,16 @@ impl LinearFamily for Hgrn2 {
             let f = f?;
             (f.affine(-1.0, 1.0)?, f.log()?)
         };
-        let inputs = Inputs { q, k, v: parts[2].clone(), gate: Gate::Channel(g), beta: None, initial_state: None, exclusive: false, low_rank: None };
+        let inputs = Inputs {
+            q,
+            k,
+            v: parts[2].clone(),
+            gate: Gate::Channel(g),
+            beta: None,
+            initial_state: None,
+            exclusive: false,
+            low_rank: None,
+        };
         Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }
 

@@ -82,7 +82,14 @@ pub struct HeadOutput {
 }
 
 impl HeadOutput {
-    pub fn new(p: &crate::nn::Params, d_model: usize, heads: usize, d_v: usize, gated: bool, out_gain: f64) -> Result<Self> {
+    pub fn new(
+        p: &crate::nn::Params,
+        d_model: usize,
+        heads: usize,
+        d_v: usize,
+        gated: bool,
+        out_gain: f64,
+    ) -> Result<Self> {
         use crate::nn::{Linear, RmsNorm};
         Ok(HeadOutput {
             norm: RmsNorm::new(p, "norm", d_v)?,

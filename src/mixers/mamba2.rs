@@ -78,7 +78,16 @@ impl LinearFamily for Mamba2 {
         let delta = softplus(&dt.broadcast_add(&self.dt_bias)?)?; // [B, T, H]
         let g = delta.broadcast_mul(&self.a_log.exp()?.neg()?)?;
         let v = x.broadcast_mul(&delta.unsqueeze(3)?)?;
-        let inputs = Inputs { q, k, v, gate: Gate::Scalar(g), beta: None, initial_state: None, exclusive: false, low_rank: None };
+        let inputs = Inputs {
+            q,
+            k,
+            v,
+            gate: Gate::Scalar(g),
+            beta: None,
+            initial_state: None,
+            exclusive: false,
+            low_rank: None,
+        };
         Ok(Projected { inputs, conv: Some(carry), extra: vec![z, x] })
     }
 

@@ -108,7 +108,9 @@ impl MixerKind {
             MixerKind::Deltanet => "S_t = S_{t-1}(I - β_t k_t k_t^T) + β_t v_t k_t^T",
             MixerKind::GatedDeltanet => "S_t = S_{t-1} α_t (I - β_t k_t k_t^T) + β_t v_t k_t^T",
             MixerKind::Hgrn2 => "S_t = S_{t-1} Diag(α_t) + v_t (1 - α_t)^T",
-            MixerKind::Mlstm => "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)",
+            MixerKind::Mlstm => {
+                "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)"
+            }
             MixerKind::Rwkv6 => "S_t = S_{t-1} Diag(α_t) + v_t k_t^T; o_t = (S_{t-1} + (u ⊙ v_t) k_t^T) q_t",
             MixerKind::Rwkv7 => "S_t = S_{t-1}(Diag(w_t) + a_t b_t^T) + v_t k_t^T; o_t = S_t r_t",
         }
@@ -216,7 +218,9 @@ pub fn build(spec: &MixerSpec, p: &Params) -> Result<Box<dyn Mixer>> {
         MixerKind::Attention => Box::new(attention::Attention::new(spec, p, out_gain)?),
         MixerKind::Lstm => Box::new(lstm::Lstm::new(spec, p)?),
         MixerKind::Gru => Box::new(gru::Gru::new(spec, p)?),
-        MixerKind::LinearAttention => linear::boxed(linear_attention::LinearAttention::new(spec, p, out_gain)?, p.device()),
+        MixerKind::LinearAttention => {
+            linear::boxed(linear_attention::LinearAttention::new(spec, p, out_gain)?, p.device())
+        }
         MixerKind::Retnet => linear::boxed(retnet::RetNet::new(spec, p, out_gain)?, p.device()),
         MixerKind::Mamba2 => linear::boxed(mamba2::Mamba2::new(spec, p, out_gain)?, p.device()),
         MixerKind::Gla => linear::boxed(gla::Gla::new(spec, p, out_gain)?, p.device()),

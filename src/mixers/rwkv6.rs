@@ -47,7 +47,8 @@ impl Rwkv6 {
     pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
         let (h, hd, d) = (spec.heads(), spec.head_dim, spec.d_model);
         // Decay base ω from -6 (slow, w ≈ 0.998) to -1 (fast, w ≈ 0.69) across channels.
-        let omega: Vec<f32> = (0..d).map(|i| (-6.0 + 5.0 * (i as f64 / (d - 1).max(1) as f64).powf(0.7)) as f32).collect();
+        let omega: Vec<f32> =
+            (0..d).map(|i| (-6.0 + 5.0 * (i as f64 / (d - 1).max(1) as f64).powf(0.7)) as f32).collect();
         Ok(Rwkv6 {
             heads: h,
             head_dim: hd,
@@ -111,7 +112,7 @@ impl LinearFamily for Rwkv6 {
         let d = self.d;
         let (xx, new_carry) = token_shift(x, carry)?;
         let m = self.mixes(x, &xx)?; // r, k, v, w, g
-        // rkvg is [4d, d]: r, k, v, g, each applied to its own mixed input.
+                                     // rkvg is [4d, d]: r, k, v, g, each applied to its own mixed input.
         let proj = |i: usize, input: &Tensor| -> Result<Tensor> { self.rkvg.rows(i, d)?.forward(input) };
         let (r, k, v, g) = (proj(0, &m[0])?, proj(1, &m[1])?, proj(2, &m[2])?, proj(3, &m[4])?);
         let decay = self.decay_up.forward(&self.decay_down.forward(&m[3])?.tanh()?)?.broadcast_add(&self.omega)?;

@@ -120,7 +120,8 @@ enum Marker {
 /// The colour and marker of a model: shipped models by their place in the list, others by a hash.
 fn style_of(model: &str) -> (RGBColor, Marker) {
     let index = crate::config::BUILT_IN.iter().position(|(n, _)| *n == model).unwrap_or_else(|| {
-        crate::config::BUILT_IN.len() + model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 2
+        crate::config::BUILT_IN.len()
+            + model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 2
     });
     let (r, g, b) = PALETTE[index % PALETTE.len()];
     let marker = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Cross][index % 4];
@@ -131,7 +132,12 @@ fn style_of(model: &str) -> (RGBColor, Marker) {
 // From results to chart descriptions.
 
 /// The series of one measurement: per label, (parameter value, figure) for every measured cell.
-fn series_of(r: &Results, m: Measurement, figure: impl Fn(&CellResult) -> Option<f64>, dashed_forms: bool) -> Vec<Series> {
+fn series_of(
+    r: &Results,
+    m: Measurement,
+    figure: impl Fn(&CellResult) -> Option<f64>,
+    dashed_forms: bool,
+) -> Vec<Series> {
     let mut by_label: Vec<Series> = Vec::new();
     for c in r.of(m).filter(|c| c.status == Status::Ok) {
         let Some(y) = figure(c) else { continue };
@@ -200,7 +206,8 @@ pub fn plan(r: &Results) -> Vec<Chart> {
     ));
     if let Some(c) = out.last_mut().filter(|c| c.file == "train_throughput.svg") {
         if c.panels[0].series.iter().any(|s| s.dashed) {
-            c.note = Some("solid: chunkwise form (or a model without forms); dashed: recurrent or parallel form".into());
+            c.note =
+                Some("solid: chunkwise form (or a model without forms); dashed: recurrent or parallel form".into());
         }
     }
 
@@ -287,8 +294,14 @@ fn generation_chart(r: &Results) -> Option<Chart> {
         axis("decode throughput (tokens/s)", scale_for(&throughput, 30.0), Unit::Plain),
         throughput,
     );
-    let mut bottom = panel("memory needed", axis("batch size", Scale::Log2, Unit::Plain), axis("bytes needed", Scale::Log2, Unit::Bytes), needs);
-    bottom.rules = budget.map(|b| Rule { label: format!("budget {}", bytes(b as usize)), y: b as f64 }).into_iter().collect();
+    let mut bottom = panel(
+        "memory needed",
+        axis("batch size", Scale::Log2, Unit::Plain),
+        axis("bytes needed", Scale::Log2, Unit::Bytes),
+        needs,
+    );
+    bottom.rules =
+        budget.map(|b| Rule { label: format!("budget {}", bytes(b as usize)), y: b as f64 }).into_iter().collect();
     bottom.refused = refused;
     Some(Chart {
         file: "generation.svg".into(),
@@ -314,7 +327,12 @@ fn accuracy_vs_state(r: &Results) -> Option<Chart> {
         let (Some(x), Some(y)) = (state(c), c.median()) else { continue };
         match series.iter_mut().find(|s| s.label == c.spec.label) {
             Some(s) => s.points.push((x, y)),
-            None => series.push(Series { label: c.spec.label.clone(), model: c.spec.model.name.clone(), dashed: false, points: vec![(x, y)] }),
+            None => series.push(Series {
+                label: c.spec.label.clone(),
+                model: c.spec.model.name.clone(),
+                dashed: false,
+                points: vec![(x, y)],
+            }),
         }
     }
     for s in &mut series {
@@ -323,7 +341,12 @@ fn accuracy_vs_state(r: &Results) -> Option<Chart> {
     single(
         "accuracy_vs_state.svg",
         format!("MQAR accuracy vs recurrent state size ({what})"),
-        panel("", axis("state bytes at the task's length (batch 1)", Scale::Log2, Unit::Bytes), accuracy_axis(), series),
+        panel(
+            "",
+            axis("state bytes at the task's length (batch 1)", Scale::Log2, Unit::Bytes),
+            accuracy_axis(),
+            series,
+        ),
     )
 }
 
@@ -338,13 +361,23 @@ fn loss_curves(r: &Results) -> Option<Chart> {
             .filter(|p| p.1.is_finite())
             .collect();
         if !points.is_empty() {
-            series.push(Series { label: c.spec.label.clone(), model: c.spec.model.name.clone(), dashed: false, points });
+            series.push(Series {
+                label: c.spec.label.clone(),
+                model: c.spec.model.name.clone(),
+                dashed: false,
+                points,
+            });
         }
     }
     single(
         "lm_loss_curve.svg",
         "Language modelling: training loss per step",
-        panel("", axis("training step", Scale::Linear, Unit::Plain), axis("training loss (nats/byte)", Scale::Linear, Unit::Plain), series),
+        panel(
+            "",
+            axis("training step", Scale::Linear, Unit::Plain),
+            axis("training loss (nats/byte)", Scale::Linear, Unit::Plain),
+            series,
+        ),
     )
 }
 
@@ -381,7 +414,12 @@ pub fn comparison(cmp: &Comparison) -> Option<Chart> {
     p.row_labels = row_labels;
     Some(Chart {
         file: "compare.svg".into(),
-        title: format!("Change from {} to {} (median, 95% CI{})", cmp.base_run, cmp.new_run, if cmp.normalized { ", normalised" } else { "" }),
+        title: format!(
+            "Change from {} to {} (median, 95% CI{})",
+            cmp.base_run,
+            cmp.new_run,
+            if cmp.normalized { ", normalised" } else { "" }
+        ),
         panels: vec![p],
         note: None,
     })
@@ -516,7 +554,12 @@ pub fn render(chart: &Chart) -> anyhow::Result<String> {
 
 fn draw_panel(area: &Area, p: &Panel) -> anyhow::Result<()> {
     let xs = p.series.iter().flat_map(|s| s.points.iter().map(|q| q.0)).chain(p.refused.iter().map(|r| r.1));
-    let ys = p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1)).chain(p.refused.iter().map(|r| r.2)).chain(p.rules.iter().map(|r| r.y));
+    let ys = p
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|q| q.1))
+        .chain(p.refused.iter().map(|r| r.2))
+        .chain(p.rules.iter().map(|r| r.y));
     let (x0, x1) = range(&p.x, xs);
     let (y0, y1) = range(&p.y, ys);
     let (xlog, ylog) = (p.x.scale == Scale::Log, p.y.scale == Scale::Log);
@@ -588,10 +631,19 @@ where
         let Some(y) = place(p.y.scale, rule.y) else { continue };
         let line = [(xr.start, y), (xr.end, y)];
         chart
-            .draw_series(DashedLineSeries::new(line, 8, 5, ShapeStyle { color: RED.to_rgba(), filled: false, stroke_width: 2 }))
+            .draw_series(DashedLineSeries::new(
+                line,
+                8,
+                5,
+                ShapeStyle { color: RED.to_rgba(), filled: false, stroke_width: 2 },
+            ))
             .map_err(plot_error)?;
         chart
-            .draw_series(std::iter::once(Text::new(rule.label.clone(), (xr.start, y), (FONT, 13).into_font().color(&RED))))
+            .draw_series(std::iter::once(Text::new(
+                rule.label.clone(),
+                (xr.start, y),
+                (FONT, 13).into_font().color(&RED),
+            )))
             .map_err(plot_error)?;
     }
     for s in &p.series {
@@ -630,15 +682,18 @@ where
     X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
     Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
 {
-    let style = if filled { color.filled() } else { ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 } };
+    let style =
+        if filled { color.filled() } else { ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 } };
     let pts = pts.iter().copied();
     match marker {
         Marker::Circle => chart.draw_series(pts.map(|p| Circle::new(p, 4, style))).map(|_| ()),
-        Marker::Square => chart
-            .draw_series(pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], style)))
-            .map(|_| ()),
+        Marker::Square => {
+            chart.draw_series(pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], style))).map(|_| ())
+        }
         Marker::Triangle => chart.draw_series(pts.map(|p| TriangleMarker::new(p, 5, style))).map(|_| ()),
-        Marker::Cross => chart.draw_series(pts.map(|p| Cross::new(p, 5, ShapeStyle { filled: false, stroke_width: 2, ..style }))).map(|_| ()),
+        Marker::Cross => chart
+            .draw_series(pts.map(|p| Cross::new(p, 5, ShapeStyle { filled: false, stroke_width: 2, ..style })))
+            .map(|_| ()),
     }
     .map_err(plot_error)
 }
@@ -666,13 +721,22 @@ fn draw_legend(area: &Area, chart: &Chart) -> anyhow::Result<()> {
             Marker::Cross => area.draw(&Cross::new(at, 5, style)),
         }
         .map_err(plot_error)?;
-        area.draw(&Text::new(s.label.clone(), (40, y), TextStyle::from(font.clone()).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(plot_error)?;
+        area.draw(&Text::new(
+            s.label.clone(),
+            (40, y),
+            TextStyle::from(font.clone()).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(plot_error)?;
     }
     if let Some(note) = &chart.note {
         let y = top + rows.len() as i32 * LEGEND_ROW as i32 + 14;
         for (i, line) in wrap(note, 34).iter().enumerate() {
-            area.draw(&Text::new(line.clone(), (8, y + 16 * i as i32), (FONT, 12).into_font().color(&RGBColor(90, 90, 90))))
-                .map_err(plot_error)?;
+            area.draw(&Text::new(
+                line.clone(),
+                (8, y + 16 * i as i32),
+                (FONT, 12).into_font().color(&RGBColor(90, 90, 90)),
+            ))
+            .map_err(plot_error)?;
         }
     }
     Ok(())

@@ -15,8 +15,25 @@ pub const METRIC_COLUMNS: [&str; 7] = [
 ];
 
 pub const COLUMNS: [&str; 19] = [
-    "run_id", "measurement", "model", "label", "mixer", "form", "parameter", "value", "status", "unit", "n", "median",
-    "mean", "min", "max", "p10", "p90", "p99", "mad",
+    "run_id",
+    "measurement",
+    "model",
+    "label",
+    "mixer",
+    "form",
+    "parameter",
+    "value",
+    "status",
+    "unit",
+    "n",
+    "median",
+    "mean",
+    "min",
+    "max",
+    "p10",
+    "p90",
+    "p99",
+    "mad",
 ];
 
 pub fn render(r: &Results) -> anyhow::Result<Vec<u8>> {

@@ -90,7 +90,11 @@ pub fn render(r: &Results, charts: &[(String, String)]) -> String {
     if !failed.is_empty() {
         h.push_str("<h2>Failed cells</h2>\n<ul>\n");
         for c in failed {
-            h.push_str(&format!("<li><code>{}</code>: {}</li>\n", escape(&c.spec.id), escape(c.error.as_deref().unwrap_or(""))));
+            h.push_str(&format!(
+                "<li><code>{}</code>: {}</li>\n",
+                escape(&c.spec.id),
+                escape(c.error.as_deref().unwrap_or(""))
+            ));
         }
         h.push_str("</ul>\n");
     }

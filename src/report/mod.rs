@@ -54,7 +54,8 @@ impl Shard {
     pub fn parse(s: &str) -> Result<Shard, String> {
         let bad = || format!("shard `{s}`: expected I/N with 1 <= I <= N");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        let (index, count) =
+            (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
         if index == 0 || count == 0 || index > count {
             return Err(bad());
         }
@@ -130,7 +131,8 @@ impl Results {
                 version
             )));
         }
-        serde_json::from_value(value).map_err(|e| crate::error::usage(format!("{}: malformed results: {e}", file.display())))
+        serde_json::from_value(value)
+            .map_err(|e| crate::error::usage(format!("{}: malformed results: {e}", file.display())))
     }
 
     /// Cells of one measurement.
@@ -175,7 +177,11 @@ impl Results {
     /// Writes the pictures of a run into `dir`: one SVG per chart the cells support (plus
     /// `compare.svg` when a comparison is given), `report.html` with everything inline, and
     /// `results.md` again, now linking the SVGs. Returns the files written.
-    pub fn write_report(&mut self, dir: &Path, comparison: Option<&crate::compare::Comparison>) -> anyhow::Result<Vec<PathBuf>> {
+    pub fn write_report(
+        &mut self,
+        dir: &Path,
+        comparison: Option<&crate::compare::Comparison>,
+    ) -> anyhow::Result<Vec<PathBuf>> {
         self.derive();
         let mut planned = charts::plan(self);
         planned.extend(comparison.and_then(charts::comparison));

@@ -71,7 +71,8 @@ fn grid(r: &Results, title: String, columns: Vec<(String, Measurement, usize)>) 
         .map(|label| {
             let mut row = vec![label.to_string()];
             for (_, m, v) in &columns {
-                let found = r.cells.iter().find(|c| c.spec.label == *label && c.spec.measurement == *m && c.spec.value == *v);
+                let found =
+                    r.cells.iter().find(|c| c.spec.label == *label && c.spec.measurement == *m && c.spec.value == *v);
                 row.push(found.map_or("".into(), cell_text));
             }
             row
@@ -97,25 +98,47 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         .into_iter()
         .map(|t| (format!("T={t}"), Measurement::TrainThroughput, t))
         .collect();
-    out.extend(grid(r, format!("Training throughput (tokens/s, batch {}; median ±MAD)", batch(Measurement::TrainThroughput)), train));
+    out.extend(grid(
+        r,
+        format!("Training throughput (tokens/s, batch {}; median ±MAD)", batch(Measurement::TrainThroughput)),
+        train,
+    ));
     let mut latency: Vec<_> = values(r, Measurement::PrefillLatency)
         .into_iter()
         .map(|p| (format!("TTFT ({p}-token prompt)"), Measurement::PrefillLatency, p))
         .collect();
-    latency.extend(values(r, Measurement::DecodeLatency).into_iter().map(|p| (format!("step @{p}"), Measurement::DecodeLatency, p)));
-    out.extend(grid(r, format!("Per-token inference latency (batch {}; median, p99)", batch(Measurement::DecodeLatency)), latency));
+    latency.extend(
+        values(r, Measurement::DecodeLatency)
+            .into_iter()
+            .map(|p| (format!("step @{p}"), Measurement::DecodeLatency, p)),
+    );
+    out.extend(grid(
+        r,
+        format!("Per-token inference latency (batch {}; median, p99)", batch(Measurement::DecodeLatency)),
+        latency,
+    ));
     let memory: Vec<_> =
         values(r, Measurement::Memory).into_iter().map(|p| (format!("@{p}"), Measurement::Memory, p)).collect();
-    if let Some(mut g) = grid(r, format!("State memory (exact bytes held, batch {})", batch(Measurement::Memory)), memory) {
+    if let Some(mut g) =
+        grid(r, format!("State memory (exact bytes held, batch {})", batch(Measurement::Memory)), memory)
+    {
         g.header.push("growth / token".into());
         for row in &mut g.rows {
             let growth = r.derived.memory_growth_bytes_per_token.get(&row[0]).copied();
-            row.push(growth.map_or("-".into(), |b| if b.abs() < 0.5 { "constant".into() } else { format!("{} / token", bytes(b as usize)) }));
+            row.push(growth.map_or("-".into(), |b| {
+                if b.abs() < 0.5 {
+                    "constant".into()
+                } else {
+                    format!("{} / token", bytes(b as usize))
+                }
+            }));
         }
         out.push(g);
     }
-    let generation: Vec<_> =
-        values(r, Measurement::Generation).into_iter().map(|b| (format!("batch {b}"), Measurement::Generation, b)).collect();
+    let generation: Vec<_> = values(r, Measurement::Generation)
+        .into_iter()
+        .map(|b| (format!("batch {b}"), Measurement::Generation, b))
+        .collect();
     let gen_title = match r.of(Measurement::Generation).next() {
         Some(c) => format!(
             "Generation throughput (decode tokens/s; prompt {}, {} new tokens{})",
@@ -146,7 +169,10 @@ pub fn grids(r: &Results) -> Vec<Grid> {
             c.spec.settings.seq_len.unwrap_or(0),
             floor.map_or(String::new(), |f| format!("; source entropy floor {f:.3}"))
         );
-        let cols = values(r, Measurement::LmLoss).into_iter().map(|v| ("bits/byte".to_string(), Measurement::LmLoss, v)).collect();
+        let cols = values(r, Measurement::LmLoss)
+            .into_iter()
+            .map(|v| ("bits/byte".to_string(), Measurement::LmLoss, v))
+            .collect();
         out.extend(with_state(grid(r, title, cols), Measurement::LmLoss));
     }
     if let Some(c) = r.of(Measurement::MqarAccuracy).next() {
@@ -156,17 +182,30 @@ pub fn grids(r: &Results) -> Vec<Grid> {
             c.spec.settings.seq_len.unwrap_or(0),
             c.spec.settings.steps.unwrap_or(0)
         );
-        let cols = values(r, Measurement::MqarAccuracy).into_iter().map(|v| (format!("{v} pairs"), Measurement::MqarAccuracy, v)).collect();
+        let cols = values(r, Measurement::MqarAccuracy)
+            .into_iter()
+            .map(|v| (format!("{v} pairs"), Measurement::MqarAccuracy, v))
+            .collect();
         out.extend(with_state(grid(r, title, cols), Measurement::MqarAccuracy));
     }
     if let Some(c) = r.of(Measurement::MqarWidth).next() {
         let title = format!("MQAR test accuracy vs model width ({} pairs)", c.spec.settings.kv_pairs.unwrap_or(0));
-        let cols = values(r, Measurement::MqarWidth).into_iter().map(|v| (format!("d={v}"), Measurement::MqarWidth, v)).collect();
+        let cols = values(r, Measurement::MqarWidth)
+            .into_iter()
+            .map(|v| (format!("d={v}"), Measurement::MqarWidth, v))
+            .collect();
         out.extend(grid(r, title, cols));
     }
     if let Some(c) = r.of(Measurement::CopyAccuracy).next() {
-        let title = format!("Copy test accuracy vs length (alphabet {}, {} steps)", c.spec.settings.vocab.unwrap_or(0), c.spec.settings.steps.unwrap_or(0));
-        let cols = values(r, Measurement::CopyAccuracy).into_iter().map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v)).collect();
+        let title = format!(
+            "Copy test accuracy vs length (alphabet {}, {} steps)",
+            c.spec.settings.vocab.unwrap_or(0),
+            c.spec.settings.steps.unwrap_or(0)
+        );
+        let cols = values(r, Measurement::CopyAccuracy)
+            .into_iter()
+            .map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v))
+            .collect();
         out.extend(with_state(grid(r, title, cols), Measurement::CopyAccuracy));
     }
     out

@@ -4,17 +4,25 @@
 use super::tables::{seconds, value};
 use super::Results;
 use crate::bench::{CellResult, Measurement, Status};
-use crate::output::bytes;
 use crate::mixers::MixerKind;
+use crate::output::bytes;
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
 pub const FLAT_RATIO: f64 = 1.5;
 
 pub fn all(r: &Results) -> Vec<String> {
-    [train(r), latency(r), memory(r), generation(r), lm(r), recall(r, Measurement::MqarAccuracy), recall(r, Measurement::CopyAccuracy)]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        train(r),
+        latency(r),
+        memory(r),
+        generation(r),
+        lm(r),
+        recall(r, Measurement::MqarAccuracy),
+        recall(r, Measurement::CopyAccuracy),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Mean of each model's medians over all values of a measurement, best first.
@@ -64,7 +72,8 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
     let score = |k: MixerKind| rank.iter().find(|(_, kind, _)| *kind == k).map(|x| x.2);
     let (mut holds, mut fails) = (Vec::new(), Vec::new());
     if let Some(a) = score(MixerKind::Attention) {
-        let beaten: Vec<&str> = rank.iter().filter(|(_, k, v)| *k != MixerKind::Attention && *v > a).map(|(l, _, _)| l.as_str()).collect();
+        let beaten: Vec<&str> =
+            rank.iter().filter(|(_, k, v)| *k != MixerKind::Attention && *v > a).map(|(l, _, _)| l.as_str()).collect();
         if beaten.is_empty() {
             holds.push("attention recalls best".to_string());
         } else {
@@ -246,7 +255,12 @@ fn generation(r: &Results) -> Option<String> {
         if let Some(first) = cells.iter().find(|c| c.status == Status::Refused) {
             refused.push(format!("{label} from batch {}", first.spec.value));
         }
-        if let Some(top) = cells.iter().copied().filter(ok).max_by(|a, b| a.median().unwrap_or(0.0).total_cmp(&b.median().unwrap_or(0.0))) {
+        if let Some(top) = cells
+            .iter()
+            .copied()
+            .filter(ok)
+            .max_by(|a, b| a.median().unwrap_or(0.0).total_cmp(&b.median().unwrap_or(0.0)))
+        {
             best.push((label.clone(), top.spec.value, top.median().unwrap_or(0.0)));
         }
     }
@@ -255,7 +269,11 @@ fn generation(r: &Results) -> Option<String> {
         best.iter().take(3).map(|(l, b, v)| format!("{l} {} tokens/s at batch {b}", value("tokens/s", *v))).collect();
     Some(format!(
         "Generation: {}; highest throughput: {}.",
-        if refused.is_empty() { "no model was refused by the memory budget".into() } else { format!("over the memory budget: {}", refused.join(", ")) },
+        if refused.is_empty() {
+            "no model was refused by the memory budget".into()
+        } else {
+            format!("over the memory budget: {}", refused.join(", "))
+        },
         if top.is_empty() { "none measured".into() } else { top.join(", ") }
     ))
 }
