@@ -131,7 +131,9 @@ fn comparable_samples(c: &CellResult, calibration: f64, normalize: bool) -> Vec<
 pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
     let mut cells = Vec::new();
     for n in &new.cells {
-        let Some(b) = base.cells.iter().find(|b| b.spec.id == n.spec.id) else { continue };
+        let Some(b) = base.cells.iter().find(|b| b.spec.id == n.spec.id) else {
+            continue;
+        };
         let m = n.spec.measurement;
         let mut out = CellChange {
             id: n.spec.id.clone(),

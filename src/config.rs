@@ -99,7 +99,9 @@ impl ModelConfig {
 
     /// `gated_deltanet x3 + attention x1`, or the single mixer's name.
     pub fn mixer_summary(&self) -> String {
-        let Some(_) = &self.layers else { return self.mixer.name().to_string() };
+        let Some(_) = &self.layers else {
+            return self.mixer.name().to_string();
+        };
         let mut counts: Vec<(MixerKind, usize)> = Vec::new();
         for k in self.layer_kinds() {
             match counts.iter_mut().find(|(c, _)| *c == k) {

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", candle_core::utils::get_num_threads().to_string());
     }
+    seqbench::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::List(args) => commands::list::run(args).map(|_| true),

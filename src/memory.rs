@@ -43,3 +43,14 @@ pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len
     let mixers: f64 = cfg.layer_kinds().into_iter().map(layer).sum();
     (4.0 * params as f64 * f + dense + mixers) as usize
 }
+
+/// Lower bound (bytes) of what one training step must hold at its peak: weights, gradients and the
+/// two AdamW moments, plus the activations the backward of the scaffold needs in any implementation
+/// (per layer: the block input, both norms' outputs, q/k/v and the mixer output, the MLP's
+/// `[g | u]` and its gated product; then the logits and their gradient). A measured peak is judged
+/// against it (`step_peak_over_floor`).
+pub fn training_floor(cfg: &ModelConfig, params: usize, batch: usize, seq_len: usize) -> usize {
+    let tokens = batch * seq_len;
+    let per_layer = tokens * (7 * cfg.d_model + 3 * cfg.d_mlp);
+    4 * params * 4 + cfg.n_layers * per_layer * 4 + 2 * tokens * cfg.vocab * 4
+}

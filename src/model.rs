@@ -95,6 +95,26 @@ impl LanguageModel {
         vars
     }
 
+    /// FLOPs of one training step per token at `seq_len` (forward + backward = 3 x forward): 6 per
+    /// weight outside the embedding, plus the token mixing itself: causal attention `6 T d` per layer
+    /// (q·k and p·v over T/2 keys on average), a linear recurrence `24 d d_head` per layer (state
+    /// decay, write and read), the models' own FLOPs whatever form computes them.
+    pub fn train_flops_per_token(&self, seq_len: usize) -> f64 {
+        let dense = (self.num_params() - self.config.vocab * self.config.d_model) as f64;
+        let (d, dh, t) = (self.config.d_model as f64, self.config.head_dim as f64, seq_len as f64);
+        let mixing: f64 = self
+            .config
+            .layer_kinds()
+            .iter()
+            .map(|k| match k {
+                crate::mixers::MixerKind::Attention => 6.0 * t * d,
+                k if k.is_linear() => 24.0 * d * dh,
+                _ => 0.0,
+            })
+            .sum();
+        6.0 * dense + mixing
+    }
+
     pub fn num_params(&self) -> usize {
         self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
     }

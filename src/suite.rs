@@ -251,7 +251,13 @@ impl Suite {
                 parse_bytes(b).map_err(|m| err("generation.mem_budget", m))?;
             }
         }
-        let positive = |field: &str, v: usize| if v == 0 { Err(err(field, "must be positive".into())) } else { Ok(()) };
+        let positive = |field: &str, v: usize| {
+            if v == 0 {
+                Err(err(field, "must be positive".into()))
+            } else {
+                Ok(())
+            }
+        };
         if let Some(l) = &self.lm {
             positive("lm.steps", l.steps)?;
             positive("lm.batch", l.batch)?;

@@ -122,3 +122,21 @@ fn fused_norm_and_swiglu_match_their_plain_forms() {
     let e = rel(gf.get(&gu).unwrap(), gp.get(&gu).unwrap());
     assert!(e < 1e-5, "swiglu gradient differs by {e:.2e}");
 }
+
+/// Fused RoPE against the composed form, forward (also with an offset) and gradient.
+#[test]
+fn fused_rope_matches_the_plain_form() {
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&seqbench::rng::normal(6, "x", (2, 3, 37, 16), 1.0, &dev).unwrap()).unwrap();
+    for start in [0, 1000] {
+        let fused = seqbench::fused::rope::rope(&x, start, 10_000.0).unwrap();
+        let plain = seqbench::mixers::attention::rope_plain(&x, start).unwrap();
+        let e = rel(&fused, &plain);
+        assert!(e < 1e-5, "start {start}: forward differs by {e:.2e}");
+        let probe = seqbench::rng::normal(7, "probe", (2, 3, 37, 16), 1.0, &dev).unwrap();
+        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let e = rel(gf.get(&x).unwrap(), gp.get(&x).unwrap());
+        assert!(e < 1e-5, "start {start}: gradient differs by {e:.2e}");
+    }
+}

@@ -37,7 +37,26 @@ pub fn measure_decode(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<
     let samples = decode_step(model, batch, spec.value, &spec.plan)?;
     let mut metrics = BTreeMap::new();
     metrics.insert("state_bytes".into(), model.state_bytes(batch, spec.value + 1) as f64);
+    metrics.insert("heap_growth_per_token_bytes".into(), heap_growth_per_token(model, batch, spec.value)?);
     Ok(Outcome::ok(samples, metrics))
+}
+
+/// Decode steps over which the heap held is followed, after as many steps of warm-up.
+const GROWTH_STEPS: usize = 64;
+
+/// Heap bytes held per decoded token, from position `position` on: 0 for a recurrent state, the KV
+/// bytes per token for attention (paid in steps as the cache's buffers double).
+pub fn heap_growth_per_token(model: &LanguageModel, batch: usize, position: usize) -> Result<f64> {
+    let mut states = model.states_at(batch, position)?;
+    let ids = Tensor::zeros((batch, 1), candle_core::DType::U32, model.device())?;
+    for _ in 0..GROWTH_STEPS {
+        model.step(&ids, &mut states)?;
+    }
+    let before = crate::alloc::current();
+    for _ in 0..GROWTH_STEPS {
+        model.step(&ids, &mut states)?;
+    }
+    Ok((crate::alloc::current() as f64 - before as f64) / GROWTH_STEPS as f64)
 }
 
 pub fn measure_prefill(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {

@@ -34,6 +34,11 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let mut metrics = BTreeMap::new();
     metrics.insert("step_peak_heap_bytes".into(), peak_step_heap as f64);
     metrics.insert("param_bytes".into(), model.param_bytes() as f64);
-    metrics.insert("median_step_seconds".into(), crate::stats::Summary::of(&times).median);
+    let median = crate::stats::Summary::of(&times).median;
+    metrics.insert("median_step_seconds".into(), median);
+    metrics.insert("model_gflops".into(), tokens / median * model.train_flops_per_token(seq_len) / 1e9);
+    let floor = crate::memory::training_floor(&model.config, model.num_params(), batch, seq_len);
+    metrics.insert("activation_floor_bytes".into(), floor as f64);
+    metrics.insert("step_peak_over_floor".into(), peak_step_heap as f64 / floor as f64);
     Ok(Outcome::ok(times.iter().map(|t| tokens / t).collect(), metrics))
 }

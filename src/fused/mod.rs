@@ -5,6 +5,7 @@
 //! - [`scan::linear_scan`]: the linear-attention family's recurrence as one sequential scan per
 //!   (batch, head), state kept in cache, gradients by a reverse scan.
 //! - [`gemv::small_matmul`]: a decode step's projections (a few rows times a weight matrix).
+//! - [`rope::rope`]: attention's rotary positions.
 //! - [`norm::rms_norm`] and [`swiglu::swiglu`]: the scaffold's norm and feed-forward gate, one pass
 //!   over each row instead of a chain of elementwise ops.
 //!
@@ -13,6 +14,7 @@
 pub mod attention;
 pub mod gemv;
 pub mod norm;
+pub mod rope;
 pub mod scan;
 pub mod swiglu;
 

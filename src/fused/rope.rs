@@ -13,11 +13,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 /// Rotates `x: [B, H, T, d]` holding positions `start..start + T`. Differentiable.
 pub fn rope(x: &Tensor, start: usize, base: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Rope {
-        start,
-        base,
-        inverse: false,
-    })
+    x.contiguous()?.apply_op1(Rope { start, base, inverse: false })
 }
 
 struct Rope {
@@ -36,11 +32,7 @@ impl Rope {
             for i in 0..half {
                 let angle = pos as f32 * self.base.powf(-(2.0 * i as f64) / d as f64) as f32;
                 cos.push(angle.cos());
-                sin.push(if self.inverse {
-                    -angle.sin()
-                } else {
-                    angle.sin()
-                });
+                sin.push(if self.inverse { -angle.sin() } else { angle.sin() });
             }
         }
         (cos, sin)
@@ -61,10 +53,7 @@ impl CustomOp1 for Rope {
         par_chunks(&mut y, d.max(1), 3 * x.len(), |row, out| {
             let pos = row % t.max(1);
             let xr = &x[row * d..(row + 1) * d];
-            let (c, s) = (
-                &cos[pos * half..(pos + 1) * half],
-                &sin[pos * half..(pos + 1) * half],
-            );
+            let (c, s) = (&cos[pos * half..(pos + 1) * half], &sin[pos * half..(pos + 1) * half]);
             let (o1, o2) = out.split_at_mut(half);
             for i in 0..half {
                 let (a, b) = (xr[i], xr[half + i]);

@@ -47,21 +47,29 @@ impl Attention {
         })
     }
 
-    /// Rotates `x: [B, H, T, d]` holding positions `start..start+T`: `(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)`.
+    /// Rotates `x: [B, H, T, d]` holding positions `start..start+T`: `(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)`
+    /// (the fused op on the CPU, else [`rope_plain`]).
     fn rope(&self, x: &Tensor, start: usize) -> Result<Tensor> {
-        let (_, _, t, d) = x.dims4()?;
-        let half = d / 2;
-        let inv_freq: Vec<f32> = (0..half).map(|i| ROPE_BASE.powf(-(2.0 * i as f64) / d as f64) as f32).collect();
-        let angles: Vec<f32> =
-            (start..start + t).flat_map(|pos| inv_freq.iter().map(move |f| pos as f32 * f)).collect();
-        let angles = Tensor::from_vec(angles, (t, half), x.device())?;
-        let (cos, sin) = (angles.cos()?, angles.sin()?);
-        let x1 = x.narrow(D::Minus1, 0, half)?;
-        let x2 = x.narrow(D::Minus1, half, half)?;
-        let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
-        let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
-        Tensor::cat(&[r1, r2], D::Minus1)
+        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+            return crate::fused::rope::rope(x, start, ROPE_BASE);
+        }
+        rope_plain(x, start)
     }
+}
+
+/// RoPE with plain ops (the fused op's reference).
+pub fn rope_plain(x: &Tensor, start: usize) -> Result<Tensor> {
+    let (_, _, t, d) = x.dims4()?;
+    let half = d / 2;
+    let inv_freq: Vec<f32> = (0..half).map(|i| ROPE_BASE.powf(-(2.0 * i as f64) / d as f64) as f32).collect();
+    let angles: Vec<f32> = (start..start + t).flat_map(|pos| inv_freq.iter().map(move |f| pos as f32 * f)).collect();
+    let angles = Tensor::from_vec(angles, (t, half), x.device())?;
+    let (cos, sin) = (angles.cos()?, angles.sin()?);
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+    let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+    Tensor::cat(&[r1, r2], D::Minus1)
 }
 
 impl Mixer for Attention {

@@ -50,7 +50,9 @@ impl<F: LinearFamily> Mixer for LinearMixer<F> {
         let (s0, conv) = match state {
             None => (None, None),
             Some(State::Linear { s, conv }) => (Some(s.clone()), conv.as_ref()),
-            Some(other) => candle_core::bail!("{:?} mixer given a foreign state {other:?}", self.kind()),
+            Some(other) => {
+                candle_core::bail!("{:?} mixer given a foreign state {other:?}", self.kind())
+            }
         };
         let mut p = self.0.project(x, conv)?;
         p.inputs.initial_state = s0;

@@ -324,7 +324,9 @@ fn accuracy_vs_state(r: &Results) -> Option<Chart> {
     let most = r.of(m).map(|c| c.spec.value).max()?;
     let mut series: Vec<Series> = Vec::new();
     for c in r.of(m).filter(|c| c.status == Status::Ok && (m == Measurement::MqarWidth || c.spec.value == most)) {
-        let (Some(x), Some(y)) = (state(c), c.median()) else { continue };
+        let (Some(x), Some(y)) = (state(c), c.median()) else {
+            continue;
+        };
         match series.iter_mut().find(|s| s.label == c.spec.label) {
             Some(s) => s.points.push((x, y)),
             None => series.push(Series {
@@ -628,7 +630,9 @@ where
         }
     }
     for rule in &p.rules {
-        let Some(y) = place(p.y.scale, rule.y) else { continue };
+        let Some(y) = place(p.y.scale, rule.y) else {
+            continue;
+        };
         let line = [(xr.start, y), (xr.end, y)];
         chart
             .draw_series(DashedLineSeries::new(
@@ -665,7 +669,9 @@ where
     }
     for (model, bx, by) in &p.refused {
         let (color, _) = style_of(model);
-        let Some(at) = placed(p, (*bx, *by)) else { continue };
+        let Some(at) = placed(p, (*bx, *by)) else {
+            continue;
+        };
         draw_markers(&mut chart, &[at], color, Marker::Cross, false)?;
     }
     Ok(())

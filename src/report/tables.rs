@@ -41,7 +41,9 @@ pub fn cell_text(c: &CellResult) -> String {
             None => "refused".into(),
         },
         Status::Ok => {
-            let Some(s) = &c.summary else { return "-".into() };
+            let Some(s) = &c.summary else {
+                return "-".into();
+            };
             match c.spec.measurement {
                 Measurement::PrefillLatency | Measurement::DecodeLatency => {
                     format!("{} (p99 {})", seconds(s.median), seconds(s.p99))

@@ -144,7 +144,8 @@ fn train(r: &Results) -> Option<String> {
         let (lo, hi) = speedups.iter().fold((f64::MAX, 0f64), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
         let losers: Vec<_> = speedups.iter().filter(|(_, s)| *s <= 1.0).map(|(n, _)| n.as_str()).collect();
         parts.push(format!(
-            "at T={t}, chunkwise training of the linear family is {lo:.1}x to {hi:.1}x its recurrent form{}",
+            "at T={t}, chunkwise training of the linear family is {lo:.1}x to {hi:.1}x its recurrent form{}{}",
+            if r.environment.features.iter().any(|f| f == "kernels=fused-cpu") { " (the fused scan)" } else { "" },
             if losers.is_empty() { String::new() } else { format!(" (not faster for: {})", losers.join(", ")) }
         ));
     }
@@ -176,6 +177,24 @@ fn train(r: &Results) -> Option<String> {
             ));
         }
     }
+    // Efficiency: the models' own FLOP rate against the machine's calibration, and the step's peak
+    // heap against the floor of what it must hold.
+    let at_t: Vec<&CellResult> = r.of(m).filter(ok).filter(|c| c.spec.value == t).collect();
+    let range = |key: &str| -> Option<(f64, f64)> {
+        let v: Vec<f64> = at_t.iter().filter_map(|c| c.metrics.get(key).copied()).collect();
+        (!v.is_empty()).then(|| v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x))))
+    };
+    if let Some((lo, hi)) = range("model_gflops") {
+        parts.push(format!(
+            "at T={t} the models compute {lo:.1} to {hi:.1} GFLOP/s (their own FLOPs) against a calibration of {:.1} GFLOP/s",
+            r.environment.calibration_gflops
+        ));
+    }
+    if let Some((lo, hi)) = range("step_peak_over_floor") {
+        parts.push(format!(
+            "a step's peak heap is {lo:.2}x to {hi:.2}x the floor of weights, optimizer state and needed activations"
+        ));
+    }
     let rnn: Vec<String> = rows
         .iter()
         .filter(|(_, k, _)| matches!(k, MixerKind::Lstm | MixerKind::Gru))
@@ -205,8 +224,26 @@ fn latency(r: &Results) -> Option<String> {
             }
         }
     }
+    // Heap held per decoded token (after warm-up), at the longest position.
+    let (mut none, mut some) = (Vec::new(), Vec::new());
+    // (Attention's cache grows by design, inside buffers that double: not a per-token allocation to judge.)
+    for c in r.of(m).filter(ok).filter(|c| c.spec.value == hi && c.spec.model.attention_layers() == 0) {
+        match c.metrics.get("heap_growth_per_token_bytes") {
+            Some(g) if g.abs() < 1.0 => none.push(c.spec.label.clone()),
+            Some(g) => some.push(format!("{} {}/token", c.spec.label, bytes(g.max(0.0) as usize))),
+            None => {}
+        }
+    }
+    let heap = match (none.is_empty(), some.is_empty()) {
+        (true, true) => String::new(),
+        _ => format!(
+            " Heap held per decoded token by the recurrent models at position {hi}: nothing for {}{}.",
+            if none.is_empty() { "no model".into() } else { none.join(", ") },
+            if some.is_empty() { String::new() } else { format!("; {}", some.join(", ")) }
+        ),
+    };
     Some(format!(
-        "Decode latency from position {lo} to {hi}: grows for {}; flat (within x{FLAT_RATIO}) for {}.",
+        "Decode latency from position {lo} to {hi}: grows for {}; flat (within x{FLAT_RATIO}) for {}.{heap}",
         if grows.is_empty() { "no model".into() } else { grows.join(", ") },
         if flat.is_empty() { "no model".into() } else { flat.join(", ") }
     ))
