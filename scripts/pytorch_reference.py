@@ -9,6 +9,8 @@ What it measures (on the CPU, all threads unless --threads):
     with seqbench's scaffolding (RMSNorm pre-norm, SwiGLU MLP, tied nothing) and
       - softmax attention with RoPE (the `attention` model), matmul + masked softmax, as plain eager code;
       - Gated DeltaNet in its recurrent form (a Python loop over time, the straightforward code);
+      - the linear family's core with no / per-head / per-channel decay as loops (approximations:
+        no short convolution or output gate), and torch.nn.LSTM / GRU;
       - the design note's reference: 2 layers, d_model 128, T=256, batch 8;
   * decode: one token's step at batch 1 for attention (KV cache at a position) and Gated DeltaNet
     (state update), median of many steps.
@@ -103,6 +105,48 @@ class GatedDeltaNet(nn.Module):
         return self.out(y), S
 
 
+class LinearRecurrence(nn.Module):
+    """The linear family's core as a straightforward loop over time: q, k, v projections, an optional
+    decay (one per head: RetNet/Mamba-2 style; one per key channel: GLA style), no delta rule.
+    An approximation of seqbench's mixers: no short convolution, output norm or gate."""
+
+    def __init__(self, d, hd, gate):
+        super().__init__()
+        self.h, self.hd, self.gate = d // hd, hd, gate
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.g = nn.Linear(d, {"none": 0, "head": self.h, "channel": d}[gate] or 1, bias=True)
+        self.out = nn.Linear(d, d, bias=False)
+
+    def forward(self, x, state=None):
+        b, t, d = x.shape
+        q, k, v = [m.view(b, t, self.h, self.hd) for m in self.qkv(x).chunk(3, -1)]
+        q = q / math.sqrt(self.hd)
+        if self.gate == "head":
+            a = torch.sigmoid(self.g(x))[..., None, None]  # [b, t, h, 1, 1]
+        elif self.gate == "channel":
+            a = torch.sigmoid(self.g(x)).view(b, t, self.h, self.hd, 1)
+        S = torch.zeros(b, self.h, self.hd, self.hd) if state is None else state
+        outs = []
+        for i in range(t):
+            if self.gate != "none":
+                S = a[:, i] * S
+            S = S + k[:, i, :, :, None] * v[:, i, :, None, :]
+            outs.append(torch.einsum("bhk,bhkv->bhv", q[:, i], S))
+        return self.out(torch.stack(outs, 1).reshape(b, t, d)), S
+
+
+class Rnn(nn.Module):
+    """torch.nn.LSTM / GRU (ATen's fused CPU cells)."""
+
+    def __init__(self, d, hd, cell):
+        super().__init__()
+        self.rnn = cell(d, d, batch_first=True)
+
+    def forward(self, x, state=None):
+        y, s = self.rnn(x, state)
+        return y, s
+
+
 class LM(nn.Module):
     def __init__(self, mixer, d=D_MODEL, n=N_LAYERS, hd=HEAD_DIM, d_mlp=D_MLP):
         super().__init__()
@@ -185,9 +229,18 @@ def main():
     for t in [int(x) for x in args.seq_lens.split(",")]:
         tps, s = train_tokens_per_s(LM(Attention), 8, t, n=3)
         record(what="train", model="attention@small", seq_len=t, batch=8, tokens_per_s=tps, samples=s)
-    for t in [int(x) for x in args.seq_lens.split(",")][:1]:
-        tps, s = train_tokens_per_s(LM(GatedDeltaNet), 8, t, n=2)
-        record(what="train", model="gated-deltanet@small (recurrent loop)", seq_len=t, batch=8, tokens_per_s=tps, samples=s)
+    t = int(args.seq_lens.split(",")[0])
+    others = [
+        ("gated-deltanet@small (recurrent loop)", GatedDeltaNet),
+        ("linear-attention@small (recurrent loop, approx.)", lambda d, hd: LinearRecurrence(d, hd, "none")),
+        ("retnet/mamba2@small (per-head decay loop, approx.)", lambda d, hd: LinearRecurrence(d, hd, "head")),
+        ("gla/hgrn2/rwkv6@small (per-channel decay loop, approx.)", lambda d, hd: LinearRecurrence(d, hd, "channel")),
+        ("lstm@small (torch.nn.LSTM)", lambda d, hd: Rnn(d, hd, nn.LSTM)),
+        ("gru@small (torch.nn.GRU)", lambda d, hd: Rnn(d, hd, nn.GRU)),
+    ]
+    for name, cls in others:
+        tps, s = train_tokens_per_s(LM(cls), 8, t, n=2)
+        record(what="train", model=name, seq_len=t, batch=8, tokens_per_s=tps, samples=s)
     for kind, cls in [("attention", Attention), ("gated-deltanet", GatedDeltaNet)]:
         model = LM(cls).eval()
         for p in [128, 1024, 8192, 32768]:

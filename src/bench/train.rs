@@ -12,6 +12,16 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let batch = required(spec.settings.batch, "batch")?;
     let seq_len = spec.value;
     let form = form_of(model, spec)?;
+    // Refuse, before allocating, a step that cannot fit (the child would be killed mid-step).
+    let need = crate::memory::training_estimate(&model.config, model.num_params(), batch, seq_len, form, crate::fused::enabled(model.device()));
+    if let Some(available) = crate::memory::available_bytes() {
+        if need > available {
+            let mut metrics = BTreeMap::new();
+            metrics.insert("need_bytes".into(), need as f64);
+            let msg = format!("needs about {need} bytes, {available} available");
+            return Ok(Outcome { status: super::Status::Refused, samples: vec![], metrics, error: Some(msg) });
+        }
+    }
     let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
     let mut opt = AdamW::new(vars, ParamsAdamW { lr: 1e-4, ..Default::default() })?;
     let data: Vec<u8> = crate::data::synthetic::generate(seq_len * batch * 4 + 1024, spec.seed).bytes;

@@ -1,6 +1,7 @@
 //! `seqbench bench kernels`: the op-level benchmark (see `bench::kernels`), with its table and files.
 
 use crate::bench::kernels::{implementations, measure, Implementation, KernelRow};
+use crate::verify::Recurrence;
 use crate::cli::KernelArgs;
 use crate::env::Environment;
 use crate::error::usage;
@@ -88,7 +89,11 @@ fn need_bytes(imp: Implementation, b: usize, t: usize, h: usize, d: usize) -> us
     match imp {
         Implementation::AttentionPlain => 12 * b * h * t * t * 4,
         Implementation::AttentionFused => 16 * b * h * t * d * 4,
-        Implementation::Linear { form: crate::kernels::Form::Chunkwise(c), .. } => 16 * b * h * t * (d + c * d) * 4,
+        // Intra-chunk scores are [C, C] per chunk, [C, C, d_k] with a per-channel gate.
+        Implementation::Linear { form: crate::kernels::Form::Chunkwise(c), kind, .. } => {
+            let per_channel = matches!(kind, Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank);
+            16 * b * h * t * (d + if per_channel { c * d } else { c }) * 4
+        }
         Implementation::Linear { form: crate::kernels::Form::Parallel, .. } => 12 * b * h * t * t * 4,
         Implementation::Linear { .. } => 64 * b * h * t * d * 4,
     }

@@ -74,7 +74,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?)?;
-    let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form);
+    let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form, crate::fused::enabled(model.device()));
     if let Some(have) = memory::available_bytes() {
         if need > have {
             return Err(usage(format!(

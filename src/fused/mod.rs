@@ -25,7 +25,9 @@ use rayon::prelude::*;
 /// True when the fused kernels serve `device` (the CPU, unless SEQBENCH_PLAIN_OPS=1 asks for the
 /// plain-op forms everywhere, e.g. to measure what the kernels gain).
 pub fn enabled(device: &Device) -> bool {
-    device.is_cpu() && std::env::var("SEQBENCH_PLAIN_OPS").map_or(true, |v| v != "1")
+    // Read once: this is asked on every projection and norm, and an environment lookup takes a lock.
+    static PLAIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    device.is_cpu() && !*PLAIN.get_or_init(|| std::env::var("SEQBENCH_PLAIN_OPS").is_ok_and(|v| v == "1"))
 }
 
 /// The f32 data of a contiguous tensor.
