@@ -143,7 +143,7 @@ pub fn measure(
             })
         }
     };
-    let forward = sample_or_once(plan, || Ok(crate::device::timed(&dev, || run())?.1))?;
+    let forward = sample_or_once(plan, || Ok(crate::device::timed(&dev, &run)?.1))?;
     let w = crate::rng::normal(seed, "w", run()?.0.dims(), 1.0, &dev)?;
     let backward = sample_or_once(plan, || {
         let (_, elapsed) = crate::device::timed(&dev, || -> Result<()> {

@@ -78,6 +78,7 @@ impl Dims {
 
 /// Fills `s` (`rows x n` row-major) with the softmax probabilities of query rows `r0..r0+rows` over
 /// keys `0..n`, masked causally.
+#[allow(clippy::too_many_arguments)]
 fn probabilities(dims: Dims, scale: f32, q: &[f32], k: &[f32], r0: usize, rows: usize, n: usize, s: &mut [f32]) {
     let d = dims.d;
     // S = scale · Q_blk K^T

@@ -30,7 +30,7 @@ impl CustomOp1 for SwiGlu {
         let gu = as_slice(s, l)?;
         let dims = l.shape().dims();
         let two_h = *dims.last().unwrap_or(&0);
-        if two_h % 2 != 0 {
+        if !two_h.is_multiple_of(2) {
             candle_core::bail!("swiglu: last dimension {two_h} is odd")
         }
         let h = two_h / 2;

@@ -129,7 +129,6 @@ pub fn run_plain(form: Form, inputs: &Inputs) -> Result<Output> {
 }
 
 fn plain(form: Form, h: &Heads) -> Result<Output> {
-    let h = h;
     let (o, state) = match form {
         Form::Recurrent => recurrent::run(h)?,
         Form::Chunkwise(c) => {
