@@ -16,7 +16,8 @@ pub fn available_bytes() -> Option<usize> {
 /// Upper-bound estimate (bytes) of one training step: weights, gradients and AdamW moments, plus the
 /// activations autograd keeps. Deliberately generous: it exists to refuse what cannot fit, not to
 /// predict the peak (the benchmarks measure that).
-/// `fused_scan`: the recurrent form runs as the fused scan, which keeps no per-token states.
+/// `fused_scan`: the fused CPU kernels run (the recurrent form as the fused scan, which keeps no
+/// per-token states; the LSTM/GRU recurrences as single ops).
 pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len: usize, form: Form, fused_scan: bool) -> usize {
     let f = 4.0; // bytes per f32
     let (b, t, d, l) = (batch as f64, seq_len as f64, cfg.d_model as f64, cfg.n_layers as f64);
@@ -29,6 +30,8 @@ pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len
             MixerKind::Attention => 4.0 * b * heads * t * t * f,
             // Trained step by step: the backward of each step's slice pads its gradient to the whole
             // sequence, so the peak grows with T² (measured: 5 GiB at T=512, batch 8, d=256, 4 layers).
+            // (The fused recurrences keep only their gates: linear in T.)
+            MixerKind::Lstm | MixerKind::Gru if fused_scan => 16.0 * b * t * d * f,
             MixerKind::Lstm | MixerKind::Gru => 16.0 * b * t * d * f + b * t * t * d * f,
             kind => {
                 let state = heads * dh * dh * f * b;

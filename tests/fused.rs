@@ -140,3 +140,79 @@ fn fused_rope_matches_the_plain_form() {
         assert!(e < 1e-5, "start {start}: gradient differs by {e:.2e}");
     }
 }
+
+/// The fused LSTM recurrence against the per-step equations in candle ops, forward (outputs and the
+/// final cell) and gradients of every input.
+#[test]
+fn fused_lstm_matches_the_per_step_equations() {
+    let dev = Device::Cpu;
+    let (b, t, d) = (3, 37, 8);
+    let var = |name: &str, shape: (usize, usize, usize), scale: f64| {
+        Var::from_tensor(&seqbench::rng::normal(8, name, shape, scale, &dev).unwrap().squeeze(0).unwrap()).unwrap()
+    };
+    let xg = Var::from_tensor(&seqbench::rng::normal(8, "xg", (b, t, 4 * d), 1.0, &dev).unwrap()).unwrap();
+    let u = var("u", (1, 4 * d, d), 0.4);
+    let h0 = var("h0", (1, b, d), 0.5);
+    let c0 = var("c0", (1, b, d), 0.5);
+    let (y, c_t) = seqbench::fused::lstm::lstm(&xg, &u, &h0, &c0).unwrap();
+    // Reference: the equations step by step.
+    let sig = |x: &Tensor| seqbench::nn::sigmoid(x).unwrap();
+    let (mut h, mut c) = (h0.as_tensor().clone(), c0.as_tensor().clone());
+    let mut ys = Vec::new();
+    for i in 0..t {
+        let g = (xg.narrow(1, i, 1).unwrap().squeeze(1).unwrap() + h.matmul(&u.t().unwrap()).unwrap()).unwrap();
+        let gate = |k: usize| g.narrow(1, k * d, d).unwrap();
+        c = ((sig(&gate(1)) * &c).unwrap() + (sig(&gate(0)) * gate(2).tanh().unwrap()).unwrap()).unwrap();
+        h = (sig(&gate(3)) * c.tanh().unwrap()).unwrap();
+        ys.push(h.clone());
+    }
+    let y_ref = Tensor::stack(&ys, 1).unwrap();
+    assert!(rel(&y, &y_ref) < 1e-5, "outputs differ by {:.2e}", rel(&y, &y_ref));
+    assert!(rel(&c_t, &c) < 1e-5, "final cell differs");
+    let wy = seqbench::rng::normal(9, "wy", (b, t, d), 1.0, &dev).unwrap();
+    let wc = seqbench::rng::normal(9, "wc", (b, d), 1.0, &dev).unwrap();
+    let loss = |y: &Tensor, c: &Tensor| ((y * &wy).unwrap().sum_all().unwrap() + (c * &wc).unwrap().sum_all().unwrap()).unwrap();
+    let gf = loss(&y, &c_t).backward().unwrap();
+    let gp = loss(&y_ref, &c).backward().unwrap();
+    for (name, v) in [("xg", &xg), ("u", &u), ("h0", &h0), ("c0", &c0)] {
+        let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+        assert!(e < 1e-4, "gradient of {name} differs by {e:.2e}");
+    }
+}
+
+/// The fused GRU recurrence against the per-step equations in candle ops, forward and gradients.
+#[test]
+fn fused_gru_matches_the_per_step_equations() {
+    let dev = Device::Cpu;
+    let (b, t, d) = (3, 37, 8);
+    let var = |name: &str, shape: Vec<usize>, scale: f64| {
+        Var::from_tensor(&seqbench::rng::normal(10, name, shape, scale, &dev).unwrap()).unwrap()
+    };
+    let xg = var("xg", vec![b, t, 3 * d], 1.0);
+    let u = var("u", vec![3 * d, d], 0.4);
+    let bh = var("bh", vec![3 * d], 0.3);
+    let h0 = var("h0", vec![b, d], 0.5);
+    let y = seqbench::fused::gru::gru(&xg, &u, &bh, &h0).unwrap();
+    let sig = |x: &Tensor| seqbench::nn::sigmoid(x).unwrap();
+    let mut h = h0.as_tensor().clone();
+    let mut ys = Vec::new();
+    for i in 0..t {
+        let x = xg.narrow(1, i, 1).unwrap().squeeze(1).unwrap();
+        let hg = h.matmul(&u.t().unwrap()).unwrap().broadcast_add(&bh).unwrap();
+        let (xs, hs) = (|k: usize| x.narrow(1, k * d, d).unwrap(), |k: usize| hg.narrow(1, k * d, d).unwrap());
+        let r = sig(&(xs(0) + hs(0)).unwrap());
+        let z = sig(&(xs(1) + hs(1)).unwrap());
+        let n = (xs(2) + (r * hs(2)).unwrap()).unwrap().tanh().unwrap();
+        h = ((z.affine(-1.0, 1.0).unwrap() * n).unwrap() + (z * &h).unwrap()).unwrap();
+        ys.push(h.clone());
+    }
+    let y_ref = Tensor::stack(&ys, 1).unwrap();
+    assert!(rel(&y, &y_ref) < 1e-5, "outputs differ by {:.2e}", rel(&y, &y_ref));
+    let w = seqbench::rng::normal(11, "w", (b, t, d), 1.0, &dev).unwrap();
+    let gf = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    let gp = (&y_ref * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    for (name, v) in [("xg", &xg), ("u", &u), ("b_h", &bh), ("h0", &h0)] {
+        let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+        assert!(e < 1e-4, "gradient of {name} differs by {e:.2e}");
+    }
+}

@@ -4,6 +4,8 @@
 //! - [`attention::causal_attention`]: causal softmax attention, flash-style row blocks.
 //! - [`scan::linear_scan`]: the linear-attention family's recurrence as one sequential scan per
 //!   (batch, head), state kept in cache, gradients by a reverse scan.
+//! - [`lstm::lstm`], [`gru::gru`]: the classic RNNs' recurrences with backward through time (one op instead of a graph
+//!   of per-step ops each).
 //! - [`gemv::small_matmul`]: a decode step's projections (a few rows times a weight matrix).
 //! - [`rope::rope`]: attention's rotary positions.
 //! - [`norm::rms_norm`] and [`swiglu::swiglu`]: the scaffold's norm and feed-forward gate, one pass
@@ -13,6 +15,8 @@
 
 pub mod attention;
 pub mod gemv;
+pub mod gru;
+pub mod lstm;
 pub mod norm;
 pub mod rope;
 pub mod scan;

@@ -1,7 +1,8 @@
 //! GRU (Cho et al. 2014), written out; non-linear in its state, so it has one form.
 //!
 //! `r = σ(W_r x + U_r h + b_r)`, `z = σ(W_z x + U_z h + b_z)`, `n = tanh(W_n x + b_n + r ⊙ (U_n h + b_hn))`,
-//! `h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}`.
+//! `h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}`. On the CPU the recurrence is one fused op (`fused::gru`); the
+//! per-step ops below are its reference.
 
 use super::lstm::scan;
 use super::{Mixer, MixerKind, MixerSpec, State};
@@ -40,7 +41,14 @@ impl Mixer for Gru {
             Some(other) => candle_core::bail!("GRU given a foreign state {other:?}"),
         };
         let d = self.d;
-        let (y, h) = scan(&self.input.forward(x)?, h0, |xg, h| {
+        let xg = self.input.forward(x)?;
+        let t = x.dim(1)?;
+        if let (true, Some(b_h)) = (crate::fused::enabled(x.device()) && x.dtype() == DType::F32 && t > 0, &self.recurrent.bias) {
+            let y = crate::fused::gru::gru(&xg, &self.recurrent.weight, b_h, &h0)?;
+            let h = y.narrow(1, t - 1, 1)?.squeeze(1)?;
+            return Ok((y, State::Rnn { h, c: None }));
+        }
+        let (y, h) = scan(&xg, h0, |xg, h| {
             let hg = self.recurrent.forward(&h)?;
             let (xs, hs) = (|i: usize| xg.narrow(1, i * d, d), |i: usize| hg.narrow(1, i * d, d));
             let r = sigmoid(&(xs(0)? + hs(0)?)?)?;

@@ -2,6 +2,7 @@
 //!
 //! `[i, f, g, o] = W x_t + U h_{t-1} + b`; `c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)`; `h_t = σ(o) ⊙ tanh(c_t)`.
 //! The input projection runs for all tokens at once; only `U h` is sequential. Forget bias starts at 1.
+//! On the CPU the recurrence is one fused op (`fused::lstm`); the per-step ops below are its reference.
 
 use super::{Mixer, MixerKind, MixerSpec, State};
 use crate::kernels::Form;
@@ -56,7 +57,14 @@ impl Mixer for Lstm {
             Some(other) => candle_core::bail!("LSTM given a foreign state {other:?}"),
         };
         let d = self.d;
-        let (y, (h, c)) = scan(&self.input.forward(x)?, (h0, c0), |xg, (h, c)| {
+        let xg = self.input.forward(x)?;
+        let t = x.dim(1)?;
+        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 && t > 0 {
+            let (y, c) = crate::fused::lstm::lstm(&xg, &self.recurrent.weight, &h0, &c0)?;
+            let h = y.narrow(1, t - 1, 1)?.squeeze(1)?;
+            return Ok((y, State::Rnn { h, c: Some(c) }));
+        }
+        let (y, (h, c)) = scan(&xg, (h0, c0), |xg, (h, c)| {
             let gates = (xg + self.recurrent.forward(&h)?)?;
             let gate = |i: usize| gates.narrow(1, i * d, d);
             let c = ((sigmoid(&gate(1)?)? * c)? + (sigmoid(&gate(0)?)? * gate(2)?.tanh()?)?)?;
