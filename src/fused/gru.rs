@@ -10,7 +10,7 @@
 //! As `fused::lstm`: one small matmul per step for the batch, gates recomputed for the backward, `dU`
 //! in one matmul at the end. The per-step ops in `mixers/gru.rs` are the reference in tests.
 
-use super::{as_slice, gemm};
+use super::{as_slice, gemm, recurrent_weight_grad};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Runs the recurrence: `xg: [B, T, 3d]` (gate order r, z, n), `u: [3d, d]`, `b_h: [3d]`, `h0: [B, d]`.
@@ -157,14 +157,7 @@ impl CustomOp3 for GruBackward {
             gemm(b, d, 3 * d, &mut dh, d, &dhg, 3 * d, 1, u, d, 1, true, 1.0);
         }
         // dU = Σ dH^T h_{t-1}; db_h = Σ dH.
-        let mut h_prev = vec![0f32; b * t * d];
-        for r in 0..b {
-            h_prev[r * t * d..r * t * d + d].copy_from_slice(&h0[r * d..(r + 1) * d]);
-            if t > 1 {
-                h_prev[r * t * d + d..(r + 1) * t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d - d]);
-            }
-        }
-        gemm(3 * d, d, b * t, du, d, &dhg_all, 1, 3 * d, &h_prev, d, 1, false, 1.0);
+        recurrent_weight_grad(du, &dhg_all, &hs, h0, (b, t, d, 3 * d));
         for row in dhg_all.chunks_exact(3 * d) {
             for (acc, v) in dbh.iter_mut().zip(row) {
                 *acc += v;

@@ -11,7 +11,7 @@
 //! pass, then runs in reverse; `dU` is one matmul over all steps at the end. Candle's autograd over
 //! the per-step ops (the reference in tests, `mixers/lstm.rs`) keeps a graph that grows with T².
 
-use super::{as_slice, gemm};
+use super::{as_slice, gemm, recurrent_weight_grad};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Runs the recurrence: `xg: [B, T, 4d]` (gate order i, f, g, o), `u: [4d, d]`, `h0, c0: [B, d]`.
@@ -185,15 +185,8 @@ impl CustomOp3 for LstmBackward {
             // dh_{t-1} = dG U
             gemm(b, d, 4 * d, &mut dh, d, &dg, 4 * d, 1, u, d, 1, false, 1.0);
         }
-        // dU = Σ_t dG_t^T h_{t-1}: one product over every (row, step), with h_{t-1} shifted in.
-        let mut h_prev = vec![0f32; b * t * d];
-        for r in 0..b {
-            h_prev[r * t * d..r * t * d + d].copy_from_slice(&s0[r * 2 * d..r * 2 * d + d]);
-            if t > 1 {
-                h_prev[r * t * d + d..(r + 1) * t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d - d]);
-            }
-        }
-        gemm(4 * d, d, b * t, du, d, dxg, 1, 4 * d, &h_prev, d, 1, false, 1.0);
+        let h0: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d..r * 2 * d + d].to_vec()).collect();
+        recurrent_weight_grad(du, dxg, &hs, &h0, (b, t, d, 4 * d));
         for r in 0..b {
             ds0[r * 2 * d..r * 2 * d + d].copy_from_slice(&dh[r * d..(r + 1) * d]);
             ds0[r * 2 * d + d..(r + 1) * 2 * d].copy_from_slice(&dc[r * d..(r + 1) * d]);
