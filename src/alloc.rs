@@ -62,8 +62,12 @@ impl BlockCache {
         r
     }
 
-    /// A cached block of this rounded size and alignment, if any.
-    fn take(&self, size: usize, align: usize) -> Option<*mut u8> {
+    /// A cached block of this rounded layout, if it is of a cached size and one is waiting.
+    fn take(&self, real: Layout) -> Option<*mut u8> {
+        if real.size() < CACHE_MIN {
+            return None;
+        }
+        let (size, align) = (real.size(), real.align());
         self.with(|slots| {
             let slot = slots.iter_mut().find(|s| s.ptr != 0 && s.size == size && s.align == align)?;
             let p = slot.ptr as *mut u8;
@@ -104,7 +108,7 @@ fn rounded(layout: Layout) -> Layout {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let real = rounded(layout);
-        let p = match (real.size() >= CACHE_MIN).then(|| CACHE.take(real.size(), real.align())).flatten() {
+        let p = match CACHE.take(real) {
             Some(p) => p,
             None => unsafe { mimalloc::MiMalloc.alloc(real) },
         };
@@ -116,7 +120,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let real = rounded(layout);
-        let p = match (real.size() >= CACHE_MIN).then(|| CACHE.take(real.size(), real.align())).flatten() {
+        let p = match CACHE.take(real) {
             Some(p) => {
                 // SAFETY: the block holds at least `layout.size()` bytes.
                 unsafe { std::ptr::write_bytes(p, 0, layout.size()) };

@@ -16,7 +16,7 @@ struct Mlp {
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gu = self.gate_up.forward(x)?;
-        let h = if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+        let h = if crate::fused::serves(x) {
             crate::fused::swiglu::swiglu(&gu)?
         } else {
             let gu = gu.chunk(2, D::Minus1)?;

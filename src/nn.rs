@@ -111,10 +111,7 @@ impl Linear {
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("at least one dimension") = self.d_out();
         let x2 = x.reshape(((), d_in))?;
-        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS
-            && crate::fused::enabled(x.device())
-            && x.dtype() == DType::F32
-        {
+        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS && crate::fused::serves(x) {
             crate::fused::gemv::small_matmul(&x2, &self.weight)?
         } else {
             x2.matmul(&self.weight.t()?)?
@@ -153,7 +150,7 @@ impl RmsNorm {
     /// `x / sqrt(mean(x²) + ε) ⊙ w` over the last dimension: the fused op on the CPU (f32), else
     /// [`RmsNorm::forward_plain`].
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+        if crate::fused::serves(x) {
             return crate::fused::norm::rms_norm(x, &self.weight, self.eps);
         }
         self.forward_plain(x)

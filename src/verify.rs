@@ -34,6 +34,12 @@ pub enum Recurrence {
 }
 
 impl Recurrence {
+    /// True for the kinds whose decay has one value per key channel (their chunkwise form
+    /// materialises `[C, C, d_k]` per chunk, so they use small chunks).
+    pub fn channel_gated(self) -> bool {
+        matches!(self, Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank)
+    }
+
     pub const ALL: [Recurrence; 7] = [
         Recurrence::Plain,
         Recurrence::ScalarGate,

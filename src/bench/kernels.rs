@@ -74,14 +74,7 @@ pub fn implementations(kernels: &[String], forms: &[String]) -> std::result::Res
             let (form, fused) = match f.as_str() {
                 "fused" => (Form::Recurrent, true),
                 // The family's usual chunk: per-channel gates materialise [C, C, d_k] per chunk.
-                "chunkwise"
-                    if matches!(
-                        kind,
-                        Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank
-                    ) =>
-                {
-                    (Form::Chunkwise(16), false)
-                }
+                "chunkwise" if kind.channel_gated() => (Form::Chunkwise(16), false),
                 other => (Form::parse(other)?, false),
             };
             // RWKV-7's rank-one transition has no fused scan.

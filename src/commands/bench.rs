@@ -1,7 +1,6 @@
 //! `seqbench bench kernels`: the op-level benchmark (see `bench::kernels`), with its table and files.
 
 use crate::bench::kernels::{implementations, measure, Implementation, KernelRow};
-use crate::verify::Recurrence;
 use crate::cli::KernelArgs;
 use crate::env::Environment;
 use crate::error::usage;
@@ -91,7 +90,7 @@ fn need_bytes(imp: Implementation, b: usize, t: usize, h: usize, d: usize) -> us
         Implementation::AttentionFused => 16 * b * h * t * d * 4,
         // Intra-chunk scores are [C, C] per chunk, [C, C, d_k] with a per-channel gate.
         Implementation::Linear { form: crate::kernels::Form::Chunkwise(c), kind, .. } => {
-            let per_channel = matches!(kind, Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank);
+            let per_channel = kind.channel_gated();
             16 * b * h * t * (d + if per_channel { c * d } else { c }) * 4
         }
         Implementation::Linear { form: crate::kernels::Form::Parallel, .. } => 12 * b * h * t * t * 4,

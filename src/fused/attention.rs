@@ -12,7 +12,7 @@
 //! allocated, and the backward recomputes P instead of storing it (flash attention's trade). The
 //! plain-op attention in `mixers/attention.rs` is the reference it is tested against.
 
-use super::{as_slice, gemm, pair_rows, par_chunks};
+use super::{as_slice, gemm, pair_rows, par_chunks, rows_contiguous};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Query rows per block.
@@ -23,10 +23,8 @@ const ROWS: usize = 64;
 /// views narrowed along T (a KV cache in its buffer): they are read in place, not copied.
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
     let in_place = |x: &Tensor| -> Result<Tensor> {
-        let (_, h, t, d) = x.dims4()?;
-        let st = x.stride();
-        let ok = st[3] == 1 && (t <= 1 || st[2] == d) && (h <= 1 || st[0] == h * st[1]);
-        if ok {
+        x.dims4()?;
+        if rows_contiguous(x.dims(), x.stride()) {
             Ok(x.clone())
         } else {
             x.contiguous()

@@ -10,7 +10,7 @@
 //! As `fused::lstm`: one small matmul per step for the batch, gates recomputed for the backward, `dU`
 //! in one matmul at the end. The per-step ops in `mixers/gru.rs` are the reference in tests.
 
-use super::{as_slice, gemm, recurrent_weight_grad};
+use super::{as_slice, gemm, recurrent_weight_grad, sigmoid};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Runs the recurrence: `xg: [B, T, 3d]` (gate order r, z, n), `u: [3d, d]`, `b_h: [3d]`, `h0: [B, d]`.
@@ -21,10 +21,6 @@ pub fn gru(xg: &Tensor, u: &Tensor, b_h: &Tensor, h0: &Tensor) -> Result<Tensor>
 }
 
 struct Gru;
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
 
 /// The forward pass; `saved` (when given) receives r, z, n, H_n per (row, step): `[B, T, 4d]`.
 fn forward((b, t, d): (usize, usize, usize), xg: &[f32], u: &[f32], bh: &[f32], h0: &[f32], hs: &mut [f32], mut saved: Option<&mut [f32]>) {

@@ -11,7 +11,7 @@
 //! pass, then runs in reverse; `dU` is one matmul over all steps at the end. Candle's autograd over
 //! the per-step ops (the reference in tests, `mixers/lstm.rs`) keeps a graph that grows with T².
 
-use super::{as_slice, gemm, recurrent_weight_grad};
+use super::{as_slice, gemm, recurrent_weight_grad, sigmoid};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Runs the recurrence: `xg: [B, T, 4d]` (gate order i, f, g, o), `u: [4d, d]`, `h0, c0: [B, d]`.
@@ -25,10 +25,6 @@ pub fn lstm(xg: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<(Tensor
 }
 
 struct Lstm;
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
 
 /// The forward pass over all steps. Writes `h_t` into `hs` (`[B, T, d]`), and, when given, the
 /// activated gates (`[B, T, 4d]`: i, f, g, o) and cells (`[B, T, d]`) for the backward.

@@ -23,7 +23,7 @@ pub mod scan;
 pub mod swiglu;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Device, Layout, Result};
+use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 /// True when the fused kernels serve `device` (the CPU, unless SEQBENCH_PLAIN_OPS=1 asks for the
@@ -34,12 +34,33 @@ pub fn enabled(device: &Device) -> bool {
     device.is_cpu() && !*PLAIN.get_or_init(|| std::env::var("SEQBENCH_PLAIN_OPS").is_ok_and(|v| v == "1"))
 }
 
+/// True when the fused kernels serve `x`: an f32 tensor on a device they run on.
+pub fn serves(x: &Tensor) -> bool {
+    x.dtype() == DType::F32 && enabled(x.device())
+}
+
+/// `σ(x)` of one value (the kernels' gates).
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// True when a `[B, H, T, d]` layout has contiguous rows and evenly spaced (batch, head) pairs: a
+/// contiguous tensor, or a view narrowed along T (a KV cache in its capacity buffer).
+pub(crate) fn rows_contiguous(dims: &[usize], stride: &[usize]) -> bool {
+    let (h, t, d) = (dims[1], dims[2], dims[3]);
+    stride[3] == 1 && (t <= 1 || stride[2] == d) && (h <= 1 || stride[0] == h * stride[1])
+}
+
+fn f32_data(s: &CpuStorage) -> Result<&[f32]> {
+    match s {
+        CpuStorage::F32(d) => Ok(d.as_slice()),
+        other => candle_core::bail!("fused kernels take f32, got {:?}", other.dtype()),
+    }
+}
+
 /// The f32 data of a contiguous tensor.
 pub(crate) fn as_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(d) => d.as_slice(),
-        other => candle_core::bail!("fused kernels take f32, got {:?}", other.dtype()),
-    };
+    let data = f32_data(s)?;
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
         None => candle_core::bail!("fused kernels take contiguous tensors"),
@@ -50,14 +71,11 @@ pub(crate) fn as_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
 /// are evenly spaced (a contiguous tensor, or a view narrowed along T, such as a KV cache inside its
 /// capacity buffer): the data from the first element, and the distance between pairs.
 pub(crate) fn pair_rows<'a>(s: &'a CpuStorage, l: &Layout) -> Result<(&'a [f32], usize)> {
-    let data = match s {
-        CpuStorage::F32(d) => d.as_slice(),
-        other => candle_core::bail!("fused kernels take f32, got {:?}", other.dtype()),
-    };
-    let (_, h, t, d) = l.shape().dims4()?;
+    let data = f32_data(s)?;
+    let (_, h, _, _) = l.shape().dims4()?;
     let st = l.stride();
     let pair = if h > 1 { st[1] } else { st[0] };
-    if st[3] != 1 || (t > 1 && st[2] != d) || (h > 1 && st[0] != h * st[1]) {
+    if !rows_contiguous(l.shape().dims(), st) {
         candle_core::bail!("fused kernels take [B, H, T, d] tensors with contiguous rows, got strides {st:?}")
     }
     Ok((&data[l.start_offset()..], pair))

@@ -7,7 +7,7 @@
 //!
 //! The composed form (`silu(g) * u` over a chunk of the last dimension) is its reference in tests.
 
-use super::{as_slice, par_chunks};
+use super::{as_slice, par_chunks, sigmoid};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
 
 /// `silu(g) ⊙ u` for `gu = [g | u]` split in halves along the last dimension. Differentiable.
@@ -16,10 +16,6 @@ pub fn swiglu(gu: &Tensor) -> Result<Tensor> {
 }
 
 struct SwiGlu;
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
 
 impl CustomOp1 for SwiGlu {
     fn name(&self) -> &'static str {

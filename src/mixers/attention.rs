@@ -50,7 +50,7 @@ impl Attention {
     /// Rotates `x: [B, H, T, d]` holding positions `start..start+T`: `(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)`
     /// (the fused op on the CPU, else [`rope_plain`]).
     fn rope(&self, x: &Tensor, start: usize) -> Result<Tensor> {
-        if crate::fused::enabled(x.device()) && x.dtype() == DType::F32 {
+        if crate::fused::serves(x) {
             return crate::fused::rope::rope(x, start, ROPE_BASE);
         }
         rope_plain(x, start)
@@ -92,7 +92,7 @@ impl Mixer for Attention {
         let q = self.rope(&heads(qkv[0].clone())?, start)?;
         let k_new = self.rope(&heads(qkv[1].clone())?, start)?;
         let v_new = heads(qkv[2].clone())?;
-        let fused = crate::fused::enabled(x.device()) && x.dtype() == DType::F32;
+        let fused = crate::fused::serves(x);
         let (k, v, buffers) = match past {
             // Decoding: write the token into the capacity buffers, no copy of the cache.
             Some((pk, pv)) if fused && t == 1 => {
