@@ -287,7 +287,10 @@ pub struct Common {
     /// Device: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
     #[arg(long, global = true, default_value = "cpu")]
     pub device: String,
-    /// Compute dtype: f32 (bf16 and f16 are refused: the models compute in f32).
+    /// Precision of the matrix products: f32, bf16 or f16. Low precision holds the projection and
+    /// embedding weights and attention's KV cache in that dtype and computes their products in it;
+    /// norms, softmax, gates, recurrent states and the loss stay f32; training keeps f32 master
+    /// weights (and scales the loss under f16).
     #[arg(long, global = true, default_value = "f32")]
     pub dtype: String,
     /// CPU threads for tensor work (default: all cores).

@@ -3,7 +3,7 @@
 //! to its child processes through SEQBENCH_DEVICE).
 
 use crate::error::UserError;
-use candle_core::{Device, Result};
+use candle_core::{DType, Device, Result};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -42,15 +42,40 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
 }
 
-/// Checks `--dtype`: the models and kernels compute in f32 on every device for now.
-pub fn check_dtype(dtype: &str) -> std::result::Result<(), UserError> {
-    match dtype {
-        "f32" => Ok(()),
-        "bf16" | "f16" => Err(UserError::Usage(format!(
-            "--dtype {dtype}: not supported yet; seqbench's models and kernels compute in f32 on every device"
-        ))),
+/// Environment variable carrying the compute dtype to child processes.
+pub const DTYPE_ENV: &str = "SEQBENCH_DTYPE";
+
+static DTYPE: OnceLock<DType> = OnceLock::new();
+
+/// Parses `--dtype`: `f32`, `bf16` or `f16`.
+///
+/// The dtype is the precision of the matrix products: the weights of every projection (and the
+/// embedding), the products themselves and attention's KV cache. Norms, softmax, gates, the
+/// recurrences and their states, the residual stream and the loss stay f32, and training keeps f32
+/// master weights for AdamW (see [`crate::optim`]).
+pub fn parse_dtype(spec: &str) -> std::result::Result<DType, UserError> {
+    match spec {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        "f16" => Ok(DType::F16),
         other => Err(UserError::Usage(format!("unknown dtype `{other}` (expected f32, bf16 or f16)"))),
     }
+}
+
+/// Makes `spec` this process's compute dtype and exports it to child processes.
+pub fn select_dtype(spec: &str) -> std::result::Result<(), UserError> {
+    let dtype = parse_dtype(spec)?;
+    let _ = DTYPE.set(dtype);
+    std::env::set_var(DTYPE_ENV, spec);
+    Ok(())
+}
+
+/// The compute dtype chosen for this process: `--dtype`, else SEQBENCH_DTYPE, else f32.
+pub fn dtype() -> DType {
+    if let Some(d) = DTYPE.get() {
+        return *d;
+    }
+    std::env::var(DTYPE_ENV).ok().and_then(|s| parse_dtype(&s).ok()).unwrap_or(DType::F32)
 }
 
 /// Makes `spec` this process's device (validated by opening it) and exports it to child processes.
@@ -89,14 +114,109 @@ pub fn timed<T, E: From<candle_core::Error>>(
     Ok((out, t0.elapsed()))
 }
 
-/// Device memory in use, bytes (None on the CPU, whose heap the counting allocator measures).
+/// Device memory in use on the whole GPU, bytes, as nvidia-smi counts it (every process and the
+/// context itself); None on the CPU, whose heap the counting allocator measures.
 pub fn memory_in_use(device: &Device) -> Option<usize> {
     match device {
         #[cfg(feature = "cuda")]
-        Device::Cuda(_) => {
-            let (free, total) = candle_core::cuda_backend::cudarc::driver::result::mem_get_info().ok()?;
+        Device::Cuda(d) => {
+            let (free, total) = d.cuda_stream().context().mem_get_info().ok()?;
             Some(total.saturating_sub(free))
         }
         _ => None,
+    }
+}
+
+/// Bytes this process's tensors hold on the device now and at most since the last
+/// [`reset_peak_allocated`]: candle allocates device memory from the CUDA stream-ordered pool, whose
+/// used-memory counter and high-water mark these are (torch.cuda's memory_allocated and
+/// max_memory_allocated). None on the CPU, or where the device has no memory pool.
+pub fn allocated(device: &Device) -> Option<(usize, usize)> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => pool::used(d),
+        _ => None,
+    }
+}
+
+/// Starts a new high-water mark for [`allocated`] (no-op on the CPU).
+pub fn reset_peak_allocated(device: &Device) {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => pool::reset_high(d),
+        _ => {}
+    }
+}
+
+/// The GPU's name, compute capability, memory and the driver's CUDA version, for the environment.
+pub fn describe(device: &Device) -> Option<String> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            use candle_core::cuda_backend::cudarc::driver::sys;
+            let ctx = d.cuda_stream().context().clone();
+            let name = ctx.name().ok()?;
+            let (major, minor) = ctx.compute_capability().ok()?;
+            let total = ctx.total_mem().ok()?;
+            let mut version = 0i32;
+            // SAFETY: writes one int.
+            let driver = unsafe { sys::cuDriverGetVersion(&mut version) }.result().ok().map_or_else(
+                || "unknown".to_string(),
+                |_| format!("{}.{}", version / 1000, (version % 1000) / 10),
+            );
+            Some(format!(
+                "{name}, compute capability {major}.{minor}, {:.1} GiB, driver CUDA {driver}",
+                total as f64 / (1u64 << 30) as f64
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The device's stream-ordered memory pool (cudarc allocates with cuMemAllocAsync from it).
+#[cfg(feature = "cuda")]
+mod pool {
+    use candle_core::cuda_backend::cudarc::driver::sys;
+    use candle_core::cuda_backend::CudaDevice;
+    use std::ffi::c_void;
+
+    fn of(d: &CudaDevice) -> Option<sys::CUmemoryPool> {
+        let ctx = d.cuda_stream().context().clone();
+        if !ctx.has_async_alloc() {
+            return None;
+        }
+        ctx.bind_to_thread().ok()?;
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: writes one pool handle for a device of a live context.
+        unsafe { sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) }.result().ok()?;
+        Some(pool)
+    }
+
+    fn attribute(pool: sys::CUmemoryPool, attr: sys::CUmemPool_attribute) -> Option<usize> {
+        let mut value = 0u64;
+        // SAFETY: the used-memory attributes are one cuuint64_t each.
+        unsafe { sys::cuMemPoolGetAttribute(pool, attr, &mut value as *mut u64 as *mut c_void) }.result().ok()?;
+        Some(value as usize)
+    }
+
+    pub fn used(d: &CudaDevice) -> Option<(usize, usize)> {
+        let pool = of(d)?;
+        let current = attribute(pool, sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?;
+        let high = attribute(pool, sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH)?;
+        Some((current, high))
+    }
+
+    pub fn reset_high(d: &CudaDevice) {
+        if let Some(pool) = of(d) {
+            let mut zero = 0u64;
+            // SAFETY: resetting the high-water mark takes a cuuint64_t 0.
+            let _ = unsafe {
+                sys::cuMemPoolSetAttribute(
+                    pool,
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+                    &mut zero as *mut u64 as *mut c_void,
+                )
+            };
+        }
     }
 }

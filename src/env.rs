@@ -13,6 +13,9 @@ pub struct Environment {
     pub memory_bytes: Option<usize>,
     pub os: String,
     pub device: String,
+    /// The GPU: name, compute capability, memory, driver (absent on the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
     pub dtype: String,
     pub candle_version: String,
     pub seqbench_version: String,
@@ -99,7 +102,8 @@ impl Environment {
                 Device::Cpu => "cpu".into(),
                 _ => crate::device::spec(),
             },
-            dtype: "f32".into(),
+            gpu: crate::device::describe(device),
+            dtype: crate::device::dtype().as_str().into(),
             candle_version: env!("SEQBENCH_CANDLE_VERSION").into(),
             seqbench_version: env!("CARGO_PKG_VERSION").into(),
             git_commit: env!("SEQBENCH_GIT_COMMIT").into(),

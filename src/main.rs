@@ -11,7 +11,7 @@ use std::process::ExitCode;
 static GLOBAL: seqbench::alloc::Counting = seqbench::alloc::Counting;
 
 fn apply(common: &Common) -> Result<(), UserError> {
-    seqbench::device::check_dtype(&common.dtype)?;
+    seqbench::device::select_dtype(&common.dtype)?;
     seqbench::device::select(&common.device)?;
     if let Some(n) = common.threads {
         if n == 0 {

@@ -44,21 +44,22 @@ pub struct LanguageModel {
 }
 
 impl LanguageModel {
-    /// Builds the model with weights drawn from `seed` (same seed, same weights).
-    pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
-        Self::build(config, Params::new(seed, device))
+    /// Builds the model with weights drawn from `seed` (same seed, same weights), its matrix
+    /// products in `dtype` (see [`crate::device::parse_dtype`]; f32 for full precision).
+    pub fn new(config: &ModelConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        Self::build(config, Params::new(seed, device, dtype))
     }
 
     /// The same model for inference only: identical weights, but no autograd graph is recorded, so a
     /// prefill frees each layer's intermediates as it goes. Cannot be trained.
-    pub fn for_inference(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
-        Self::build(config, Params::frozen(seed, device))
+    pub fn for_inference(config: &ModelConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        Self::build(config, Params::frozen(seed, device, dtype))
     }
 
     fn build(config: &ModelConfig, p: Params) -> Result<Self> {
         let (d, n) = (config.d_model, config.n_layers);
         let out_gain = 1.0 / (2.0 * n as f64).sqrt();
-        let embed = p.normal("embed", (config.vocab, d), 1.0)?;
+        let embed = p.matrix("embed", (config.vocab, d), 1.0)?;
         let blocks = (0..n)
             .map(|i| {
                 let b = p.sub(&format!("layers.{i}"));
@@ -142,7 +143,8 @@ impl LanguageModel {
     /// sequence). Returns the states after the last token (still attached to the graph).
     pub fn run(&self, ids: &Tensor, states: Option<&[State]>, form: Form) -> Result<(Tensor, Vec<State>)> {
         let (b, t) = ids.dims2()?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.d_model))?;
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
+        let mut x = x.reshape((b, t, self.config.d_model))?;
         let mut next = Vec::with_capacity(self.blocks.len());
         for (i, block) in self.blocks.iter().enumerate() {
             let state = states.map(|s| &s[i]);
@@ -234,8 +236,13 @@ impl LanguageModel {
         self.blocks.iter().map(|b| b.mixer.state_bytes(batch, seq_len)).sum()
     }
 
-    /// Parameter bytes (f32).
+    /// Dtype of the matrix products (the embedding's and projections' weights).
+    pub fn dtype(&self) -> DType {
+        self.embed.dtype()
+    }
+
+    /// Parameter bytes, each in its own dtype (f32 masters for training not included).
     pub fn param_bytes(&self) -> usize {
-        self.num_params() * DType::F32.size_in_bytes()
+        self.named_vars().iter().map(|(_, v)| v.elem_count() * v.dtype().size_in_bytes()).sum()
     }
 }

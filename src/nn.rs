@@ -18,16 +18,19 @@ pub struct Params {
     /// False for inference: layers get the weights detached from their variables, so no op records
     /// an autograd graph and intermediates are freed as soon as they are used.
     trainable: bool,
+    /// Dtype of the matrix weights ([`Params::matrix`]): the compute dtype of the products.
+    matrix_dtype: DType,
 }
 
 impl Params {
-    pub fn new(seed: u64, device: &Device) -> Self {
-        Params { map: VarMap::new(), seed, prefix: String::new(), device: device.clone(), trainable: true }
+    /// Trainable parameters whose matrices are held in `matrix_dtype` (the others in f32).
+    pub fn new(seed: u64, device: &Device, matrix_dtype: DType) -> Self {
+        Params { map: VarMap::new(), seed, prefix: String::new(), device: device.clone(), trainable: true, matrix_dtype }
     }
 
     /// Parameters for inference only (see the `trainable` field); same names and values.
-    pub fn frozen(seed: u64, device: &Device) -> Self {
-        Params { trainable: false, ..Params::new(seed, device) }
+    pub fn frozen(seed: u64, device: &Device, matrix_dtype: DType) -> Self {
+        Params { trainable: false, ..Params::new(seed, device, matrix_dtype) }
     }
 
     /// A view whose parameter names are prefixed with `name.`.
@@ -65,6 +68,13 @@ impl Params {
         self.register(name, t)
     }
 
+    /// `N(0, std^2)` initialised matrix that enters products as a whole (projection weights, the
+    /// embedding), held in the compute dtype: drawn in f32, then rounded.
+    pub fn matrix(&self, name: &str, shape: impl Into<candle_core::Shape>, std: f64) -> Result<Tensor> {
+        let t = rng::normal(self.seed, &self.full_name(name), shape, std, &self.device)?;
+        self.register(name, t.to_dtype(self.matrix_dtype)?)
+    }
+
     /// Uniform `[lo, hi)` initialised parameter.
     pub fn uniform(&self, name: &str, shape: impl Into<candle_core::Shape>, lo: f64, hi: f64) -> Result<Tensor> {
         let t = rng::uniform(self.seed, &self.full_name(name), shape, lo, hi, &self.device)?;
@@ -89,7 +99,9 @@ impl Params {
     }
 }
 
-/// `y = x W^T (+ b)`, `W: [out, in]`, initialised `N(0, gain^2 / in)`.
+/// `y = x W^T (+ b)`, `W: [out, in]`, initialised `N(0, gain^2 / in)`. `W` is held in the compute
+/// dtype; `x` is rounded to it for the product and `y` comes back in `x`'s dtype (f32), so only the
+/// product runs in low precision.
 #[derive(Clone, Debug)]
 pub struct Linear {
     pub weight: Tensor,
@@ -99,7 +111,7 @@ pub struct Linear {
 impl Linear {
     pub fn new(p: &Params, name: &str, d_in: usize, d_out: usize, bias: bool, gain: f64) -> Result<Self> {
         let p = p.sub(name);
-        let weight = p.normal("weight", (d_out, d_in), gain / (d_in as f64).sqrt())?;
+        let weight = p.matrix("weight", (d_out, d_in), gain / (d_in as f64).sqrt())?;
         let bias = if bias { Some(p.constant("bias", d_out, 0.0)?) } else { None };
         Ok(Linear { weight, bias })
     }
@@ -110,13 +122,13 @@ impl Linear {
         let d_in = dims[dims.len() - 1];
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("at least one dimension") = self.d_out();
-        let x2 = x.reshape(((), d_in))?;
-        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS && crate::fused::serves(x) {
+        let x2 = x.reshape(((), d_in))?.to_dtype(self.weight.dtype())?;
+        let y = if x2.dim(0)? <= crate::fused::gemv::MAX_ROWS && crate::fused::serves(&x2) {
             crate::fused::gemv::small_matmul(&x2, &self.weight)?
         } else {
             x2.matmul(&self.weight.t()?)?
         };
-        let y = y.reshape(out_dims)?;
+        let y = y.to_dtype(x.dtype())?.reshape(out_dims)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

@@ -79,7 +79,7 @@ fn fused_attention_matches_plain_attention() {
 fn in_place_kv_cache_decode_equals_the_full_forward() {
     let dev = Device::Cpu;
     let config = seqbench::config::load("attention", "tiny").unwrap();
-    let model = seqbench::model::LanguageModel::for_inference(&config, 5, &dev).unwrap();
+    let model = seqbench::model::LanguageModel::for_inference(&config, 5, &dev, candle_core::DType::F32).unwrap();
     let t = 600;
     let ids = seqbench::check::byte_ids(1, t, 3, &dev).unwrap();
     let full = model.forward(&ids, Form::Recurrent).unwrap(); // [1, T, 256]

@@ -2,7 +2,7 @@
 //! forms agree through the whole model (logits and every parameter's gradient) at odd lengths; every
 //! parameter gets a finite, non-zero gradient; the exact state bytes match the formula.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 use seqbench::check::{self, DECODE_TOL, GRAD_TOL, OUTPUT_TOL};
 use seqbench::config;
 use seqbench::kernels::Form;
@@ -10,7 +10,7 @@ use seqbench::model::LanguageModel;
 
 fn tiny(name: &str) -> LanguageModel {
     let cfg = config::load(name, "tiny").unwrap();
-    LanguageModel::new(&cfg, 11, &Device::Cpu).unwrap()
+    LanguageModel::new(&cfg, 11, &Device::Cpu, DType::F32).unwrap()
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn every_parameter_gets_a_gradient() {
 #[test]
 fn state_bytes_follow_the_lectures_table() {
     for name in config::built_in_names() {
-        let m = LanguageModel::new(&config::load(name, "small").unwrap(), 0, &Device::Cpu).unwrap();
+        let m = LanguageModel::new(&config::load(name, "small").unwrap(), 0, &Device::Cpu, DType::F32).unwrap();
         let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
         let c = &m.config;
         // KV cache: 2 x attention layers x T x d x 4 bytes on top of the constant recurrent states.
@@ -69,7 +69,7 @@ fn state_bytes_follow_the_lectures_table() {
         assert_eq!(m.layer_state_bytes(1, 32768).iter().sum::<usize>(), b);
     }
     // The hybrid: three constant Gated DeltaNet states and one growing KV cache.
-    let h = LanguageModel::new(&config::load("hybrid", "small").unwrap(), 0, &Device::Cpu).unwrap();
+    let h = LanguageModel::new(&config::load("hybrid", "small").unwrap(), 0, &Device::Cpu, DType::F32).unwrap();
     let layers = h.layer_state_bytes(1, 4096);
     assert_eq!(layers[0], layers[1]);
     assert_eq!(layers[3], 2 * 4096 * 256 * 4);
@@ -95,9 +95,9 @@ fn hybrid_patterns_are_validated() {
 fn inference_model_matches_the_trainable_one_without_a_graph() {
     for name in config::built_in_names() {
         let cfg = config::load(name, "tiny").unwrap();
-        let train = LanguageModel::new(&cfg, 5, &Device::Cpu).unwrap();
-        let infer = LanguageModel::for_inference(&cfg, 5, &Device::Cpu).unwrap();
-        let x = check::byte_ids(2, 21, 4, &Device::Cpu).unwrap();
+        let train = LanguageModel::new(&cfg, 5, &Device::Cpu, DType::F32).unwrap();
+        let infer = LanguageModel::for_inference(&cfg, 5, &Device::Cpu, DType::F32).unwrap();
+        let x = check::byte_ids(2, 21, 4, &Device::Cpu, DType::F32).unwrap();
         let a = train.forward(&x, train.default_form()).unwrap();
         let b = infer.forward(&x, infer.default_form()).unwrap();
         assert_eq!(

@@ -1,7 +1,7 @@
 //! Real training runs at the `tiny` size: every model lowers its loss on the built-in corpus, and the
 //! same seed and config give identical losses.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 use seqbench::config;
 use seqbench::data::Corpus;
 use seqbench::model::LanguageModel;
@@ -27,7 +27,7 @@ fn training_lowers_the_loss_for_every_model() {
     let corpus = Corpus::synthetic_sized(100_000, 1);
     for name in config::built_in_names() {
         let cfg = config::load(name, "tiny").unwrap();
-        let model = LanguageModel::new(&cfg, 1, &Device::Cpu).unwrap();
+        let model = LanguageModel::new(&cfg, 1, &Device::Cpu, DType::F32).unwrap();
         let opts = options(40, 1, model.default_form());
         let r = train(&model, &corpus, &opts, |_| {}).unwrap();
         let first: f64 = r.losses[..5].iter().sum::<f64>() / 5.0;
@@ -49,7 +49,7 @@ fn same_seed_same_losses() {
     for name in ["gated-deltanet", "attention", "lstm"] {
         let cfg = config::load(name, "tiny").unwrap();
         let run = |seed: u64| {
-            let model = LanguageModel::new(&cfg, seed, &Device::Cpu).unwrap();
+            let model = LanguageModel::new(&cfg, seed, &Device::Cpu, DType::F32).unwrap();
             train(&model, &corpus, &options(5, seed, model.default_form()), |_| {}).unwrap()
         };
         let (a, b, c) = (run(3), run(3), run(4));

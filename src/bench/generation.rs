@@ -67,9 +67,6 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let generated = (batch * tokens) as f64;
     metrics.insert("median_prefill_seconds".into(), crate::stats::Summary::of(&prefill_seconds).median);
     metrics.insert("peak_heap_bytes".into(), crate::alloc::peak() as f64);
-    if let Some(used) = crate::device::memory_in_use(model.device()) {
-        metrics.insert("device_memory_in_use_bytes".into(), used as f64);
-    }
     Ok(Outcome::ok(samples.iter().map(|t| generated / t).collect(), metrics))
 }
 

@@ -1,9 +1,11 @@
 //! Memory growth: the state after `position` tokens, built by prefilling in chunks (as inference
 //! servers do, so attention's quadratic scores never exceed one chunk) with an inference model (no
 //! autograd graph), measured three ways: exact bytes of the state's tensors, heap still held after
-//! the prefill (counting allocator) and the peak heap and RSS during it.
+//! the prefill (counting allocator) and the peak heap and RSS during it; on a GPU also the device
+//! memory held after and at the peak of the prefill (the CUDA memory pool).
 
 use super::{required, CellSpec, Outcome};
+use crate::meter::Meter;
 use crate::mixers::State;
 use crate::model::LanguageModel;
 use std::collections::BTreeMap;
@@ -16,18 +18,21 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let chunk = spec.settings.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK).max(1);
     let position = spec.value;
     let ids = crate::check::byte_ids(batch, position, 2, model.device())?;
-    let before = crate::alloc::current();
-    crate::alloc::reset_peak();
-    let (logits, states) = model.prefill_chunked(&ids, chunk)?;
+    let meter = Meter::start(model.device());
+    let ((logits, states), _) = crate::device::timed(model.device(), || model.prefill_chunked(&ids, chunk))?;
     drop(logits);
     drop(ids);
-    let peak = crate::alloc::peak().saturating_sub(before);
-    let held = crate::alloc::current().saturating_sub(before);
+    crate::device::synchronize(model.device())?;
+    let used = meter.finish();
     let exact: usize = states.iter().map(State::bytes).sum();
     let mut metrics = BTreeMap::new();
     metrics.insert("state_bytes_formula".into(), model.state_bytes(batch, position) as f64);
-    metrics.insert("heap_held_bytes".into(), held as f64);
-    metrics.insert("peak_heap_bytes".into(), peak as f64);
+    metrics.insert("heap_held_bytes".into(), used.host_held as f64);
+    metrics.insert("peak_heap_bytes".into(), used.host_peak as f64);
+    if let (Some(held), Some(peak)) = (used.device_held, used.device_peak) {
+        metrics.insert("device_held_bytes".into(), held as f64);
+        metrics.insert("peak_device_bytes".into(), peak as f64);
+    }
     metrics.insert("param_bytes".into(), model.param_bytes() as f64);
     // Per-layer exact bytes (hybrids mix constant states with growing KV caches).
     for (i, s) in states.iter().enumerate() {

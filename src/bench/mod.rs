@@ -249,12 +249,13 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
         let device = crate::device::selected()?;
         let model = match spec.measurement {
             m if m == Measurement::TrainThroughput || m.is_quality() => {
-                LanguageModel::new(&spec.model, spec.seed, &device)?
+                LanguageModel::new(&spec.model, spec.seed, &device, crate::device::dtype())?
             }
-            _ => LanguageModel::for_inference(&spec.model, spec.seed, &device)?,
+            _ => LanguageModel::for_inference(&spec.model, spec.seed, &device, crate::device::dtype())?,
         };
         crate::alloc::reset_peak();
-        Ok(match spec.measurement {
+        crate::device::reset_peak_allocated(&device);
+        let outcome = match spec.measurement {
             Measurement::TrainThroughput => train::measure(&model, spec)?,
             Measurement::PrefillLatency => latency::measure_prefill(&model, spec)?,
             Measurement::DecodeLatency => latency::measure_decode(&model, spec)?,
@@ -263,7 +264,8 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
             Measurement::LmLoss => quality::measure_lm(&model, spec)?,
             Measurement::MqarAccuracy | Measurement::MqarWidth => quality::measure_mqar(&model, spec)?,
             Measurement::CopyAccuracy => quality::measure_copy(&model, spec)?,
-        })
+        };
+        Ok(with_device_memory(outcome, &device))
     })();
     let wall_seconds = start.elapsed().as_secs_f64();
     match outcome {
@@ -284,6 +286,19 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
             }
         }
     }
+}
+
+/// Adds the device memory a cell used on a GPU: the most its tensors held at once
+/// (`device_peak_bytes`, weights included) and all memory in use on the GPU at the end
+/// (`device_memory_in_use_bytes`, as nvidia-smi counts it).
+fn with_device_memory(mut outcome: Outcome, device: &candle_core::Device) -> Outcome {
+    if let Some((_, high)) = crate::device::allocated(device) {
+        outcome.metrics.insert("device_peak_bytes".into(), high as f64);
+    }
+    if let Some(used) = crate::device::memory_in_use(device) {
+        outcome.metrics.insert("device_memory_in_use_bytes".into(), used as f64);
+    }
+    outcome
 }
 
 /// The kernel form a cell asks for (the model's chunkwise form by default).

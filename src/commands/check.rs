@@ -1,6 +1,6 @@
 //! `seqbench check`: the form-equivalence and decode checks for every model, as a table.
 
-use crate::check::{check_kernel, check_model, CheckRow};
+use crate::check::{check_kernel, check_model, CheckRow, Tolerances};
 use crate::cli::CheckArgs;
 use crate::config;
 use crate::model::LanguageModel;
@@ -26,7 +26,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     }
     for cfg in &configs {
         bar.set_message(cfg.label());
-        let m = LanguageModel::new(cfg, 0, &crate::device::selected()?)?;
+        let m = LanguageModel::new(cfg, 0, &crate::device::selected()?, crate::device::dtype())?;
         rows.extend(check_model(&m, args.seq_len)?);
         bar.inc(1);
     }
@@ -45,14 +45,19 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     }
     println!("{t}");
     let failed = rows.iter().filter(|r| !r.passed).count();
+    let dtype = crate::device::dtype();
+    let tol = Tolerances::for_dtype(dtype);
     println!(
-        "{} checks, {} passed, {} failed (tolerances: output {:.0e}, gradients {:.0e}, decode {:.0e}; relative RMSE, f32)",
+        "{} checks, {} passed, {} failed (relative RMSE; kernels in f32: output {:.0e}, gradients {:.0e}; models in {}: output {:.0e}, gradients {:.0e}, decode {:.0e})",
         rows.len(),
         rows.len() - failed,
         failed,
         crate::check::OUTPUT_TOL,
         crate::check::GRAD_TOL,
-        crate::check::DECODE_TOL
+        dtype.as_str(),
+        tol.output,
+        tol.grad,
+        tol.decode
     );
     if let Some(path) = &args.json {
         write_json(path, &rows)?;

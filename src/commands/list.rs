@@ -29,7 +29,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     for name in config::built_in_names() {
         let cfg = config::load(name, &args.size)?;
-        let m = LanguageModel::new(&cfg, 0, &Device::Cpu)?;
+        let m = LanguageModel::new(&cfg, 0, &Device::Cpu, crate::device::dtype())?;
         let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
         entries.push(Entry {
             model: name.to_string(),

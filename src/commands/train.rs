@@ -73,7 +73,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             corpus.valid.len()
         )));
     }
-    let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?)?;
+    let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
     let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form, crate::fused::enabled(model.device()));
     if let Some(have) = memory::available_bytes() {
         if need > have {

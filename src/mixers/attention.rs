@@ -2,6 +2,8 @@
 //!
 //! `o_t = Σ_{i<=t} softmax_i(q_t·k_i / sqrt(d)) v_i`; RoPE rotates q and k by their absolute positions
 //! (written with plain ops so it is differentiable); the cache holds every past k (rotated) and v.
+//! Under a low-precision compute dtype the two products (q·k and p·v) and the cache are in that dtype;
+//! RoPE, the scaling, the mask and the softmax stay f32.
 
 use super::{Mixer, MixerKind, MixerSpec, State};
 use crate::kernels::Form;
@@ -47,6 +49,11 @@ impl Attention {
         })
     }
 
+    /// Dtype of the products and the KV cache (the projections' weight dtype).
+    fn dtype(&self) -> DType {
+        self.qkv.weight.dtype()
+    }
+
     /// Rotates `x: [B, H, T, d]` holding positions `start..start+T`: `(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)`
     /// (the fused op on the CPU, else [`rope_plain`]).
     fn rope(&self, x: &Tensor, start: usize) -> Result<Tensor> {
@@ -89,10 +96,11 @@ impl Mixer for Attention {
             Some(other) => candle_core::bail!("attention given a foreign state {other:?}"),
         };
         let start = past.map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
-        let q = self.rope(&heads(qkv[0].clone())?, start)?;
-        let k_new = self.rope(&heads(qkv[1].clone())?, start)?;
-        let v_new = heads(qkv[2].clone())?;
-        let fused = crate::fused::serves(x);
+        let cd = self.dtype();
+        let q = self.rope(&heads(qkv[0].clone())?, start)?.to_dtype(cd)?;
+        let k_new = self.rope(&heads(qkv[1].clone())?, start)?.to_dtype(cd)?;
+        let v_new = heads(qkv[2].clone())?.to_dtype(cd)?;
+        let fused = crate::fused::serves(&q);
         let (k, v, buffers) = match past {
             // Decoding: write the token into the capacity buffers, no copy of the cache.
             Some((pk, pv)) if fused && t == 1 => {
@@ -113,7 +121,8 @@ impl Mixer for Attention {
             return Ok((self.out.forward(&y)?, State::Kv { k, v, buffers }));
         }
         let total = start + t;
-        let mut scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?; // [B, H, T, total]
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+        let mut scores = (scores * (1.0 / (self.head_dim as f64).sqrt()))?; // [B, H, T, total]
         if t > 1 {
             // Query i (position start+i) sees keys j <= start+i.
             let mask: Vec<f32> = (0..t)
@@ -121,24 +130,24 @@ impl Mixer for Attention {
                 .collect();
             scores = scores.broadcast_add(&Tensor::from_vec(mask, (t, total), x.device())?)?;
         }
-        let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let y = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        let attn = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(cd)?;
+        let y = attn.matmul(&v)?.to_dtype(DType::F32)?.transpose(1, 2)?.reshape((b, t, d))?;
         Ok((self.out.forward(&y)?, State::Kv { k, v, buffers: None }))
     }
 
     fn empty_state(&self, batch: usize) -> Result<State> {
-        let z = Tensor::zeros((batch, self.heads, 0, self.head_dim), DType::F32, &self.device)?;
+        let z = Tensor::zeros((batch, self.heads, 0, self.head_dim), self.dtype(), &self.device)?;
         Ok(State::Kv { k: z.clone(), v: z, buffers: None })
     }
 
     fn state_at(&self, batch: usize, position: usize) -> Result<State> {
         // Room for the decode steps that follow, so a timed step at `position` writes in place.
-        let kb = Tensor::zeros((batch, self.heads, position + DECODE_ROOM, self.head_dim), DType::F32, &self.device)?;
+        let kb = Tensor::zeros((batch, self.heads, position + DECODE_ROOM, self.head_dim), self.dtype(), &self.device)?;
         let vb = kb.zeros_like()?;
         Ok(State::Kv { k: kb.narrow(2, 0, position)?, v: vb.narrow(2, 0, position)?, buffers: Some((kb, vb)) })
     }
 
     fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
-        2 * batch * seq_len * self.heads * self.head_dim * 4
+        2 * batch * seq_len * self.heads * self.head_dim * self.dtype().size_in_bytes()
     }
 }

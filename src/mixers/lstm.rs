@@ -59,7 +59,7 @@ impl Mixer for Lstm {
         let d = self.d;
         let xg = self.input.forward(x)?;
         let t = x.dim(1)?;
-        if crate::fused::serves(x) && t > 0 {
+        if crate::fused::serves(x) && crate::fused::serves(&self.recurrent.weight) && t > 0 {
             let (y, c) = crate::fused::lstm::lstm(&xg, &self.recurrent.weight, &h0, &c0)?;
             let h = y.narrow(1, t - 1, 1)?.squeeze(1)?;
             return Ok((y, State::Rnn { h, c: Some(c) }));
