@@ -101,6 +101,7 @@ fn mixed_precision_trains_like_f32() {
 fn cli_records_the_dtype_and_refuses_unknown_ones() {
     assert_user_error(&seqbench(&["check", "--dtype", "f64", "-q"]), &["unknown dtype `f64`", "bf16"]);
     assert_user_error(&seqbench(&["latency", "--dtype", "int8", "-q"]), &["unknown dtype `int8`"]);
+    assert_user_error(&seqbench(&["bench", "kernels", "--dtype", "bf16", "-q"]), &["in f32"]);
     let dir = temp_dir("precision", "memory");
     let run = |dtype: &str| {
         let out = seqbench(&[

@@ -288,9 +288,10 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
     }
 }
 
-/// Adds the device memory a cell used on a GPU: the most its tensors held at once
-/// (`device_peak_bytes`, weights included) and all memory in use on the GPU at the end
-/// (`device_memory_in_use_bytes`, as nvidia-smi counts it).
+/// Adds the device memory a cell used on a GPU: the most its tensors held at once during its last
+/// measured phase (`device_peak_bytes`, weights included: the high-water mark is reset at the cell's
+/// start and again by each phase's [`crate::meter::Meter`]) and all memory in use on the GPU at the
+/// end (`device_memory_in_use_bytes`, as nvidia-smi counts it).
 fn with_device_memory(mut outcome: Outcome, device: &candle_core::Device) -> Outcome {
     if let Some((_, high)) = crate::device::allocated(device) {
         outcome.metrics.insert("device_peak_bytes".into(), high as f64);

@@ -24,6 +24,11 @@ struct KernelResults<'a> {
 
 pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     let device = crate::device::selected()?;
+    if crate::device::dtype() != candle_core::DType::F32 {
+        return Err(usage(
+            "bench kernels times the kernels in f32, the precision the recurrences keep under any --dtype; --dtype bf16/f16 applies to the model commands",
+        ));
+    }
     let mut imps = implementations(&a.kernels, &a.forms).map_err(usage)?;
     if !crate::fused::enabled(&device) {
         // The fused kernels are CPU code; elsewhere only the plain candle forms run.

@@ -19,6 +19,9 @@ struct TrainOutput<'a> {
     seqbench_version: &'static str,
     model: &'a ModelConfig,
     params: usize,
+    device: String,
+    /// Precision of the matrix products (`f32`, `bf16`, `f16`).
+    dtype: &'static str,
     corpus: &'a str,
     options: &'a TrainOptions,
     report: &'a TrainReport,
@@ -89,7 +92,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!(
-        "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}",
+        "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}, products in {} on {}",
         cfg.label(),
         count(model.num_params()),
         bytes(model.param_bytes()),
@@ -97,7 +100,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         opts.steps,
         opts.batch,
         opts.seq_len,
-        opts.form
+        opts.form,
+        model.dtype().as_str(),
+        crate::device::spec()
     );
     let bar = progress(args.common.quiet, opts.steps as u64);
     bar.set_style(
@@ -140,6 +145,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             seqbench_version: env!("CARGO_PKG_VERSION"),
             model: &cfg,
             params: model.num_params(),
+            device: crate::device::spec(),
+            dtype: model.dtype().as_str(),
             corpus: &corpus.name,
             options: &opts,
             report: &report,

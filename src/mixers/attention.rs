@@ -102,8 +102,9 @@ impl Mixer for Attention {
         let v_new = heads(qkv[2].clone())?.to_dtype(cd)?;
         let fused = crate::fused::serves(&q);
         let (k, v, buffers) = match past {
-            // Decoding: write the token into the capacity buffers, no copy of the cache.
-            Some((pk, pv)) if fused && t == 1 => {
+            // Decoding: write the token into the capacity buffers, no copy of the cache (the products
+            // below read the views in place on every device).
+            Some((pk, pv)) if t == 1 => {
                 let (kb, vb) = match buffers {
                     Some((kb, vb)) if kb.dim(2)? > start => (kb.clone(), vb.clone()),
                     _ => grow(pk, pv, start + 1)?,
@@ -132,7 +133,7 @@ impl Mixer for Attention {
         }
         let attn = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(cd)?;
         let y = attn.matmul(&v)?.to_dtype(DType::F32)?.transpose(1, 2)?.reshape((b, t, d))?;
-        Ok((self.out.forward(&y)?, State::Kv { k, v, buffers: None }))
+        Ok((self.out.forward(&y)?, State::Kv { k, v, buffers }))
     }
 
     fn empty_state(&self, batch: usize) -> Result<State> {

@@ -258,13 +258,15 @@ fn memory(r: &Results) -> Option<String> {
     let constant: Vec<&str> = growth.iter().filter(|(_, g)| g.abs() < 0.5).map(|(l, _)| l.as_str()).collect();
     for (label, g) in growth.iter().filter(|(_, g)| g.abs() >= 0.5) {
         let cell = r.of(Measurement::Memory).find(|c| &c.spec.label == label);
+        // The KV cache is held in the run's compute dtype.
+        let width = crate::device::parse_dtype(&r.environment.dtype).map_or(4, |d| d.size_in_bytes());
         let expected = cell.filter(|c| c.spec.model.attention_layers() > 0).map(|c| {
             let b = c.spec.settings.batch.unwrap_or(1);
-            (2 * c.spec.model.attention_layers() * c.spec.model.d_model * 4 * b) as f64
+            (2 * c.spec.model.attention_layers() * c.spec.model.d_model * width * b) as f64
         });
         parts.push(match expected {
             Some(e) => format!(
-                "{label} grows {}/token (2 x attention layers x d x 4 B = {}: {})",
+                "{label} grows {}/token (2 x attention layers x d x {width} B = {}: {})",
                 bytes(*g as usize),
                 bytes(e as usize),
                 if (g - e).abs() < 0.5 { "exact match" } else { "MISMATCH" }
