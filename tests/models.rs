@@ -97,7 +97,7 @@ fn inference_model_matches_the_trainable_one_without_a_graph() {
         let cfg = config::load(name, "tiny").unwrap();
         let train = LanguageModel::new(&cfg, 5, &Device::Cpu, DType::F32).unwrap();
         let infer = LanguageModel::for_inference(&cfg, 5, &Device::Cpu, DType::F32).unwrap();
-        let x = check::byte_ids(2, 21, 4, &Device::Cpu, DType::F32).unwrap();
+        let x = check::byte_ids(2, 21, 4, &Device::Cpu).unwrap();
         let a = train.forward(&x, train.default_form()).unwrap();
         let b = infer.forward(&x, infer.default_form()).unwrap();
         assert_eq!(
