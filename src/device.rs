@@ -114,17 +114,24 @@ pub fn timed<T, E: From<candle_core::Error>>(
     Ok((out, t0.elapsed()))
 }
 
+/// `(free, total)` device memory, bytes, as the driver reports it (None on the CPU).
+fn memory_info(device: &Device) -> Option<(usize, usize)> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => d.cuda_stream().context().mem_get_info().ok(),
+        _ => None,
+    }
+}
+
 /// Device memory in use on the whole GPU, bytes, as nvidia-smi counts it (every process and the
 /// context itself); None on the CPU, whose heap the counting allocator measures.
 pub fn memory_in_use(device: &Device) -> Option<usize> {
-    match device {
-        #[cfg(feature = "cuda")]
-        Device::Cuda(d) => {
-            let (free, total) = d.cuda_stream().context().mem_get_info().ok()?;
-            Some(total.saturating_sub(free))
-        }
-        _ => None,
-    }
+    memory_info(device).map(|(free, total)| total.saturating_sub(free))
+}
+
+/// Free device memory, bytes (None on the CPU).
+pub fn memory_free(device: &Device) -> Option<usize> {
+    memory_info(device).map(|(free, _)| free)
 }
 
 /// Bytes this process's tensors hold on the device now and at most since the last

@@ -13,6 +13,16 @@ pub fn available_bytes() -> Option<usize> {
     Some(kib * 1024)
 }
 
+/// Memory available to tensors on `device`: the GPU's free memory on CUDA (tensors live there), the
+/// OS's `MemAvailable` on the CPU.
+pub fn available_on(device: &candle_core::Device) -> Option<usize> {
+    match crate::device::memory_free(device) {
+        Some(free) => Some(free),
+        None if device.is_cpu() => available_bytes(),
+        None => None,
+    }
+}
+
 /// Upper-bound estimate (bytes) of one training step: weights, gradients and AdamW moments, plus the
 /// activations autograd keeps. Deliberately generous: it exists to refuse what cannot fit, not to
 /// predict the peak (the benchmarks measure that).

@@ -23,12 +23,11 @@ pub struct Usage {
 impl Usage {
     /// The larger of each figure.
     pub fn max(self, other: Usage) -> Usage {
-        let opt = |a: Option<usize>, b: Option<usize>| a.max(b);
         Usage {
             host_peak: self.host_peak.max(other.host_peak),
             host_held: self.host_held.max(other.host_held),
-            device_peak: opt(self.device_peak, other.device_peak),
-            device_held: opt(self.device_held, other.device_held),
+            device_peak: self.device_peak.max(other.device_peak),
+            device_held: self.device_held.max(other.device_held),
         }
     }
 }

@@ -71,6 +71,9 @@ impl Optimizer {
         let scale = self.loss_scale();
         let mut grads = if scale == 1.0 { loss.backward()? } else { (loss * scale)?.backward()? };
         for (var, master) in &self.pairs {
+            if var.dtype() == DType::F32 && scale == 1.0 {
+                continue; // its own master, already in f32 and unscaled
+            }
             let Some(g) = grads.remove(var.as_tensor()) else { continue };
             let g = g.to_dtype(DType::F32)?;
             let g = if scale == 1.0 { g } else { (g * (1.0 / scale))? };

@@ -63,6 +63,8 @@ pub struct TrainReport {
     pub entropy_floor_bits: Option<f64>,
     pub tokens_per_sec: f64,
     pub seconds: f64,
+    /// Steps skipped under f16 because the scaled gradients overflowed (0 otherwise).
+    pub skipped_steps: usize,
 }
 
 /// A training batch: inputs and targets `[B, T]` (u32), and optionally a 0/1 mask `[B, T]` (f32)
@@ -73,14 +75,23 @@ pub struct Batch {
     pub mask: Option<Tensor>,
 }
 
-/// Runs `opts.steps` AdamW steps on batches from `next_batch`; returns the loss of every step and
-/// the seconds spent. Shared by language modelling and the recall tasks.
+/// What [`fit`] did.
+pub struct Fitted {
+    /// The loss of every step (nats).
+    pub losses: Vec<f64>,
+    pub seconds: f64,
+    /// Steps skipped because a scaled f16 gradient overflowed (see [`crate::optim`]).
+    pub skipped_steps: usize,
+}
+
+/// Runs `opts.steps` AdamW steps on batches from `next_batch`. Shared by language modelling and the
+/// recall tasks.
 pub fn fit(
     model: &LanguageModel,
     opts: &TrainOptions,
     mut next_batch: impl FnMut(usize) -> Result<Batch>,
     mut on_step: impl FnMut(&StepInfo),
-) -> anyhow::Result<(Vec<f64>, f64)> {
+) -> anyhow::Result<Fitted> {
     let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
     let params = ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() };
     let mut opt = Optimizer::new(vars, params)?;
@@ -108,7 +119,7 @@ pub fn fit(
         let tps = (b * t) as f64 / t0.elapsed().as_secs_f64();
         on_step(&StepInfo { step, loss, tokens_per_sec: tps });
     }
-    Ok((losses, start.elapsed().as_secs_f64()))
+    Ok(Fitted { losses, seconds: start.elapsed().as_secs_f64(), skipped_steps: opt.skipped_steps })
 }
 
 /// Trains `model` on `corpus` (language modelling); `on_step` sees every step.
@@ -120,7 +131,7 @@ pub fn train(
 ) -> anyhow::Result<TrainReport> {
     let mut batcher = Batcher::new(opts.seed);
     let dev = model.device().clone();
-    let (losses, seconds) = fit(
+    let Fitted { losses, seconds, skipped_steps } = fit(
         model,
         opts,
         |_| {
@@ -137,6 +148,7 @@ pub fn train(
         entropy_floor_bits: corpus.entropy_floor(),
         tokens_per_sec: (opts.steps * opts.batch * opts.seq_len) as f64 / seconds.max(1e-9),
         seconds,
+        skipped_steps,
     })
 }
 

@@ -69,7 +69,7 @@ pub fn accuracy(model: &LanguageModel, ex: &Examples, batch: usize) -> candle_co
 fn recall(model: &LanguageModel, spec: &CellSpec, train_ex: &Examples, test_ex: &Examples) -> anyhow::Result<Outcome> {
     let opts = train_options(model, spec, train_ex.seq_len)?;
     let mut r = rng::stream(spec.seed, "recall-batches");
-    let (losses, seconds) = fit(
+    let crate::train::Fitted { losses, seconds, .. } = fit(
         model,
         &opts,
         |_| {

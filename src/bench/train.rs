@@ -16,7 +16,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let form = form_of(model, spec)?;
     // Refuse, before allocating, a step that cannot fit (the child would be killed mid-step).
     let need = crate::memory::training_estimate(&model.config, model.num_params(), batch, seq_len, form, crate::fused::enabled(model.device()));
-    if let Some(available) = crate::memory::available_bytes() {
+    if let Some(available) = crate::memory::available_on(model.device()) {
         if need > available {
             let mut metrics = BTreeMap::new();
             metrics.insert("need_bytes".into(), need as f64);

@@ -59,7 +59,7 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     let bar = progress(a.common.quiet, points.len() as u64);
     let mut rows: Vec<KernelRow> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
-    let available = crate::memory::available_bytes();
+    let available = crate::memory::available_on(&device);
     for (imp, b, t) in points {
         bar.set_message(format!("{} {} B={b} T={t}", imp.kernel(), imp.form()));
         let need = need_bytes(imp, b, t, a.heads, a.head_dim);

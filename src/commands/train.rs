@@ -78,16 +78,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
     let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form, crate::fused::enabled(model.device()));
-    if let Some(have) = memory::available_bytes() {
+    if let Some(have) = memory::available_on(model.device()) {
         if need > have {
             return Err(usage(format!(
-                "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available",
+                "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available on {}",
                 cfg.label(),
                 opts.batch,
                 opts.seq_len,
                 opts.form,
                 bytes(need),
-                bytes(have)
+                bytes(have),
+                crate::device::spec()
             )));
         }
     }
@@ -134,6 +135,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     t.add_row(vec!["training throughput (tokens/s)".into(), format!("{:.0}", report.tokens_per_sec)]);
     t.add_row(vec!["wall time (s)".into(), format!("{:.1}", report.seconds)]);
+    if report.skipped_steps > 0 {
+        t.add_row(vec!["steps skipped (f16 gradient overflow)".into(), report.skipped_steps.to_string()]);
+    }
     println!("{t}");
     if let Some(path) = &args.save {
         model.save(path).map_err(|e| anyhow::anyhow!("{}: cannot save weights: {e}", path.display()))?;
