@@ -4,7 +4,7 @@
 
 use crate::kernels::{reference, Form};
 use crate::model::LanguageModel;
-use crate::verify::{agreement, kernel_case, rel_rmse, run_with_grads, Recurrence};
+use crate::verify::{agreement, kernel_case_on, rel_rmse, run_with_grads, Recurrence};
 use candle_core::{DType, Device, Result, Tensor};
 
 /// Tolerances (relative RMSE) the checks must meet, in f32.
@@ -171,9 +171,10 @@ pub fn check_model(m: &LanguageModel, t: usize) -> Result<Vec<CheckRow>> {
     Ok(rows)
 }
 
-/// The kernels of one kind of recurrence in every form against the f64 oracle, with an initial state.
-pub fn check_kernel(kind: Recurrence, t: usize) -> Result<Vec<CheckRow>> {
-    let case = kernel_case(kind, (2, t, 2, 16, 12), true, 42, DType::F32)?;
+/// The kernels of one kind of recurrence in every form on `device` against the f64 oracle (on the
+/// host), with an initial state.
+pub fn check_kernel(kind: Recurrence, t: usize, device: &Device) -> Result<Vec<CheckRow>> {
+    let case = kernel_case_on(device, kind, (2, t, 2, 16, 12), true, 42, DType::F32)?;
     let oracle = reference::run(&case.inputs)?;
     let base = run_with_grads(&case, Form::Recurrent, 42)?;
     let mut rows = Vec::new();

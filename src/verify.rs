@@ -7,11 +7,16 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 
 /// `||a - b||_2 / max(||b||_2, tiny)`: the relative RMSE of `a` against the reference `b`.
 pub fn rel_rmse(a: &Tensor, b: &Tensor) -> Result<f64> {
-    let a = a.to_dtype(DType::F64)?;
-    let b = b.to_dtype(DType::F64)?;
+    let a = host_f64(a)?;
+    let b = host_f64(b)?;
     let diff = (a - &b)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
     let norm = b.sqr()?.sum_all()?.to_scalar::<f64>()?;
     Ok((diff / norm.max(1e-300)).sqrt())
+}
+
+/// `t` in f64 on the host: comparisons run there whatever device computed `t`.
+pub fn host_f64(t: &Tensor) -> Result<Tensor> {
+    t.to_device(&Device::Cpu)?.to_dtype(DType::F64)
 }
 
 /// The kinds of recurrence the kernels support, one per column pattern of the lecture's table.
@@ -152,8 +157,9 @@ pub fn run_with_grads_by(
 ) -> Result<FormResult> {
     let out = run(&case.inputs)?;
     let dtype = out.o.dtype();
-    let wo = rng::normal(seed, "loss-o", out.o.dims(), 1.0, &Device::Cpu)?.to_dtype(dtype)?;
-    let ws = rng::normal(seed, "loss-s", out.state.dims(), 1.0, &Device::Cpu)?.to_dtype(dtype)?;
+    let dev = out.o.device();
+    let wo = rng::normal(seed, "loss-o", out.o.dims(), 1.0, &Device::Cpu)?.to_dtype(dtype)?.to_device(dev)?;
+    let ws = rng::normal(seed, "loss-s", out.state.dims(), 1.0, &Device::Cpu)?.to_dtype(dtype)?.to_device(dev)?;
     let loss = ((&out.o * wo)?.sum_all()? + (&out.state * ws)?.sum_all()?)?;
     let grads = loss.backward()?;
     let mut named = Vec::new();
@@ -181,14 +187,15 @@ pub struct Agreement {
 pub fn agreement(a: &FormResult, b: &FormResult) -> Result<Agreement> {
     let mut total = 0.0;
     for (_, gb) in &b.grads {
-        total += gb.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+        total += host_f64(gb)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
     }
     let floor = 1e-3 * total.sqrt();
     let mut grad = 0.0;
     let mut worst_grad = "-";
     for ((name, ga), (_, gb)) in a.grads.iter().zip(&b.grads) {
-        let diff = (ga.to_dtype(DType::F64)? - gb.to_dtype(DType::F64)?)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt();
-        let norm = gb.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt();
+        let (ga, gb) = (host_f64(ga)?, host_f64(gb)?);
+        let diff = (ga - &gb)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt();
+        let norm = gb.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt();
         let e = diff / norm.max(floor).max(1e-300);
         if e > grad || e.is_nan() {
             grad = e;

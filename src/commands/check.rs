@@ -17,16 +17,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
         args.models.clone()
     };
     let configs = names.iter().map(|n| config::load(n, &args.size)).collect::<Result<Vec<_>, _>>()?;
+    let device = crate::device::selected()?;
     let bar = progress(args.common.quiet, (Recurrence::ALL.len() + configs.len()) as u64);
     let mut rows: Vec<CheckRow> = Vec::new();
     for kind in Recurrence::ALL {
         bar.set_message(format!("kernel {}", kind.name()));
-        rows.extend(check_kernel(kind, args.seq_len)?);
+        rows.extend(check_kernel(kind, args.seq_len, &device)?);
         bar.inc(1);
     }
     for cfg in &configs {
         bar.set_message(cfg.label());
-        let m = LanguageModel::new(cfg, 0, &crate::device::selected()?, crate::device::dtype())?;
+        let m = LanguageModel::new(cfg, 0, &device, crate::device::dtype())?;
         rows.extend(check_model(&m, args.seq_len)?);
         bar.inc(1);
     }
