@@ -190,23 +190,17 @@ impl LanguageModel {
     /// Processes a prompt `chunk` tokens at a time, carrying the state (bounds attention's score
     /// matrix and the activations to one chunk). Returns the last chunk's logits and the states.
     pub fn prefill_chunked(&self, ids: &Tensor, chunk: usize) -> Result<(Tensor, Vec<State>)> {
-        let (b, t) = ids.dims2()?;
+        let t = ids.dim(1)?;
         let chunk = chunk.max(1);
-        let mut states: Option<Vec<State>> = None;
-        let mut logits = Tensor::zeros((b, 0, self.config.vocab), DType::F32, self.device())?;
+        let mut out: Option<(Tensor, Vec<State>)> = None;
         let mut done = 0;
         while done < t {
             let n = chunk.min(t - done);
-            let (l, next) = self.run(&ids.narrow(1, done, n)?, states.as_deref(), self.default_form())?;
-            logits = l.detach();
-            states = Some(next.iter().map(State::detach).collect());
+            let (l, next) = self.run(&ids.narrow(1, done, n)?, out.as_ref().map(|(_, s)| s.as_slice()), self.default_form())?;
+            out = Some((l.detach(), next.iter().map(State::detach).collect()));
             done += n;
         }
-        let states = match states {
-            Some(s) => s,
-            None => self.empty_states(b)?,
-        };
-        Ok((logits, states))
+        out.ok_or_else(|| candle_core::Error::Msg("prefill of an empty prompt".into()))
     }
 
     /// Decodes one token per sequence, `ids: [B, 1]`; returns logits `[B, 1, 256]`.

@@ -136,9 +136,10 @@ impl Mixer for Attention {
         Ok((self.out.forward(&y)?, State::Kv { k, v, buffers }))
     }
 
+    /// Empty views of fresh capacity buffers (no zero-sized tensor: candle's CUDA kernels reject
+    /// some ops on those).
     fn empty_state(&self, batch: usize) -> Result<State> {
-        let z = Tensor::zeros((batch, self.heads, 0, self.head_dim), self.dtype(), &self.device)?;
-        Ok(State::Kv { k: z.clone(), v: z, buffers: None })
+        self.state_at(batch, 0)
     }
 
     fn state_at(&self, batch: usize, position: usize) -> Result<State> {
