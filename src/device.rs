@@ -167,10 +167,10 @@ pub fn describe(device: &Device) -> Option<String> {
             let total = ctx.total_mem().ok()?;
             let mut version = 0i32;
             // SAFETY: writes one int.
-            let driver = unsafe { sys::cuDriverGetVersion(&mut version) }.result().ok().map_or_else(
-                || "unknown".to_string(),
-                |_| format!("{}.{}", version / 1000, (version % 1000) / 10),
-            );
+            let driver = unsafe { sys::cuDriverGetVersion(&mut version) }
+                .result()
+                .ok()
+                .map_or_else(|| "unknown".to_string(), |_| format!("{}.{}", version / 1000, (version % 1000) / 10));
             Some(format!(
                 "{name}, compute capability {major}.{minor}, {:.1} GiB, driver CUDA {driver}",
                 total as f64 / (1u64 << 30) as f64

@@ -28,7 +28,14 @@ pub fn available_on(device: &candle_core::Device) -> Option<usize> {
 /// predict the peak (the benchmarks measure that).
 /// `fused_scan`: the fused CPU kernels run (the recurrent form as the fused scan, which keeps no
 /// per-token states; the LSTM/GRU recurrences as single ops).
-pub fn training_estimate(cfg: &ModelConfig, params: usize, batch: usize, seq_len: usize, form: Form, fused_scan: bool) -> usize {
+pub fn training_estimate(
+    cfg: &ModelConfig,
+    params: usize,
+    batch: usize,
+    seq_len: usize,
+    form: Form,
+    fused_scan: bool,
+) -> usize {
     let f = 4.0; // bytes per f32
     let (b, t, d, l) = (batch as f64, seq_len as f64, cfg.d_model as f64, cfg.n_layers as f64);
     let heads = (cfg.d_model / cfg.head_dim) as f64;

@@ -196,7 +196,8 @@ impl LanguageModel {
         let mut done = 0;
         while done < t {
             let n = chunk.min(t - done);
-            let (l, next) = self.run(&ids.narrow(1, done, n)?, out.as_ref().map(|(_, s)| s.as_slice()), self.default_form())?;
+            let (l, next) =
+                self.run(&ids.narrow(1, done, n)?, out.as_ref().map(|(_, s)| s.as_slice()), self.default_form())?;
             out = Some((l.detach(), next.iter().map(State::detach).collect()));
             done += n;
         }

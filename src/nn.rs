@@ -25,7 +25,14 @@ pub struct Params {
 impl Params {
     /// Trainable parameters whose matrices are held in `matrix_dtype` (the others in f32).
     pub fn new(seed: u64, device: &Device, matrix_dtype: DType) -> Self {
-        Params { map: VarMap::new(), seed, prefix: String::new(), device: device.clone(), trainable: true, matrix_dtype }
+        Params {
+            map: VarMap::new(),
+            seed,
+            prefix: String::new(),
+            device: device.clone(),
+            trainable: true,
+            matrix_dtype,
+        }
     }
 
     /// Parameters for inference only (see the `trainable` field); same names and values.

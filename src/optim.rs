@@ -42,7 +42,8 @@ impl Optimizer {
         let pairs = vars
             .into_iter()
             .map(|v| {
-                let master = if v.dtype() == DType::F32 { v.clone() } else { Var::from_tensor(&v.to_dtype(DType::F32)?)? };
+                let master =
+                    if v.dtype() == DType::F32 { v.clone() } else { Var::from_tensor(&v.to_dtype(DType::F32)?)? };
                 Ok((v, master))
             })
             .collect::<Result<Vec<_>>>()?;

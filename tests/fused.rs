@@ -171,7 +171,9 @@ fn fused_lstm_matches_the_per_step_equations() {
     assert!(rel(&c_t, &c) < 1e-5, "final cell differs");
     let wy = seqbench::rng::normal(9, "wy", (b, t, d), 1.0, &dev).unwrap();
     let wc = seqbench::rng::normal(9, "wc", (b, d), 1.0, &dev).unwrap();
-    let loss = |y: &Tensor, c: &Tensor| ((y * &wy).unwrap().sum_all().unwrap() + (c * &wc).unwrap().sum_all().unwrap()).unwrap();
+    let loss = |y: &Tensor, c: &Tensor| {
+        ((y * &wy).unwrap().sum_all().unwrap() + (c * &wc).unwrap().sum_all().unwrap()).unwrap()
+    };
     let gf = loss(&y, &c_t).backward().unwrap();
     let gp = loss(&y_ref, &c).backward().unwrap();
     for (name, v) in [("xg", &xg), ("u", &u), ("h0", &h0), ("c0", &c0)] {

@@ -50,27 +50,20 @@ fn forms_and_decode_agree_at_low_precision() {
         for name in CORE.iter().chain(&["hybrid"]) {
             let m = LanguageModel::new(&config::load(name, "tiny").unwrap(), 0, &Device::Cpu, dtype).unwrap();
             for row in check_model(&m, 37).unwrap() {
-                assert!(row.passed, "{name} {dtype:?}: {} failed: {:?} {:?} {}", row.check, row.output_err, row.grad_err, row.note);
+                assert!(
+                    row.passed,
+                    "{name} {dtype:?}: {} failed: {:?} {:?} {}",
+                    row.check, row.output_err, row.grad_err, row.note
+                );
             }
         }
     }
 }
 
+/// 40 steps at a learning rate small enough that an Adam update (about lr) is below bf16's spacing
+/// for most weights: without f32 masters bf16 ends 2.4% worse (measured), with them within 0.1% of f32.
 fn options(seed: u64, form: seqbench::kernels::Form) -> TrainOptions {
-    TrainOptions {
-        steps: 40,
-        seq_len: 64,
-        batch: 8,
-        // Small enough that an Adam update (about lr) is below bf16's spacing for most weights: without
-        // f32 masters bf16 ends 2.4% worse (measured), with them within 0.1% of f32.
-        lr: 1e-3,
-        weight_decay: 0.0,
-        warmup: 3,
-        clip: 1.0,
-        seed,
-        form,
-        valid_windows: 8,
-    }
+    common::tiny_train_options(40, 1e-3, seed, form)
 }
 
 #[test]
@@ -87,7 +80,11 @@ fn mixed_precision_trains_like_f32() {
         for dtype in [DType::BF16, DType::F16] {
             let (r, model) = run(dtype);
             let first: f64 = r.losses[..5].iter().sum::<f64>() / 5.0;
-            assert!(r.valid_loss < first - 0.5, "{name} {dtype:?}: validation loss {:.3} vs initial {first:.3}", r.valid_loss);
+            assert!(
+                r.valid_loss < first - 0.5,
+                "{name} {dtype:?}: validation loss {:.3} vs initial {first:.3}",
+                r.valid_loss
+            );
             // Within 0.5% of the f32 run's validation loss: no update lost to rounding.
             let gap = (r.valid_loss - f32_run.valid_loss).abs() / f32_run.valid_loss;
             assert!(gap < 0.005, "{name} {dtype:?}: valid loss {:.4} vs f32 {:.4}", r.valid_loss, f32_run.valid_loss);
@@ -108,8 +105,20 @@ fn cli_records_the_dtype_and_refuses_unknown_ones() {
     let dir = temp_dir("precision", "memory");
     let run = |dtype: &str| {
         let out = seqbench(&[
-            "memory", "--models", "attention@tiny", "--seq-lens", "64", "--dtype", dtype, "--out",
-            dir.to_str().unwrap(), "--run-id", dtype, "-q", "--no-report", "--no-tables",
+            "memory",
+            "--models",
+            "attention@tiny",
+            "--seq-lens",
+            "64",
+            "--dtype",
+            dtype,
+            "--out",
+            dir.to_str().unwrap(),
+            "--run-id",
+            dtype,
+            "-q",
+            "--no-report",
+            "--no-tables",
         ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = std::fs::read_to_string(dir.join(dtype).join("results.json")).unwrap();

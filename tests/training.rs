@@ -1,6 +1,8 @@
 //! Real training runs at the `tiny` size: every model lowers its loss on the built-in corpus, and the
 //! same seed and config give identical losses.
 
+mod common;
+
 use candle_core::{DType, Device};
 use seqbench::config;
 use seqbench::data::Corpus;
@@ -8,18 +10,7 @@ use seqbench::model::LanguageModel;
 use seqbench::train::{train, TrainOptions};
 
 fn options(steps: usize, seed: u64, form: seqbench::kernels::Form) -> TrainOptions {
-    TrainOptions {
-        steps,
-        seq_len: 64,
-        batch: 8,
-        lr: 1e-2,
-        weight_decay: 0.0,
-        warmup: 3,
-        clip: 1.0,
-        seed,
-        form,
-        valid_windows: 8,
-    }
+    common::tiny_train_options(steps, 1e-2, seed, form)
 }
 
 #[test]

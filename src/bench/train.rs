@@ -3,10 +3,10 @@
 
 use super::{form_of, required, CellSpec, Outcome};
 use crate::data::Batcher;
-use crate::model::LanguageModel;
-use crate::stats::sample;
 use crate::meter::{Meter, Usage};
+use crate::model::LanguageModel;
 use crate::optim::Optimizer;
+use crate::stats::sample;
 use candle_nn::ParamsAdamW;
 use std::collections::BTreeMap;
 
@@ -15,7 +15,14 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let seq_len = spec.value;
     let form = form_of(model, spec)?;
     // Refuse, before allocating, a step that cannot fit (the child would be killed mid-step).
-    let need = crate::memory::training_estimate(&model.config, model.num_params(), batch, seq_len, form, crate::fused::enabled(model.device()));
+    let need = crate::memory::training_estimate(
+        &model.config,
+        model.num_params(),
+        batch,
+        seq_len,
+        form,
+        crate::fused::enabled(model.device()),
+    );
     if let Some(available) = crate::memory::available_on(model.device()) {
         if need > available {
             let mut metrics = BTreeMap::new();

@@ -77,7 +77,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
-    let need = memory::training_estimate(&cfg, model.num_params(), opts.batch, opts.seq_len, opts.form, crate::fused::enabled(model.device()));
+    let need = memory::training_estimate(
+        &cfg,
+        model.num_params(),
+        opts.batch,
+        opts.seq_len,
+        opts.form,
+        crate::fused::enabled(model.device()),
+    );
     if let Some(have) = memory::available_on(model.device()) {
         if need > have {
             return Err(usage(format!(

@@ -23,7 +23,15 @@ pub fn gru(xg: &Tensor, u: &Tensor, b_h: &Tensor, h0: &Tensor) -> Result<Tensor>
 struct Gru;
 
 /// The forward pass; `saved` (when given) receives r, z, n, H_n per (row, step): `[B, T, 4d]`.
-fn forward((b, t, d): (usize, usize, usize), xg: &[f32], u: &[f32], bh: &[f32], h0: &[f32], hs: &mut [f32], mut saved: Option<&mut [f32]>) {
+fn forward(
+    (b, t, d): (usize, usize, usize),
+    xg: &[f32],
+    u: &[f32],
+    bh: &[f32],
+    h0: &[f32],
+    hs: &mut [f32],
+    mut saved: Option<&mut [f32]>,
+) {
     let mut h = h0.to_vec();
     let mut hg = vec![0f32; b * 3 * d];
     for step in 0..t {
@@ -76,7 +84,14 @@ impl CustomOp3 for Gru {
         Ok((CpuStorage::F32(hs), Shape::from((b, t, d))))
     }
 
-    fn bwd(&self, xg: &Tensor, u: &Tensor, bh_h0: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        xg: &Tensor,
+        u: &Tensor,
+        bh_h0: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (b, t, three_d) = xg.dims3()?;
         let d = three_d / 3;
         let rest = Tensor::cat(&[u.flatten_all()?, bh_h0.clone()], 0)?;
@@ -146,7 +161,8 @@ impl CustomOp3 for GruBackward {
                     hgr[2 * d + j] = dn * rg;
                     carry[r * d + j] = dhj * z;
                 }
-                dhg_all[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d].copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
+                dhg_all[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d]
+                    .copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
             }
             // dh_{t-1} = dh ⊙ z + dH U
             dh.copy_from_slice(&carry);

@@ -156,7 +156,8 @@ impl CustomOp3 for LstmBackward {
         let (du, ds0) = rest.split_at_mut(4 * d * d);
         // Carried gradients: dh from the next step, dc from the next step (the final cell's own gradient first).
         let mut dh = vec![0f32; b * d];
-        let mut dc: Vec<f32> = (0..b).flat_map(|r| grad[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d].to_vec()).collect();
+        let mut dc: Vec<f32> =
+            (0..b).flat_map(|r| grad[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d].to_vec()).collect();
         let mut dg = vec![0f32; b * 4 * d];
         for step in (0..t).rev() {
             for r in 0..b {
@@ -176,7 +177,8 @@ impl CustomOp3 for LstmBackward {
                     dgr[3 * d + j] = dhj * tc * o * (1.0 - o);
                     dc[r * d + j] = dcj * f;
                 }
-                dxg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d].copy_from_slice(&dg[r * 4 * d..(r + 1) * 4 * d]);
+                dxg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]
+                    .copy_from_slice(&dg[r * 4 * d..(r + 1) * 4 * d]);
             }
             // dh_{t-1} = dG U
             gemm(b, d, 4 * d, &mut dh, d, &dg, 4 * d, 1, u, d, 1, false, 1.0);

@@ -136,7 +136,13 @@ pub(crate) fn gemm(
 
 /// `dU = Σ_t dG_t^T h_{t-1}` of a recurrence `G_t = ... + h_{t-1} U^T`, over every (row, step) in one
 /// product: `dg: [B, T, g]`, `hs: [B, T, d]` (h_1..h_T), `h0: [B, d]`; writes `du: [g, d]`.
-pub(crate) fn recurrent_weight_grad(du: &mut [f32], dg: &[f32], hs: &[f32], h0: &[f32], (b, t, d, g): (usize, usize, usize, usize)) {
+pub(crate) fn recurrent_weight_grad(
+    du: &mut [f32],
+    dg: &[f32],
+    hs: &[f32],
+    h0: &[f32],
+    (b, t, d, g): (usize, usize, usize, usize),
+) {
     let mut h_prev = vec![0f32; b * t * d];
     for r in 0..b {
         h_prev[r * t * d..r * t * d + d].copy_from_slice(&h0[r * d..(r + 1) * d]);

@@ -114,8 +114,7 @@ pub struct Output {
 /// SEQBENCH_PLAIN_OPS=1, runs as plain candle ops ([`run_plain`]).
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
     let h = Heads::new(inputs)?;
-    if form == Form::Recurrent && h.low_rank.is_none() && crate::fused::serves(&h.q)
-    {
+    if form == Form::Recurrent && h.low_rank.is_none() && crate::fused::serves(&h.q) {
         let (o, state) =
             crate::fused::scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), &h.s0, h.exclusive)?;
         return Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state });

@@ -43,7 +43,9 @@ impl Mixer for Gru {
         let d = self.d;
         let xg = self.input.forward(x)?;
         let t = x.dim(1)?;
-        if let (true, Some(b_h)) = (crate::fused::serves(x) && crate::fused::serves(&self.recurrent.weight) && t > 0, &self.recurrent.bias) {
+        if let (true, Some(b_h)) =
+            (crate::fused::serves(x) && crate::fused::serves(&self.recurrent.weight) && t > 0, &self.recurrent.bias)
+        {
             let y = crate::fused::gru::gru(&xg, &self.recurrent.weight, b_h, &h0)?;
             let h = y.narrow(1, t - 1, 1)?.squeeze(1)?;
             return Ok((y, State::Rnn { h, c: None }));

@@ -40,3 +40,25 @@ pub fn assert_user_error(out: &Output, needles: &[&str]) {
         assert!(stderr.contains(n), "`{n}` not in: {stderr}");
     }
 }
+
+/// Training options for the `tiny` models: `steps` of batch 8 x 64 bytes, 3 warm-up steps, clip 1,
+/// no weight decay, 8 validation windows.
+pub fn tiny_train_options(
+    steps: usize,
+    lr: f64,
+    seed: u64,
+    form: seqbench::kernels::Form,
+) -> seqbench::train::TrainOptions {
+    seqbench::train::TrainOptions {
+        steps,
+        seq_len: 64,
+        batch: 8,
+        lr,
+        weight_decay: 0.0,
+        warmup: 3,
+        clip: 1.0,
+        seed,
+        form,
+        valid_windows: 8,
+    }
+}
