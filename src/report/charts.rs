@@ -220,7 +220,9 @@ pub fn plan(r: &Results) -> Vec<Chart> {
     ));
 
     let mut memory = series_of(r, Measurement::Memory, median, false);
-    let peaks: Vec<Series> = series_of(r, Measurement::Memory, |c| c.metrics.get("peak_heap_bytes").copied(), false)
+    // The measured peak where the tensors live: the device's on a GPU, the heap's on the CPU.
+    let peak = |c: &CellResult| c.metrics.get("peak_device_bytes").or(c.metrics.get("peak_heap_bytes")).copied();
+    let peaks: Vec<Series> = series_of(r, Measurement::Memory, peak, false)
         .into_iter()
         .map(|s| Series { dashed: true, ..s })
         .collect();
@@ -230,7 +232,11 @@ pub fn plan(r: &Results) -> Vec<Chart> {
         format!("Memory vs sequence length (batch {})", batch(Measurement::Memory)),
         panel("", axis("position (tokens)", Scale::Log2, Unit::Plain), axis("bytes", Scale::Log2, Unit::Bytes), memory),
     ) {
-        c.note = Some("solid: exact state bytes; dashed: measured peak heap while building it".into());
+        c.note = Some(if r.environment.gpu.is_some() {
+            "solid: exact state bytes; dashed: measured peak device memory while building it".into()
+        } else {
+            "solid: exact state bytes; dashed: measured peak heap while building it".into()
+        });
         out.push(c);
     }
 
