@@ -97,7 +97,7 @@ pub fn environment_warnings(base: &Results, new: &Results, normalized: bool) -> 
             w.push(format!("{what} differs: baseline {x}, new {y}"));
         }
     };
-    differ("device", a.device.clone(), b.device.clone());
+    differ("device", a.device_label(), b.device_label());
     differ("threads", a.threads.to_string(), b.threads.to_string());
     differ("dtype", a.dtype.clone(), b.dtype.clone());
     differ("seqbench version", a.seqbench_version.clone(), b.seqbench_version.clone());

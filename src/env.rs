@@ -90,6 +90,14 @@ fn features(device: &Device) -> Vec<String> {
 }
 
 impl Environment {
+    /// The device, with the GPU's description when there is one.
+    pub fn device_label(&self) -> String {
+        match &self.gpu {
+            Some(gpu) => format!("{}: {gpu}", self.device),
+            None => self.device.clone(),
+        }
+    }
+
     /// Captures the environment and measures the calibration on `device`.
     pub fn capture(device: &Device) -> candle_core::Result<Environment> {
         Ok(Environment {

@@ -48,7 +48,7 @@ pub fn render(r: &Results, charts: &[(String, String)]) -> String {
         ("CPU", format!("{} ({} cores, {} threads)", e.cpu_model, e.cores, e.threads)),
         ("memory", e.memory_bytes.map_or("unknown".into(), bytes)),
         ("OS", e.os.clone()),
-        ("device", format!("{} ({})", e.device, e.dtype)),
+        ("device", format!("{} ({})", e.device_label(), e.dtype)),
         ("seqbench", format!("{} (commit {})", e.seqbench_version, e.git_commit)),
         ("candle", e.candle_version.clone()),
         ("calibration", format!("{:.1} GFLOP/s (512x512 f32 matmul)", e.calibration_gflops)),

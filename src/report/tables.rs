@@ -257,7 +257,7 @@ pub fn markdown(r: &Results, charts: &[(String, String)]) -> String {
         e.threads,
         e.memory_bytes.map_or("memory unknown".into(), |m| format!("{} RAM", bytes(m))),
         e.os,
-        e.device,
+        e.device_label(),
         e.dtype,
         e.seqbench_version,
         e.git_commit,
