@@ -129,3 +129,27 @@ fn cli_records_the_dtype_and_refuses_unknown_ones() {
     let (full, half) = (run("f32"), run("bf16"));
     assert_eq!(half * 2.0, full, "bf16 KV cache bytes {half} vs f32 {full}");
 }
+
+#[test]
+fn f16_loss_scaling_skips_overflowing_steps_and_backs_off() {
+    use candle_core::{Tensor, Var};
+    use seqbench::optim::{Optimizer, INITIAL_SCALE};
+    let w = Var::from_tensor(&Tensor::ones(4, DType::F16, &Device::Cpu).unwrap()).unwrap();
+    let mut opt =
+        Optimizer::new(vec![w.clone()], candle_nn::ParamsAdamW { lr: 0.1, weight_decay: 0.0, ..Default::default() })
+            .unwrap();
+    assert_eq!(opt.loss_scale(), INITIAL_SCALE);
+    // d loss / d w = 1e4: times the scale it overflows f16 (max 65504) until the scale is below 6.55.
+    let loss = || (w.as_tensor().to_dtype(DType::F32).unwrap() * 1e4).unwrap().sum_all().unwrap();
+    let grads = loop {
+        if let Some(g) = opt.backward(&loss()).unwrap() {
+            break g;
+        }
+    };
+    assert_eq!(opt.skipped_steps, 14, "65536 halved 14 times is 4, the first scale that fits");
+    assert_eq!(opt.loss_scale(), 4.0);
+    opt.step(grads, None).unwrap();
+    // The f16 weight follows its f32 master: one Adam step of 0.1 from 1.0.
+    let after = w.as_tensor().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+    assert!(after.iter().all(|v| (v - 0.9).abs() < 1e-3), "{after:?}");
+}

@@ -222,10 +222,8 @@ pub fn plan(r: &Results) -> Vec<Chart> {
     let mut memory = series_of(r, Measurement::Memory, median, false);
     // The measured peak where the tensors live: the device's on a GPU, the heap's on the CPU.
     let peak = |c: &CellResult| c.metrics.get("peak_device_bytes").or(c.metrics.get("peak_heap_bytes")).copied();
-    let peaks: Vec<Series> = series_of(r, Measurement::Memory, peak, false)
-        .into_iter()
-        .map(|s| Series { dashed: true, ..s })
-        .collect();
+    let peaks: Vec<Series> =
+        series_of(r, Measurement::Memory, peak, false).into_iter().map(|s| Series { dashed: true, ..s }).collect();
     memory.extend(peaks);
     if let Some(mut c) = single(
         "memory.svg",
