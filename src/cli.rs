@@ -309,6 +309,9 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Precision of the KV cache (f32, bf16, f16); recurrent states are f32 under any dtype.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
 }
 
 #[derive(Debug, Args)]

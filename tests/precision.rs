@@ -128,6 +128,19 @@ fn cli_records_the_dtype_and_refuses_unknown_ones() {
     };
     let (full, half) = (run("f32"), run("bf16"));
     assert_eq!(half * 2.0, full, "bf16 KV cache bytes {half} vs f32 {full}");
+    // `list` gives the same figures by formula: attention's state halves, a recurrent state does not.
+    let list = |dtype: &str| {
+        let out = seqbench(&["list", "--json", "--dtype", dtype]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let of = |m: &str| {
+            v.as_array().unwrap().iter().find(|e| e["model"] == m).unwrap()["state_bytes_32k"].as_f64().unwrap()
+        };
+        (of("attention"), of("gated-deltanet"))
+    };
+    let ((a32, g32), (a16, g16)) = (list("f32"), list("bf16"));
+    assert_eq!((a16 * 2.0, g16), (a32, g32));
+    assert_user_error(&seqbench(&["list", "--dtype", "fp8"]), &["unknown dtype `fp8`"]);
 }
 
 #[test]

@@ -26,10 +26,11 @@ struct Entry {
 }
 
 pub fn run(args: &ListArgs) -> anyhow::Result<()> {
+    let dtype = crate::device::parse_dtype(&args.dtype)?;
     let mut entries = Vec::new();
     for name in config::built_in_names() {
         let cfg = config::load(name, &args.size)?;
-        let m = LanguageModel::new(&cfg, 0, &Device::Cpu, crate::device::dtype())?;
+        let m = LanguageModel::new(&cfg, 0, &Device::Cpu, dtype)?;
         let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
         entries.push(Entry {
             model: name.to_string(),
@@ -79,6 +80,10 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
             e.recurrence.clone(),
         ]);
     }
-    println!("Models at size `{}` (state: batch 1, f32, every layer):\n{t}", args.size);
+    println!(
+        "Models at size `{}` (state: batch 1, every layer; KV cache in {}, recurrent states in f32):\n{t}",
+        args.size,
+        dtype.as_str()
+    );
     Ok(())
 }
