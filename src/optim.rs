@@ -23,8 +23,12 @@ struct LossScale {
     good_steps: usize,
 }
 
-/// Gradients of one loss, in f32, keyed by the master weights and unscaled.
-pub struct Gradients(GradStore);
+/// Gradients of one loss, in f32, keyed by the master weights and unscaled, with their global norm
+/// when it was already computed (the f16 overflow test needs it), so clipping does not compute it again.
+pub struct Gradients {
+    store: GradStore,
+    norm: Option<f64>,
+}
 
 /// AdamW over f32 masters of the model's parameters.
 pub struct Optimizer {
@@ -80,8 +84,10 @@ impl Optimizer {
             let g = if scale == 1.0 { g } else { (g * (1.0 / scale))? };
             grads.insert(master.as_tensor(), g);
         }
+        let mut known_norm = None;
         if let Some(ls) = &mut self.loss_scale {
-            if !norm(&self.pairs, &grads)?.is_finite() {
+            let n = norm(&self.pairs, &grads)?;
+            if !n.is_finite() {
                 ls.scale /= 2.0;
                 ls.good_steps = 0;
                 self.skipped_steps += 1;
@@ -92,33 +98,35 @@ impl Optimizer {
                 ls.scale *= 2.0;
                 ls.good_steps = 0;
             }
+            known_norm = Some(n);
         }
-        Ok(Some(Gradients(grads)))
+        Ok(Some(Gradients { store: grads, norm: known_norm }))
     }
 
     /// Clips the gradients to global norm `clip` (when given), updates the masters with AdamW and
-    /// sets the low-precision parameters from them. Returns the gradient norm when it was computed.
-    pub fn step(&mut self, grads: Gradients, clip: Option<f64>) -> Result<Option<f64>> {
-        let mut grads = grads.0;
-        let mut grad_norm = None;
+    /// sets the low-precision parameters from them.
+    pub fn step(&mut self, grads: Gradients, clip: Option<f64>) -> Result<()> {
+        let mut store = grads.store;
         if let Some(clip) = clip {
-            let n = norm(&self.pairs, &grads)?;
+            let n = match grads.norm {
+                Some(n) => n,
+                None => norm(&self.pairs, &store)?,
+            };
             if n > clip {
                 for (_, master) in &self.pairs {
-                    if let Some(g) = grads.remove(master.as_tensor()) {
-                        grads.insert(master.as_tensor(), (g * (clip / n))?);
+                    if let Some(g) = store.remove(master.as_tensor()) {
+                        store.insert(master.as_tensor(), (g * (clip / n))?);
                     }
                 }
             }
-            grad_norm = Some(n);
         }
-        self.adamw.step(&grads)?;
+        self.adamw.step(&store)?;
         for (var, master) in &self.pairs {
             if var.dtype() != DType::F32 {
                 var.set(&master.to_dtype(var.dtype())?)?;
             }
         }
-        Ok(grad_norm)
+        Ok(())
     }
 }
 
