@@ -38,6 +38,10 @@ pub enum Command {
     /// Compare two runs cell by cell: change of the median with a bootstrap interval, a rank-sum test,
     /// a verdict per cell. Exit 0 no regression, 1 regression, 2 bad input.
     Compare(CompareArgs),
+    /// A/B regression check on one machine: run a suite (default `ci`) with a baseline binary and a
+    /// candidate binary alternately, cell by cell, in interleaved rounds, and compare the pairs.
+    /// Exit 0 no regression, 1 regression, 2 bad input.
+    Ab(AbArgs),
     /// Join the results of sharded runs (`run --shard I/N`) into one run directory.
     Merge(MergeArgs),
     /// Draw a run's charts (SVG) and write report.html (self-contained) and results.md with links to
@@ -83,6 +87,52 @@ pub struct CompareArgs {
     /// Write the comparison as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Noise: on the 2-core development machine, 10 A/A runs of the ci suite (the same binary on both \
+sides) gave no false alarm at the defaults, and injected slowdowns of 25% and 2x were caught in every \
+cell (README, \"In CI\"; scripts/ab-noise.sh reproduces it). The test-only knob SEQBENCH_TEST_SLOWDOWN=F \
+stretches every timed sample of the candidate F times.")]
+pub struct AbArgs {
+    /// Suite: a shipped name (ci, quick, full) or a path to a suite .toml file.
+    #[arg(default_value = "ci")]
+    pub suite: String,
+    /// The baseline binary (a seqbench built from the reference commit).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// The candidate binary (default: this one).
+    #[arg(long)]
+    pub candidate: Option<PathBuf>,
+    /// Rounds: every cell is measured this many times by each binary. At least 5, so that the
+    /// one-sided signed-rank test over the rounds can reach p < 0.05.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Regression threshold in percent: a cell regresses when the median of its per-round ratios is
+    /// worse by more than this (and the signed-rank test over the rounds agrees).
+    #[arg(long, default_value_t = 10.0)]
+    pub threshold: f64,
+    /// Per-measurement threshold, e.g. `decode_latency=15` or `latency=15` (repeatable).
+    #[arg(long)]
+    pub threshold_for: Vec<String>,
+    /// Models (comma-separated), replacing the suite's.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Directory for run directories.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Name of the run directory (default: `ab-<suite>-<UTC time>`); it holds baseline/ and
+    /// candidate/ (each a run) and ab.md, ab.json (the comparison).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Also write the comparison as Markdown to this file (`-` for stdout).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Show only improved and regressed cells.
+    #[arg(long)]
+    pub only_changes: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -165,6 +215,10 @@ pub struct MergeArgs {
     /// Directory to write the merged run into.
     #[arg(long)]
     pub out: PathBuf,
+    /// Merge even when shards are missing or unfinished; the merged run is marked partial (in
+    /// results.json, the report and compare's output). Without it, an incomplete set exits 2.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// Flags shared by every measurement command.
@@ -201,8 +255,11 @@ pub struct BenchArgs {
     /// Do not draw the charts and report.html at the end (`seqbench report` draws them later).
     #[arg(long)]
     pub no_report: bool,
-    /// Run only shard I of N (1-based; a deterministic slice of the cells). Read from a Slurm array
-    /// job's SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when not given.
+    /// Run only shard I of N (1-based; a deterministic slice of the cells). Inside a Slurm array job
+    /// it is read, when not given, from SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_MAX,
+    /// SLURM_ARRAY_TASK_STEP and SLURM_ARRAY_TASK_COUNT (I = (ID - MIN) / STEP + 1, N = COUNT; lists
+    /// that are not evenly spaced are refused), and SLURM_ARRAY_JOB_ID names the run
+    /// (`<suite>-job<ID>-shard<I>of<N>`).
     #[arg(long)]
     pub shard: Option<String>,
     #[command(flatten)]

@@ -4,7 +4,7 @@
 
 use crate::bench::{CellResult, Measurement, Status};
 use crate::report::Results;
-use crate::stats::{bootstrap_change_ci, mann_whitney_p, quantile};
+use crate::stats::{bootstrap_change_ci, bootstrap_median_ci, mann_whitney_p, median, signed_rank_p};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -74,7 +74,10 @@ pub struct Comparison {
     pub base_run: String,
     pub new_run: String,
     pub normalized: bool,
+    pub method: Method,
     pub warnings: Vec<String>,
+    /// Baseline cells with no result in the new run (not compared).
+    pub missing: Vec<String>,
     pub cells: Vec<CellChange>,
 }
 
@@ -116,61 +119,155 @@ pub fn environment_warnings(base: &Results, new: &Results, normalized: bool) -> 
     w
 }
 
-/// The samples of a cell as compared: normalised by the run's calibration when asked.
-fn comparable_samples(c: &CellResult, calibration: f64, normalize: bool) -> Vec<f64> {
-    let m = c.spec.measurement;
-    let factor = match normalize && m.is_timing() {
+/// The calibration (GFLOP/s) of the machine that measured a cell: its own when the run was merged
+/// from shards measured on different machines, else the run's.
+pub fn calibration_of(run: &Results, c: &CellResult) -> f64 {
+    c.calibration_gflops.unwrap_or(run.environment.calibration_gflops)
+}
+
+/// The factor `--normalize` multiplies a cell's figures by: 1 / calibration for throughputs,
+/// calibration for latencies, 1 for what is not a timing.
+fn normalization(m: Measurement, calibration: f64, normalize: bool) -> f64 {
+    match normalize && m.is_timing() {
         false => 1.0,
         true if m.higher_is_better() => 1.0 / calibration,
         true => calibration,
-    };
+    }
+}
+
+/// The samples of a cell as compared: normalised by the calibration of the machine that measured it.
+fn comparable_samples(run: &Results, c: &CellResult, normalize: bool) -> Vec<f64> {
+    let factor = normalization(c.spec.measurement, calibration_of(run, c), normalize);
     c.samples.iter().map(|s| s * factor).collect()
 }
 
-/// Compares every cell present in both runs (by id).
+/// Metric prefix of the per-round medians `seqbench ab` stores in each side's cells
+/// (`round_median.00`, `round_median.01`, ...).
+pub const ROUND_MEDIAN: &str = "round_median.";
+
+/// The per-round medians of a cell measured by `seqbench ab`, in round order.
+pub fn round_medians(c: &CellResult) -> Vec<f64> {
+    c.metrics.iter().filter(|(k, _)| k.starts_with(ROUND_MEDIAN)).map(|(_, v)| *v).collect()
+}
+
+/// How two runs' cells are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Two independent runs: the samples of each cell, rank-sum test, bootstrap interval of the
+    /// change of the medians.
+    RankSum,
+    /// One `seqbench ab` run: both binaries measured cell by cell in interleaved rounds; per round the
+    /// ratio of the medians, a one-sided signed-rank test over the rounds, bootstrap interval of the
+    /// median ratio.
+    PairedRounds,
+}
+
+impl Method {
+    /// One sentence for reports: when a cell regresses.
+    pub fn rule(self) -> String {
+        match self {
+            Method::RankSum => format!(
+                "A cell regresses when the rank-sum test finds its samples differ (p < {ALPHA}) and its median is worse by more than the threshold."
+            ),
+            Method::PairedRounds => format!(
+                "Both binaries ran every cell in interleaved rounds; a cell regresses when the median of its per-round ratios is worse by more than the threshold and the one-sided signed-rank test over the rounds agrees (p < {ALPHA})."
+            ),
+        }
+    }
+}
+
+/// The cell as compared so far, or the reason it cannot be compared.
+fn comparable(b: &CellResult, n: &CellResult, opts: &Options) -> Result<CellChange, CellChange> {
+    let m = n.spec.measurement;
+    let mut out = CellChange {
+        id: n.spec.id.clone(),
+        measurement: m,
+        label: n.spec.label.clone(),
+        unit: match opts.normalize && m.is_timing() {
+            false => n.unit.clone(),
+            true if m.higher_is_better() => "tokens/GFLOP".into(),
+            true => "GFLOP".into(),
+        },
+        base_median: None,
+        new_median: None,
+        change: None,
+        ci: None,
+        p_value: None,
+        worse_factor: None,
+        verdict: Verdict::NotComparable,
+        note: String::new(),
+    };
+    if b.status != Status::Ok || n.status != Status::Ok || b.samples.is_empty() || n.samples.is_empty() {
+        out.note = format!("status: baseline {:?}, new {:?}", b.status, n.status).to_lowercase();
+        return Err(out);
+    }
+    if b.unit != n.unit {
+        out.note = format!("units differ ({} vs {})", b.unit, n.unit);
+        return Err(out);
+    }
+    Ok(out)
+}
+
+/// Sets the verdict from how many times worse the new side is and the test's p-value.
+fn decide(out: &mut CellChange, worse: f64, p: f64, threshold: f64, n: (usize, usize)) {
+    out.worse_factor = Some(worse);
+    out.p_value = Some(p);
+    let significant = p < ALPHA;
+    out.verdict = if significant && worse > 1.0 + threshold {
+        Verdict::Regressed
+    } else if significant && worse < 1.0 / (1.0 + threshold) {
+        Verdict::Improved
+    } else {
+        Verdict::WithinNoise
+    };
+    if !significant && (worse > 1.0 + threshold || worse < 1.0 / (1.0 + threshold)) {
+        out.note = format!("beyond the threshold but not significant (p = {p:.3}, n = {}/{})", n.0, n.1);
+    }
+}
+
+/// Pairs every cell of `new` with the baseline's cell of the same id; lists the baseline's cells
+/// that `new` has no result for.
+fn pairs<'a>(base: &'a Results, new: &'a Results) -> (Vec<(&'a CellResult, &'a CellResult)>, Vec<String>) {
+    let by_id: BTreeMap<&str, &CellResult> = base.cells.iter().map(|c| (c.spec.id.as_str(), c)).collect();
+    let pairs: Vec<_> = new.cells.iter().filter_map(|n| by_id.get(n.spec.id.as_str()).map(|b| (*b, n))).collect();
+    let present: std::collections::HashSet<&str> = new.cells.iter().map(|c| c.spec.id.as_str()).collect();
+    let missing = base.cells.iter().filter(|c| !present.contains(c.spec.id.as_str())).map(|c| c.spec.id.clone()).collect();
+    (pairs, missing)
+}
+
+/// Compares every cell present in both runs (by id): two independent runs (rank-sum test), or the two
+/// sides of one `seqbench ab` run (paired rounds) when both carry per-round medians.
 pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
+    let (pairs, missing) = pairs(base, new);
+    let paired = !pairs.is_empty()
+        && pairs.iter().all(|(b, n)| {
+            let (rb, rn) = (round_medians(b), round_medians(n));
+            rb.len() == rn.len() && (rb.len() >= 2 || b.status != Status::Ok || n.status != Status::Ok)
+        });
+    let method = if paired { Method::PairedRounds } else { Method::RankSum };
     let mut cells = Vec::new();
-    for n in &new.cells {
-        let Some(b) = base.cells.iter().find(|b| b.spec.id == n.spec.id) else {
-            continue;
+    for (b, n) in pairs {
+        let mut out = match comparable(b, n, opts) {
+            Ok(out) => out,
+            Err(out) => {
+                cells.push(out);
+                continue;
+            }
         };
         let m = n.spec.measurement;
-        let mut out = CellChange {
-            id: n.spec.id.clone(),
-            measurement: m,
-            label: n.spec.label.clone(),
-            unit: match opts.normalize && m.is_timing() {
-                false => n.unit.clone(),
-                true if m.higher_is_better() => "tokens/GFLOP".into(),
-                true => "GFLOP".into(),
-            },
-            base_median: None,
-            new_median: None,
-            change: None,
-            ci: None,
-            p_value: None,
-            worse_factor: None,
-            verdict: Verdict::NotComparable,
-            note: String::new(),
+        let threshold = opts.threshold_for(m);
+        let (fb, fnew) = (
+            normalization(m, calibration_of(base, b), opts.normalize),
+            normalization(m, calibration_of(new, n), opts.normalize),
+        );
+        let (bm, nm) = match method {
+            Method::RankSum => (
+                median(&comparable_samples(base, b, opts.normalize)),
+                median(&comparable_samples(new, n, opts.normalize)),
+            ),
+            Method::PairedRounds => (median(&b.samples) * fb, median(&n.samples) * fnew),
         };
-        if b.status != Status::Ok || n.status != Status::Ok || b.samples.is_empty() || n.samples.is_empty() {
-            out.note = format!("status: baseline {:?}, new {:?}", b.status, n.status).to_lowercase();
-            cells.push(out);
-            continue;
-        }
-        if b.unit != n.unit {
-            out.note = format!("units differ ({} vs {})", b.unit, n.unit);
-            cells.push(out);
-            continue;
-        }
-        let bs = comparable_samples(b, base.environment.calibration_gflops, opts.normalize);
-        let ns = comparable_samples(n, new.environment.calibration_gflops, opts.normalize);
-        let median = |x: &[f64]| {
-            let mut s = x.to_vec();
-            s.sort_by(|a, b| a.total_cmp(b));
-            quantile(&s, 0.5)
-        };
-        let (bm, nm) = (median(&bs), median(&ns));
         out.base_median = Some(bm);
         out.new_median = Some(nm);
         if bm == 0.0 || nm == 0.0 || !bm.is_finite() || !nm.is_finite() {
@@ -178,32 +275,61 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
             cells.push(out);
             continue;
         }
-        let change = nm / bm - 1.0;
-        let worse = if m.higher_is_better() { bm / nm } else { nm / bm };
-        let p = mann_whitney_p(&bs, &ns);
-        out.change = Some(change);
-        out.ci = Some(bootstrap_change_ci(&bs, &ns, 1000, 7));
-        out.p_value = Some(p);
-        out.worse_factor = Some(worse);
-        let threshold = opts.threshold_for(m);
-        let significant = p < ALPHA;
-        out.verdict = if significant && worse > 1.0 + threshold {
-            Verdict::Regressed
-        } else if significant && worse < 1.0 / (1.0 + threshold) {
-            Verdict::Improved
-        } else {
-            Verdict::WithinNoise
-        };
-        if !significant && (worse > 1.0 + threshold || worse < 1.0 / (1.0 + threshold)) {
-            out.note = format!("beyond the threshold but not significant (p = {p:.3}, n = {}/{})", bs.len(), ns.len());
+        match method {
+            Method::RankSum => {
+                let bs = comparable_samples(base, b, opts.normalize);
+                let ns = comparable_samples(new, n, opts.normalize);
+                out.change = Some(nm / bm - 1.0);
+                out.ci = Some(bootstrap_change_ci(&bs, &ns, 1000, 7));
+                let worse = if m.higher_is_better() { bm / nm } else { nm / bm };
+                decide(&mut out, worse, mann_whitney_p(&bs, &ns), threshold, (bs.len(), ns.len()));
+            }
+            Method::PairedRounds => {
+                // Per round: log of new over baseline, after each side's normalisation.
+                let logs: Vec<f64> = round_medians(b)
+                    .iter()
+                    .zip(round_medians(n))
+                    .map(|(x, y)| (y * fnew / (x * fb)).ln())
+                    .filter(|v| v.is_finite())
+                    .collect();
+                if logs.is_empty() {
+                    out.note = "no round with a finite ratio".into();
+                    cells.push(out);
+                    continue;
+                }
+                let center = median(&logs);
+                let (lo, hi) = bootstrap_median_ci(&logs, 1000, 7);
+                out.change = Some(center.exp() - 1.0);
+                out.ci = Some((lo.exp() - 1.0, hi.exp() - 1.0));
+                let worse = if m.higher_is_better() { (-center).exp() } else { center.exp() };
+                // One-sided, in the direction of the observed change.
+                let worse_logs: Vec<f64> = logs.iter().map(|v| if m.higher_is_better() { -v } else { *v }).collect();
+                let p = signed_rank_p(&worse_logs, worse >= 1.0);
+                decide(&mut out, worse, p, threshold, (logs.len(), logs.len()));
+            }
         }
         cells.push(out);
+    }
+    let mut warnings = environment_warnings(base, new, opts.normalize);
+    for (run, role) in [(base, "baseline"), (new, "new run")] {
+        if let Some(p) = &run.partial {
+            warnings.push(format!("the {role} `{}` is partial: {}", run.run_id, p.describe()));
+        }
+    }
+    if !missing.is_empty() {
+        warnings.push(format!(
+            "{} baseline cell(s) have no result in the new run and were not compared (first: {})",
+            missing.len(),
+            missing[0]
+        ));
     }
     Comparison {
         base_run: base.run_id.clone(),
         new_run: new.run_id.clone(),
         normalized: opts.normalize,
-        warnings: environment_warnings(base, new, opts.normalize),
+        method,
+        warnings,
+        missing,
         cells,
     }
 }

@@ -23,6 +23,9 @@ pub struct Environment {
     pub features: Vec<String>,
     /// Median GFLOP/s of a 512x512 by 512x512 f32 matmul on the device, measured in this run.
     pub calibration_gflops: f64,
+    /// The machine's host name (absent in runs recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }
 
 fn cpu_model() -> String {
@@ -34,6 +37,10 @@ fn cpu_model() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
 }
 
 fn memory_total() -> Option<usize> {
@@ -117,6 +124,16 @@ impl Environment {
             git_commit: env!("SEQBENCH_GIT_COMMIT").into(),
             features: features(device),
             calibration_gflops: calibrate(device, 512, 0.5)?.median,
+            hostname: hostname(),
         })
+    }
+
+    /// What tells machines apart in a merged run: host name (when known), CPU, cores and memory.
+    pub fn machine(&self) -> String {
+        let memory = self.memory_bytes.map_or("memory unknown".into(), crate::output::bytes);
+        match &self.hostname {
+            Some(h) => format!("{h}: {}, {} cores, {memory}", self.cpu_model, self.cores),
+            None => format!("{}, {} cores, {memory}", self.cpu_model, self.cores),
+        }
     }
 }

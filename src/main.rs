@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => apply(&a.bench.common).map_err(Into::into).and_then(|_| commands::run::generate(a)),
         Command::Compare(a) => commands::compare::run(a),
         Command::Merge(a) => commands::merge::run(a),
+        Command::Ab(a) => apply(&a.common).map_err(Into::into).and_then(|_| commands::ab::run(a)),
         Command::Report(a) => commands::report::run(a).map(|_| true),
         Command::Bench(b) => match &b.what {
             seqbench::cli::BenchWhat::Kernels(a) => {

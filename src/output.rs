@@ -59,3 +59,11 @@ pub fn progress(quiet: bool, len: u64) -> ProgressBar {
     );
     bar
 }
+
+/// Refuses (as bad input, exit 2) an output directory that names an existing file.
+pub fn refuse_file_as_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(crate::error::usage(format!("{flag} {}: is a file, not a directory", path.display())));
+    }
+    Ok(())
+}

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Run only this slice of the suite's cells.
     pub shard: Option<Shard>,
+    /// The Slurm array job this shard belongs to (names the run).
+    pub slurm_job: Option<String>,
 }
 
 /// Runs (or resumes) a suite; returns the results and the run directory.
@@ -48,9 +50,10 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             if let Some(shard) = opts.shard {
                 cells = cells.into_iter().enumerate().filter(|(i, _)| shard.holds(*i)).map(|(_, c)| c).collect();
             }
-            let id = opts.run_id.clone().unwrap_or_else(|| match opts.shard {
-                Some(s) => format!("{}-shard{}of{}", default_run_id(&suite.name), s.index, s.count),
-                None => default_run_id(&suite.name),
+            let id = opts.run_id.clone().unwrap_or_else(|| match (opts.shard, &opts.slurm_job) {
+                (Some(s), Some(job)) => format!("{}-job{job}-shard{}of{}", suite.name, s.index, s.count),
+                (Some(s), None) => format!("{}-shard{}of{}", default_run_id(&suite.name), s.index, s.count),
+                (None, _) => default_run_id(&suite.name),
             });
             if id.is_empty() || id.contains('/') || id.starts_with('.') {
                 return Err(usage(format!("--run-id `{id}` must be a plain directory name")));
@@ -84,8 +87,11 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             anyhow::bail!("stopped after {i} cells ({STOP_AFTER_ENV})");
         }
         bar.set_message(spec.id.clone());
-        let result =
-            if opts.in_process { run_cell(spec) } else { run_child(&opts.exe, spec, results.suite.cell_timeout) };
+        let result = if opts.in_process {
+            run_cell(spec)
+        } else {
+            run_child(&opts.exe, spec, results.suite.cell_timeout, false)
+        };
         if result.status == crate::bench::Status::Failed && opts.quiet {
             eprintln!("cell {} failed: {}", spec.id, result.error.as_deref().unwrap_or(""));
         }
@@ -98,11 +104,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
         results.finished = Some(crate::report::now_rfc3339());
     }
     // Keep the planned order in the file, whatever order cells finished in.
-    let order: std::collections::HashMap<&str, usize> =
-        results.planned.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let mut cells = std::mem::take(&mut results.cells);
-    cells.sort_by_key(|c| order.get(c.spec.id.as_str()).copied().unwrap_or(usize::MAX));
-    results.cells = cells;
+    results.sort_cells();
     results.write(&dir)?;
     Ok((results, dir))
 }
@@ -113,12 +115,99 @@ pub fn default_run_id(suite: &str) -> String {
     format!("{suite}-{compact}")
 }
 
-/// Runs one cell in a child process; any failure becomes a failed cell.
-fn run_child(exe: &Path, spec: &CellSpec, timeout: f64) -> CellResult {
+/// Where `seqbench ab` writes the two sides of a run, under the run directory.
+pub const AB_SIDES: [&str; 2] = ["baseline", "candidate"];
+
+/// `seqbench ab`: two binaries measured side by side on this machine.
+pub struct AbOptions {
+    /// `[baseline, candidate]` binaries; each runs cells through its `cell` command.
+    pub binaries: [PathBuf; 2],
+    /// Times every cell is measured by each binary.
+    pub rounds: usize,
+    /// The run directory; the sides go to `baseline/` and `candidate/` below it.
+    pub dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// Runs every cell of `suite` with both binaries in interleaved rounds, as asv's continuous mode and
+/// hyperfine's multi-command runs do, so that slow drifts of a shared machine (another tenant, the
+/// clock, the thermal state) fall on both sides alike: round after round, cell after cell, one
+/// binary then the other, the order alternating between cells and rounds. Each side's cell keeps
+/// all its samples and the median of every round (metrics `round_median.NN`), which
+/// [`crate::compare::compare`] pairs. Both sides are written after every round. The test-only knob
+/// [`crate::stats::SLOWDOWN_ENV`] reaches the candidate only.
+pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
+    let cells = suite.cells()?;
+    if !opts.quiet {
+        eprintln!("measuring the environment (calibration matmul)...");
+    }
+    let env = Environment::capture(&crate::device::selected()?)?;
+    let planned: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
+    let mut sides = AB_SIDES.map(|name| Results::new(name.into(), suite.clone(), env.clone(), planned.clone()));
+    let mut acc: [Vec<Option<CellResult>>; 2] = [vec![None; cells.len()], vec![None; cells.len()]];
+    let bar = crate::output::progress(opts.quiet, (opts.rounds * cells.len() * 2) as u64);
+    for round in 0..opts.rounds {
+        for (i, spec) in cells.iter().enumerate() {
+            let order = if (round + i) % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                bar.set_message(format!("round {}/{} {} {}", round + 1, opts.rounds, AB_SIDES[side], spec.id));
+                let result = run_child(&opts.binaries[side], spec, suite.cell_timeout, side == 0);
+                if result.status == crate::bench::Status::Failed && opts.quiet {
+                    eprintln!("{}: cell {} failed: {}", AB_SIDES[side], spec.id, result.error.as_deref().unwrap_or(""));
+                }
+                acc[side][i] = Some(accumulate(acc[side][i].take(), result, round));
+                bar.inc(1);
+            }
+        }
+        for side in 0..2 {
+            sides[side].cells = acc[side].iter().flatten().cloned().collect();
+            if round + 1 == opts.rounds {
+                sides[side].finished = Some(crate::report::now_rfc3339());
+            }
+            sides[side].write(&opts.dir.join(AB_SIDES[side]))?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(sides)
+}
+
+/// Adds one round's result of a cell to what the earlier rounds gave: all samples pooled, the
+/// round's median kept as `round_median.NN`; a failure in any round fails the cell.
+fn accumulate(before: Option<CellResult>, round_result: CellResult, round: usize) -> CellResult {
+    use crate::bench::Status;
+    let round_median = round_result.median();
+    let mut cell = match before {
+        None => round_result.clone(),
+        Some(b) if b.status != Status::Ok => return b,
+        Some(_) if round_result.status != Status::Ok => return round_result,
+        Some(mut b) => {
+            b.samples.extend_from_slice(&round_result.samples);
+            b.summary = (!b.samples.is_empty()).then(|| crate::stats::Summary::of(&b.samples));
+            b.wall_seconds += round_result.wall_seconds;
+            for (k, v) in round_result.metrics.iter().filter(|(k, _)| !k.starts_with(crate::compare::ROUND_MEDIAN)) {
+                b.metrics.insert(k.clone(), *v);
+            }
+            b
+        }
+    };
+    if let Some(m) = round_median {
+        cell.metrics.insert(format!("{}{round:02}", crate::compare::ROUND_MEDIAN), m);
+    }
+    cell
+}
+
+/// Runs one cell in a child process; any failure becomes a failed cell. `strip_knob` keeps the
+/// test-only slowdown ([`crate::stats::SLOWDOWN_ENV`]) away from the child (`ab`'s baseline side).
+fn run_child(exe: &Path, spec: &CellSpec, timeout: f64, strip_knob: bool) -> CellResult {
     let start = Instant::now();
     let failed = |msg: String| CellResult::failed(spec, msg, start.elapsed().as_secs_f64());
+    let mut command = Command::new(exe);
+    command.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if strip_knob {
+        command.env_remove(crate::stats::SLOWDOWN_ENV);
+    }
     let mut child =
-        match Command::new(exe).arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+        match command.spawn()
         {
             Ok(c) => c,
             Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
@@ -186,6 +275,7 @@ pub fn serve_cell() -> anyhow::Result<()> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let spec: CellSpec = serde_json::from_str(&input).map_err(|e| usage(format!("cell: malformed spec: {e}")))?;
+    crate::stats::enable_injected_slowdown();
     if let Ok(pattern) = std::env::var(FAIL_CELL_ENV) {
         if !pattern.is_empty() && spec.id.contains(&pattern) {
             eprintln!("aborting cell {} ({FAIL_CELL_ENV})", spec.id);

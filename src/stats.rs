@@ -70,13 +70,47 @@ impl Summary {
     }
 }
 
+/// Test-only knob, read by `seqbench cell` (the child process that measures a cell): with
+/// `SEQBENCH_TEST_SLOWDOWN=F` (F >= 1) every timed sample is made F times longer by spinning inside the
+/// timed region. It exists to measure what `seqbench ab` and `compare` detect (an injected 10%, 25% or
+/// 2x slowdown); `seqbench ab` passes it to the candidate binary only. Never set it for real figures.
+pub const SLOWDOWN_ENV: &str = "SEQBENCH_TEST_SLOWDOWN";
+
+static SLOWDOWN: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+/// Reads [`SLOWDOWN_ENV`] once for this process (a cell child calls this before measuring); an unset,
+/// malformed or below-1 value means no slowdown.
+pub fn enable_injected_slowdown() -> f64 {
+    *SLOWDOWN.get_or_init(|| {
+        std::env::var(SLOWDOWN_ENV).ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|f| *f >= 1.0).unwrap_or(1.0)
+    })
+}
+
+/// The factor set by [`enable_injected_slowdown`] (1 when it was not called).
+fn injected_slowdown() -> f64 {
+    SLOWDOWN.get().copied().unwrap_or(1.0)
+}
+
+/// Busy-waits for `d` (a sleep would hand the core to another process); returns the time spun.
+fn spin_for(d: Duration) -> Duration {
+    let t0 = Instant::now();
+    if d.is_zero() {
+        return Duration::ZERO;
+    }
+    while t0.elapsed() < d {
+        std::hint::spin_loop();
+    }
+    t0.elapsed()
+}
+
 /// Runs `f` per the plan and returns the duration of every sampled run, in seconds. `f` returns
 /// the time it measured itself (so it can exclude set-up) or `None` to be timed whole.
 pub fn sample<E>(plan: &SamplePlan, mut f: impl FnMut() -> Result<Option<Duration>, E>) -> Result<Vec<f64>, E> {
+    let slowdown = injected_slowdown();
     let mut timed = || -> Result<f64, E> {
         let t0 = Instant::now();
-        let own = f()?;
-        Ok(own.unwrap_or_else(|| t0.elapsed()).as_secs_f64())
+        let own = f()?.unwrap_or_else(|| t0.elapsed());
+        Ok((own + spin_for(own.mul_f64(slowdown - 1.0))).as_secs_f64())
     };
     for _ in 0..plan.warmup {
         timed()?;
@@ -254,5 +288,117 @@ mod change_tests {
         let new: Vec<f64> = base.iter().map(|x| x * 1.3).collect();
         let (lo, hi) = bootstrap_change_ci(&base, &new, 500, 1);
         assert!(lo <= 0.3 + 1e-9 && hi >= 0.3 - 1e-9 && hi - lo < 0.1, "{lo} {hi}");
+    }
+}
+
+/// One-sided p-value of the Wilcoxon signed-rank test that the paired differences `d` are centred
+/// above zero (`greater`) or below it: the probability, under random signs, of a signed-rank sum at
+/// least as extreme as the one observed. Zeros are dropped (Wilcoxon's convention) and tied
+/// magnitudes get mid-ranks. Exact (all 2^n sign patterns) up to n = 20, normal approximation with a
+/// tie correction above. With nothing left after dropping zeros, p is 1.
+pub fn signed_rank_p(d: &[f64], greater: bool) -> f64 {
+    let mut x: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0 && v.is_finite()).collect();
+    if !greater {
+        x.iter_mut().for_each(|v| *v = -*v);
+    }
+    let n = x.len();
+    if n == 0 {
+        return 1.0;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| x[a].abs().total_cmp(&x[b].abs()));
+    let mut ranks = vec![0f64; n];
+    let mut ties = 0f64;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && x[order[j + 1]].abs() == x[order[i]].abs() {
+            j += 1;
+        }
+        for k in i..=j {
+            ranks[order[k]] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        let t = (j - i + 1) as f64;
+        ties += t * t * t - t;
+        i = j + 1;
+    }
+    let observed: f64 = (0..n).filter(|&k| x[k] > 0.0).map(|k| ranks[k]).sum();
+    if n <= 20 {
+        let mut at_least = 0u64;
+        for signs in 0u64..(1u64 << n) {
+            let w: f64 = (0..n).filter(|k| signs >> k & 1 == 1).map(|k| ranks[k]).sum();
+            if w >= observed - 1e-9 {
+                at_least += 1;
+            }
+        }
+        return at_least as f64 / (1u64 << n) as f64;
+    }
+    let nf = n as f64;
+    let mean = nf * (nf + 1.0) / 4.0;
+    let sigma = (nf * (nf + 1.0) * (2.0 * nf + 1.0) / 24.0 - ties / 48.0).sqrt();
+    if sigma == 0.0 {
+        return 1.0;
+    }
+    1.0 - normal_cdf((observed - mean - 0.5) / sigma)
+}
+
+/// Percentile bootstrap (95%) of the median of `x`, seeded.
+pub fn bootstrap_median_ci(x: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    use rand::Rng;
+    if x.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut rng = crate::rng::stream(seed, "bootstrap-median");
+    let mut medians: Vec<f64> = (0..resamples.max(1))
+        .map(|_| {
+            let mut s: Vec<f64> = (0..x.len()).map(|_| x[rng.random_range(0..x.len())]).collect();
+            s.sort_by(|a, b| a.total_cmp(b));
+            quantile(&s, 0.5)
+        })
+        .collect();
+    medians.sort_by(|a, b| a.total_cmp(b));
+    (quantile(&medians, 0.025), quantile(&medians, 0.975))
+}
+
+/// The median of unsorted data.
+pub fn median(x: &[f64]) -> f64 {
+    let mut s = x.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    quantile(&s, 0.5)
+}
+
+#[cfg(test)]
+mod paired_tests {
+    use super::*;
+
+    #[test]
+    fn signed_rank_exact_values() {
+        // Five positive differences: only the all-positive pattern is as extreme, p = 1/32.
+        assert!((signed_rank_p(&[0.1, 0.2, 0.3, 0.4, 0.5], true) - 1.0 / 32.0).abs() < 1e-12);
+        assert!((signed_rank_p(&[0.1, 0.2, 0.3, 0.4, 0.5], false) - 1.0).abs() < 1e-12);
+        // One negative of rank 1 among five: W+ = 14, patterns with W+ >= 14 are 2 of 32.
+        assert!((signed_rank_p(&[-0.1, 0.2, 0.3, 0.4, 0.5], true) - 2.0 / 32.0).abs() < 1e-12);
+        // All zero: nothing to test.
+        assert_eq!(signed_rank_p(&[0.0, 0.0, 0.0], true), 1.0);
+        // Symmetric differences are not significant either way.
+        assert!(signed_rank_p(&[-0.2, -0.1, 0.1, 0.2], true) > 0.4);
+        // Large n uses the normal approximation and agrees in direction.
+        let up: Vec<f64> = (1..=30).map(|i| i as f64 * 0.01).collect();
+        assert!(signed_rank_p(&up, true) < 1e-4 && signed_rank_p(&up, false) > 0.99);
+    }
+
+    #[test]
+    fn median_interval_brackets_the_median() {
+        let x = [0.9, 1.0, 1.1, 1.05, 0.95];
+        let (lo, hi) = bootstrap_median_ci(&x, 500, 3);
+        assert!(lo <= 1.0 && hi >= 1.0 && lo >= 0.9 && hi <= 1.1, "{lo} {hi}");
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn injected_slowdown_stretches_the_timed_region() {
+        assert_eq!(spin_for(Duration::ZERO), Duration::ZERO);
+        let spun = spin_for(Duration::from_millis(5));
+        assert!(spun >= Duration::from_millis(5));
     }
 }

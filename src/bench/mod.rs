@@ -206,6 +206,10 @@ pub struct CellResult {
     /// Secondary figures (bytes, seconds, counts), named with their unit.
     pub metrics: BTreeMap<String, f64>,
     pub wall_seconds: f64,
+    /// Calibration (GFLOP/s) of the machine that measured this cell, when it differs from the run's
+    /// environment: set by `merge` on every cell from its shard's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_gflops: Option<f64>,
 }
 
 /// What a measurement returns.
@@ -234,6 +238,7 @@ impl CellResult {
             summary: None,
             metrics: BTreeMap::new(),
             wall_seconds,
+            calibration_gflops: None,
         }
     }
 
@@ -283,6 +288,7 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
                 samples: o.samples,
                 metrics: o.metrics,
                 wall_seconds,
+                calibration_gflops: None,
             }
         }
     }

@@ -48,6 +48,7 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
         max_samples: a.samples.max(100),
     };
     let run_id = a.run_id.clone().unwrap_or_else(|| crate::runner::default_run_id("kernels"));
+    crate::output::refuse_file_as_dir(&a.out, "--out")?;
     let dir = a.out.join(&run_id);
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
     let environment = Environment::capture(&device)?;

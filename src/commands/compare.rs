@@ -3,7 +3,7 @@
 
 use crate::bench::Measurement;
 use crate::cli::CompareArgs;
-use crate::compare::{compare, Comparison, Options, Verdict, ALPHA};
+use crate::compare::{compare, Comparison, Options, Verdict};
 use crate::error::usage;
 use crate::output::{table, write_json};
 use crate::report::tables::value;
@@ -11,7 +11,7 @@ use crate::report::{export, Results};
 use std::collections::BTreeMap;
 
 /// Parses `--threshold-for latency=10` (percent); `latency` means both latency measurements.
-fn per_measurement(specs: &[String]) -> anyhow::Result<BTreeMap<Measurement, f64>> {
+pub fn per_measurement(specs: &[String]) -> anyhow::Result<BTreeMap<Measurement, f64>> {
     let mut out = BTreeMap::new();
     for spec in specs {
         let (name, pct) = spec
@@ -56,13 +56,15 @@ const HEADER: [&str; 7] = ["cell", "baseline", "new", "change", "95% CI", "p", "
 
 fn summary(cmp: &Comparison) -> String {
     format!(
-        "{} cells compared{}: {} regressed, {} improved, {} within noise, {} not comparable",
+        "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}",
         cmp.cells.len(),
+        if cmp.method == crate::compare::Method::PairedRounds { " in paired rounds" } else { "" },
         if cmp.normalized { " (normalized by calibration)" } else { "" },
         cmp.count(Verdict::Regressed),
         cmp.count(Verdict::Improved),
         cmp.count(Verdict::WithinNoise),
-        cmp.count(Verdict::NotComparable)
+        cmp.count(Verdict::NotComparable),
+        if cmp.missing.is_empty() { String::new() } else { format!("; {} baseline cells missing from the new run", cmp.missing.len()) }
     )
 }
 
@@ -90,43 +92,28 @@ pub fn markdown(cmp: &Comparison, only_changes: bool) -> String {
     for c in cmp.cells.iter().filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved)) {
         s.push_str(&format!("| {} |\n", row(c).join(" | ")));
     }
-    s.push_str(&format!(
-        "\nA cell regresses when the rank-sum test finds its samples differ (p < {ALPHA}) and its median is worse by more than the threshold.\n"
-    ));
+    s.push_str(&format!("\n{}\n", cmp.method.rule()));
     s
 }
 
-pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
-    if !(a.threshold >= 0.0 && a.threshold.is_finite()) {
-        return Err(usage(format!("--threshold must be a non-negative percentage (got {})", a.threshold)));
-    }
-    let base = Results::load(&a.baseline)?;
-    let new = Results::load(&a.new)?;
-    let opts = Options {
-        threshold: a.threshold / 100.0,
-        per_measurement: per_measurement(&a.threshold_for)?,
-        normalize: a.normalize,
-    };
-    let cmp = compare(&base, &new, &opts);
-    if cmp.cells.is_empty() {
-        return Err(usage(format!("{} and {} have no cells in common", a.baseline.display(), a.new.display())));
-    }
+/// Prints a comparison (warnings, table, summary, regressions) and writes its Markdown when asked.
+pub fn print(cmp: &Comparison, only_changes: bool, quiet: bool, markdown_to: Option<&std::path::Path>) -> anyhow::Result<()> {
     for w in &cmp.warnings {
         eprintln!("warning: {w}");
     }
     let shown: Vec<_> = cmp
         .cells
         .iter()
-        .filter(|c| !a.only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
+        .filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
         .collect();
-    if !a.common.quiet && !shown.is_empty() {
+    if !quiet && !shown.is_empty() {
         let mut t = table(&HEADER);
         for c in shown {
             t.add_row(row(c));
         }
         println!("{t}");
     }
-    println!("{}", summary(&cmp));
+    println!("{}", summary(cmp));
     for c in cmp.regressions() {
         println!(
             "regressed: {} ({}, x{:.2} worse, p = {:.3})",
@@ -136,14 +123,35 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
             c.p_value.unwrap_or(1.0)
         );
     }
-    if let Some(path) = &a.markdown {
-        let md = markdown(&cmp, a.only_changes);
+    if let Some(path) = markdown_to {
+        let md = markdown(cmp, only_changes);
         if path.as_os_str() == "-" {
             print!("{md}");
         } else {
             std::fs::write(path, md).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
         }
     }
+    Ok(())
+}
+
+/// Checks a `--threshold` percentage.
+pub fn threshold(pct: f64) -> anyhow::Result<f64> {
+    if !(pct >= 0.0 && pct.is_finite()) {
+        return Err(usage(format!("--threshold must be a non-negative percentage (got {pct})")));
+    }
+    Ok(pct / 100.0)
+}
+
+pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
+    let threshold = threshold(a.threshold)?;
+    let base = Results::load(&a.baseline)?;
+    let new = Results::load(&a.new)?;
+    let opts = Options { threshold, per_measurement: per_measurement(&a.threshold_for)?, normalize: a.normalize };
+    let cmp = compare(&base, &new, &opts);
+    if cmp.cells.is_empty() {
+        return Err(usage(format!("{} and {} have no cells in common", a.baseline.display(), a.new.display())));
+    }
+    print(&cmp, a.only_changes, a.common.quiet, a.markdown.as_deref())?;
     if let Some(dir) = &a.github_action {
         let (bigger, smaller) = export::github_action(&new);
         write_json(&dir.join("bigger_is_better.json"), &bigger)?;

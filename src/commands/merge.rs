@@ -1,12 +1,20 @@
 //! `seqbench merge DIR... --out DIR`: join the shards of one suite (`run --shard I/N`) into one run.
+//!
+//! Nothing measured may be lost silently: merge refuses a set of shards that is incomplete (a shard
+//! not given, or a shard that was itself interrupted) or inconsistent (different suites or splits, a
+//! shard given twice), naming what is wrong, unless `--allow-partial`, which marks the merged run
+//! partial. Every shard's environment is kept, and every cell keeps the calibration of the machine
+//! that measured it, so `compare --normalize` scales each cell by its own machine.
 
 use crate::error::usage;
-use crate::report::Results;
-use std::collections::HashSet;
+use crate::report::{Partial, Results, ShardRecord};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
+    crate::output::refuse_file_as_dir(&a.out, "--out")?;
     let runs = a.runs.iter().map(|p| Results::load(p)).collect::<anyhow::Result<Vec<_>>>()?;
     let first = &runs[0];
+    let suite_name = &first.suite.name;
     let suite = serde_json::to_value(&first.suite)?;
     for (r, path) in runs.iter().zip(&a.runs).skip(1) {
         if serde_json::to_value(&r.suite)? != suite {
@@ -16,15 +24,27 @@ pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
                 a.runs[0].display()
             )));
         }
-        for w in crate::compare::environment_warnings(first, r, false) {
+        for w in crate::compare::environment_warnings(first, r, true) {
             eprintln!("warning: {}: {w}", path.display());
+        }
+    }
+    let mut problems = Vec::new();
+    let (missing_shards, shard_count) = check_shards(&runs, &a.runs, &mut problems)?;
+    for (r, path) in runs.iter().zip(&a.runs) {
+        let missing = r.missing();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{} is unfinished ({} of {} cells missing; finish it with `seqbench run --resume {}`)",
+                path.display(),
+                missing.len(),
+                r.planned.len(),
+                path.display()
+            ));
         }
     }
     let mut seen = HashSet::new();
     let mut cells = Vec::new();
-    let mut planned_any = HashSet::new();
     for (r, path) in runs.iter().zip(&a.runs) {
-        planned_any.extend(r.planned.iter().cloned());
         for c in &r.cells {
             if !seen.insert(c.spec.id.clone()) {
                 return Err(usage(format!(
@@ -33,28 +53,115 @@ pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
                     c.spec.id
                 )));
             }
-            cells.push(c.clone());
+            let mut c = c.clone();
+            c.calibration_gflops.get_or_insert(r.environment.calibration_gflops);
+            cells.push(c);
         }
     }
     let order: Vec<String> = first.suite.cells()?.into_iter().map(|c| c.id).collect();
-    let planned: Vec<String> = order.into_iter().filter(|id| planned_any.contains(id)).collect();
+    let missing_cells = order.iter().filter(|id| !seen.contains(*id)).count();
+    if missing_cells > 0 && problems.is_empty() {
+        problems.push(format!("{missing_cells} of the suite's {} cells have no result in any run given", order.len()));
+    }
+    if !problems.is_empty() && !a.allow_partial {
+        return Err(usage(format!(
+            "suite `{suite_name}`: cannot merge an incomplete set: {}; pass every shard, or --allow-partial to merge what is here and mark the run partial",
+            problems.join("; ")
+        )));
+    }
     let run_id = a.out.file_name().map_or("merged".into(), |n| n.to_string_lossy().to_string());
-    let mut merged = Results::new(run_id, first.suite.clone(), first.environment.clone(), planned);
+    let mut merged = Results::new(run_id, first.suite.clone(), first.environment.clone(), order);
     merged.created = runs.iter().map(|r| r.created.clone()).min().unwrap_or_default();
-    let pos: std::collections::HashMap<&str, usize> =
-        merged.planned.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    cells.sort_by_key(|c| pos.get(c.spec.id.as_str()).copied().unwrap_or(usize::MAX));
+    merged.shards = runs
+        .iter()
+        .filter_map(|r| {
+            r.shard.map(|shard| ShardRecord {
+                shard,
+                run_id: r.run_id.clone(),
+                cells: r.cells.len(),
+                environment: r.environment.clone(),
+            })
+        })
+        .collect();
+    merged.shards.sort_by_key(|s| s.shard.index);
+    let machines: BTreeSet<String> = runs.iter().map(|r| r.environment.machine()).collect();
+    if machines.len() > 1 {
+        eprintln!(
+            "warning: the shards ran on {} different machines ({}); each cell keeps its own machine's calibration for `compare --normalize`",
+            machines.len(),
+            machines.into_iter().collect::<Vec<_>>().join(" | ")
+        );
+    }
+    if !problems.is_empty() {
+        merged.partial = Some(Partial { missing_shards, shard_count, missing_cells });
+        eprintln!("warning: merging an incomplete set (--allow-partial): {}", problems.join("; "));
+    }
     merged.cells = cells;
+    merged.sort_cells();
     if merged.missing().is_empty() {
         merged.finished = runs.iter().filter_map(|r| r.finished.clone()).max();
     }
     merged.write(&a.out)?;
     println!(
-        "merged {} runs: {} of {} cells -> {}/results.{{json,csv,md}}",
+        "merged {} runs: {} of {} cells{} -> {}/results.{{json,csv,md}}",
         runs.len(),
         merged.cells.len(),
         merged.planned.len(),
+        if merged.partial.is_some() { " (PARTIAL)" } else { "" },
         a.out.display()
     );
     Ok(true)
+}
+
+/// Checks that sharded runs form one complete split: the same shard count, each index once.
+/// Returns the missing shard indices and the count (0 when no run is a shard); adds a problem line
+/// for missing shards; refuses a mix of sharded and unsharded runs, differing counts and duplicates.
+fn check_shards(
+    runs: &[Results],
+    paths: &[std::path::PathBuf],
+    problems: &mut Vec<String>,
+) -> anyhow::Result<(Vec<usize>, usize)> {
+    let sharded: Vec<_> = runs.iter().zip(paths).filter_map(|(r, p)| r.shard.map(|s| (s, p))).collect();
+    if sharded.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    if sharded.len() != runs.len() {
+        let plain = runs.iter().zip(paths).find(|(r, _)| r.shard.is_none()).map(|(_, p)| p).expect("one exists");
+        return Err(usage(format!(
+            "{} is not a shard, but {} is (merge the shards of one split only)",
+            plain.display(),
+            sharded[0].1.display()
+        )));
+    }
+    let count = sharded[0].0.count;
+    let mut indices: HashMap<usize, &std::path::PathBuf> = HashMap::new();
+    for (s, p) in &sharded {
+        if s.count != count {
+            return Err(usage(format!(
+                "{} is shard {}/{}, but {} is shard {}/{count} (different splits cannot be merged)",
+                p.display(),
+                s.index,
+                s.count,
+                sharded[0].1.display(),
+                sharded[0].0.index
+            )));
+        }
+        if let Some(other) = indices.insert(s.index, p) {
+            return Err(usage(format!(
+                "{} and {} are both shard {}/{count} (give each shard once)",
+                other.display(),
+                p.display(),
+                s.index
+            )));
+        }
+    }
+    let missing: Vec<usize> = (1..=count).filter(|i| !indices.contains_key(i)).collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "missing shard{} {} of {count}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok((missing, count))
 }

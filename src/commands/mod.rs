@@ -1,5 +1,6 @@
 //! One file per subcommand: each turns parsed arguments into work and output.
 
+pub mod ab;
 pub mod bench;
 pub mod check;
 pub mod compare;

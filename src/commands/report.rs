@@ -6,9 +6,7 @@ use crate::error::usage;
 use crate::report::Results;
 
 pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
-    if !(a.threshold >= 0.0 && a.threshold.is_finite()) {
-        return Err(usage(format!("--threshold must be a non-negative percentage (got {})", a.threshold)));
-    }
+    let threshold = super::compare::threshold(a.threshold)?;
     let mut results = Results::load(&a.run)?;
     let dir = if a.run.is_dir() { a.run.clone() } else { a.run.parent().map(|p| p.to_path_buf()).unwrap_or_default() };
     let comparison = match &a.compare {
@@ -16,7 +14,7 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
         Some(base) => {
             let base = Results::load(base)?;
             let opts =
-                Options { threshold: a.threshold / 100.0, per_measurement: Default::default(), normalize: a.normalize };
+                Options { threshold, per_measurement: Default::default(), normalize: a.normalize };
             let cmp = compare(&base, &results, &opts);
             if cmp.cells.is_empty() {
                 return Err(usage(format!("{} and {} have no cells in common", base.run_id, results.run_id)));

@@ -46,16 +46,21 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
     if let Some(s) = &suite {
         s.validate("command line")?;
     }
-    let shard = match (&b.shard, Shard::from_slurm()) {
-        (Some(s), _) => Some(Shard::parse(s).map_err(usage)?),
-        (None, Some(slurm)) => Some(slurm.map_err(usage)?),
-        (None, None) => None,
+    crate::output::refuse_file_as_dir(&b.out, "--out")?;
+    let (shard, slurm_job) = match (&b.shard, Shard::from_slurm()) {
+        (Some(s), _) => (Some(Shard::parse(s).map_err(usage)?), None),
+        (None, Some(slurm)) => {
+            let task = slurm.map_err(usage)?;
+            (Some(task.shard), task.job_id)
+        }
+        (None, None) => (None, None),
     };
     if shard.is_some() && resume.is_some() {
         return Err(usage("--shard applies to a new run; a resumed run keeps its own shard"));
     }
     let opts = RunOptions {
         shard,
+        slurm_job,
         out: b.out.clone(),
         run_id: b.run_id.clone(),
         resume,

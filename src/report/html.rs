@@ -43,6 +43,9 @@ pub fn render(r: &Results, charts: &[(String, String)]) -> String {
         r.cells.len(),
         r.planned.len()
     ));
+    for n in r.notices() {
+        h.push_str(&format!("<p class=\"failed\"><strong>{}</strong></p>\n", escape(&n)));
+    }
     h.push_str("<h2>Environment</h2>\n<table class=\"env\"><tbody>\n");
     let rows: Vec<(&str, String)> = vec![
         ("CPU", format!("{} ({} cores, {} threads)", e.cpu_model, e.cores, e.threads)),

@@ -38,6 +38,13 @@ pub struct Results {
     /// Set when this run holds one shard of its suite (`run --shard I/N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Set on a merged run: every shard it was joined from, with the environment that measured it
+    /// (`environment` above is the first shard's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRecord>,
+    /// Set when `merge --allow-partial` joined an incomplete set of shards: what is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
     pub cells: Vec<CellResult>,
     pub derived: Derived,
 }
@@ -62,18 +69,49 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    /// The shard of a Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT and _MIN), if this is one.
-    pub fn from_slurm() -> Option<Result<Shard, String>> {
-        let var = |k: &str| std::env::var(k).ok();
-        let id = var("SLURM_ARRAY_TASK_ID")?;
-        let count = var("SLURM_ARRAY_TASK_COUNT")?;
-        let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or_else(|| "0".into());
+    /// The shard of a Slurm array task, if this process is one: its position in the array, from
+    /// [`SLURM_VARIABLES`]. Arrays with a step (`--array=1-9:2`) map task ids to consecutive shards; a
+    /// list that is not evenly spaced (`--array=1,3,4`) has no position Slurm tells, so it is refused
+    /// with what was read and what to pass instead.
+    pub fn from_slurm() -> Option<Result<SlurmTask, String>> {
+        Self::from_slurm_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`Shard::from_slurm`] over any variable lookup (tests pass a map).
+    pub fn from_slurm_vars(var: impl Fn(&str) -> Option<String>) -> Option<Result<SlurmTask, String>> {
+        var("SLURM_ARRAY_TASK_ID")?;
+        let read: Vec<String> = SLURM_VARIABLES
+            .iter()
+            .map(|k| format!("{k}={}", var(k).unwrap_or_else(|| "(unset)".into())))
+            .collect();
+        let explain = |why: &str| {
+            format!(
+                "Slurm array task: {why} (read {}); submit a range such as --array=1-N or A-B:S, or pass --shard I/N to each task yourself",
+                read.join(" ")
+            )
+        };
+        let num = |k: &str| -> Result<Option<usize>, String> {
+            match var(k) {
+                None => Ok(None),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| explain(&format!("{k} is not a number"))),
+            }
+        };
         Some((|| {
-            let bad = |k: &str| format!("Slurm array environment: {k} is not a number");
-            let id: usize = id.parse().map_err(|_| bad("SLURM_ARRAY_TASK_ID"))?;
-            let min: usize = min.parse().map_err(|_| bad("SLURM_ARRAY_TASK_MIN"))?;
-            let count: usize = count.parse().map_err(|_| bad("SLURM_ARRAY_TASK_COUNT"))?;
-            Shard::parse(&format!("{}/{count}", id.saturating_sub(min) + 1))
+            let id = num("SLURM_ARRAY_TASK_ID")?.expect("set");
+            let count = num("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| explain("SLURM_ARRAY_TASK_COUNT is unset"))?;
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
+            let max = num("SLURM_ARRAY_TASK_MAX")?.unwrap_or(min + step * count.saturating_sub(1));
+            if count == 0 || id < min || id > max {
+                return Err(explain("the task id lies outside the array"));
+            }
+            if (max - min) % step != 0 || (max - min) / step + 1 != count || (id - min) % step != 0 {
+                return Err(explain(&format!(
+                    "the array's {count} task ids are not evenly spaced from {min} to {max} by {step}, so task {id}'s position is unknown"
+                )));
+            }
+            let shard = Shard { index: (id - min) / step + 1, count };
+            Ok(SlurmTask { shard, job_id: var("SLURM_ARRAY_JOB_ID").filter(|j| !j.is_empty()) })
         })())
     }
 
@@ -81,6 +119,64 @@ impl Shard {
     pub fn holds(&self, position: usize) -> bool {
         position % self.count == self.index - 1
     }
+}
+
+/// One shard of a merged run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardRecord {
+    pub shard: Shard,
+    /// The shard's own run id.
+    pub run_id: String,
+    /// Cells the shard contributed.
+    pub cells: usize,
+    /// The machine and calibration that measured the shard's cells.
+    pub environment: Environment,
+}
+
+/// What an incomplete merge (`merge --allow-partial`) lacks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Partial {
+    /// Shards of the suite's split that were not given (1-based); empty when the runs were not shards.
+    pub missing_shards: Vec<usize>,
+    /// The number of shards the suite was split into (0 when the runs were not shards).
+    pub shard_count: usize,
+    /// Planned cells without a result.
+    pub missing_cells: usize,
+}
+
+impl Partial {
+    /// One line: "shards 2, 3 of 3 missing; 11 cells without a result".
+    pub fn describe(&self) -> String {
+        let shards = match self.missing_shards.len() {
+            0 => String::new(),
+            n => format!(
+                "shard{} {} of {} missing; ",
+                if n == 1 { "" } else { "s" },
+                self.missing_shards.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+                self.shard_count
+            ),
+        };
+        format!("{shards}{} planned cell(s) without a result", self.missing_cells)
+    }
+}
+
+/// The Slurm variables a run reads to find its shard (`run --help` lists them too).
+pub const SLURM_VARIABLES: [&str; 6] = [
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+];
+
+/// This process's place in a Slurm array job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlurmTask {
+    pub shard: Shard,
+    /// SLURM_ARRAY_JOB_ID: names the run (`<suite>-job<ID>-shard<I>of<N>`), so one array's shards
+    /// can be told from another's.
+    pub job_id: Option<String>,
 }
 
 /// Figures computed from the cells.
@@ -108,6 +204,8 @@ impl Results {
             environment,
             planned,
             shard: None,
+            shards: Vec::new(),
+            partial: None,
             cells: Vec::new(),
             derived: Derived::default(),
         }
@@ -135,9 +233,49 @@ impl Results {
             .map_err(|e| crate::error::usage(format!("{}: malformed results: {e}", file.display())))
     }
 
+    /// Lines a reader must see before any figure: a partial merge, shards measured on different
+    /// machines. Printed under the title of results.md and report.html.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.partial {
+            out.push(format!("PARTIAL RUN (merged with --allow-partial): {}.", p.describe()));
+        }
+        let machines: std::collections::BTreeSet<String> =
+            self.shards.iter().map(|s| s.environment.machine()).collect();
+        if machines.len() > 1 {
+            let each: Vec<String> = self
+                .shards
+                .iter()
+                .map(|s| {
+                    format!(
+                        "shard {} on {} ({:.1} GFLOP/s)",
+                        s.shard.index,
+                        s.environment.machine(),
+                        s.environment.calibration_gflops
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "Merged from shards measured on {} different machines: {}. Each cell keeps its machine's calibration (used by `compare --normalize`).",
+                machines.len(),
+                each.join("; ")
+            ));
+        }
+        out
+    }
+
     /// Cells of one measurement.
     pub fn of(&self, m: Measurement) -> impl Iterator<Item = &CellResult> {
         self.cells.iter().filter(move |c| c.spec.measurement == m)
+    }
+
+    /// Puts the cells in planned order, whatever order they finished in.
+    pub fn sort_cells(&mut self) {
+        let order: std::collections::HashMap<&str, usize> =
+            self.planned.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        let mut cells = std::mem::take(&mut self.cells);
+        cells.sort_by_key(|c| order.get(c.spec.id.as_str()).copied().unwrap_or(usize::MAX));
+        self.cells = cells;
     }
 
     /// Ids planned but without a result.

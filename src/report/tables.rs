@@ -250,6 +250,9 @@ pub fn markdown(r: &Results, charts: &[(String, String)]) -> String {
         r.cells.len(),
         r.planned.len()
     );
+    for n in r.notices() {
+        s.push_str(&format!("> **{}**\n\n", md_escape(&n)));
+    }
     s.push_str(&format!(
         "Environment: {} ({} cores, {} threads, {}), {}, device {}, {}; seqbench {} (commit {}), candle {}; calibration {:.1} GFLOP/s (512x512 f32 matmul).\n\n",
         e.cpu_model,
