@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Measures what `seqbench ab` (the CI regression check) gets wrong on this machine, at its defaults:
+#   - false alarms: A/A runs, the same binary on both sides (two copies of one file), AA_RUNS times;
+#   - detection: the candidate slowed by the test-only knob SEQBENCH_TEST_SLOWDOWN (every timed sample
+#     stretched F times inside the timed region) at F = 1.10, 1.25 and 2, SLOWDOWN_RUNS times each.
+# Each run is `seqbench ab SUITE` (default ci: 34 cells, 26 of them timings, 5 rounds). Writes every
+# run's ab.json and a summary (summary.md, summary.json) to OUT (default results/ab-noise-2core); the
+# runs' full results stay in target/ab-noise. Takes about 3.5 minutes per run on 2 cores.
+# Usage: scripts/ab-noise.sh [SEQBENCH_BINARY] [SUITE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="$(realpath "${1:-target/release/seqbench}")"
+suite="${2:-ci}"
+out="${OUT:-results/ab-noise-2core}"
+aa_runs="${AA_RUNS:-10}"
+slow_runs="${SLOWDOWN_RUNS:-1}"
+scratch="target/ab-noise"
+rm -rf "$scratch" && mkdir -p "$scratch" "$out"
+cp "$bin" "$scratch/seqbench-a" && cp "$bin" "$scratch/seqbench-b"
+
+one() { # RUN_ID [SLOWDOWN]
+  local id="$1" factor="${2:-}"
+  echo "$(date -u +%H:%M:%S) $id${factor:+ (candidate slowed x$factor)}"
+  env ${factor:+SEQBENCH_TEST_SLOWDOWN=$factor} "$scratch/seqbench-b" ab "$suite" --baseline "$scratch/seqbench-a" \
+    --candidate "$scratch/seqbench-b" --out "$scratch" --run-id "$id" -q | tail -n 2 | head -n 1 || true
+  cp "$scratch/$id/ab.json" "$out/$id.json"
+}
+for i in $(seq -w 1 "$aa_runs"); do one "aa-$i"; done
+for f in 1.10 1.25 2; do
+  for i in $(seq -w 1 "$slow_runs"); do one "slow-x$f-$i" "$f"; done
+done
+
+python3 - "$out" "$bin" <<'PY'
+import glob, json, os, subprocess, sys
+out, binary = sys.argv[1], sys.argv[2]
+timing = {"train_throughput", "prefill_latency", "decode_latency", "generation"}
+rows, summary = [], {"binary": binary, "runs": []}
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    if path.endswith("summary.json"):
+        continue
+    ab = json.load(open(path))
+    cells = ab["comparison"]["cells"]
+    timed = [c for c in cells if c["measurement"] in timing]
+    flagged = [c["id"] for c in cells if c["verdict"] == "regressed"]
+    improved = [c["id"] for c in cells if c["verdict"] == "improved"]
+    worst = max((abs(c["change"] or 0) for c in timed), default=0)
+    factor = ab.get("injected_slowdown")
+    summary["runs"].append({"run": os.path.basename(path)[:-5], "injected_slowdown": factor, "cells": len(cells),
+                            "timing_cells": len(timed), "regressed": flagged, "improved": improved,
+                            "largest_timing_change": worst})
+by = {}
+for r in summary["runs"]:
+    by.setdefault(r["injected_slowdown"] or "none (A/A)", []).append(r)
+lines = ["# `seqbench ab` noise on this machine", "",
+         "Suite `ci` (34 cells, 26 timings), 5 rounds, threshold 10%, p < 0.05 (one-sided signed-rank over rounds).", "",
+         "| candidate | runs | timing cells compared | flagged regressed | rate | improved (false) | largest A/A change of a timing median |",
+         "|---|---|---|---|---|---|---|"]
+for key, runs in by.items():
+    n = sum(r["timing_cells"] for r in runs)
+    k = sum(len(r["regressed"]) for r in runs)
+    imp = sum(len(r["improved"]) for r in runs)
+    worst = max(r["largest_timing_change"] for r in runs)
+    label = key if key.startswith("none") else f"slowed x{key}"
+    lines.append(f"| {label} | {len(runs)} | {n} | {k} | {k / max(n, 1):.0%} | {imp} | {worst:.1%} |")
+    summary.setdefault("rates", {})[key] = {"runs": len(runs), "timing_cells": n, "regressed": k, "improved": imp}
+open(os.path.join(out, "summary.md"), "w").write("\n".join(lines) + "\n")
+json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
+print("\n".join(lines))
+PY
