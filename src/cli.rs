@@ -92,10 +92,12 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Noise: on the 2-core development machine, 10 A/A runs of the ci suite (the same binary on both \
+#[command(
+    after_help = "Noise: on the 2-core development machine, 10 A/A runs of the ci suite (the same binary on both \
 sides) gave no false alarm at the defaults, and injected slowdowns of 25% and 2x were caught in every \
 cell (README, \"In CI\"; scripts/ab-noise.sh reproduces it). The test-only knob SEQBENCH_TEST_SLOWDOWN=F \
-stretches every timed sample of the candidate F times.")]
+stretches every timed sample of the candidate F times."
+)]
 pub struct AbArgs {
     /// Suite: a shipped name (ci, quick, full) or a path to a suite .toml file.
     #[arg(default_value = "ci")]

@@ -232,7 +232,8 @@ fn pairs<'a>(base: &'a Results, new: &'a Results) -> (Vec<(&'a CellResult, &'a C
     let by_id: BTreeMap<&str, &CellResult> = base.cells.iter().map(|c| (c.spec.id.as_str(), c)).collect();
     let pairs: Vec<_> = new.cells.iter().filter_map(|n| by_id.get(n.spec.id.as_str()).map(|b| (*b, n))).collect();
     let present: std::collections::HashSet<&str> = new.cells.iter().map(|c| c.spec.id.as_str()).collect();
-    let missing = base.cells.iter().filter(|c| !present.contains(c.spec.id.as_str())).map(|c| c.spec.id.clone()).collect();
+    let missing =
+        base.cells.iter().filter(|c| !present.contains(c.spec.id.as_str())).map(|c| c.spec.id.clone()).collect();
     (pairs, missing)
 }
 

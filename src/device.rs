@@ -52,7 +52,7 @@ static DTYPE: OnceLock<DType> = OnceLock::new();
 /// The dtype is the precision of the matrix products: the weights of every projection (and the
 /// embedding), the products themselves and attention's KV cache. Norms, softmax, gates, the
 /// recurrences and their states, the residual stream and the loss stay f32, and training keeps f32
-/// master weights for AdamW (see [`crate::optim`]).
+/// master weights for AdamW (see [`crate::model::optim`]).
 pub fn parse_dtype(spec: &str) -> std::result::Result<DType, UserError> {
     match spec {
         "f32" => Ok(DType::F32),
@@ -225,5 +225,23 @@ mod pool {
                 )
             };
         }
+    }
+}
+
+/// Memory the OS reports as available (`MemAvailable` in /proc/meminfo), if it can be read.
+pub fn available_bytes() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Memory available to tensors on `device`: the GPU's free memory on CUDA (tensors live there), the
+/// OS's `MemAvailable` on the CPU.
+pub fn available_on(device: &candle_core::Device) -> Option<usize> {
+    match memory_free(device) {
+        Some(free) => Some(free),
+        None if device.is_cpu() => available_bytes(),
+        None => None,
     }
 }

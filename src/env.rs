@@ -92,7 +92,9 @@ fn features(device: &Device) -> Vec<String> {
     if cfg!(feature = "cuda") {
         f.push("cuda".to_string());
     }
-    f.push(if crate::fused::enabled(device) { "kernels=fused-cpu" } else { "kernels=plain-candle-ops" }.to_string());
+    f.push(
+        if crate::kernels::cpu::enabled(device) { "kernels=fused-cpu" } else { "kernels=plain-candle-ops" }.to_string(),
+    );
     f
 }
 

@@ -206,12 +206,10 @@ fn run_child(exe: &Path, spec: &CellSpec, timeout: f64, strip_knob: bool) -> Cel
     if strip_knob {
         command.env_remove(crate::stats::SLOWDOWN_ENV);
     }
-    let mut child =
-        match command.spawn()
-        {
-            Ok(c) => c,
-            Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
-        };
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
+    };
     let input = match serde_json::to_vec(spec) {
         Ok(v) => v,
         Err(e) => return failed(format!("cannot encode cell: {e}")),

@@ -2,9 +2,9 @@
 //! per measurement, the swept grid and fixed settings; [`Suite::cells`] expands it into cells.
 
 use crate::bench::{CellSpec, Measurement, Settings};
-use crate::config::{self, ModelConfig};
 use crate::error::UserError;
 use crate::kernels::Form;
+use crate::model::config::{self, ModelConfig};
 use crate::stats::SamplePlan;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -270,7 +270,7 @@ impl Suite {
             positive("mqar.steps", m.steps)?;
             positive("mqar.batch", m.batch)?;
             for &p in m.kv_pairs.iter().chain(m.width_kv_pairs.iter()) {
-                let cfg = crate::data::mqar::MqarConfig {
+                let cfg = crate::model::data::mqar::MqarConfig {
                     vocab: m.vocab,
                     seq_len: m.seq_len,
                     kv_pairs: p,
@@ -294,7 +294,7 @@ impl Suite {
             nonempty_positive("copy.lengths", &c.lengths)?;
             positive("copy.steps", c.steps)?;
             positive("copy.batch", c.batch)?;
-            let cfg = crate::data::copy::CopyConfig {
+            let cfg = crate::model::data::copy::CopyConfig {
                 alphabet: c.alphabet,
                 length: 1,
                 train_examples: c.train_examples,

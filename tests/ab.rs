@@ -157,9 +157,7 @@ fn bad_input_exits_2_with_one_line() {
     assert_user_error(&ab(&dir, &suite, "r", &["--threshold=-1"], &[]), &["--threshold"]);
     assert_user_error(&ab(&dir, "nosuch", "r", &[], &[]), &["unknown suite `nosuch`"]);
     let file = dir.join("ab.toml");
-    let out = seqbench(
-        &["ab", &suite, "--baseline", env!("CARGO_BIN_EXE_seqbench"), "--out", file.to_str().unwrap()],
-        &[],
-    );
+    let out =
+        seqbench(&["ab", &suite, "--baseline", env!("CARGO_BIN_EXE_seqbench"), "--out", file.to_str().unwrap()], &[]);
     assert_user_error(&out, &["is a file"]);
 }

@@ -75,7 +75,7 @@ fn check_passes_and_list_describes_every_model() {
     let out = seqbench(&["list", "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), seqbench::config::built_in_names().len());
+    assert_eq!(v.as_array().unwrap().len(), seqbench::model::config::built_in_names().len());
     let help = seqbench(&["--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("train"));
 }

@@ -253,11 +253,13 @@ fn each_cell_keeps_the_calibration_of_its_shard_for_normalize() {
     let (s1, s2) = shards();
     // Shard 2 as if measured on a machine twice as fast: calibration, throughputs doubled, times halved.
     let fast = altered(s2, "s2-fast", |m, xs| {
-        xs.iter().map(|s| match m {
-            "train_throughput" | "generation" => s * 2.0,
-            "prefill_latency" | "decode_latency" => s / 2.0,
-            _ => *s,
-        }).collect()
+        xs.iter()
+            .map(|s| match m {
+                "train_throughput" | "generation" => s * 2.0,
+                "prefill_latency" | "decode_latency" => s / 2.0,
+                _ => *s,
+            })
+            .collect()
     });
     let mut r = read(&fast);
     let calibration = r["environment"]["calibration_gflops"].as_f64().unwrap();
@@ -275,7 +277,11 @@ fn each_cell_keeps_the_calibration_of_its_shard_for_normalize() {
     let shard2_ids: Vec<String> =
         read(&fast)["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
     for c in merged["cells"].as_array().unwrap() {
-        let expected = if shard2_ids.contains(&c["id"].as_str().unwrap().to_string()) { calibration * 2.0 } else { s1_calibration };
+        let expected = if shard2_ids.contains(&c["id"].as_str().unwrap().to_string()) {
+            calibration * 2.0
+        } else {
+            s1_calibration
+        };
         assert_eq!(own(c), expected, "{}", c["id"]);
     }
     assert_eq!(merged["shards"][1]["environment"]["hostname"], "a-faster-machine");
@@ -299,23 +305,42 @@ fn the_shard_of_a_slurm_array_task() {
     };
     assert!(task(&[]).is_none());
     // --array=1-3
-    let t = task(&[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "3"),
-        ("SLURM_ARRAY_TASK_STEP", "1"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_JOB_ID", "77")])
+    let t = task(&[
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_MAX", "3"),
+        ("SLURM_ARRAY_TASK_STEP", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ("SLURM_ARRAY_JOB_ID", "77"),
+    ])
     .unwrap()
     .unwrap();
     assert_eq!((t.shard, t.job_id.as_deref()), (Shard { index: 2, count: 3 }, Some("77")));
     // --array=1-5:2: task 5 is the third shard.
-    let t = task(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "5"),
-        ("SLURM_ARRAY_TASK_STEP", "2"), ("SLURM_ARRAY_TASK_COUNT", "3")])
+    let t = task(&[
+        ("SLURM_ARRAY_TASK_ID", "5"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_MAX", "5"),
+        ("SLURM_ARRAY_TASK_STEP", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+    ])
     .unwrap()
     .unwrap();
     assert_eq!(t.shard, Shard { index: 3, count: 3 });
     // --array=1,3,4 (Slurm 22.05 reports STEP=1): refused, naming what was read and what to pass.
-    let e = task(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "4"),
-        ("SLURM_ARRAY_TASK_STEP", "1"), ("SLURM_ARRAY_TASK_COUNT", "3")])
+    let e = task(&[
+        ("SLURM_ARRAY_TASK_ID", "3"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_MAX", "4"),
+        ("SLURM_ARRAY_TASK_STEP", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+    ])
     .unwrap()
     .unwrap_err();
-    assert!(e.contains("not evenly spaced") && e.contains("SLURM_ARRAY_TASK_MAX=4") && e.contains("--shard I/N"), "{e}");
+    assert!(
+        e.contains("not evenly spaced") && e.contains("SLURM_ARRAY_TASK_MAX=4") && e.contains("--shard I/N"),
+        "{e}"
+    );
     let e = task(&[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_COUNT", "3")]).unwrap().unwrap_err();
     assert!(e.contains("SLURM_ARRAY_TASK_ID is not a number"), "{e}");
     let e = task(&[("SLURM_ARRAY_TASK_ID", "2")]).unwrap().unwrap_err();
@@ -323,10 +348,25 @@ fn the_shard_of_a_slurm_array_task() {
     // The run names its shard by job id.
     let root = base_run().parent().unwrap();
     let out = seqbench(
-        &["run", root.join("cmp.toml").to_str().unwrap(), "--out", root.join("slurm").to_str().unwrap(), "-q",
-          "--no-tables", "--no-report", "--models", "attention"],
-        &[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "3"),
-          ("SLURM_ARRAY_TASK_STEP", "2"), ("SLURM_ARRAY_TASK_COUNT", "2"), ("SLURM_ARRAY_JOB_ID", "4242")],
+        &[
+            "run",
+            root.join("cmp.toml").to_str().unwrap(),
+            "--out",
+            root.join("slurm").to_str().unwrap(),
+            "-q",
+            "--no-tables",
+            "--no-report",
+            "--models",
+            "attention",
+        ],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "3"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+            ("SLURM_ARRAY_JOB_ID", "4242"),
+        ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(root.join("slurm/cmp-job4242-shard2of2/results.json").exists());
@@ -354,8 +394,15 @@ fn bad_input_exits_2_with_one_line() {
     assert_user_error(&seqbench(&["run", "ci", "--out", file.to_str().unwrap()], &[]), &["is a file"]);
     assert_user_error(&merge(&[base], &file, &[]), &["is a file"]);
     assert_user_error(
-        &seqbench(&["run", "ci", "-q"], &[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_COUNT", "3"),
-            ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "4")]),
+        &seqbench(
+            &["run", "ci", "-q"],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "4"),
+                ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+                ("SLURM_ARRAY_TASK_MAX", "4"),
+            ],
+        ),
         &["not evenly spaced", "--shard I/N"],
     );
 }

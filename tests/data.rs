@@ -1,7 +1,7 @@
 //! The built-in corpus and the batch sampler.
 
 use candle_core::Device;
-use seqbench::data::{synthetic, valid_windows, Batcher, Corpus};
+use seqbench::model::data::{synthetic, valid_windows, Batcher, Corpus};
 
 #[test]
 fn synthetic_corpus_is_seeded_and_well_formed() {

@@ -3,8 +3,9 @@
 //! confirms the chunkwise gradients.
 
 use candle_core::{DType, Tensor};
+use seqbench::kernels::verify::{agreement, kernel_case, rel_rmse, run_with_grads};
+use seqbench::kernels::Recurrence;
 use seqbench::kernels::{self, reference, Form, Gate, Inputs};
-use seqbench::verify::{agreement, kernel_case, rel_rmse, run_with_grads, Recurrence};
 
 const LENGTHS: [usize; 5] = [1, 15, 64, 65, 200];
 const FORMS: [Form; 3] = [Form::Chunkwise(16), Form::Chunkwise(64), Form::Parallel];

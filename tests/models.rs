@@ -3,9 +3,9 @@
 //! parameter gets a finite, non-zero gradient; the exact state bytes match the formula.
 
 use candle_core::{DType, Device};
-use seqbench::check::{self, DECODE_TOL, GRAD_TOL, OUTPUT_TOL};
-use seqbench::config;
 use seqbench::kernels::Form;
+use seqbench::model::check::{self, DECODE_TOL, GRAD_TOL, OUTPUT_TOL};
+use seqbench::model::config;
 use seqbench::model::LanguageModel;
 
 fn tiny(name: &str) -> LanguageModel {
@@ -97,7 +97,7 @@ fn inference_model_matches_the_trainable_one_without_a_graph() {
         let cfg = config::load(name, "tiny").unwrap();
         let train = LanguageModel::new(&cfg, 5, &Device::Cpu, DType::F32).unwrap();
         let infer = LanguageModel::for_inference(&cfg, 5, &Device::Cpu, DType::F32).unwrap();
-        let x = check::byte_ids(2, 21, 4, &Device::Cpu).unwrap();
+        let x = seqbench::model::data::byte_ids(2, 21, 4, &Device::Cpu).unwrap();
         let a = train.forward(&x, train.default_form()).unwrap();
         let b = infer.forward(&x, infer.default_form()).unwrap();
         assert_eq!(
@@ -111,7 +111,7 @@ fn inference_model_matches_the_trainable_one_without_a_graph() {
         // Chunked prefill gives the same last logits and states as one prefill.
         let (whole, _) = infer.prefill(&x, infer.default_form()).unwrap();
         let (last, states) = infer.prefill_chunked(&x, 8).unwrap();
-        let err = seqbench::verify::rel_rmse(&last, &whole.narrow(1, 16, 5).unwrap()).unwrap();
+        let err = seqbench::kernels::verify::rel_rmse(&last, &whole.narrow(1, 16, 5).unwrap()).unwrap();
         assert!(err < 1e-5, "{name}: chunked prefill differs ({err:.2e})");
         assert_eq!(states.iter().map(|s| s.bytes()).sum::<usize>(), infer.state_bytes(2, 21));
     }

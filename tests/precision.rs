@@ -6,12 +6,13 @@ mod common;
 
 use candle_core::{DType, Device};
 use common::{assert_user_error, seqbench, temp_dir};
-use seqbench::check::{byte_ids, check_model};
-use seqbench::config;
-use seqbench::data::Corpus;
+use seqbench::kernels::verify::rel_rmse;
+use seqbench::model::check::check_model;
+use seqbench::model::config;
+use seqbench::model::data::byte_ids;
+use seqbench::model::data::Corpus;
+use seqbench::model::train::{train, TrainOptions};
 use seqbench::model::LanguageModel;
-use seqbench::train::{train, TrainOptions};
-use seqbench::verify::rel_rmse;
 
 const CORE: [&str; 9] =
     ["attention", "lstm", "gru", "linear-attention", "retnet", "mamba2", "gla", "deltanet", "gated-deltanet"];
@@ -146,7 +147,7 @@ fn cli_records_the_dtype_and_refuses_unknown_ones() {
 #[test]
 fn f16_loss_scaling_skips_overflowing_steps_and_backs_off() {
     use candle_core::{Tensor, Var};
-    use seqbench::optim::{Optimizer, INITIAL_SCALE};
+    use seqbench::model::optim::{Optimizer, INITIAL_SCALE};
     let w = Var::from_tensor(&Tensor::ones(4, DType::F16, &Device::Cpu).unwrap()).unwrap();
     let mut opt =
         Optimizer::new(vec![w.clone()], candle_nn::ParamsAdamW { lr: 0.1, weight_decay: 0.0, ..Default::default() })

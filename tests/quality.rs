@@ -2,9 +2,9 @@
 //! training: attention solves an easy MQAR setting.
 
 use seqbench::bench::{run_cell, CellSpec, Measurement, Settings, Status};
-use seqbench::config;
-use seqbench::data::copy::CopyConfig;
-use seqbench::data::mqar::MqarConfig;
+use seqbench::model::config;
+use seqbench::model::data::copy::CopyConfig;
+use seqbench::model::data::mqar::MqarConfig;
 use seqbench::stats::SamplePlan;
 use seqbench::suite::Suite;
 

@@ -4,10 +4,10 @@
 mod common;
 
 use candle_core::{DType, Device};
-use seqbench::config;
-use seqbench::data::Corpus;
+use seqbench::model::config;
+use seqbench::model::data::Corpus;
+use seqbench::model::train::{train, TrainOptions};
 use seqbench::model::LanguageModel;
-use seqbench::train::{train, TrainOptions};
 
 fn options(steps: usize, seed: u64, form: seqbench::kernels::Form) -> TrainOptions {
     common::tiny_train_options(steps, 1e-2, seed, form)

@@ -4,7 +4,7 @@
 //! measured peak heap is reported next to the estimate.
 
 use super::{required, CellSpec, Outcome, Status};
-use crate::check::byte_ids;
+use crate::model::data::byte_ids;
 use crate::model::LanguageModel;
 use candle_core::Tensor;
 use std::collections::BTreeMap;

@@ -3,9 +3,10 @@
 //! baseline, as flash-linear-attention's op benchmarks do. Each timing is the median of samples
 //! after warm-up; the loss of forward+backward is `Σ o ⊙ w` with a fixed random `w`.
 
+use crate::kernels::verify::kernel_case_on;
+use crate::kernels::Recurrence;
 use crate::kernels::{self, Form};
 use crate::stats::{sample, SamplePlan, Summary};
-use crate::verify::{kernel_case_on, Recurrence};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
@@ -120,9 +121,9 @@ pub fn measure(
             let scale = 1.0 / (d as f64).sqrt();
             Box::new(move || {
                 let o = if imp == Implementation::AttentionFused {
-                    crate::fused::attention::causal_attention(&q, &k, &v, scale)?
+                    crate::kernels::attention::fused::causal_attention(&q, &k, &v, scale)?
                 } else {
-                    crate::fused::attention::reference(&q, &k, &v, scale)?
+                    crate::kernels::attention::reference::causal_attention(&q, &k, &v, scale)?
                 };
                 Ok((o, vec![q.clone(), k.clone(), v.clone()]))
             })

@@ -25,7 +25,7 @@ pub fn decode_step(model: &LanguageModel, batch: usize, position: usize, plan: &
 
 /// Seconds to prefill a `prompt`-token prompt and produce the first token's logits.
 pub fn time_to_first_token(model: &LanguageModel, batch: usize, prompt: usize, plan: &SamplePlan) -> Result<Vec<f64>> {
-    let ids = crate::check::byte_ids(batch, prompt, 1, model.device())?;
+    let ids = crate::model::data::byte_ids(batch, prompt, 1, model.device())?;
     sample(plan, || {
         let (_, elapsed) = crate::device::timed(model.device(), || model.prefill(&ids, model.default_form()))?;
         Ok(Some(elapsed))

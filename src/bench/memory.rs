@@ -6,7 +6,7 @@
 
 use super::{required, CellSpec, Outcome};
 use crate::meter::Meter;
-use crate::mixers::State;
+use crate::model::mixers::State;
 use crate::model::LanguageModel;
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let batch = required(spec.settings.batch, "batch")?;
     let chunk = spec.settings.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK).max(1);
     let position = spec.value;
-    let ids = crate::check::byte_ids(batch, position, 2, model.device())?;
+    let ids = crate::model::data::byte_ids(batch, position, 2, model.device())?;
     let meter = Meter::start(model.device());
     let (logits, states) = model.prefill_chunked(&ids, chunk)?;
     drop(logits);

@@ -9,7 +9,7 @@ pub mod memory;
 pub mod quality;
 pub mod train;
 
-use crate::config::ModelConfig;
+use crate::model::config::ModelConfig;
 use crate::model::LanguageModel;
 use crate::stats::{SamplePlan, Summary};
 use serde::{Deserialize, Serialize};

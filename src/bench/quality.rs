@@ -2,12 +2,12 @@
 //! copy) accuracy after training on the task. Real training; the figures are whatever the models reach.
 
 use super::{required, CellSpec, Measurement, Outcome};
-use crate::data::copy::CopyConfig;
-use crate::data::mqar::{Examples, MqarConfig};
-use crate::data::Corpus;
+use crate::model::data::copy::CopyConfig;
+use crate::model::data::mqar::{Examples, MqarConfig};
+use crate::model::data::Corpus;
+use crate::model::train::{fit, train, TrainOptions};
 use crate::model::LanguageModel;
 use crate::rng;
-use crate::train::{fit, train, TrainOptions};
 use candle_core::D;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ pub fn accuracy(model: &LanguageModel, ex: &Examples, batch: usize) -> candle_co
 fn recall(model: &LanguageModel, spec: &CellSpec, train_ex: &Examples, test_ex: &Examples) -> anyhow::Result<Outcome> {
     let opts = train_options(model, spec, train_ex.seq_len)?;
     let mut r = rng::stream(spec.seed, "recall-batches");
-    let crate::train::Fitted { losses, seconds, .. } = fit(
+    let crate::model::train::Fitted { losses, seconds, .. } = fit(
         model,
         &opts,
         |_| {

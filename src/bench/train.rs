@@ -2,10 +2,10 @@
 //! a sequence length, and the peak heap of a step.
 
 use super::{form_of, required, CellSpec, Outcome};
-use crate::data::Batcher;
 use crate::meter::{Meter, Usage};
+use crate::model::data::Batcher;
+use crate::model::optim::Optimizer;
 use crate::model::LanguageModel;
-use crate::optim::Optimizer;
 use crate::stats::sample;
 use candle_nn::ParamsAdamW;
 use std::collections::BTreeMap;
@@ -15,25 +15,15 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let seq_len = spec.value;
     let form = form_of(model, spec)?;
     // Refuse, before allocating, a step that cannot fit (the child would be killed mid-step).
-    let need = crate::memory::training_estimate(
-        &model.config,
-        model.num_params(),
-        batch,
-        seq_len,
-        form,
-        crate::fused::enabled(model.device()),
-    );
-    if let Some(available) = crate::memory::available_on(model.device()) {
-        if need > available {
-            let mut metrics = BTreeMap::new();
-            metrics.insert("need_bytes".into(), need as f64);
-            let msg = format!("needs about {need} bytes, {available} available");
-            return Ok(Outcome { status: super::Status::Refused, samples: vec![], metrics, error: Some(msg) });
-        }
+    if let Err(too_big) = crate::model::memory::training_fits(model, batch, seq_len, form) {
+        let mut metrics = BTreeMap::new();
+        metrics.insert("need_bytes".into(), too_big.need as f64);
+        let msg = format!("needs about {} bytes, {} available", too_big.need, too_big.available);
+        return Ok(Outcome { status: super::Status::Refused, samples: vec![], metrics, error: Some(msg) });
     }
     let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
     let mut opt = Optimizer::new(vars, ParamsAdamW { lr: 1e-4, ..Default::default() })?;
-    let data: Vec<u8> = crate::data::synthetic::generate(seq_len * batch * 4 + 1024, spec.seed).bytes;
+    let data: Vec<u8> = crate::model::data::synthetic::generate(seq_len * batch * 4 + 1024, spec.seed).bytes;
     let mut batcher = Batcher::new(spec.seed);
     let mut peak = Usage::default();
     let times = sample(&spec.plan, || -> anyhow::Result<_> {
@@ -59,7 +49,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let median = crate::stats::Summary::of(&times).median;
     metrics.insert("median_step_seconds".into(), median);
     metrics.insert("model_gflops".into(), tokens / median * model.train_flops_per_token(seq_len) / 1e9);
-    let floor = crate::memory::training_floor(&model.config, model.num_params(), batch, seq_len);
+    let floor = crate::model::memory::training_floor(&model.config, model.num_params(), batch, seq_len);
     metrics.insert("activation_floor_bytes".into(), floor as f64);
     // The floor is judged against the memory the step's tensors live in.
     let step_peak = peak.device_peak.unwrap_or(peak.host_peak);

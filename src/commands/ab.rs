@@ -61,7 +61,12 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
             candidate.display()
         );
     }
-    let opts = AbOptions { binaries: [baseline.clone(), candidate.clone()], rounds: a.rounds, dir: dir.clone(), quiet: a.common.quiet };
+    let opts = AbOptions {
+        binaries: [baseline.clone(), candidate.clone()],
+        rounds: a.rounds,
+        dir: dir.clone(),
+        quiet: a.common.quiet,
+    };
     let [base, new] = runner::run_ab(suite, &opts)?;
     let cmp = compare(&base, &new, &Options { threshold, per_measurement, normalize: false });
     super::compare::print(&cmp, a.only_changes, a.common.quiet, a.markdown.as_deref())?;

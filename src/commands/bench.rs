@@ -30,7 +30,7 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
         ));
     }
     let mut imps = implementations(&a.kernels, &a.forms).map_err(usage)?;
-    if !crate::fused::enabled(&device) {
+    if !crate::kernels::cpu::enabled(&device) {
         // The fused kernels are CPU code; elsewhere only the plain candle forms run.
         imps.retain(|i| !matches!(i, Implementation::AttentionFused | Implementation::Linear { fused: true, .. }));
         eprintln!("note: the fused kernels run on the CPU only; timing the plain forms on {}", crate::device::spec());
@@ -60,7 +60,7 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     let bar = progress(a.common.quiet, points.len() as u64);
     let mut rows: Vec<KernelRow> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
-    let available = crate::memory::available_on(&device);
+    let available = crate::device::available_on(&device);
     for (imp, b, t) in points {
         bar.set_message(format!("{} {} B={b} T={t}", imp.kernel(), imp.form()));
         let need = need_bytes(imp, b, t, a.heads, a.head_dim);

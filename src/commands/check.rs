@@ -1,11 +1,11 @@
 //! `seqbench check`: the form-equivalence and decode checks for every model, as a table.
 
-use crate::check::{check_kernel, check_model, CheckRow, Tolerances};
 use crate::cli::CheckArgs;
-use crate::config;
+use crate::kernels::Recurrence;
+use crate::model::check::{check_kernel, check_model, CheckRow, Tolerances};
+use crate::model::config;
 use crate::model::LanguageModel;
 use crate::output::{progress, table, write_json};
-use crate::verify::Recurrence;
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     if args.seq_len == 0 {
@@ -53,8 +53,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
         rows.len(),
         rows.len() - failed,
         failed,
-        crate::check::OUTPUT_TOL,
-        crate::check::GRAD_TOL,
+        crate::model::check::OUTPUT_TOL,
+        crate::model::check::GRAD_TOL,
         dtype.as_str(),
         tol.output,
         tol.grad,

@@ -64,7 +64,11 @@ fn summary(cmp: &Comparison) -> String {
         cmp.count(Verdict::Improved),
         cmp.count(Verdict::WithinNoise),
         cmp.count(Verdict::NotComparable),
-        if cmp.missing.is_empty() { String::new() } else { format!("; {} baseline cells missing from the new run", cmp.missing.len()) }
+        if cmp.missing.is_empty() {
+            String::new()
+        } else {
+            format!("; {} baseline cells missing from the new run", cmp.missing.len())
+        }
     )
 }
 
@@ -97,7 +101,12 @@ pub fn markdown(cmp: &Comparison, only_changes: bool) -> String {
 }
 
 /// Prints a comparison (warnings, table, summary, regressions) and writes its Markdown when asked.
-pub fn print(cmp: &Comparison, only_changes: bool, quiet: bool, markdown_to: Option<&std::path::Path>) -> anyhow::Result<()> {
+pub fn print(
+    cmp: &Comparison,
+    only_changes: bool,
+    quiet: bool,
+    markdown_to: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     for w in &cmp.warnings {
         eprintln!("warning: {w}");
     }

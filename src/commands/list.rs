@@ -1,7 +1,7 @@
 //! `seqbench list`: every shipped model with its size, parameters and state growth.
 
 use crate::cli::ListArgs;
-use crate::config;
+use crate::model::config;
 use crate::model::LanguageModel;
 use crate::output::{bytes, count, table};
 use candle_core::Device;

@@ -13,8 +13,7 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
         None => None,
         Some(base) => {
             let base = Results::load(base)?;
-            let opts =
-                Options { threshold, per_measurement: Default::default(), normalize: a.normalize };
+            let opts = Options { threshold, per_measurement: Default::default(), normalize: a.normalize };
             let cmp = compare(&base, &results, &opts);
             if cmp.cells.is_empty() {
                 return Err(usage(format!("{} and {} have no cells in common", base.run_id, results.run_id)));

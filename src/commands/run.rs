@@ -2,8 +2,8 @@
 //! `generate`): each builds a suite and hands it to the runner; the tables and verdicts follow.
 
 use crate::cli::{BenchArgs, GenerateArgs, LatencyArgs, MemoryArgs, RunArgs, TrainSpeedArgs};
-use crate::config;
 use crate::error::usage;
+use crate::model::config;
 use crate::report::{tables, Shard};
 use crate::runner::{self, RunOptions};
 use crate::stats::SamplePlan;

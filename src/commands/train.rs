@@ -1,14 +1,14 @@
 //! `seqbench train`: train one model, show progress, report validation loss against the entropy floor.
 
 use crate::cli::TrainArgs;
-use crate::config::{self, ModelConfig};
-use crate::data::Corpus;
 use crate::error::usage;
 use crate::kernels::Form;
-use crate::memory;
+use crate::model::config::{self, ModelConfig};
+use crate::model::data::Corpus;
+use crate::model::memory;
+use crate::model::train::{train, TrainOptions, TrainReport};
 use crate::model::LanguageModel;
 use crate::output::{bytes, count, progress, table, write_json};
-use crate::train::{train, TrainOptions, TrainReport};
 use indicatif::ProgressStyle;
 use serde::Serialize;
 
@@ -77,27 +77,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
-    let need = memory::training_estimate(
-        &cfg,
-        model.num_params(),
-        opts.batch,
-        opts.seq_len,
-        opts.form,
-        crate::fused::enabled(model.device()),
-    );
-    if let Some(have) = memory::available_on(model.device()) {
-        if need > have {
-            return Err(usage(format!(
-                "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available on {}",
-                cfg.label(),
-                opts.batch,
-                opts.seq_len,
-                opts.form,
-                bytes(need),
-                bytes(have),
-                crate::device::spec()
-            )));
-        }
+    if let Err(too_big) = memory::training_fits(&model, opts.batch, opts.seq_len, opts.form) {
+        return Err(usage(format!(
+            "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available on {}",
+            cfg.label(),
+            opts.batch,
+            opts.seq_len,
+            opts.form,
+            bytes(too_big.need),
+            bytes(too_big.available),
+            crate::device::spec()
+        )));
     }
     eprintln!(
         "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}, products in {} on {}",

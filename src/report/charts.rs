@@ -119,8 +119,8 @@ enum Marker {
 
 /// The colour and marker of a model: shipped models by their place in the list, others by a hash.
 fn style_of(model: &str) -> (RGBColor, Marker) {
-    let index = crate::config::BUILT_IN.iter().position(|(n, _)| *n == model).unwrap_or_else(|| {
-        crate::config::BUILT_IN.len()
+    let index = crate::model::config::BUILT_IN.iter().position(|(n, _)| *n == model).unwrap_or_else(|| {
+        crate::model::config::BUILT_IN.len()
             + model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 2
     });
     let (r, g, b) = PALETTE[index % PALETTE.len()];

@@ -80,10 +80,8 @@ impl Shard {
     /// [`Shard::from_slurm`] over any variable lookup (tests pass a map).
     pub fn from_slurm_vars(var: impl Fn(&str) -> Option<String>) -> Option<Result<SlurmTask, String>> {
         var("SLURM_ARRAY_TASK_ID")?;
-        let read: Vec<String> = SLURM_VARIABLES
-            .iter()
-            .map(|k| format!("{k}={}", var(k).unwrap_or_else(|| "(unset)".into())))
-            .collect();
+        let read: Vec<String> =
+            SLURM_VARIABLES.iter().map(|k| format!("{k}={}", var(k).unwrap_or_else(|| "(unset)".into()))).collect();
         let explain = |why: &str| {
             format!(
                 "Slurm array task: {why} (read {}); submit a range such as --array=1-N or A-B:S, or pass --shard I/N to each task yourself",

@@ -4,7 +4,7 @@
 use super::tables::{seconds, value};
 use super::Results;
 use crate::bench::{CellResult, Measurement, Status};
-use crate::mixers::MixerKind;
+use crate::model::mixers::MixerKind;
 use crate::output::bytes;
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.

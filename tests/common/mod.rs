@@ -48,8 +48,8 @@ pub fn tiny_train_options(
     lr: f64,
     seed: u64,
     form: seqbench::kernels::Form,
-) -> seqbench::train::TrainOptions {
-    seqbench::train::TrainOptions {
+) -> seqbench::model::train::TrainOptions {
+    seqbench::model::train::TrainOptions {
         steps,
         seq_len: 64,
         batch: 8,

@@ -1,0 +1,134 @@
+//! What the fused CPU kernels share: when they serve a tensor ([`enabled`], [`serves`]), raw f32
+//! slices of candle's CPU storage, a single-threaded `gemm`, and [`par_chunks`], which keeps tiny
+//! work off the thread pool. The kernels themselves are candle custom ops with explicit backward
+//! passes, each in the folder or file of its operation beside its plain reference; on other devices
+//! (CUDA), or under SEQBENCH_PLAIN_OPS=1, the callers use the plain forms.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor};
+use rayon::prelude::*;
+
+/// True when the fused kernels serve `device` (the CPU, unless SEQBENCH_PLAIN_OPS=1 asks for the
+/// plain-op forms everywhere, e.g. to measure what the kernels gain).
+pub fn enabled(device: &Device) -> bool {
+    // Read once: this is asked on every projection and norm, and an environment lookup takes a lock.
+    static PLAIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    device.is_cpu() && !*PLAIN.get_or_init(|| std::env::var("SEQBENCH_PLAIN_OPS").is_ok_and(|v| v == "1"))
+}
+
+/// True when the fused kernels serve `x`: an f32 tensor on a device they run on.
+pub fn serves(x: &Tensor) -> bool {
+    x.dtype() == DType::F32 && enabled(x.device())
+}
+
+/// `σ(x)` of one value (the kernels' gates).
+pub(crate) fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// True when a `[B, H, T, d]` layout has contiguous rows and evenly spaced (batch, head) pairs: a
+/// contiguous tensor, or a view narrowed along T (a KV cache in its capacity buffer).
+pub(crate) fn rows_contiguous(dims: &[usize], stride: &[usize]) -> bool {
+    let (h, t, d) = (dims[1], dims[2], dims[3]);
+    stride[3] == 1 && (t <= 1 || stride[2] == d) && (h <= 1 || stride[0] == h * stride[1])
+}
+
+fn f32_data(s: &CpuStorage) -> Result<&[f32]> {
+    match s {
+        CpuStorage::F32(d) => Ok(d.as_slice()),
+        other => candle_core::bail!("fused kernels take f32, got {:?}", other.dtype()),
+    }
+}
+
+/// The f32 data of a contiguous tensor.
+pub(crate) fn as_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let data = f32_data(s)?;
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("fused kernels take contiguous tensors"),
+    }
+}
+
+/// The f32 data of a `[B, H, T, d]` tensor whose rows are contiguous and whose (batch, head) pairs
+/// are evenly spaced (a contiguous tensor, or a view narrowed along T, such as a KV cache inside its
+/// capacity buffer): the data from the first element, and the distance between pairs.
+pub(crate) fn pair_rows<'a>(s: &'a CpuStorage, l: &Layout) -> Result<(&'a [f32], usize)> {
+    let data = f32_data(s)?;
+    let (_, h, _, _) = l.shape().dims4()?;
+    let st = l.stride();
+    let pair = if h > 1 { st[1] } else { st[0] };
+    if !rows_contiguous(l.shape().dims(), st) {
+        candle_core::bail!("fused kernels take [B, H, T, d] tensors with contiguous rows, got strides {st:?}")
+    }
+    Ok((&data[l.start_offset()..], pair))
+}
+
+/// `dst[m x n] (row stride dst_rs) = [dst +] scale · lhs[m x k] · rhs[k x n]`, with lhs and rhs
+/// given by row and column strides (so a transpose is a swap of strides). Single-threaded: callers
+/// parallelise over independent problems.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+    accumulate: bool,
+    scale: f32,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm: destination too small");
+    if k > 0 {
+        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs, "gemm: lhs too small");
+        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs, "gemm: rhs too small");
+    }
+    // SAFETY: the asserts above keep every index the product touches inside the slices.
+    unsafe {
+        gemm_crate::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm_crate::Parallelism::None,
+        )
+    }
+}
+
+/// Work (multiply-adds, roughly) below which a kernel runs on the calling thread: handing tiny
+/// pieces to the pool costs more than they take (a decode step at batch 1).
+pub const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+/// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`: on the rayon pool when `work` (the
+/// whole call's multiply-adds, roughly) is worth it, in order on this thread otherwise.
+pub(crate) fn par_chunks(data: &mut [f32], chunk: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if chunk == 0 {
+        return;
+    }
+    if work < PARALLEL_MIN_WORK {
+        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}

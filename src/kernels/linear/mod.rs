@@ -1,0 +1,372 @@
+//! Shared linear-recurrence kernels: the computational heart of the linear-attention family.
+//!
+//! Every row of the lecture's table (section 3) except RWKV-7 and the mLSTM normaliser is an instance of
+//!
+//! ```text
+//!   S_t = Diag(exp(g_t)) (I - β_t k_t k_t^T) S_{t-1} + β_t k_t v_t^T        o_t = S_t^T q_t
+//! ```
+//!
+//! with `S` stored **key-major** (`[d_k, d_v]`, the transpose of the lecture's `d_v x d_k` matrix, as
+//! flash-linear-attention stores it), `g <= 0` an optional log-space decay (none, one scalar per head,
+//! or one per key channel) and `β` an optional delta-rule step size (`β = 1`, no erase term, when absent).
+//!
+//! Inputs are `[batch, time, heads, dim]`; the state is `[batch, heads, d_k, d_v]` and is returned in the
+//! dtype of the inputs (f32 for models, f64 for finite-difference checks). Three exact forms:
+//! [`Form::Recurrent`] (token by token, O(d_k d_v) per token), [`Form::Chunkwise`] (quadratic inside
+//! chunks of C tokens, recurrent across chunks) and [`Form::Parallel`] (masked quadratic over the whole
+//! sequence: the chunkwise form with a single chunk). All are plain candle ops, so autograd
+//! differentiates them; [`reference`] is an f64 loop over scalars that follows the equation literally
+//! and serves as the oracle in tests.
+
+mod chunkwise;
+mod recurrent;
+pub mod reference;
+pub mod scan;
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// How a linear recurrence is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// One token at a time: the RNN view; the form used for decoding.
+    Recurrent,
+    /// Chunks of the given number of tokens (a power of two): parallel inside, recurrent across.
+    Chunkwise(usize),
+    /// The whole sequence as one masked quadratic product (the attention view).
+    Parallel,
+}
+
+impl Form {
+    /// Parses `recurrent`, `parallel`, `chunkwise` (chunk 64) or `chunkwise:C`.
+    pub fn parse(s: &str) -> std::result::Result<Form, String> {
+        match s {
+            "recurrent" => Ok(Form::Recurrent),
+            "parallel" => Ok(Form::Parallel),
+            "chunkwise" | "chunk" => Ok(Form::Chunkwise(DEFAULT_CHUNK)),
+            other => {
+                let c = other
+                    .strip_prefix("chunkwise:")
+                    .or_else(|| other.strip_prefix("chunk:"))
+                    .and_then(|c| c.parse::<usize>().ok())
+                    .ok_or_else(|| {
+                        format!("unknown form `{other}` (expected recurrent, chunkwise, chunkwise:C or parallel)")
+                    })?;
+                if c == 0 || !c.is_power_of_two() {
+                    return Err(format!("chunk size {c} must be a power of two"));
+                }
+                Ok(Form::Chunkwise(c))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Form::Recurrent => write!(f, "recurrent"),
+            Form::Chunkwise(c) => write!(f, "chunkwise:{c}"),
+            Form::Parallel => write!(f, "parallel"),
+        }
+    }
+}
+
+/// Chunk size used when none is given.
+pub const DEFAULT_CHUNK: usize = 64;
+
+/// How the decay enters a recurrence: not at all, one value per head, one per key channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateKind {
+    None,
+    Scalar,
+    Channel,
+}
+
+/// The kinds of recurrence the kernels support, one per column pattern of the lecture's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recurrence {
+    /// No decay, no delta rule (linear attention).
+    Plain,
+    /// Scalar decay per head (RetNet, Mamba-2).
+    ScalarGate,
+    /// Decay per key channel (GLA).
+    ChannelGate,
+    /// Delta rule (DeltaNet).
+    Delta,
+    /// Scalar decay and delta rule (Gated DeltaNet).
+    GatedDelta,
+    /// Decay per key channel, state read before the token's write (RWKV-6).
+    ChannelGateExclusive,
+    /// Decay per key channel plus a rank-one transition `b a^T` (RWKV-7).
+    LowRank,
+}
+
+impl Recurrence {
+    /// How the decay enters.
+    pub fn gate(self) -> GateKind {
+        match self {
+            Recurrence::Plain | Recurrence::Delta => GateKind::None,
+            Recurrence::ScalarGate | Recurrence::GatedDelta => GateKind::Scalar,
+            Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank => GateKind::Channel,
+        }
+    }
+
+    /// True when the delta rule erases before writing (β and unit-norm keys).
+    pub fn delta(self) -> bool {
+        matches!(self, Recurrence::Delta | Recurrence::GatedDelta)
+    }
+
+    /// True when token t reads the state before its own write (RWKV-6).
+    pub fn exclusive(self) -> bool {
+        self == Recurrence::ChannelGateExclusive
+    }
+
+    /// True when a rank-one term joins the transition (RWKV-7).
+    pub fn low_rank(self) -> bool {
+        self == Recurrence::LowRank
+    }
+
+    /// True for the kinds whose decay has one value per key channel (their chunkwise form
+    /// materialises `[C, C, d_k]` per chunk, so they use small chunks).
+    pub fn channel_gated(self) -> bool {
+        self.gate() == GateKind::Channel
+    }
+
+    /// True when the fused CPU scan ([`scan`]) serves this kind; the rank-one transition has no
+    /// fused form and runs as plain ops.
+    pub fn has_fused_scan(self) -> bool {
+        !self.low_rank()
+    }
+
+    pub const ALL: [Recurrence; 7] = [
+        Recurrence::Plain,
+        Recurrence::ScalarGate,
+        Recurrence::ChannelGate,
+        Recurrence::Delta,
+        Recurrence::GatedDelta,
+        Recurrence::ChannelGateExclusive,
+        Recurrence::LowRank,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Recurrence::Plain => "plain",
+            Recurrence::ScalarGate => "scalar-gate",
+            Recurrence::ChannelGate => "channel-gate",
+            Recurrence::Delta => "delta",
+            Recurrence::GatedDelta => "gated-delta",
+            Recurrence::ChannelGateExclusive => "channel-gate-exclusive",
+            Recurrence::LowRank => "channel-gate-rank-one",
+        }
+    }
+}
+
+/// The log-space decay `g = log α <= 0` of a recurrence.
+#[derive(Clone, Debug)]
+pub enum Gate {
+    /// No decay (`α = 1`): linear attention, DeltaNet.
+    None,
+    /// One decay per head and token, `[batch, time, heads]`: RetNet, Mamba-2, Gated DeltaNet.
+    Scalar(Tensor),
+    /// One decay per key channel, `[batch, time, heads, d_k]`: GLA, HGRN-2, RWKV-6.
+    Channel(Tensor),
+}
+
+impl Gate {
+    pub fn kind(&self) -> GateKind {
+        match self {
+            Gate::None => GateKind::None,
+            Gate::Scalar(_) => GateKind::Scalar,
+            Gate::Channel(_) => GateKind::Channel,
+        }
+    }
+}
+
+/// Everything a kernel reads. `q, k: [B, T, H, d_k]`, `v: [B, T, H, d_v]`, `beta: [B, T, H]`,
+/// `initial_state: [B, H, d_k, d_v]`. `q` must already carry its scale.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    pub q: Tensor,
+    pub k: Tensor,
+    pub v: Tensor,
+    pub gate: Gate,
+    pub beta: Option<Tensor>,
+    pub initial_state: Option<Tensor>,
+    /// Read the state before token t's decay and write, `o_t = S_{t-1}^T q_t` (RWKV-6, whose bonus
+    /// term for token t itself is added outside the kernel). Not combined with the delta rule.
+    pub exclusive: bool,
+    /// A rank-one term in the transition, `(a_t, b_t)` each `[B, T, H, d_k]`:
+    /// `S_t = (Diag(exp g_t) + b_t a_t^T) S_{t-1} + k_t v_t^T` (RWKV-7's generalised delta rule;
+    /// key-major form of the lecture's `S_{t-1}(Diag(w_t) + a_t b_t^T)`). Needs a per-channel gate.
+    pub low_rank: Option<(Tensor, Tensor)>,
+}
+
+/// What a kernel returns: `o: [B, T, H, d_v]` and the final state `[B, H, d_k, d_v]`.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub o: Tensor,
+    pub state: Tensor,
+}
+
+/// Runs the recurrence in the given form. On the CPU, f32 recurrent runs without the rank-one
+/// term go to the fused scan ([`scan`]); everything else, and every form under
+/// SEQBENCH_PLAIN_OPS=1, runs as plain candle ops ([`run_plain`]).
+pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
+    let h = Heads::new(inputs)?;
+    if form == Form::Recurrent && h.low_rank.is_none() && crate::kernels::cpu::serves(&h.q) {
+        return fused(&h);
+    }
+    plain(form, &h)
+}
+
+/// The recurrent form as the fused CPU scan ([`scan`]), whatever SEQBENCH_PLAIN_OPS says: f32 on the
+/// CPU, every kind of recurrence but the rank-one transition (which has no fused form).
+pub fn run_fused(inputs: &Inputs) -> Result<Output> {
+    let h = Heads::new(inputs)?;
+    if h.low_rank.is_some() {
+        candle_core::bail!("the rank-one transition has no fused scan")
+    }
+    fused(&h)
+}
+
+fn fused(h: &Heads) -> Result<Output> {
+    let (o, state) = scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), &h.s0, h.exclusive)?;
+    Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })
+}
+
+/// Runs the recurrence in the given form with plain candle ops only: the reference of the fused kernels.
+pub fn run_plain(form: Form, inputs: &Inputs) -> Result<Output> {
+    plain(form, &Heads::new(inputs)?)
+}
+
+fn plain(form: Form, h: &Heads) -> Result<Output> {
+    let (o, state) = match form {
+        Form::Recurrent => recurrent::run(h)?,
+        Form::Chunkwise(c) => {
+            if c == 0 || !c.is_power_of_two() {
+                candle_core::bail!("chunk size {c} must be a power of two")
+            }
+            // A sequence shorter than the chunk needs no padding beyond the next power of two.
+            chunkwise::run(h, c.min(h.t.max(1).next_power_of_two()))?
+        }
+        Form::Parallel => {
+            // One chunk covering the sequence. The block inverse of the delta rule and of the
+            // low-rank transition wants a power of two.
+            let c = if h.beta.is_some() || h.low_rank.is_some() { h.t.next_power_of_two() } else { h.t.max(1) };
+            chunkwise::run(h, c)?
+        }
+    };
+    Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })
+}
+
+/// The inputs in head-major layout `[B, H, T, D]`, gates as `[B, H, T, 1]` (scalar) or `[B, H, T, d_k]`.
+pub(crate) struct Heads {
+    pub b: usize,
+    pub h: usize,
+    pub t: usize,
+    pub dk: usize,
+    pub dv: usize,
+    pub q: Tensor,
+    pub k: Tensor,
+    pub v: Tensor,
+    pub g: Option<Tensor>,
+    pub beta: Option<Tensor>,
+    pub s0: Tensor,
+    pub exclusive: bool,
+    /// `(a, b)` in head-major layout.
+    pub low_rank: Option<(Tensor, Tensor)>,
+}
+
+impl Heads {
+    fn new(x: &Inputs) -> Result<Self> {
+        let (b, t, h, dk) = x.q.dims4()?;
+        let dv = x.v.dim(3)?;
+        if x.k.dims() != [b, t, h, dk] {
+            candle_core::bail!("k has shape {:?}, expected {:?}", x.k.dims(), [b, t, h, dk])
+        }
+        if x.v.dims() != [b, t, h, dv] {
+            candle_core::bail!("v has shape {:?}, expected [{b}, {t}, {h}, d_v]", x.v.dims())
+        }
+        let heads = |x: &Tensor| -> Result<Tensor> { x.transpose(1, 2)?.contiguous() };
+        let g = match &x.gate {
+            Gate::None => None,
+            Gate::Scalar(g) => {
+                if g.dims() != [b, t, h] {
+                    candle_core::bail!("scalar gate has shape {:?}, expected {:?}", g.dims(), [b, t, h])
+                }
+                Some(heads(&g.unsqueeze(3)?)?)
+            }
+            Gate::Channel(g) => {
+                if g.dims() != [b, t, h, dk] {
+                    candle_core::bail!("channel gate has shape {:?}, expected {:?}", g.dims(), [b, t, h, dk])
+                }
+                Some(heads(g)?)
+            }
+        };
+        let beta = match &x.beta {
+            None => None,
+            Some(beta) => {
+                if beta.dims() != [b, t, h] {
+                    candle_core::bail!("beta has shape {:?}, expected {:?}", beta.dims(), [b, t, h])
+                }
+                if matches!(x.gate, Gate::Channel(_)) {
+                    candle_core::bail!("the delta rule with a per-channel gate is not supported")
+                }
+                Some(heads(&beta.unsqueeze(3)?)?)
+            }
+        };
+        if x.exclusive && (x.beta.is_some() || x.low_rank.is_some()) {
+            candle_core::bail!("the exclusive read is not supported with the delta rule")
+        }
+        let low_rank = match &x.low_rank {
+            None => None,
+            Some((a, b2)) => {
+                if a.dims() != [b, t, h, dk] || b2.dims() != [b, t, h, dk] {
+                    candle_core::bail!(
+                        "low-rank vectors have shapes {:?} and {:?}, expected {:?}",
+                        a.dims(),
+                        b2.dims(),
+                        [b, t, h, dk]
+                    )
+                }
+                if !matches!(x.gate, Gate::Channel(_)) || x.beta.is_some() {
+                    candle_core::bail!("the low-rank transition needs a per-channel gate and no β")
+                }
+                Some((heads(a)?, heads(b2)?))
+            }
+        };
+        let s0 = match &x.initial_state {
+            Some(s) => {
+                if s.dims() != [b, h, dk, dv] {
+                    candle_core::bail!("initial state has shape {:?}, expected {:?}", s.dims(), [b, h, dk, dv])
+                }
+                s.clone()
+            }
+            None => Tensor::zeros((b, h, dk, dv), x.q.dtype(), x.q.device())?,
+        };
+        Ok(Heads {
+            b,
+            h,
+            t,
+            dk,
+            dv,
+            q: heads(&x.q)?,
+            k: heads(&x.k)?,
+            v: heads(&x.v)?,
+            g,
+            beta,
+            s0,
+            exclusive: x.exclusive,
+            low_rank,
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.q.dtype()
+    }
+}
+
+/// `x / ||x||_2` over the last dimension (DeltaNet's q/k normalisation), differentiable.
+pub fn l2_normalize(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + eps)?.sqrt()?;
+    x.broadcast_div(&norm)
+}

@@ -1,0 +1,113 @@
+//! RMSNorm over the last dimension: [`reference`] in plain ops and [`fused`], a CPU custom op,
+//! forward and backward (rows in parallel):
+//!
+//! ```text
+//!   y = w ⊙ x · r,   r = (mean(x²) + ε)^(-1/2)                  (per row of the last dimension)
+//!   dx = r (w ⊙ dy) - x r³ mean((w ⊙ dy) ⊙ x),   dw = Σ_rows dy ⊙ x r
+//! ```
+//!
+//! [`rms_norm`] picks the fused op where it serves (f32 on the CPU), else the reference.
+
+use crate::kernels::cpu::{as_slice, par_chunks};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// `x / sqrt(mean(x²) + ε) ⊙ w`: the fused op where it serves, else [`reference`].
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    if crate::kernels::cpu::serves(x) {
+        return fused(x, w, eps);
+    }
+    reference(x, w, eps)
+}
+
+/// The composed form in plain candle ops.
+pub fn reference(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let rms = (x.sqr()?.mean_keepdim(candle_core::D::Minus1)? + eps)?.sqrt()?;
+    x.broadcast_div(&rms)?.broadcast_mul(w)
+}
+
+/// RMSNorm of `x` over its last dimension with gain `w` (length d). Differentiable in both.
+pub fn fused(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps: eps as f32 })
+}
+
+struct RmsNorm {
+    eps: f32,
+}
+
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    let ms = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    1.0 / (ms + eps).sqrt()
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = (as_slice(s1, l1)?, as_slice(s2, l2)?);
+        let d = w.len();
+        let mut y = vec![0f32; x.len()];
+        par_chunks(&mut y, d, 2 * x.len(), |i, out| {
+            let row = &x[i * d..(i + 1) * d];
+            let r = inv_rms(row, self.eps);
+            for ((o, xv), wv) in out.iter_mut().zip(row).zip(w) {
+                *o = xv * r * wv;
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let packed = x.apply_op3_no_bwd(w, &dy.contiguous()?, &RmsNormBackward { eps: self.eps })?;
+        let n = x.elem_count();
+        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dw = packed.narrow(0, n, w.elem_count())?.reshape(w.shape())?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// (x, w, dy) -> [dx flat, dw].
+struct RmsNormBackward {
+    eps: f32,
+}
+
+impl CustomOp3 for RmsNormBackward {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, dy) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
+        let d = w.len();
+        let rows = x.len() / d.max(1);
+        let mut out = vec![0f32; x.len() + d];
+        let (dx, dw) = out.split_at_mut(x.len());
+        par_chunks(dx, d, 4 * x.len(), |i, dxr| {
+            let (xr, gr) = (&x[i * d..(i + 1) * d], &dy[i * d..(i + 1) * d]);
+            let r = inv_rms(xr, self.eps);
+            let dot = xr.iter().zip(gr).zip(w).map(|((xv, g), wv)| g * wv * xv).sum::<f32>() / d as f32;
+            let c = r * r * r * dot;
+            for (((o, xv), g), wv) in dxr.iter_mut().zip(xr).zip(gr).zip(w) {
+                *o = r * g * wv - xv * c;
+            }
+        });
+        for i in 0..rows {
+            let (xr, gr) = (&x[i * d..(i + 1) * d], &dy[i * d..(i + 1) * d]);
+            let r = inv_rms(xr, self.eps);
+            for ((o, xv), g) in dw.iter_mut().zip(xr).zip(gr) {
+                *o += g * xv * r;
+            }
+        }
+        let n = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}

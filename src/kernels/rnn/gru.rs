@@ -1,0 +1,210 @@
+//! The GRU recurrence (Cho et al. 2014): [`reference`], the per-step equations in plain ops, and
+//! [`fused`], one CPU custom op, forward and backward through time:
+//!
+//! ```text
+//!   H_t = h_{t-1} U^T + b_h   (X: the input projection of every token, with its bias, computed outside)
+//!   r = σ(X_r + H_r),  z = σ(X_z + H_z),  n = tanh(X_n + r ⊙ H_n),  h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+//!   backward:  dn = dh ⊙ (1 - z) ⊙ (1 - n²),  dz = dh ⊙ (h_{t-1} - n) ⊙ z(1 - z),  dr = dn ⊙ H_n ⊙ r(1 - r)
+//!     dX = (dr, dz, dn),  dH = (dr, dz, dn ⊙ r),  dh_{t-1} = dh ⊙ z + dH U,  dU = Σ dH^T h_{t-1},  db_h = Σ dH
+//! ```
+//!
+//! As the fused LSTM: one small matmul per step for the batch, gates recomputed for the backward,
+//! `dU` in one matmul at the end.
+
+use super::{fused_serves, recurrent_product, recurrent_weight_grad, scan};
+use crate::kernels::cpu::{as_slice, gemm, sigmoid_f32};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// Runs the recurrence: `xg: [B, T, 3d]` (gate order r, z, n), `u: [3d, d]`, `b_h: [3d]`, `h0: [B, d]`.
+/// Returns `h: [B, T, d]`, differentiable in every input: the fused op where it serves (f32 on the
+/// CPU), else the reference.
+pub fn gru(xg: &Tensor, u: &Tensor, b_h: &Tensor, h0: &Tensor) -> Result<Tensor> {
+    if fused_serves(xg, u)? {
+        return fused(xg, u, b_h, h0);
+    }
+    reference(xg, u, b_h, h0)
+}
+
+/// The equations step by step in plain candle ops: `H = h_{t-1} U^T + b_h`; `r = σ(X_r + H_r)`,
+/// `z = σ(X_z + H_z)`, `n = tanh(X_n + r ⊙ H_n)`, `h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}`.
+pub fn reference(xg: &Tensor, u: &Tensor, b_h: &Tensor, h0: &Tensor) -> Result<Tensor> {
+    let d = u.dim(1)?;
+    use crate::kernels::activation::sigmoid;
+    let (y, _) = scan(xg, h0.clone(), |x, h| {
+        let hg = recurrent_product(&h, u, Some(b_h))?;
+        let (xs, hs) = (|i: usize| x.narrow(1, i * d, d), |i: usize| hg.narrow(1, i * d, d));
+        let r = sigmoid(&(xs(0)? + hs(0)?)?)?;
+        let z = sigmoid(&(xs(1)? + hs(1)?)?)?;
+        let n = (xs(2)? + (r * hs(2)?)?)?.tanh()?;
+        let h = ((z.affine(-1.0, 1.0)? * n)? + (z * h)?)?;
+        Ok((h.clone(), h))
+    })?;
+    Ok(y)
+}
+
+/// The fused CPU op (f32, at least one step).
+pub fn fused(xg: &Tensor, u: &Tensor, b_h: &Tensor, h0: &Tensor) -> Result<Tensor> {
+    let bh_h0 = Tensor::cat(&[b_h.flatten_all()?, h0.flatten_all()?], 0)?;
+    xg.contiguous()?.apply_op3(&u.contiguous()?, &bh_h0, Gru)
+}
+
+struct Gru;
+
+/// The forward pass; `saved` (when given) receives r, z, n, H_n per (row, step): `[B, T, 4d]`.
+fn forward(
+    (b, t, d): (usize, usize, usize),
+    xg: &[f32],
+    u: &[f32],
+    bh: &[f32],
+    h0: &[f32],
+    hs: &mut [f32],
+    mut saved: Option<&mut [f32]>,
+) {
+    let mut h = h0.to_vec();
+    let mut hg = vec![0f32; b * 3 * d];
+    for step in 0..t {
+        for r in 0..b {
+            hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
+        }
+        gemm(b, 3 * d, d, &mut hg, 3 * d, &h, d, 1, u, 1, d, true, 1.0);
+        for r in 0..b {
+            let x = &xg[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d];
+            let hr = &hg[r * 3 * d..(r + 1) * 3 * d];
+            for j in 0..d {
+                let rg = sigmoid_f32(x[j] + hr[j]);
+                let z = sigmoid_f32(x[d + j] + hr[d + j]);
+                let n = (x[2 * d + j] + rg * hr[2 * d + j]).tanh();
+                let prev = h[r * d + j];
+                h[r * d + j] = (1.0 - z) * n + z * prev;
+                if let Some(s) = saved.as_deref_mut() {
+                    let o = (r * t + step) * 4 * d;
+                    s[o + j] = rg;
+                    s[o + d + j] = z;
+                    s[o + 2 * d + j] = n;
+                    s[o + 3 * d + j] = hr[2 * d + j];
+                }
+            }
+            hs[(r * t + step) * d..(r * t + step + 1) * d].copy_from_slice(&h[r * d..(r + 1) * d]);
+        }
+    }
+}
+
+impl CustomOp3 for Gru {
+    fn name(&self) -> &'static str {
+        "fused-gru"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (xg, u, bh_h0) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
+        let (b, t, three_d) = l1.shape().dims3()?;
+        let d = three_d / 3;
+        let (bh, h0) = bh_h0.split_at(three_d);
+        let mut hs = vec![0f32; b * t * d];
+        forward((b, t, d), xg, u, bh, h0, &mut hs, None);
+        Ok((CpuStorage::F32(hs), Shape::from((b, t, d))))
+    }
+
+    fn bwd(
+        &self,
+        xg: &Tensor,
+        u: &Tensor,
+        bh_h0: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, t, three_d) = xg.dims3()?;
+        let d = three_d / 3;
+        let rest = Tensor::cat(&[u.flatten_all()?, bh_h0.clone()], 0)?;
+        let packed = xg.apply_op3_no_bwd(&rest, &grad.contiguous()?, &GruBackward { b, d })?;
+        let n_x = b * t * three_d;
+        let dx = packed.narrow(0, 0, n_x)?.reshape((b, t, three_d))?;
+        let du = packed.narrow(0, n_x, three_d * d)?.reshape((three_d, d))?;
+        let dbh_h0 = packed.narrow(0, n_x + three_d * d, three_d + b * d)?;
+        Ok((Some(dx), Some(du), Some(dbh_h0)))
+    }
+}
+
+/// (xg, [U; b_h; h0] flat, dh of every step) -> [dX, dU, db_h, dh0] flat.
+struct GruBackward {
+    b: usize,
+    d: usize,
+}
+
+impl CustomOp3 for GruBackward {
+    fn name(&self) -> &'static str {
+        "fused-gru-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (xg, rest, grad) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
+        let (b, d) = (self.b, self.d);
+        let t = l1.shape().dims3()?.1;
+        let (u, rest) = rest.split_at(3 * d * d);
+        let (bh, h0) = rest.split_at(3 * d);
+        let mut hs = vec![0f32; b * t * d];
+        let mut saved = vec![0f32; b * t * 4 * d];
+        forward((b, t, d), xg, u, bh, h0, &mut hs, Some(&mut saved));
+        let n_x = b * t * 3 * d;
+        let mut out = vec![0f32; n_x + 3 * d * d + 3 * d + b * d];
+        let (dxg, rest) = out.split_at_mut(n_x);
+        let (du, rest) = rest.split_at_mut(3 * d * d);
+        let (dbh, dh0) = rest.split_at_mut(3 * d);
+        let mut dhg_all = vec![0f32; n_x]; // dH per (row, step), for dU and db_h
+        let mut dh = vec![0f32; b * d];
+        let mut dhg = vec![0f32; b * 3 * d];
+        let mut carry = vec![0f32; b * d];
+        for step in (0..t).rev() {
+            for r in 0..b {
+                let o = (r * t + step) * 4 * d;
+                for j in 0..d {
+                    let dhj = dh[r * d + j] + grad[(r * t + step) * d + j];
+                    let (rg, z, n, hn) = (saved[o + j], saved[o + d + j], saved[o + 2 * d + j], saved[o + 3 * d + j]);
+                    let prev = if step > 0 { hs[(r * t + step - 1) * d + j] } else { h0[r * d + j] };
+                    let dn = dhj * (1.0 - z) * (1.0 - n * n);
+                    let dz = dhj * (prev - n) * z * (1.0 - z);
+                    let dr = dn * hn * rg * (1.0 - rg);
+                    let x = &mut dxg[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d];
+                    x[j] = dr;
+                    x[d + j] = dz;
+                    x[2 * d + j] = dn;
+                    let hgr = &mut dhg[r * 3 * d..(r + 1) * 3 * d];
+                    hgr[j] = dr;
+                    hgr[d + j] = dz;
+                    hgr[2 * d + j] = dn * rg;
+                    carry[r * d + j] = dhj * z;
+                }
+                dhg_all[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d]
+                    .copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
+            }
+            // dh_{t-1} = dh ⊙ z + dH U
+            dh.copy_from_slice(&carry);
+            gemm(b, d, 3 * d, &mut dh, d, &dhg, 3 * d, 1, u, d, 1, true, 1.0);
+        }
+        // dU = Σ dH^T h_{t-1}; db_h = Σ dH.
+        recurrent_weight_grad(du, &dhg_all, &hs, h0, (b, t, d, 3 * d));
+        for row in dhg_all.chunks_exact(3 * d) {
+            for (acc, v) in dbh.iter_mut().zip(row) {
+                *acc += v;
+            }
+        }
+        dh0.copy_from_slice(&dh);
+        let n = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}

@@ -1,0 +1,222 @@
+//! The LSTM recurrence (Hochreiter & Schmidhuber 1997): [`reference`], the per-step equations in
+//! plain ops, and [`fused`], one CPU custom op, forward and backward through time:
+//!
+//! ```text
+//!   G_t = X_t + h_{t-1} U^T   (X: the input projection of every token, computed outside)
+//!   i, f, o = σ(G_i, G_f, G_o),  g = tanh(G_g),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+//!   backward, from the last step:  dc += dh ⊙ o ⊙ (1 - tanh²c_t),  dG = (dc ⊙ g ⊙ i(1-i), dc ⊙ c_{t-1} ⊙ f(1-f),
+//!     dc ⊙ i ⊙ (1-g²), dh ⊙ tanh c_t ⊙ o(1-o)),  dh_{t-1} = dG U,  dc_{t-1} = dc ⊙ f,  dU = Σ_t dG_t^T h_{t-1}
+//! ```
+//!
+//! One small matmul per step for the whole batch; the backward recomputes the gates in one forward
+//! pass, then runs in reverse; `dU` is one matmul over all steps at the end. Candle's autograd over
+//! the per-step ops ([`reference`]) keeps a graph that grows with T².
+
+use super::{fused_serves, recurrent_product, recurrent_weight_grad, scan};
+use crate::kernels::cpu::{as_slice, gemm, sigmoid_f32};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// Runs the recurrence: `xg: [B, T, 4d]` (gate order i, f, g, o), `u: [4d, d]`, `h0, c0: [B, d]`.
+/// Returns `h: [B, T, d]` and the final cell `c_T: [B, d]`, differentiable in every input: the
+/// fused op where it serves (f32 on the CPU), else the reference.
+pub fn lstm(xg: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<(Tensor, Tensor)> {
+    if fused_serves(xg, u)? {
+        return fused(xg, u, h0, c0);
+    }
+    reference(xg, u, h0, c0)
+}
+
+/// The equations step by step in plain candle ops:
+/// `[i, f, g, o] = X_t + h_{t-1} U^T`; `c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)`; `h_t = σ(o) ⊙ tanh(c_t)`.
+pub fn reference(xg: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<(Tensor, Tensor)> {
+    let d = u.dim(1)?;
+    use crate::kernels::activation::sigmoid;
+    let (y, (_, c)) = scan(xg, (h0.clone(), c0.clone()), |x, (h, c)| {
+        let gates = (x + recurrent_product(&h, u, None)?)?;
+        let gate = |i: usize| gates.narrow(1, i * d, d);
+        let c = ((sigmoid(&gate(1)?)? * c)? + (sigmoid(&gate(0)?)? * gate(2)?.tanh()?)?)?;
+        let h = (sigmoid(&gate(3)?)? * c.tanh()?)?;
+        Ok((h.clone(), (h, c)))
+    })?;
+    Ok((y, c))
+}
+
+/// The fused CPU op (f32, contiguous inputs, at least one step).
+pub fn fused(xg: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (b, t, four_d) = xg.dims3()?;
+    let d = four_d / 4;
+    let s0 = Tensor::cat(&[h0, c0], 1)?.contiguous()?;
+    let out = xg.contiguous()?.apply_op3(&u.contiguous()?, &s0, Lstm)?; // [B, (T + 1) d]
+    Ok((out.narrow(1, 0, t * d)?.reshape((b, t, d))?, out.narrow(1, t * d, d)?))
+}
+
+struct Lstm;
+
+/// The forward pass over all steps. Writes `h_t` into `hs` (`[B, T, d]`), and, when given, the
+/// activated gates (`[B, T, 4d]`: i, f, g, o) and cells (`[B, T, d]`) for the backward.
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    (b, t, d): (usize, usize, usize),
+    xg: &[f32],
+    u: &[f32],
+    s0: &[f32],
+    hs: &mut [f32],
+    c_last: &mut [f32],
+    mut gates_out: Option<&mut [f32]>,
+    mut cells_out: Option<&mut [f32]>,
+) {
+    let mut h: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d..r * 2 * d + d].to_vec()).collect();
+    let mut c: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d + d..(r + 1) * 2 * d].to_vec()).collect();
+    let mut g = vec![0f32; b * 4 * d];
+    for step in 0..t {
+        // G = X_t + h U^T, for the whole batch.
+        for r in 0..b {
+            g[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(&xg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]);
+        }
+        gemm(b, 4 * d, d, &mut g, 4 * d, &h, d, 1, u, 1, d, true, 1.0);
+        for r in 0..b {
+            let gr = &mut g[r * 4 * d..(r + 1) * 4 * d];
+            for j in 0..d {
+                let (i, f, gg, o) =
+                    (sigmoid_f32(gr[j]), sigmoid_f32(gr[d + j]), gr[2 * d + j].tanh(), sigmoid_f32(gr[3 * d + j]));
+                let cj = f * c[r * d + j] + i * gg;
+                c[r * d + j] = cj;
+                h[r * d + j] = o * cj.tanh();
+                gr[j] = i;
+                gr[d + j] = f;
+                gr[2 * d + j] = gg;
+                gr[3 * d + j] = o;
+            }
+            hs[(r * t + step) * d..(r * t + step + 1) * d].copy_from_slice(&h[r * d..(r + 1) * d]);
+            if let Some(go) = gates_out.as_deref_mut() {
+                go[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d].copy_from_slice(gr);
+            }
+            if let Some(co) = cells_out.as_deref_mut() {
+                co[(r * t + step) * d..(r * t + step + 1) * d].copy_from_slice(&c[r * d..(r + 1) * d]);
+            }
+        }
+    }
+    c_last.copy_from_slice(&c);
+}
+
+impl CustomOp3 for Lstm {
+    fn name(&self) -> &'static str {
+        "fused-lstm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (xg, u, s0) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
+        let (b, t, four_d) = l1.shape().dims3()?;
+        let d = four_d / 4;
+        let (mut hs, mut c_last) = (vec![0f32; b * t * d], vec![0f32; b * d]);
+        forward((b, t, d), xg, u, s0, &mut hs, &mut c_last, None, None);
+        // Pack per batch row: h_1..h_T then c_T.
+        let mut out = vec![0f32; b * (t + 1) * d];
+        for r in 0..b {
+            out[r * (t + 1) * d..r * (t + 1) * d + t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d]);
+            out[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d].copy_from_slice(&c_last[r * d..(r + 1) * d]);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, (t + 1) * d))))
+    }
+
+    fn bwd(
+        &self,
+        xg: &Tensor,
+        u: &Tensor,
+        s0: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, t, four_d) = xg.dims3()?;
+        let d = four_d / 4;
+        // The backward op reads (xg, u packed with s0, grad): u and s0 travel in one tensor.
+        let us0 = Tensor::cat(&[u.flatten_all()?, s0.flatten_all()?], 0)?;
+        let packed = xg.apply_op3_no_bwd(&us0, &grad.contiguous()?, &LstmBackward { b, d })?;
+        let n_x = b * t * four_d;
+        let dx = packed.narrow(0, 0, n_x)?.reshape((b, t, four_d))?;
+        let du = packed.narrow(0, n_x, four_d * d)?.reshape((four_d, d))?;
+        let ds0 = packed.narrow(0, n_x + four_d * d, b * 2 * d)?.reshape((b, 2 * d))?;
+        Ok((Some(dx), Some(du), Some(ds0)))
+    }
+}
+
+/// (xg, [u; s0] flat, grad of the packed output) -> [dxg flat, dU flat, d(s0) flat].
+struct LstmBackward {
+    b: usize,
+    d: usize,
+}
+
+impl CustomOp3 for LstmBackward {
+    fn name(&self) -> &'static str {
+        "fused-lstm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (xg, us0, grad) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
+        let (b, d) = (self.b, self.d);
+        let t = l1.shape().dims3()?.1;
+        let (u, s0) = us0.split_at(4 * d * d);
+        let mut hs = vec![0f32; b * t * d];
+        let mut cells = vec![0f32; b * t * d];
+        let mut gates = vec![0f32; b * t * 4 * d];
+        let mut c_last = vec![0f32; b * d];
+        forward((b, t, d), xg, u, s0, &mut hs, &mut c_last, Some(&mut gates), Some(&mut cells));
+        let n_x = b * t * 4 * d;
+        let mut out = vec![0f32; n_x + 4 * d * d + b * 2 * d];
+        let (dxg, rest) = out.split_at_mut(n_x);
+        let (du, ds0) = rest.split_at_mut(4 * d * d);
+        // Carried gradients: dh from the next step, dc from the next step (the final cell's own gradient first).
+        let mut dh = vec![0f32; b * d];
+        let mut dc: Vec<f32> =
+            (0..b).flat_map(|r| grad[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d].to_vec()).collect();
+        let mut dg = vec![0f32; b * 4 * d];
+        for step in (0..t).rev() {
+            for r in 0..b {
+                let row = (r * t + step) * d;
+                let gr = &gates[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d];
+                for j in 0..d {
+                    let dhj = dh[r * d + j] + grad[r * (t + 1) * d + step * d + j];
+                    let (i, f, g, o) = (gr[j], gr[d + j], gr[2 * d + j], gr[3 * d + j]);
+                    let c = cells[row + j];
+                    let c_prev = if step > 0 { cells[row - d + j] } else { s0[r * 2 * d + d + j] };
+                    let tc = c.tanh();
+                    let dcj = dc[r * d + j] + dhj * o * (1.0 - tc * tc);
+                    let dgr = &mut dg[r * 4 * d..(r + 1) * 4 * d];
+                    dgr[j] = dcj * g * i * (1.0 - i);
+                    dgr[d + j] = dcj * c_prev * f * (1.0 - f);
+                    dgr[2 * d + j] = dcj * i * (1.0 - g * g);
+                    dgr[3 * d + j] = dhj * tc * o * (1.0 - o);
+                    dc[r * d + j] = dcj * f;
+                }
+                dxg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]
+                    .copy_from_slice(&dg[r * 4 * d..(r + 1) * 4 * d]);
+            }
+            // dh_{t-1} = dG U
+            gemm(b, d, 4 * d, &mut dh, d, &dg, 4 * d, 1, u, d, 1, false, 1.0);
+        }
+        let h0: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d..r * 2 * d + d].to_vec()).collect();
+        recurrent_weight_grad(du, dxg, &hs, &h0, (b, t, d, 4 * d));
+        for r in 0..b {
+            ds0[r * 2 * d..r * 2 * d + d].copy_from_slice(&dh[r * d..(r + 1) * d]);
+            ds0[r * 2 * d + d..(r + 1) * 2 * d].copy_from_slice(&dc[r * d..(r + 1) * d]);
+        }
+        let n = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}

@@ -1,0 +1,62 @@
+//! The classic RNNs' recurrences, LSTM and GRU: in each file the per-step equations in plain candle
+//! ops (`reference`, differentiable by autograd, the form every device can run) beside the fused CPU
+//! op with backward through time (`fused`), and the entry point that picks one (`lstm`, `gru`).
+//! The input projection of every token is computed outside (one matmul); only `h_{t-1} U^T` is
+//! sequential.
+
+pub mod gru;
+pub mod lstm;
+
+use crate::kernels::cpu::gemm;
+use candle_core::{Result, Tensor};
+
+/// Runs `cell(x_t, state)` over the time axis of `x_proj: [B, T, n]` and stacks the outputs once
+/// (per-step tensors kept in a Vec: slicing a big tensor inside the loop would pad every step's
+/// gradient to full size).
+pub fn scan<S>(
+    x_proj: &Tensor,
+    mut state: S,
+    mut cell: impl FnMut(&Tensor, S) -> Result<(Tensor, S)>,
+) -> Result<(Tensor, S)> {
+    let t = x_proj.dim(1)?;
+    let mut outs = Vec::with_capacity(t);
+    for i in 0..t {
+        let (y, next) = cell(&x_proj.narrow(1, i, 1)?.squeeze(1)?, state)?;
+        outs.push(y);
+        state = next;
+    }
+    Ok((Tensor::stack(&outs, 1)?, state))
+}
+
+/// `h U^T (+ b)` with the product in `u`'s dtype (low precision under `--dtype`), the result in `h`'s.
+pub(crate) fn recurrent_product(h: &Tensor, u: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let y = h.to_dtype(u.dtype())?.matmul(&u.t()?)?.to_dtype(h.dtype())?;
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
+/// True when the fused op serves this call: f32 on the CPU and at least one step.
+fn fused_serves(xg: &Tensor, u: &Tensor) -> Result<bool> {
+    Ok(crate::kernels::cpu::serves(xg) && crate::kernels::cpu::serves(u) && xg.dim(1)? > 0)
+}
+
+/// `dU = Σ_t dG_t^T h_{t-1}` of a recurrence `G_t = ... + h_{t-1} U^T`, over every (row, step) in one
+/// product: `dg: [B, T, g]`, `hs: [B, T, d]` (h_1..h_T), `h0: [B, d]`; writes `du: [g, d]`.
+pub(crate) fn recurrent_weight_grad(
+    du: &mut [f32],
+    dg: &[f32],
+    hs: &[f32],
+    h0: &[f32],
+    (b, t, d, g): (usize, usize, usize, usize),
+) {
+    let mut h_prev = vec![0f32; b * t * d];
+    for r in 0..b {
+        h_prev[r * t * d..r * t * d + d].copy_from_slice(&h0[r * d..(r + 1) * d]);
+        if t > 1 {
+            h_prev[r * t * d + d..(r + 1) * t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d - d]);
+        }
+    }
+    gemm(g, d, b * t, du, d, dg, 1, g, &h_prev, d, 1, false, 1.0);
+}

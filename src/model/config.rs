@@ -1,0 +1,283 @@
+//! Model presets: one TOML file per model in `configs/models/`, each naming its mixer and giving sizes
+//! (`[sizes.tiny]`, `[sizes.small]`, ...). The shipped files are compiled in; any other file can be
+//! given by path. Every field is validated with an error that names the file and the field.
+
+use crate::error::UserError;
+use crate::model::mixers::{MixerKind, MixerSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The presets shipped in `configs/models/` (compiled in, so the binary works from any directory).
+pub const BUILT_IN: [(&str, &str); 14] = [
+    ("attention", include_str!("../../configs/models/attention.toml")),
+    ("lstm", include_str!("../../configs/models/lstm.toml")),
+    ("gru", include_str!("../../configs/models/gru.toml")),
+    ("linear-attention", include_str!("../../configs/models/linear-attention.toml")),
+    ("retnet", include_str!("../../configs/models/retnet.toml")),
+    ("mamba2", include_str!("../../configs/models/mamba2.toml")),
+    ("gla", include_str!("../../configs/models/gla.toml")),
+    ("deltanet", include_str!("../../configs/models/deltanet.toml")),
+    ("gated-deltanet", include_str!("../../configs/models/gated-deltanet.toml")),
+    ("hgrn2", include_str!("../../configs/models/hgrn2.toml")),
+    ("mlstm", include_str!("../../configs/models/mlstm.toml")),
+    ("rwkv6", include_str!("../../configs/models/rwkv6.toml")),
+    ("rwkv7", include_str!("../../configs/models/rwkv7.toml")),
+    ("hybrid", include_str!("../../configs/models/hybrid.toml")),
+];
+
+/// The size a model is built at unless told otherwise.
+pub const DEFAULT_SIZE: &str = "small";
+
+/// A model file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    name: String,
+    mixer: String,
+    #[serde(default)]
+    description: String,
+    /// Chunk size of the chunkwise form used for training the linear family.
+    chunk_size: Option<usize>,
+    /// A hybrid stack: the mixer of each layer, as a pattern repeated to `n_layers`
+    /// (e.g. three gated_deltanet layers then one attention layer).
+    layers: Option<Vec<String>>,
+    sizes: BTreeMap<String, SizeTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SizeTable {
+    d_model: usize,
+    n_layers: usize,
+    head_dim: usize,
+    d_mlp: Option<usize>,
+    d_state: Option<usize>,
+    conv_size: Option<usize>,
+}
+
+/// A fully resolved, validated model configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub name: String,
+    pub size: String,
+    pub description: String,
+    pub mixer: MixerKind,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub head_dim: usize,
+    pub d_mlp: usize,
+    pub d_state: usize,
+    pub conv_size: usize,
+    pub chunk_size: usize,
+    pub vocab: usize,
+    /// Hybrid stacks: the mixer of every layer (absent: every layer is `mixer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<MixerKind>>,
+    /// Where the config came from (`built-in` or a path).
+    pub source: String,
+}
+
+impl ModelConfig {
+    /// The mixer of every layer.
+    pub fn layer_kinds(&self) -> Vec<MixerKind> {
+        match &self.layers {
+            Some(l) => l.clone(),
+            None => vec![self.mixer; self.n_layers],
+        }
+    }
+
+    /// True when some layer is of the linear family (so the kernel form matters).
+    pub fn has_linear(&self) -> bool {
+        self.layer_kinds().iter().any(|k| k.is_linear())
+    }
+
+    /// Number of attention layers (each keeps a KV cache).
+    pub fn attention_layers(&self) -> usize {
+        self.layer_kinds().iter().filter(|k| **k == MixerKind::Attention).count()
+    }
+
+    /// `gated_deltanet x3 + attention x1`, or the single mixer's name.
+    pub fn mixer_summary(&self) -> String {
+        let Some(_) = &self.layers else {
+            return self.mixer.name().to_string();
+        };
+        let mut counts: Vec<(MixerKind, usize)> = Vec::new();
+        for k in self.layer_kinds() {
+            match counts.iter_mut().find(|(c, _)| *c == k) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((k, 1)),
+            }
+        }
+        counts.iter().map(|(k, n)| format!("{} x{n}", k.name())).collect::<Vec<_>>().join(" + ")
+    }
+
+    /// The spec of layer `layer`.
+    pub fn mixer_spec(&self, layer: usize) -> MixerSpec {
+        MixerSpec {
+            kind: self.layer_kinds()[layer],
+            d_model: self.d_model,
+            head_dim: self.head_dim,
+            d_state: self.d_state,
+            conv_size: self.conv_size,
+            layer,
+            n_layers: self.n_layers,
+        }
+    }
+
+    /// `name@size`, how results refer to the model.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.size)
+    }
+}
+
+/// Names of the shipped models.
+pub fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(n, _)| *n).collect()
+}
+
+/// Resolves `name` (a shipped model, or a path to a `.toml` file; `name@size` picks a size) at
+/// `size` (used when the name carries none).
+pub fn load(name: &str, size: &str) -> Result<ModelConfig, UserError> {
+    let (name, size) = match name.rsplit_once('@') {
+        Some((n, s)) => (n, s),
+        None => (name, size),
+    };
+    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
+        return parse(text, &format!("configs/models/{name}.toml"), size, "built-in");
+    }
+    if name.ends_with(".toml") || Path::new(name).exists() {
+        let text = std::fs::read_to_string(name)
+            .map_err(|e| UserError::Usage(format!("{name}: cannot read model config: {e}")))?;
+        return parse(&text, name, size, name);
+    }
+    Err(UserError::Usage(format!(
+        "unknown model `{name}` (known: {}; or give a path to a .toml file)",
+        built_in_names().join(", ")
+    )))
+}
+
+fn field_err(file: &str, field: impl Into<String>, message: impl Into<String>) -> UserError {
+    UserError::Config { file: file.to_string(), field: field.into(), message: message.into() }
+}
+
+/// A TOML error as one line: `file:line: `table.key`: message` (the key when the error points at one).
+pub(crate) fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> UserError {
+    let message = e.message().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return UserError::Usage(format!("{file}: {message}"));
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+    match line.split_once('=') {
+        Some((key, _)) if !message.contains("unknown field") => {
+            let key = key.trim();
+            let field = section.map_or(key.to_string(), |s| format!("{s}.{key}"));
+            UserError::Usage(format!("{file}:{line_no}: `{field}`: {message}"))
+        }
+        _ if line.trim_start().starts_with('[') => UserError::Usage(format!(
+            "{file}:{line_no}: `{}`: {message}",
+            line.trim().trim_matches(|c| c == '[' || c == ']')
+        )),
+        _ => UserError::Usage(format!("{file}:{line_no}: {message}")),
+    }
+}
+
+/// Parses and validates a model file's text; `file` is used in error messages.
+pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelConfig, UserError> {
+    let raw: ModelFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+    let mixer = MixerKind::parse(&raw.mixer).ok_or_else(|| {
+        let known: Vec<_> = MixerKind::ALL.iter().map(|k| k.name()).collect();
+        field_err(file, "mixer", format!("unknown mixer `{}` (known: {})", raw.mixer, known.join(", ")))
+    })?;
+    let s = raw.sizes.get(size).ok_or_else(|| {
+        let known: Vec<_> = raw.sizes.keys().cloned().collect();
+        field_err(file, format!("sizes.{size}"), format!("no size `{size}` (this file has: {})", known.join(", ")))
+    })?;
+    let f = |name: &str| format!("sizes.{size}.{name}");
+    let positive = |value: usize, name: &str| -> Result<(), UserError> {
+        if value == 0 {
+            return Err(field_err(file, f(name), "must be positive"));
+        }
+        Ok(())
+    };
+    positive(s.d_model, "d_model")?;
+    positive(s.n_layers, "n_layers")?;
+    positive(s.head_dim, "head_dim")?;
+    if s.d_model % s.head_dim != 0 {
+        return Err(field_err(
+            file,
+            f("head_dim"),
+            format!("must divide d_model ({} is not a multiple of {})", s.d_model, s.head_dim),
+        ));
+    }
+    let layers = match &raw.layers {
+        None => None,
+        Some(pattern) => {
+            if pattern.is_empty() || s.n_layers % pattern.len() != 0 {
+                return Err(field_err(
+                    file,
+                    "layers",
+                    format!(
+                        "a pattern of {} mixers cannot be repeated to n_layers = {} (it must divide it)",
+                        pattern.len(),
+                        s.n_layers
+                    ),
+                ));
+            }
+            let kinds = pattern
+                .iter()
+                .map(|m| MixerKind::parse(m).ok_or_else(|| field_err(file, "layers", format!("unknown mixer `{m}`"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(kinds.iter().cycle().take(s.n_layers).copied().collect::<Vec<_>>())
+        }
+    };
+    let kinds: Vec<MixerKind> = layers.clone().unwrap_or_else(|| vec![mixer]);
+    if kinds.contains(&MixerKind::Attention) && s.head_dim % 2 != 0 {
+        return Err(field_err(file, f("head_dim"), "must be even for rotary positions"));
+    }
+    if kinds.contains(&MixerKind::Gla) && s.head_dim < 2 {
+        return Err(field_err(file, f("head_dim"), "must be at least 2 (GLA's key dimension is head_dim / 2)"));
+    }
+    if s.d_model > 65_536 || s.n_layers > 1024 {
+        return Err(field_err(file, f("d_model"), "is implausibly large (d_model <= 65536, n_layers <= 1024)"));
+    }
+    let d_mlp = s.d_mlp.unwrap_or_else(|| (8 * s.d_model / 3).div_ceil(8) * 8);
+    positive(d_mlp, "d_mlp")?;
+    let d_state = s.d_state.unwrap_or(64);
+    positive(d_state, "d_state")?;
+    let conv_size = s.conv_size.unwrap_or(4);
+    if !(2..=16).contains(&conv_size) {
+        return Err(field_err(file, f("conv_size"), format!("must be between 2 and 16 (got {conv_size})")));
+    }
+    let chunk_size = raw.chunk_size.unwrap_or(crate::kernels::DEFAULT_CHUNK);
+    if !chunk_size.is_power_of_two() {
+        return Err(field_err(file, "chunk_size", format!("must be a power of two (got {chunk_size})")));
+    }
+    if raw.name.trim().is_empty() {
+        return Err(field_err(file, "name", "must not be empty"));
+    }
+    Ok(ModelConfig {
+        name: raw.name,
+        size: size.to_string(),
+        description: raw.description,
+        mixer,
+        d_model: s.d_model,
+        n_layers: s.n_layers,
+        head_dim: s.head_dim,
+        d_mlp,
+        d_state,
+        conv_size,
+        chunk_size,
+        vocab: 256,
+        layers,
+        source: source.to_string(),
+    })
+}

@@ -1,0 +1,236 @@
+//! The language model around any mixer. Identical scaffolding for every model, so the token mixer is
+//! the only difference: byte embedding -> n x [x + mixer(norm(x)); x + mlp(norm(x))] -> norm -> head.
+
+use crate::kernels::Form;
+use crate::model::config::ModelConfig;
+use crate::model::mixers::{self, Mixer, State};
+use crate::model::nn::{Linear, Params, RmsNorm};
+use candle_core::{DType, Device, Result, Tensor, Var, D};
+
+/// SwiGLU feed-forward: `W_down (silu(W_gate x) ⊙ W_up x)`.
+struct Mlp {
+    gate_up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.down.forward(&crate::kernels::swiglu::swiglu(&self.gate_up.forward(x)?)?)
+    }
+}
+
+struct Block {
+    mixer_norm: RmsNorm,
+    mixer: Box<dyn Mixer>,
+    mlp_norm: RmsNorm,
+    mlp: Mlp,
+}
+
+/// A byte-level language model (vocabulary 256).
+pub struct LanguageModel {
+    pub config: ModelConfig,
+    params: Params,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    head: Linear,
+}
+
+impl LanguageModel {
+    /// Builds the model with weights drawn from `seed` (same seed, same weights), its matrix
+    /// products in `dtype` (see [`crate::device::parse_dtype`]; f32 for full precision).
+    pub fn new(config: &ModelConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        Self::build(config, Params::new(seed, device, dtype))
+    }
+
+    /// The same model for inference only: identical weights, but no autograd graph is recorded, so a
+    /// prefill frees each layer's intermediates as it goes. Cannot be trained.
+    pub fn for_inference(config: &ModelConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        Self::build(config, Params::frozen(seed, device, dtype))
+    }
+
+    fn build(config: &ModelConfig, p: Params) -> Result<Self> {
+        let (d, n) = (config.d_model, config.n_layers);
+        let out_gain = 1.0 / (2.0 * n as f64).sqrt();
+        let embed = p.matrix("embed", (config.vocab, d), 1.0)?;
+        let blocks = (0..n)
+            .map(|i| {
+                let b = p.sub(&format!("layers.{i}"));
+                Ok(Block {
+                    mixer_norm: RmsNorm::new(&b, "mixer_norm", d)?,
+                    mixer: mixers::build(&config.mixer_spec(i), &b.sub("mixer"))?,
+                    mlp_norm: RmsNorm::new(&b, "mlp_norm", d)?,
+                    mlp: Mlp {
+                        gate_up: Linear::new(&b.sub("mlp"), "gate_up", d, 2 * config.d_mlp, false, 1.0)?,
+                        down: Linear::new(&b.sub("mlp"), "down", config.d_mlp, d, false, out_gain)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LanguageModel {
+            config: config.clone(),
+            norm: RmsNorm::new(&p, "norm", d)?,
+            head: Linear::new(&p, "head", d, config.vocab, false, 1.0)?,
+            params: p,
+            embed,
+            blocks,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+
+    /// Every parameter with its name, sorted by name (a stable order for optimisers and checks).
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let data = self.params.varmap().data().lock().expect("parameter map poisoned");
+        let mut vars: Vec<_> = data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// FLOPs of one training step per token at `seq_len` (forward + backward = 3 x forward): 6 per
+    /// weight outside the embedding, plus the token mixing itself: causal attention `6 T d` per layer
+    /// (q·k and p·v over T/2 keys on average), a linear recurrence `24 d d_head` per layer (state
+    /// decay, write and read), the models' own FLOPs whatever form computes them.
+    pub fn train_flops_per_token(&self, seq_len: usize) -> f64 {
+        let dense = (self.num_params() - self.config.vocab * self.config.d_model) as f64;
+        let (d, dh, t) = (self.config.d_model as f64, self.config.head_dim as f64, seq_len as f64);
+        let mixing: f64 = self
+            .config
+            .layer_kinds()
+            .iter()
+            .map(|k| match k {
+                crate::model::mixers::MixerKind::Attention => 6.0 * t * d,
+                k if k.is_linear() => 24.0 * d * dh,
+                _ => 0.0,
+            })
+            .sum();
+        6.0 * dense + mixing
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// Writes the weights as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        self.params.varmap().save(path)
+    }
+
+    /// The training form of the linear family for this model: chunkwise with the config's chunk.
+    ///
+    /// Where the fused kernels serve the device (the CPU), the fused recurrent scan is the default
+    /// instead: there it trains and prefills faster than the chunkwise form of plain ops (see
+    /// `seqbench bench kernels`). RWKV-7's rank-one transition has no fused scan and stays chunkwise.
+    pub fn default_form(&self) -> Form {
+        let rank_one = self.config.layer_kinds().contains(&crate::model::mixers::MixerKind::Rwkv7);
+        if crate::kernels::cpu::enabled(self.device()) && !rank_one {
+            Form::Recurrent
+        } else {
+            Form::Chunkwise(self.config.chunk_size)
+        }
+    }
+
+    /// Logits `[B, T, 256]` for byte ids `[B, T]` (u32), continuing from `states` (None: a fresh
+    /// sequence). Returns the states after the last token (still attached to the graph).
+    pub fn run(&self, ids: &Tensor, states: Option<&[State]>, form: Form) -> Result<(Tensor, Vec<State>)> {
+        let (b, t) = ids.dims2()?;
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
+        let mut x = x.reshape((b, t, self.config.d_model))?;
+        let mut next = Vec::with_capacity(self.blocks.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let state = states.map(|s| &s[i]);
+            let (y, s) = block.mixer.run(&block.mixer_norm.forward(&x)?, state, form)?;
+            x = (x + y)?;
+            x = (&x + block.mlp.forward(&block.mlp_norm.forward(&x)?)?)?;
+            next.push(s);
+        }
+        let logits = self.head.forward(&self.norm.forward(&x)?)?;
+        Ok((logits, next))
+    }
+
+    /// Training forward over whole sequences.
+    pub fn forward(&self, ids: &Tensor, form: Form) -> Result<Tensor> {
+        Ok(self.run(ids, None, form)?.0)
+    }
+
+    /// Mean cross-entropy (nats) of predicting `targets` from `ids`, both `[B, T]`.
+    pub fn loss(&self, ids: &Tensor, targets: &Tensor, form: Form) -> Result<Tensor> {
+        let logits = self.forward(ids, form)?;
+        let v = self.config.vocab;
+        candle_nn::loss::cross_entropy(&logits.reshape(((), v))?, &targets.flatten_all()?)
+    }
+
+    /// Mean cross-entropy over the positions where `mask` (`[B, T]`, 0/1 f32) is 1: the recall tasks
+    /// score only their query positions.
+    pub fn masked_loss(&self, ids: &Tensor, targets: &Tensor, mask: &Tensor, form: Form) -> Result<Tensor> {
+        let logits = self.forward(ids, form)?;
+        let v = self.config.vocab;
+        let logp = candle_nn::ops::log_softmax(&logits.reshape(((), v))?, D::Minus1)?;
+        let picked = logp.gather(&targets.flatten_all()?.unsqueeze(1)?, 1)?.squeeze(1)?; // [B*T]
+        let mask = mask.flatten_all()?;
+        let count = mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64;
+        (picked * mask)?.sum_all()? / -count
+    }
+
+    /// Processes a prompt in parallel; returns its logits and the detached states for decoding.
+    pub fn prefill(&self, ids: &Tensor, form: Form) -> Result<(Tensor, Vec<State>)> {
+        let (logits, states) = self.run(ids, None, form)?;
+        Ok((logits.detach(), states.iter().map(State::detach).collect()))
+    }
+
+    /// Processes a prompt `chunk` tokens at a time, carrying the state (bounds attention's score
+    /// matrix and the activations to one chunk). Returns the last chunk's logits and the states.
+    pub fn prefill_chunked(&self, ids: &Tensor, chunk: usize) -> Result<(Tensor, Vec<State>)> {
+        let t = ids.dim(1)?;
+        let chunk = chunk.max(1);
+        let mut out: Option<(Tensor, Vec<State>)> = None;
+        let mut done = 0;
+        while done < t {
+            let n = chunk.min(t - done);
+            let (l, next) =
+                self.run(&ids.narrow(1, done, n)?, out.as_ref().map(|(_, s)| s.as_slice()), self.default_form())?;
+            out = Some((l.detach(), next.iter().map(State::detach).collect()));
+            done += n;
+        }
+        out.ok_or_else(|| candle_core::Error::Msg("prefill of an empty prompt".into()))
+    }
+
+    /// Decodes one token per sequence, `ids: [B, 1]`; returns logits `[B, 1, 256]`.
+    pub fn step(&self, ids: &Tensor, states: &mut Vec<State>) -> Result<Tensor> {
+        let (logits, next) = self.run(ids, Some(states), Form::Recurrent)?;
+        *states = next.iter().map(State::detach).collect();
+        Ok(logits.detach())
+    }
+
+    /// States before any token.
+    pub fn empty_states(&self, batch: usize) -> Result<Vec<State>> {
+        self.blocks.iter().map(|b| b.mixer.empty_state(batch)).collect()
+    }
+
+    /// States of the size they have after `position` tokens (see [`crate::model::mixers::Mixer::state_at`]).
+    pub fn states_at(&self, batch: usize, position: usize) -> Result<Vec<State>> {
+        self.blocks.iter().map(|b| b.mixer.state_at(batch, position)).collect()
+    }
+
+    /// Exact state bytes of each layer after `seq_len` tokens, by formula.
+    pub fn layer_state_bytes(&self, batch: usize, seq_len: usize) -> Vec<usize> {
+        self.blocks.iter().map(|b| b.mixer.state_bytes(batch, seq_len)).collect()
+    }
+
+    /// Exact bytes of all layers' states after `seq_len` tokens, by formula.
+    pub fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
+        self.blocks.iter().map(|b| b.mixer.state_bytes(batch, seq_len)).sum()
+    }
+
+    /// Dtype of the matrix products (the embedding's and projections' weights).
+    pub fn dtype(&self) -> DType {
+        self.embed.dtype()
+    }
+
+    /// Parameter bytes, each in its own dtype (f32 masters for training not included).
+    pub fn param_bytes(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count() * v.dtype().size_in_bytes()).sum()
+    }
+}

@@ -1,0 +1,90 @@
+//! Memory a training step needs, estimated before allocating (so impossible runs are refused with the
+//! figure instead of crashing; what the machine has is [`crate::device::available_on`]), and the
+//! floor a measured step peak is judged against.
+
+use crate::kernels::Form;
+use crate::model::config::ModelConfig;
+use crate::model::mixers::MixerKind;
+
+/// Upper-bound estimate (bytes) of one training step: weights, gradients and AdamW moments, plus the
+/// activations autograd keeps. Deliberately generous: it exists to refuse what cannot fit, not to
+/// predict the peak (the benchmarks measure that).
+/// `fused_scan`: the fused CPU kernels run (the recurrent form as the fused scan, which keeps no
+/// per-token states; the LSTM/GRU recurrences as single ops).
+pub fn training_estimate(
+    cfg: &ModelConfig,
+    params: usize,
+    batch: usize,
+    seq_len: usize,
+    form: Form,
+    fused_scan: bool,
+) -> usize {
+    let f = 4.0; // bytes per f32
+    let (b, t, d, l) = (batch as f64, seq_len as f64, cfg.d_model as f64, cfg.n_layers as f64);
+    let heads = (cfg.d_model / cfg.head_dim) as f64;
+    let dh = cfg.head_dim as f64;
+    // Projections, norms, MLP and residuals kept for backward, per layer; plus embeddings and logits.
+    let dense = l * 48.0 * b * t * d * f + 4.0 * b * t * cfg.vocab as f64 * f;
+    let layer = |kind: MixerKind| -> f64 {
+        match kind {
+            MixerKind::Attention => 4.0 * b * heads * t * t * f,
+            // Trained step by step: the backward of each step's slice pads its gradient to the whole
+            // sequence, so the peak grows with T² (measured: 5 GiB at T=512, batch 8, d=256, 4 layers).
+            // (The fused recurrences keep only their gates: linear in T.)
+            MixerKind::Lstm | MixerKind::Gru if fused_scan => 16.0 * b * t * d * f,
+            MixerKind::Lstm | MixerKind::Gru => 16.0 * b * t * d * f + b * t * t * d * f,
+            kind => {
+                let state = heads * dh * dh * f * b;
+                let chunk = match form {
+                    Form::Recurrent if fused_scan && kind != MixerKind::Rwkv7 => return 8.0 * b * t * d * f + state,
+                    Form::Recurrent => return 4.0 * t * state,
+                    Form::Chunkwise(c) => (c as f64).min(t),
+                    Form::Parallel => seq_len.max(1).next_power_of_two() as f64,
+                };
+                let per_channel = if kind.channel_gated() { dh } else { 1.0 };
+                let chunks = (t / chunk).ceil();
+                // RWKV-7's rank-one term keeps far more [C, C, d_k] intermediates alive through the
+                // backward (its WY terms and block inverse): 12.3 GiB measured at T=512, batch 8.
+                let copies = if kind == MixerKind::Rwkv7 { 200.0 } else { 4.0 };
+                copies * b * heads * t * chunk * per_channel * f + 3.0 * chunks * state
+            }
+        }
+    };
+    let mixers: f64 = cfg.layer_kinds().into_iter().map(layer).sum();
+    (4.0 * params as f64 * f + dense + mixers) as usize
+}
+
+/// Lower bound (bytes) of what one training step must hold at its peak: weights, gradients and the
+/// two AdamW moments, plus the activations the backward of the scaffold needs in any implementation
+/// (per layer: the block input, both norms' outputs, q/k/v and the mixer output, the MLP's
+/// `[g | u]` and its gated product; then the logits and their gradient). A measured peak is judged
+/// against it (`step_peak_over_floor`).
+pub fn training_floor(cfg: &ModelConfig, params: usize, batch: usize, seq_len: usize) -> usize {
+    let tokens = batch * seq_len;
+    let per_layer = tokens * (7 * cfg.d_model + 3 * cfg.d_mlp);
+    4 * params * 4 + cfg.n_layers * per_layer * 4 + 2 * tokens * cfg.vocab * 4
+}
+
+/// A training step that cannot fit: what it needs and what the device has (bytes).
+#[derive(Clone, Copy, Debug)]
+pub struct TooBig {
+    pub need: usize,
+    pub available: usize,
+}
+
+/// Estimates one training step of `model` ([`training_estimate`], with the fused kernels where they
+/// serve its device) and compares it with the memory available there: the estimate when it fits (or
+/// nothing says how much is available), [`TooBig`] when it does not, so callers refuse before allocating.
+pub fn training_fits(
+    model: &crate::model::LanguageModel,
+    batch: usize,
+    seq_len: usize,
+    form: Form,
+) -> Result<usize, TooBig> {
+    let fused = crate::kernels::cpu::enabled(model.device());
+    let need = training_estimate(&model.config, model.num_params(), batch, seq_len, form, fused);
+    match crate::device::available_on(model.device()) {
+        Some(available) if need > available => Err(TooBig { need, available }),
+        _ => Ok(need),
+    }
+}

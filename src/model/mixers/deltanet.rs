@@ -1,0 +1,101 @@
+//! DeltaNet (Schlag et al. 2021; Yang et al. 2024): the delta rule, one SGD step on `½‖S k - v‖²`.
+//!
+//! `S_t = S_{t-1}(I - β_t k_t k_t^T) + β_t v_t k_t^T` (lecture's orientation), `β_t = sigmoid(W_β x_t)`
+//! per head; q, k, v pass a short causal conv + SiLU, then q and k are L2-normalised and q is scaled by
+//! `1/sqrt(d_k)`; output `W_o RMSNorm(o)` per head.
+
+use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
+use super::linear_attention::split_fused;
+use super::{MixerKind, MixerSpec};
+use crate::kernels::activation::sigmoid;
+use crate::kernels::{l2_normalize, Gate, Inputs};
+use crate::model::nn::{Linear, Params, ShortConv};
+use candle_core::{Result, Tensor};
+
+/// The projections DeltaNet and Gated DeltaNet share: `x -> conv(q, k, v)`, normalised keys, `β`.
+pub(crate) struct DeltaProjections {
+    pub heads: usize,
+    pub head_dim: usize,
+    pub qkv: Linear,
+    pub conv: ShortConv,
+    pub beta: Linear,
+}
+
+impl DeltaProjections {
+    pub fn new(spec: &MixerSpec, p: &Params) -> Result<Self> {
+        let (h, d) = (spec.heads(), spec.head_dim);
+        Ok(DeltaProjections {
+            heads: h,
+            head_dim: d,
+            qkv: Linear::new(p, "qkv", spec.d_model, 3 * h * d, false, 1.0)?,
+            conv: ShortConv::new(p, "conv", 3 * h * d, spec.conv_size)?,
+            beta: Linear::new(p, "beta", spec.d_model, h, true, 1.0)?,
+        })
+    }
+
+    pub fn shape(&self) -> LinearShape {
+        let channels = 3 * self.heads * self.head_dim;
+        LinearShape {
+            heads: self.heads,
+            d_k: self.head_dim,
+            d_v: self.head_dim,
+            conv: Some((channels, self.conv.width)),
+        }
+    }
+
+    /// Kernel inputs with no gate, and the new conv carry.
+    pub fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<(Inputs, Tensor)> {
+        let (qkv, carry) = self.conv.forward(&self.qkv.forward(x)?, conv)?;
+        let parts = split_fused(&qkv, 3, self.heads)?;
+        let q = (l2_normalize(&parts[0], 1e-6)? * (1.0 / (self.head_dim as f64).sqrt()))?;
+        let k = l2_normalize(&parts[1], 1e-6)?;
+        let beta = sigmoid(&self.beta.forward(x)?)?;
+        Ok((
+            Inputs {
+                q,
+                k,
+                v: parts[2].clone(),
+                gate: Gate::None,
+                beta: Some(beta),
+                initial_state: None,
+                exclusive: false,
+                low_rank: None,
+            },
+            carry,
+        ))
+    }
+}
+
+pub struct DeltaNet {
+    proj: DeltaProjections,
+    out: HeadOutput,
+}
+
+impl DeltaNet {
+    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
+        let (h, d) = (spec.heads(), spec.head_dim);
+        Ok(DeltaNet {
+            proj: DeltaProjections::new(spec, p)?,
+            out: HeadOutput::new(p, spec.d_model, h, d, false, out_gain)?,
+        })
+    }
+}
+
+impl LinearFamily for DeltaNet {
+    fn kind(&self) -> MixerKind {
+        MixerKind::Deltanet
+    }
+
+    fn shape(&self) -> LinearShape {
+        self.proj.shape()
+    }
+
+    fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
+        let (inputs, carry) = self.proj.project(x, conv)?;
+        Ok(Projected { inputs, conv: Some(carry), extra: vec![] })
+    }
+
+    fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
+        self.out.forward(o, &p.extra)
+    }
+}

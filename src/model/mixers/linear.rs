@@ -1,0 +1,116 @@
+//! The linear-attention family's shared driver: a model describes how x becomes the kernel's inputs
+//! and how the kernel's output becomes y; the state, the short-conv carry and the three forms are
+//! handled here once.
+
+use super::{Mixer, MixerKind, State};
+use crate::kernels::{self, Form, Inputs};
+use candle_core::{DType, Device, Result, Tensor};
+
+/// The shape of a model's recurrent state.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearShape {
+    pub heads: usize,
+    pub d_k: usize,
+    pub d_v: usize,
+    /// `(channels, width)` of the short causal convolution, if the model has one.
+    pub conv: Option<(usize, usize)>,
+}
+
+/// What `project` produces: the kernel inputs (without the initial state), the new conv carry, and
+/// whatever the output transform needs (gates, skip inputs).
+pub struct Projected {
+    pub inputs: Inputs,
+    pub conv: Option<Tensor>,
+    pub extra: Vec<Tensor>,
+}
+
+/// One model of the family: its parameterisation, per lecture.md section 3.
+pub trait LinearFamily: Send + Sync {
+    fn kind(&self) -> MixerKind;
+    fn shape(&self) -> LinearShape;
+    /// `x: [B, T, d_model]` -> q, k, v `[B, T, H, d]`, gate, β; `conv` is the carry of the short conv.
+    fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected>;
+    /// `o: [B, T, H, d_v]` -> `[B, T, d_model]`.
+    fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor>;
+}
+
+pub(crate) fn boxed<F: LinearFamily + 'static>(f: F, device: &Device) -> Box<dyn Mixer> {
+    Box::new(LinearMixer(f, device.clone()))
+}
+
+/// Adapts a [`LinearFamily`] to the [`Mixer`] contract.
+pub struct LinearMixer<F>(pub F, pub Device);
+
+impl<F: LinearFamily> Mixer for LinearMixer<F> {
+    fn kind(&self) -> MixerKind {
+        self.0.kind()
+    }
+
+    fn run(&self, x: &Tensor, state: Option<&State>, form: Form) -> Result<(Tensor, State)> {
+        let (s0, conv) = match state {
+            None => (None, None),
+            Some(State::Linear { s, conv }) => (Some(s.clone()), conv.as_ref()),
+            Some(other) => {
+                candle_core::bail!("{:?} mixer given a foreign state {other:?}", self.kind())
+            }
+        };
+        let mut p = self.0.project(x, conv)?;
+        p.inputs.initial_state = s0;
+        let out = kernels::run(form, &p.inputs)?;
+        let y = self.0.output(&out.o, &p)?;
+        Ok((y, State::Linear { s: out.state, conv: p.conv }))
+    }
+
+    fn empty_state(&self, batch: usize) -> Result<State> {
+        let sh = self.0.shape();
+        let s = Tensor::zeros((batch, sh.heads, sh.d_k, sh.d_v), DType::F32, &self.1)?;
+        let conv = sh.conv.map(|(c, w)| Tensor::zeros((batch, w - 1, c), DType::F32, &self.1)).transpose()?;
+        Ok(State::Linear { s, conv })
+    }
+
+    fn state_bytes(&self, batch: usize, _seq_len: usize) -> usize {
+        let sh = self.0.shape();
+        let conv = sh.conv.map_or(0, |(c, w)| (w - 1) * c);
+        4 * batch * (sh.heads * sh.d_k * sh.d_v + conv)
+    }
+}
+
+/// The read-out most of the family shares: `W_o (RMSNorm_head(o) ⊙ silu(W_g x))`, the gate optional
+/// (RetNet, GLA, Gated DeltaNet have it; linear attention and DeltaNet do not).
+pub struct HeadOutput {
+    norm: crate::model::nn::RmsNorm,
+    gate: Option<crate::model::nn::Linear>,
+    out: crate::model::nn::Linear,
+}
+
+impl HeadOutput {
+    pub fn new(
+        p: &crate::model::nn::Params,
+        d_model: usize,
+        heads: usize,
+        d_v: usize,
+        gated: bool,
+        out_gain: f64,
+    ) -> Result<Self> {
+        use crate::model::nn::{Linear, RmsNorm};
+        Ok(HeadOutput {
+            norm: RmsNorm::new(p, "norm", d_v)?,
+            gate: if gated { Some(Linear::new(p, "out_gate", d_model, heads * d_v, false, 1.0)?) } else { None },
+            out: Linear::new(p, "out", heads * d_v, d_model, false, out_gain)?,
+        })
+    }
+
+    /// What [`HeadOutput::forward`] needs from the mixer's input (the gate pre-activation, if gated).
+    pub fn from_input(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.gate.as_ref().map(|g| g.forward(x)).into_iter().collect()
+    }
+
+    /// `o: [B, T, H, d_v]`, `extra`: what [`HeadOutput::from_input`] returned.
+    pub fn forward(&self, o: &Tensor, extra: &[Tensor]) -> Result<Tensor> {
+        let mut y = crate::model::nn::merge_heads(&self.norm.forward(o)?)?;
+        if let Some(g) = extra.first() {
+            y = (y * g.silu()?)?;
+        }
+        self.out.forward(&y)
+    }
+}

@@ -1,0 +1,101 @@
+//! Mamba-2 (Dao & Gu 2024) as gated retention: a data-dependent scalar decay per head.
+//!
+//! `[z, x, B, C, dt] = W_in u`; `x, B, C <- silu(conv(x, B, C))`; `Δ = softplus(dt + dt_bias)`,
+//! `A = -exp(A_log)`. Then with `q = C`, `k = B` (shared by all heads), `v = Δ·x`, `g = Δ·A` and scale 1:
+//! `S_t = exp(g_t) S_{t-1} + v_t k_t^T`, `y_t = S_t q_t + D·x_t`, output `W_out RMSNorm(y ⊙ silu(z))`.
+
+use super::linear::{LinearFamily, LinearShape, Projected};
+use super::{MixerKind, MixerSpec};
+use crate::kernels::activation::softplus;
+use crate::kernels::{Gate, Inputs};
+use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm, ShortConv};
+use candle_core::{Result, Tensor, D};
+
+pub struct Mamba2 {
+    heads: usize,
+    head_dim: usize,
+    d_inner: usize,
+    d_state: usize,
+    in_proj: Linear,
+    conv: ShortConv,
+    a_log: Tensor,
+    dt_bias: Tensor,
+    skip: Tensor,
+    norm: RmsNorm,
+    out: Linear,
+}
+
+impl Mamba2 {
+    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
+        let d_inner = 2 * spec.d_model;
+        let heads = d_inner / spec.head_dim;
+        let n = spec.d_state;
+        // dt initialised log-uniformly in [1e-3, 1e-1]; dt_bias = softplus^{-1}(dt).
+        let dt = p.draw_uniform("dt_init", heads, (1e-3f64).ln(), (1e-1f64).ln())?.exp()?;
+        let dt_bias = (&dt + (dt.neg()?.exp()?.neg()? + 1.0)?.log()?)?; // dt + log(1 - exp(-dt))
+        let dt_bias = p.from_values("dt_bias", dt_bias.to_vec1::<f32>()?)?;
+        Ok(Mamba2 {
+            heads,
+            head_dim: spec.head_dim,
+            d_inner,
+            d_state: n,
+            in_proj: Linear::new(p, "in_proj", spec.d_model, 2 * d_inner + 2 * n + heads, false, 1.0)?,
+            conv: ShortConv::new(p, "conv", d_inner + 2 * n, spec.conv_size)?,
+            a_log: p.uniform("a_log", heads, 1f64.ln(), 16f64.ln())?,
+            dt_bias,
+            skip: p.constant("d_skip", heads, 1.0)?,
+            norm: RmsNorm::new(p, "norm", d_inner)?,
+            out: Linear::new(p, "out", d_inner, spec.d_model, false, out_gain)?,
+        })
+    }
+}
+
+impl LinearFamily for Mamba2 {
+    fn kind(&self) -> MixerKind {
+        MixerKind::Mamba2
+    }
+
+    fn shape(&self) -> LinearShape {
+        LinearShape {
+            heads: self.heads,
+            d_k: self.d_state,
+            d_v: self.head_dim,
+            conv: Some((self.d_inner + 2 * self.d_state, self.conv.width)),
+        }
+    }
+
+    fn project(&self, u: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
+        let (b, t, _) = u.dims3()?;
+        let (h, n, di) = (self.heads, self.d_state, self.d_inner);
+        let proj = self.in_proj.forward(u)?;
+        let z = proj.narrow(D::Minus1, 0, di)?;
+        let (xbc, carry) = self.conv.forward(&proj.narrow(D::Minus1, di, di + 2 * n)?, conv)?;
+        let dt = proj.narrow(D::Minus1, 2 * di + 2 * n, h)?;
+        let x = split_heads(&xbc.narrow(D::Minus1, 0, di)?, h)?; // [B, T, H, P]
+        let shared = |off: usize| -> Result<Tensor> {
+            xbc.narrow(D::Minus1, off, n)?.unsqueeze(2)?.broadcast_as((b, t, h, n))?.contiguous()
+        };
+        let (k, q) = (shared(di)?, shared(di + n)?); // B and C
+        let delta = softplus(&dt.broadcast_add(&self.dt_bias)?)?; // [B, T, H]
+        let g = delta.broadcast_mul(&self.a_log.exp()?.neg()?)?;
+        let v = x.broadcast_mul(&delta.unsqueeze(3)?)?;
+        let inputs = Inputs {
+            q,
+            k,
+            v,
+            gate: Gate::Scalar(g),
+            beta: None,
+            initial_state: None,
+            exclusive: false,
+            low_rank: None,
+        };
+        Ok(Projected { inputs, conv: Some(carry), extra: vec![z, x] })
+    }
+
+    fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
+        let (z, x) = (&p.extra[0], &p.extra[1]);
+        let y = (o + x.broadcast_mul(&self.skip.unsqueeze(1)?)?)?;
+        let y = (merge_heads(&y)? * z.silu()?)?;
+        self.out.forward(&self.norm.forward(&y)?)
+    }
+}
