@@ -12,7 +12,7 @@ const SUITE: &str = r#"
 name = "ab"
 models = ["attention", "gated-deltanet"]
 size = "tiny"
-plan = { warmup = 1, min_samples = 3, min_seconds = 0.0, max_samples = 3 }
+plan = { warmup = 1, min_samples = 5, min_seconds = 0.0, max_samples = 5 }
 [train]
 seq_lens = [16]
 batch = 2
@@ -23,6 +23,12 @@ plan = { warmup = 1, min_samples = 10, min_seconds = 0.0, max_samples = 10 }
 [memory]
 positions = [16]
 "#;
+
+/// The A/B runs of this file take turns: run side by side they would be each other's noise.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn setup(name: &str) -> (PathBuf, String) {
     let dir = temp_dir("ab", name);
@@ -44,6 +50,7 @@ fn read(p: &Path) -> Value {
 
 #[test]
 fn the_same_binary_on_both_sides_passes_and_a_2x_slowdown_fails_in_every_timed_cell() {
+    let _turn = one_at_a_time();
     let (dir, suite) = setup("aa");
     let out = ab(&dir, &suite, "aa", &[], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -88,14 +95,23 @@ fn the_same_binary_on_both_sides_passes_and_a_2x_slowdown_fails_in_every_timed_c
     assert!(worse > 1.6 && worse < 2.5, "{worse}");
 }
 
+/// The baseline side of one real A/B run, made once.
+fn ab_side() -> &'static Value {
+    static SIDE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SIDE.get_or_init(|| {
+        let _turn = one_at_a_time();
+        let (src, suite) = setup("rounds-src");
+        let out = ab(&src, &suite, "src", &[], &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        read(&src.join("src/baseline/results.json"))
+    })
+}
+
 /// A pair of runs whose cells carry constructed per-round medians.
 fn rounds_pair(dir: &Path, base_rounds: &[f64], new_rounds: &[f64]) -> (PathBuf, PathBuf) {
-    let (src, suite) = setup("rounds-src");
-    let out = ab(&src, &suite, "src", &[], &[]);
-    assert!(out.status.success());
     let mut paths = Vec::new();
     for (name, rounds) in [("base", base_rounds), ("new", new_rounds)] {
-        let mut r = read(&src.join("src/baseline/results.json"));
+        let mut r = ab_side().clone();
         r["cells"].as_array_mut().unwrap().retain(|c| c["measurement"] == "decode_latency");
         for c in r["cells"].as_array_mut().unwrap() {
             let metrics = c["metrics"].as_object_mut().unwrap();

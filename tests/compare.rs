@@ -297,7 +297,7 @@ fn each_cell_keeps_the_calibration_of_its_shard_for_normalize() {
 
 #[test]
 fn the_shard_of_a_slurm_array_task() {
-    use seqbench::report::Shard;
+    use seqbench::results::Shard;
     let task = |vars: &[(&str, &str)]| {
         let map: std::collections::HashMap<String, String> =
             vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

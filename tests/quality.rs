@@ -1,12 +1,13 @@
 //! Quality tasks: the MQAR and copy generators (layout, labels, seeds, invalid parameters), and real
 //! training: attention solves an easy MQAR setting.
 
-use seqbench::bench::{run_cell, CellSpec, Measurement, Settings, Status};
+use seqbench::measure::run_cell;
 use seqbench::model::config;
 use seqbench::model::data::copy::CopyConfig;
 use seqbench::model::data::mqar::MqarConfig;
-use seqbench::stats::SamplePlan;
-use seqbench::suite::Suite;
+use seqbench::results::stats::SamplePlan;
+use seqbench::results::suite::Suite;
+use seqbench::results::{CellSpec, Measurement, Settings, Status};
 
 fn mqar(kv_pairs: usize, seq_len: usize) -> MqarConfig {
     MqarConfig { vocab: 32, seq_len, kv_pairs, train_examples: 50, test_examples: 20, seed: 3 }

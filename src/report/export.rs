@@ -2,7 +2,7 @@
 //! `customBiggerIsBetter` and `customSmallerIsBetter`) and bencher's Benchmark Metric Format.
 
 use super::Results;
-use crate::bench::{Measurement, Status};
+use crate::results::{Measurement, Status};
 use serde_json::{json, Map, Value};
 
 /// `(bigger_is_better, smaller_is_better)` arrays for github-action-benchmark's `custom*` tools.

@@ -3,8 +3,8 @@
 
 use super::tables::grids;
 use super::Results;
-use crate::bench::Status;
 use crate::output::bytes;
+use crate::results::Status;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -43,7 +43,7 @@ pub fn render(r: &Results, charts: &[(String, String)]) -> String {
         r.cells.len(),
         r.planned.len()
     ));
-    for n in r.notices() {
+    for n in super::notices(r) {
         h.push_str(&format!("<p class=\"failed\"><strong>{}</strong></p>\n", escape(&n)));
     }
     h.push_str("<h2>Environment</h2>\n<table class=\"env\"><tbody>\n");

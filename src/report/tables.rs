@@ -2,8 +2,8 @@
 //! columns. Rendered for the terminal (comfy-table) and as Markdown (results.md).
 
 use super::Results;
-use crate::bench::{CellResult, Measurement, Status};
 use crate::output::{bytes, table};
+use crate::results::{CellResult, Measurement, Status};
 
 /// A rendered-independent table.
 pub struct Grid {
@@ -250,7 +250,7 @@ pub fn markdown(r: &Results, charts: &[(String, String)]) -> String {
         r.cells.len(),
         r.planned.len()
     );
-    for n in r.notices() {
+    for n in super::notices(r) {
         s.push_str(&format!("> **{}**\n\n", md_escape(&n)));
     }
     s.push_str(&format!(

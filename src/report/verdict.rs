@@ -3,9 +3,9 @@
 
 use super::tables::{seconds, value};
 use super::Results;
-use crate::bench::{CellResult, Measurement, Status};
 use crate::model::mixers::MixerKind;
 use crate::output::bytes;
+use crate::results::{CellResult, Measurement, Status};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
 pub const FLAT_RATIO: f64 = 1.5;

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 pub fn seqbench_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_seqbench"));
     c.args(args).env("RAYON_NUM_THREADS", "1");
-    for var in seqbench::report::SLURM_VARIABLES.iter().chain(&[seqbench::stats::SLOWDOWN_ENV]) {
+    for var in seqbench::results::SLURM_VARIABLES.iter().chain(&[seqbench::measure::sample::SLOWDOWN_ENV]) {
         c.env_remove(var);
     }
     for (k, v) in env {

@@ -1,20 +1,11 @@
-//! Measurements of the lecture's table, one file each. A measurement runs one *cell* (one model, one
-//! value of the swept parameter) described by a [`CellSpec`] and returns a [`CellResult`]; the suite
-//! runner executes every cell in a child process of its own.
-
-pub mod generation;
-pub mod kernels;
-pub mod latency;
-pub mod memory;
-pub mod quality;
-pub mod train;
+//! One cell of a suite: what is measured ([`Measurement`]), the cell's description
+//! ([`CellSpec`], also what a child process receives) and its result ([`CellResult`], as
+//! results.json stores it).
 
 use crate::model::config::ModelConfig;
-use crate::model::LanguageModel;
-use crate::stats::{SamplePlan, Summary};
+use crate::results::stats::{SamplePlan, Summary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// What is measured. The names are the `measurement` field of results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,20 +203,6 @@ pub struct CellResult {
     pub calibration_gflops: Option<f64>,
 }
 
-/// What a measurement returns.
-pub struct Outcome {
-    pub status: Status,
-    pub samples: Vec<f64>,
-    pub metrics: BTreeMap<String, f64>,
-    pub error: Option<String>,
-}
-
-impl Outcome {
-    pub fn ok(samples: Vec<f64>, metrics: BTreeMap<String, f64>) -> Outcome {
-        Outcome { status: Status::Ok, samples, metrics, error: None }
-    }
-}
-
 impl CellResult {
     /// A cell that did not produce a measurement.
     pub fn failed(spec: &CellSpec, error: String, wall_seconds: f64) -> CellResult {
@@ -245,78 +222,4 @@ impl CellResult {
     pub fn median(&self) -> Option<f64> {
         self.summary.as_ref().map(|s| s.median)
     }
-}
-
-/// Runs one cell in this process.
-pub fn run_cell(spec: &CellSpec) -> CellResult {
-    let start = Instant::now();
-    let outcome = (|| -> anyhow::Result<Outcome> {
-        let device = crate::device::selected()?;
-        let model = match spec.measurement {
-            m if m == Measurement::TrainThroughput || m.is_quality() => {
-                LanguageModel::new(&spec.model, spec.seed, &device, crate::device::dtype())?
-            }
-            _ => LanguageModel::for_inference(&spec.model, spec.seed, &device, crate::device::dtype())?,
-        };
-        crate::alloc::reset_peak();
-        crate::device::reset_peak_allocated(&device);
-        let outcome = match spec.measurement {
-            Measurement::TrainThroughput => train::measure(&model, spec)?,
-            Measurement::PrefillLatency => latency::measure_prefill(&model, spec)?,
-            Measurement::DecodeLatency => latency::measure_decode(&model, spec)?,
-            Measurement::Memory => memory::measure(&model, spec)?,
-            Measurement::Generation => generation::measure(&model, spec)?,
-            Measurement::LmLoss => quality::measure_lm(&model, spec)?,
-            Measurement::MqarAccuracy | Measurement::MqarWidth => quality::measure_mqar(&model, spec)?,
-            Measurement::CopyAccuracy => quality::measure_copy(&model, spec)?,
-        };
-        Ok(with_device_memory(outcome, &device))
-    })();
-    let wall_seconds = start.elapsed().as_secs_f64();
-    match outcome {
-        Err(e) => CellResult::failed(spec, format!("{e:#}").replace('\n', " "), wall_seconds),
-        Ok(mut o) => {
-            if let Some(rss) = crate::alloc::peak_rss() {
-                o.metrics.insert("peak_rss_bytes".into(), rss as f64);
-            }
-            CellResult {
-                spec: spec.clone(),
-                status: o.status,
-                error: o.error,
-                unit: spec.measurement.unit().into(),
-                summary: (!o.samples.is_empty()).then(|| Summary::of(&o.samples)),
-                samples: o.samples,
-                metrics: o.metrics,
-                wall_seconds,
-                calibration_gflops: None,
-            }
-        }
-    }
-}
-
-/// Adds the device memory a cell used on a GPU: the most its tensors held at once during its last
-/// measured phase (`device_peak_bytes`, weights included: the high-water mark is reset at the cell's
-/// start and again by each phase's [`crate::meter::Meter`]) and all memory in use on the GPU at the
-/// end (`device_memory_in_use_bytes`, as nvidia-smi counts it).
-fn with_device_memory(mut outcome: Outcome, device: &candle_core::Device) -> Outcome {
-    if let Some((_, high)) = crate::device::allocated(device) {
-        outcome.metrics.insert("device_peak_bytes".into(), high as f64);
-    }
-    if let Some(used) = crate::device::memory_in_use(device) {
-        outcome.metrics.insert("device_memory_in_use_bytes".into(), used as f64);
-    }
-    outcome
-}
-
-/// The kernel form a cell asks for (the model's chunkwise form by default).
-pub fn form_of(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<crate::kernels::Form> {
-    match &spec.settings.form {
-        None => Ok(model.default_form()),
-        Some(f) => crate::kernels::Form::parse(f).map_err(anyhow::Error::msg),
-    }
-}
-
-/// Settings a measurement cannot run without.
-pub fn required(value: Option<usize>, name: &str) -> anyhow::Result<usize> {
-    value.ok_or_else(|| anyhow::anyhow!("cell is missing the `{name}` setting"))
 }

@@ -2,9 +2,9 @@
 //! when the rank-sum test finds the samples differ (p < 0.05) *and* the median is worse by more than
 //! the threshold. The direction of "better" is known per measurement.
 
-use crate::bench::{CellResult, Measurement, Status};
-use crate::report::Results;
-use crate::stats::{bootstrap_change_ci, bootstrap_median_ci, mann_whitney_p, median, signed_rank_p};
+use crate::results::stats::{bootstrap_change_ci, bootstrap_median_ci, mann_whitney_p, median, signed_rank_p};
+use crate::results::Results;
+use crate::results::{CellResult, Measurement, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

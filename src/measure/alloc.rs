@@ -2,7 +2,7 @@
 //! phase of a measurement reports its own peak heap; and the process's peak RSS from /proc.
 //!
 //! The binary installs [`Counting`] as its global allocator; in a library user's program without it,
-//! the counters stay at zero and [`is_active`] says so.
+//! the counters stay at zero.
 //!
 //! Large blocks are recycled: a training step allocates and frees the same big tensors every step,
 //! and handing them back to the OS each time costs a page fault and the kernel's zeroing of every page
@@ -199,19 +199,9 @@ pub fn reset_peak() {
     PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
-/// True when the counting allocator is installed (something has been counted).
-pub fn is_active() -> bool {
-    PEAK.load(Ordering::Relaxed) > 0
-}
-
 /// Peak resident set size of this process (VmHWM), bytes.
 pub fn peak_rss() -> Option<usize> {
     proc_status_kib("VmHWM:").map(|k| k * 1024)
-}
-
-/// Current resident set size (VmRSS), bytes.
-pub fn rss() -> Option<usize> {
-    proc_status_kib("VmRSS:").map(|k| k * 1024)
 }
 
 fn proc_status_kib(key: &str) -> Option<usize> {

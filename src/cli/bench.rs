@@ -1,12 +1,12 @@
 //! `seqbench bench kernels`: the op-level benchmark (see `bench::kernels`), with its table and files.
 
-use crate::bench::kernels::{implementations, measure, Implementation, KernelRow};
 use crate::cli::KernelArgs;
-use crate::env::Environment;
 use crate::error::usage;
+use crate::measure::kernels::{implementations, measure, Implementation, KernelRow};
 use crate::output::{bytes, progress, table, write_json};
 use crate::report::tables::seconds;
-use crate::stats::SamplePlan;
+use crate::results::stats::SamplePlan;
+use crate::results::Environment;
 use serde::Serialize;
 
 /// kernels.json.
@@ -47,12 +47,12 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
         min_seconds: a.min_seconds,
         max_samples: a.samples.max(100),
     };
-    let run_id = a.run_id.clone().unwrap_or_else(|| crate::runner::default_run_id("kernels"));
+    let run_id = a.run_id.clone().unwrap_or_else(|| crate::measure::runner::default_run_id("kernels"));
     crate::output::refuse_file_as_dir(&a.out, "--out")?;
     let dir = a.out.join(&run_id);
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
-    let environment = Environment::capture(&device)?;
-    let created = crate::report::now_rfc3339();
+    let environment = crate::measure::env::capture(&device)?;
+    let created = crate::results::now_rfc3339();
     let points: Vec<_> = imps
         .iter()
         .flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t))))

@@ -35,8 +35,8 @@ impl Usage {
 impl Meter {
     /// Resets both high-water marks and notes what is held now.
     pub fn start(device: &Device) -> Meter {
-        let host_before = crate::alloc::current();
-        crate::alloc::reset_peak();
+        let host_before = crate::measure::alloc::current();
+        crate::measure::alloc::reset_peak();
         crate::device::reset_peak_allocated(device);
         let device_before = crate::device::allocated(device).map(|(current, _)| current);
         Meter { device: device.clone(), host_before, device_before }
@@ -48,8 +48,8 @@ impl Meter {
         let device = crate::device::allocated(&self.device);
         let before = self.device_before.unwrap_or(0);
         Usage {
-            host_peak: crate::alloc::peak().saturating_sub(self.host_before),
-            host_held: crate::alloc::current().saturating_sub(self.host_before),
+            host_peak: crate::measure::alloc::peak().saturating_sub(self.host_before),
+            host_held: crate::measure::alloc::current().saturating_sub(self.host_before),
             device_peak: device.map(|(_, high)| high.saturating_sub(before)),
             device_held: device.map(|(current, _)| current.saturating_sub(before)),
         }

@@ -1,13 +1,13 @@
-//! Command-line definitions (clap derive), nothing else.
+//! The command line's definitions (clap derive), nothing else.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// seqbench: is the Transformer's era over? Measure it on your own hardware.
 ///
-/// Trains and runs softmax attention, LSTM/GRU and the linear-attention family (linear attention,
-/// RetNet, Mamba-2, GLA, DeltaNet, Gated DeltaNet) as byte-level language models with identical
-/// scaffolding, so the token mixer is the only difference.
+/// Trains and runs softmax attention, the classic gated RNNs (LSTM, GRU), the linear-attention family
+/// and hybrid stacks as byte-level language models with identical scaffolding, so the token mixer is
+/// the only difference (`seqbench list` shows every model and its state update).
 #[derive(Debug, Parser)]
 #[command(name = "seqbench", version, about, long_about)]
 pub struct Cli {

@@ -1,14 +1,14 @@
 //! `seqbench ab [SUITE] --baseline BIN [--candidate BIN]`: both binaries measured side by side on this
-//! machine in interleaved rounds (see [`crate::runner::run_ab`]), then compared pair by pair; exit 1
+//! machine in interleaved rounds (see [`crate::measure::runner::run_ab`]), then compared pair by pair; exit 1
 //! on a regression. This is the regression check that holds on a noisy shared runner, where two
 //! separate runs minutes apart differ by more than the changes worth catching.
 
 use crate::cli::AbArgs;
-use crate::compare::{compare, Options, Verdict};
 use crate::error::usage;
+use crate::measure::runner::{self, AbOptions, AB_SIDES};
 use crate::output::write_json;
-use crate::runner::{self, AbOptions, AB_SIDES};
-use crate::suite::Suite;
+use crate::results::compare::{compare, Options, Verdict};
+use crate::results::suite::Suite;
 use std::path::{Path, PathBuf};
 
 /// The fewest rounds with which the one-sided signed-rank test can reach p < 0.05 (1/32).
@@ -78,7 +78,7 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
             "candidate_binary": candidate,
             "rounds": a.rounds,
             "threshold": threshold,
-            "injected_slowdown": std::env::var(crate::stats::SLOWDOWN_ENV).ok(),
+            "injected_slowdown": std::env::var(crate::measure::sample::SLOWDOWN_ENV).ok(),
             "comparison": cmp,
         }),
     )?;

@@ -1,9 +1,9 @@
 //! `seqbench report RUN_DIR [--compare BASELINE]`: the charts, report.html and results.md of a run.
 
 use crate::cli::ReportArgs;
-use crate::compare::{compare, Options};
 use crate::error::usage;
-use crate::report::Results;
+use crate::results::compare::{compare, Options};
+use crate::results::Results;
 
 pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
     let threshold = super::compare::threshold(a.threshold)?;
@@ -21,7 +21,7 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
             Some(cmp)
         }
     };
-    for path in results.write_report(&dir, comparison.as_ref())? {
+    for path in crate::report::write_report(&mut results, &dir, comparison.as_ref())? {
         println!("{}", path.display());
     }
     Ok(())

@@ -7,8 +7,9 @@
 //! state, so every sample measures exactly position p.
 
 use super::{required, CellSpec, Outcome};
+use crate::measure::sample::sample;
 use crate::model::LanguageModel;
-use crate::stats::{sample, SamplePlan};
+use crate::results::stats::SamplePlan;
 use candle_core::{Result, Tensor};
 use std::collections::BTreeMap;
 
@@ -52,11 +53,11 @@ pub fn heap_growth_per_token(model: &LanguageModel, batch: usize, position: usiz
     for _ in 0..GROWTH_STEPS {
         model.step(&ids, &mut states)?;
     }
-    let before = crate::alloc::current();
+    let before = crate::measure::alloc::current();
     for _ in 0..GROWTH_STEPS {
         model.step(&ids, &mut states)?;
     }
-    Ok((crate::alloc::current() as f64 - before as f64) / GROWTH_STEPS as f64)
+    Ok((crate::measure::alloc::current() as f64 - before as f64) / GROWTH_STEPS as f64)
 }
 
 pub fn measure_prefill(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {

@@ -6,7 +6,8 @@
 use crate::kernels::verify::kernel_case_on;
 use crate::kernels::Recurrence;
 use crate::kernels::{self, Form};
-use crate::stats::{sample, SamplePlan, Summary};
+use crate::measure::sample::sample;
+use crate::results::stats::{SamplePlan, Summary};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 

@@ -50,7 +50,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     }
     let ids = byte_ids(batch, prompt, 3, model.device())?;
     let mut prefill_seconds = Vec::new();
-    let samples = crate::stats::sample(&spec.plan, || -> anyhow::Result<_> {
+    let samples = crate::measure::sample::sample(&spec.plan, || -> anyhow::Result<_> {
         let device = model.device();
         let ((logits, mut states), prefill) =
             crate::device::timed(device, || model.prefill_chunked(&ids, prefill_chunk(batch, prompt)))?;
@@ -65,8 +65,8 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
         Ok(Some(decode))
     })?;
     let generated = (batch * tokens) as f64;
-    metrics.insert("median_prefill_seconds".into(), crate::stats::Summary::of(&prefill_seconds).median);
-    metrics.insert("peak_heap_bytes".into(), crate::alloc::peak() as f64);
+    metrics.insert("median_prefill_seconds".into(), crate::results::stats::Summary::of(&prefill_seconds).median);
+    metrics.insert("peak_heap_bytes".into(), crate::measure::alloc::peak() as f64);
     Ok(Outcome::ok(samples.iter().map(|t| generated / t).collect(), metrics))
 }
 

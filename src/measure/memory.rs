@@ -5,7 +5,7 @@
 //! memory held after and at the peak of the prefill (the CUDA memory pool).
 
 use super::{required, CellSpec, Outcome};
-use crate::meter::Meter;
+use crate::measure::meter::Meter;
 use crate::model::mixers::State;
 use crate::model::LanguageModel;
 use std::collections::BTreeMap;

@@ -3,11 +3,11 @@
 //! on, and each cell's peak memory is its own. Results are written after every cell, so an interrupt
 //! loses only the cell in flight and `--resume` finishes the rest.
 
-use crate::bench::{run_cell, CellResult, CellSpec};
-use crate::env::Environment;
 use crate::error::usage;
-use crate::report::{Results, Shard};
-use crate::suite::Suite;
+use crate::measure::run_cell;
+use crate::results::suite::Suite;
+use crate::results::{CellResult, CellSpec};
+use crate::results::{Results, Shard};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,7 +68,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
             if !opts.quiet {
                 eprintln!("measuring the environment (calibration matmul)...");
             }
-            let env = Environment::capture(&crate::device::selected()?)?;
+            let env = crate::measure::env::capture(&crate::device::selected()?)?;
             let planned = cells.iter().map(|c| c.id.clone()).collect();
             let mut results = Results::new(id, suite, env, planned);
             results.shard = opts.shard;
@@ -78,7 +78,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
     let cells = results.suite.cells()?;
     let missing: std::collections::HashSet<String> = results.missing().into_iter().collect();
     let todo: Vec<&CellSpec> = cells.iter().filter(|c| missing.contains(&c.id)).collect();
-    results.write(&dir)?;
+    crate::report::save(&mut results, &dir)?;
     let bar = crate::output::progress(opts.quiet, todo.len() as u64);
     let stop_after: Option<usize> = std::env::var(STOP_AFTER_ENV).ok().and_then(|v| v.parse().ok());
     for (i, spec) in todo.iter().enumerate() {
@@ -92,20 +92,20 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
         } else {
             run_child(&opts.exe, spec, results.suite.cell_timeout, false)
         };
-        if result.status == crate::bench::Status::Failed && opts.quiet {
+        if result.status == crate::results::Status::Failed && opts.quiet {
             eprintln!("cell {} failed: {}", spec.id, result.error.as_deref().unwrap_or(""));
         }
         results.cells.push(result);
-        results.write(&dir)?;
+        crate::report::save(&mut results, &dir)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     if results.missing().is_empty() && results.finished.is_none() {
-        results.finished = Some(crate::report::now_rfc3339());
+        results.finished = Some(crate::results::now_rfc3339());
     }
     // Keep the planned order in the file, whatever order cells finished in.
     results.sort_cells();
-    results.write(&dir)?;
+    crate::report::save(&mut results, &dir)?;
     Ok((results, dir))
 }
 
@@ -134,14 +134,14 @@ pub struct AbOptions {
 /// clock, the thermal state) fall on both sides alike: round after round, cell after cell, one
 /// binary then the other, the order alternating between cells and rounds. Each side's cell keeps
 /// all its samples and the median of every round (metrics `round_median.NN`), which
-/// [`crate::compare::compare`] pairs. Both sides are written after every round. The test-only knob
-/// [`crate::stats::SLOWDOWN_ENV`] reaches the candidate only.
+/// [`crate::results::compare::compare`] pairs. Both sides are written after every round. The test-only knob
+/// [`crate::measure::sample::SLOWDOWN_ENV`] reaches the candidate only.
 pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
     let cells = suite.cells()?;
     if !opts.quiet {
         eprintln!("measuring the environment (calibration matmul)...");
     }
-    let env = Environment::capture(&crate::device::selected()?)?;
+    let env = crate::measure::env::capture(&crate::device::selected()?)?;
     let planned: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
     let mut sides = AB_SIDES.map(|name| Results::new(name.into(), suite.clone(), env.clone(), planned.clone()));
     let mut acc: [Vec<Option<CellResult>>; 2] = [vec![None; cells.len()], vec![None; cells.len()]];
@@ -152,7 +152,7 @@ pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
             for side in order {
                 bar.set_message(format!("round {}/{} {} {}", round + 1, opts.rounds, AB_SIDES[side], spec.id));
                 let result = run_child(&opts.binaries[side], spec, suite.cell_timeout, side == 0);
-                if result.status == crate::bench::Status::Failed && opts.quiet {
+                if result.status == crate::results::Status::Failed && opts.quiet {
                     eprintln!("{}: cell {} failed: {}", AB_SIDES[side], spec.id, result.error.as_deref().unwrap_or(""));
                 }
                 acc[side][i] = Some(accumulate(acc[side][i].take(), result, round));
@@ -162,9 +162,9 @@ pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
         for side in 0..2 {
             sides[side].cells = acc[side].iter().flatten().cloned().collect();
             if round + 1 == opts.rounds {
-                sides[side].finished = Some(crate::report::now_rfc3339());
+                sides[side].finished = Some(crate::results::now_rfc3339());
             }
-            sides[side].write(&opts.dir.join(AB_SIDES[side]))?;
+            crate::report::save(&mut sides[side], &opts.dir.join(AB_SIDES[side]))?;
         }
     }
     bar.finish_and_clear();
@@ -174,7 +174,7 @@ pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
 /// Adds one round's result of a cell to what the earlier rounds gave: all samples pooled, the
 /// round's median kept as `round_median.NN`; a failure in any round fails the cell.
 fn accumulate(before: Option<CellResult>, round_result: CellResult, round: usize) -> CellResult {
-    use crate::bench::Status;
+    use crate::results::Status;
     let round_median = round_result.median();
     let mut cell = match before {
         None => round_result.clone(),
@@ -182,29 +182,31 @@ fn accumulate(before: Option<CellResult>, round_result: CellResult, round: usize
         Some(_) if round_result.status != Status::Ok => return round_result,
         Some(mut b) => {
             b.samples.extend_from_slice(&round_result.samples);
-            b.summary = (!b.samples.is_empty()).then(|| crate::stats::Summary::of(&b.samples));
+            b.summary = (!b.samples.is_empty()).then(|| crate::results::stats::Summary::of(&b.samples));
             b.wall_seconds += round_result.wall_seconds;
-            for (k, v) in round_result.metrics.iter().filter(|(k, _)| !k.starts_with(crate::compare::ROUND_MEDIAN)) {
+            for (k, v) in
+                round_result.metrics.iter().filter(|(k, _)| !k.starts_with(crate::results::compare::ROUND_MEDIAN))
+            {
                 b.metrics.insert(k.clone(), *v);
             }
             b
         }
     };
     if let Some(m) = round_median {
-        cell.metrics.insert(format!("{}{round:02}", crate::compare::ROUND_MEDIAN), m);
+        cell.metrics.insert(format!("{}{round:02}", crate::results::compare::ROUND_MEDIAN), m);
     }
     cell
 }
 
 /// Runs one cell in a child process; any failure becomes a failed cell. `strip_knob` keeps the
-/// test-only slowdown ([`crate::stats::SLOWDOWN_ENV`]) away from the child (`ab`'s baseline side).
+/// test-only slowdown ([`crate::measure::sample::SLOWDOWN_ENV`]) away from the child (`ab`'s baseline side).
 fn run_child(exe: &Path, spec: &CellSpec, timeout: f64, strip_knob: bool) -> CellResult {
     let start = Instant::now();
     let failed = |msg: String| CellResult::failed(spec, msg, start.elapsed().as_secs_f64());
     let mut command = Command::new(exe);
     command.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if strip_knob {
-        command.env_remove(crate::stats::SLOWDOWN_ENV);
+        command.env_remove(crate::measure::sample::SLOWDOWN_ENV);
     }
     let mut child = match command.spawn() {
         Ok(c) => c,
@@ -273,7 +275,7 @@ pub fn serve_cell() -> anyhow::Result<()> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let spec: CellSpec = serde_json::from_str(&input).map_err(|e| usage(format!("cell: malformed spec: {e}")))?;
-    crate::stats::enable_injected_slowdown();
+    crate::measure::sample::enable_injected_slowdown();
     if let Ok(pattern) = std::env::var(FAIL_CELL_ENV) {
         if !pattern.is_empty() && spec.id.contains(&pattern) {
             eprintln!("aborting cell {} ({FAIL_CELL_ENV})", spec.id);

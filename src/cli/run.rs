@@ -3,11 +3,12 @@
 
 use crate::cli::{BenchArgs, GenerateArgs, LatencyArgs, MemoryArgs, RunArgs, TrainSpeedArgs};
 use crate::error::usage;
+use crate::measure::runner::{self, RunOptions};
 use crate::model::config;
-use crate::report::{tables, Shard};
-use crate::runner::{self, RunOptions};
-use crate::stats::SamplePlan;
-use crate::suite::{GenerationSection, LatencySection, MemorySection, Suite, TrainSection};
+use crate::report::tables;
+use crate::results::stats::SamplePlan;
+use crate::results::suite::{GenerationSection, LatencySection, MemorySection, Suite, TrainSection};
+use crate::results::Shard;
 
 /// Applies the shared flags to a suite and runs it. Returns false when a cell failed.
 fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyhow::Result<bool> {
@@ -73,10 +74,10 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
         print!("{}", tables::terminal(&results));
     }
     if !b.no_report {
-        let written = results.write_report(&dir, None)?;
+        let written = crate::report::write_report(&mut results, &dir, None)?;
         println!("\n{} charts -> {}/report.html", written.len() - 1, dir.display());
     }
-    let failed = results.cells.iter().filter(|c| c.status == crate::bench::Status::Failed).count();
+    let failed = results.cells.iter().filter(|c| c.status == crate::results::Status::Failed).count();
     println!("\n{} cells ({} failed) -> {}/results.{{json,csv,md}}", results.cells.len(), failed, dir.display());
     Ok(failed == 0)
 }

@@ -1,4 +1,4 @@
-//! `seqbench merge DIR... --out DIR`: join the shards of one suite (`run --shard I/N`) into one run.
+//! Joining the shards of one suite (`run --shard I/N`) into one run.
 //!
 //! Nothing measured may be lost silently: merge refuses a set of shards that is incomplete (a shard
 //! not given, or a shard that was itself interrupted) or inconsistent (different suites or splits, a
@@ -6,31 +6,42 @@
 //! partial. Every shard's environment is kept, and every cell keeps the calibration of the machine
 //! that measured it, so `compare --normalize` scales each cell by its own machine.
 
+use super::{Partial, Results, ShardRecord};
 use crate::error::usage;
-use crate::report::{Partial, Results, ShardRecord};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
 
-pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
-    crate::output::refuse_file_as_dir(&a.out, "--out")?;
-    let runs = a.runs.iter().map(|p| Results::load(p)).collect::<anyhow::Result<Vec<_>>>()?;
+/// A merged run and what the reader must be warned of (shards on different machines, differing
+/// environments, an incomplete set merged with `allow_partial`).
+pub struct Merged {
+    pub results: Results,
+    pub warnings: Vec<String>,
+}
+
+/// Merges `runs` (loaded from `paths`, named in messages) into the run `run_id`. Refuses (as bad
+/// input) different suites, overlapping cells, mixed or differing splits and a shard given twice;
+/// refuses an incomplete set (missing or unfinished shards, cells without a result) unless
+/// `allow_partial`, which marks the merged run partial.
+pub fn merge(runs: &[Results], paths: &[PathBuf], allow_partial: bool, run_id: String) -> anyhow::Result<Merged> {
+    let mut warnings = Vec::new();
     let first = &runs[0];
     let suite_name = &first.suite.name;
     let suite = serde_json::to_value(&first.suite)?;
-    for (r, path) in runs.iter().zip(&a.runs).skip(1) {
+    for (r, path) in runs.iter().zip(paths).skip(1) {
         if serde_json::to_value(&r.suite)? != suite {
             return Err(usage(format!(
                 "{}: a different suite than {} (cannot merge)",
                 path.display(),
-                a.runs[0].display()
+                paths[0].display()
             )));
         }
-        for w in crate::compare::environment_warnings(first, r, true) {
-            eprintln!("warning: {}: {w}", path.display());
+        for w in super::compare::environment_warnings(first, r, true) {
+            warnings.push(format!("{}: {w}", path.display()));
         }
     }
     let mut problems = Vec::new();
-    let (missing_shards, shard_count) = check_shards(&runs, &a.runs, &mut problems)?;
-    for (r, path) in runs.iter().zip(&a.runs) {
+    let (missing_shards, shard_count) = check_shards(runs, paths, &mut problems)?;
+    for (r, path) in runs.iter().zip(paths) {
         let missing = r.missing();
         if !missing.is_empty() {
             problems.push(format!(
@@ -44,7 +55,7 @@ pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
     }
     let mut seen = HashSet::new();
     let mut cells = Vec::new();
-    for (r, path) in runs.iter().zip(&a.runs) {
+    for (r, path) in runs.iter().zip(paths) {
         for c in &r.cells {
             if !seen.insert(c.spec.id.clone()) {
                 return Err(usage(format!(
@@ -63,13 +74,12 @@ pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
     if missing_cells > 0 && problems.is_empty() {
         problems.push(format!("{missing_cells} of the suite's {} cells have no result in any run given", order.len()));
     }
-    if !problems.is_empty() && !a.allow_partial {
+    if !problems.is_empty() && !allow_partial {
         return Err(usage(format!(
             "suite `{suite_name}`: cannot merge an incomplete set: {}; pass every shard, or --allow-partial to merge what is here and mark the run partial",
             problems.join("; ")
         )));
     }
-    let run_id = a.out.file_name().map_or("merged".into(), |n| n.to_string_lossy().to_string());
     let mut merged = Results::new(run_id, first.suite.clone(), first.environment.clone(), order);
     merged.created = runs.iter().map(|r| r.created.clone()).min().unwrap_or_default();
     merged.shards = runs
@@ -86,31 +96,22 @@ pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
     merged.shards.sort_by_key(|s| s.shard.index);
     let machines: BTreeSet<String> = runs.iter().map(|r| r.environment.machine()).collect();
     if machines.len() > 1 {
-        eprintln!(
-            "warning: the shards ran on {} different machines ({}); each cell keeps its own machine's calibration for `compare --normalize`",
+        warnings.push(format!(
+            "the shards ran on {} different machines ({}); each cell keeps its own machine's calibration for `compare --normalize`",
             machines.len(),
             machines.into_iter().collect::<Vec<_>>().join(" | ")
-        );
+        ));
     }
     if !problems.is_empty() {
         merged.partial = Some(Partial { missing_shards, shard_count, missing_cells });
-        eprintln!("warning: merging an incomplete set (--allow-partial): {}", problems.join("; "));
+        warnings.push(format!("merging an incomplete set (--allow-partial): {}", problems.join("; ")));
     }
     merged.cells = cells;
     merged.sort_cells();
     if merged.missing().is_empty() {
         merged.finished = runs.iter().filter_map(|r| r.finished.clone()).max();
     }
-    merged.write(&a.out)?;
-    println!(
-        "merged {} runs: {} of {} cells{} -> {}/results.{{json,csv,md}}",
-        runs.len(),
-        merged.cells.len(),
-        merged.planned.len(),
-        if merged.partial.is_some() { " (PARTIAL)" } else { "" },
-        a.out.display()
-    );
-    Ok(true)
+    Ok(Merged { results: merged, warnings })
 }
 
 /// Checks that sharded runs form one complete split: the same shard count, each index once.
@@ -118,7 +119,7 @@ pub fn run(a: &crate::cli::MergeArgs) -> anyhow::Result<bool> {
 /// for missing shards; refuses a mix of sharded and unsharded runs, differing counts and duplicates.
 fn check_shards(
     runs: &[Results],
-    paths: &[std::path::PathBuf],
+    paths: &[PathBuf],
     problems: &mut Vec<String>,
 ) -> anyhow::Result<(Vec<usize>, usize)> {
     let sharded: Vec<_> = runs.iter().zip(paths).filter_map(|(r, p)| r.shard.map(|s| (s, p))).collect();

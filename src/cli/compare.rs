@@ -1,13 +1,14 @@
 //! `seqbench compare BASELINE NEW`: per-cell change with confidence interval and significance, a
 //! verdict per cell, exit 1 on regression; Markdown and dashboard exports.
 
-use crate::bench::Measurement;
 use crate::cli::CompareArgs;
-use crate::compare::{compare, Comparison, Options, Verdict};
 use crate::error::usage;
 use crate::output::{table, write_json};
+use crate::report::export;
 use crate::report::tables::value;
-use crate::report::{export, Results};
+use crate::results::compare::{compare, Comparison, Options, Verdict};
+use crate::results::Measurement;
+use crate::results::Results;
 use std::collections::BTreeMap;
 
 /// Parses `--threshold-for latency=10` (percent); `latency` means both latency measurements.
@@ -39,7 +40,7 @@ fn pct(x: f64) -> String {
     format!("{:+.1}%", 100.0 * x)
 }
 
-fn row(c: &crate::compare::CellChange) -> Vec<String> {
+fn row(c: &crate::results::compare::CellChange) -> Vec<String> {
     let v = |x: Option<f64>| x.map_or("-".into(), |x| value(&c.unit, x));
     vec![
         c.id.clone(),
@@ -58,7 +59,7 @@ fn summary(cmp: &Comparison) -> String {
     format!(
         "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}",
         cmp.cells.len(),
-        if cmp.method == crate::compare::Method::PairedRounds { " in paired rounds" } else { "" },
+        if cmp.method == crate::results::compare::Method::PairedRounds { " in paired rounds" } else { "" },
         if cmp.normalized { " (normalized by calibration)" } else { "" },
         cmp.count(Verdict::Regressed),
         cmp.count(Verdict::Improved),

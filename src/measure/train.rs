@@ -2,11 +2,11 @@
 //! a sequence length, and the peak heap of a step.
 
 use super::{form_of, required, CellSpec, Outcome};
-use crate::meter::{Meter, Usage};
+use crate::measure::meter::{Meter, Usage};
+use crate::measure::sample::sample;
 use crate::model::data::Batcher;
 use crate::model::optim::Optimizer;
 use crate::model::LanguageModel;
-use crate::stats::sample;
 use candle_nn::ParamsAdamW;
 use std::collections::BTreeMap;
 
@@ -46,7 +46,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
         metrics.insert("step_peak_device_bytes".into(), device_peak as f64);
     }
     metrics.insert("param_bytes".into(), model.param_bytes() as f64);
-    let median = crate::stats::Summary::of(&times).median;
+    let median = crate::results::stats::Summary::of(&times).median;
     metrics.insert("median_step_seconds".into(), median);
     metrics.insert("model_gflops".into(), tokens / median * model.train_flops_per_token(seq_len) / 1e9);
     let floor = crate::model::memory::training_floor(&model.config, model.num_params(), batch, seq_len);

@@ -1,19 +1,19 @@
 //! Benchmark suites: `configs/suites/*.toml` (compiled in) or any file. A suite names its models and,
 //! per measurement, the swept grid and fixed settings; [`Suite::cells`] expands it into cells.
 
-use crate::bench::{CellSpec, Measurement, Settings};
 use crate::error::UserError;
 use crate::kernels::Form;
 use crate::model::config::{self, ModelConfig};
-use crate::stats::SamplePlan;
+use crate::results::stats::SamplePlan;
+use crate::results::{CellSpec, Measurement, Settings};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
 pub const BUILT_IN: [(&str, &str); 3] = [
-    ("quick", include_str!("../configs/suites/quick.toml")),
-    ("ci", include_str!("../configs/suites/ci.toml")),
-    ("full", include_str!("../configs/suites/full.toml")),
+    ("quick", include_str!("../../configs/suites/quick.toml")),
+    ("ci", include_str!("../../configs/suites/ci.toml")),
+    ("full", include_str!("../../configs/suites/full.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
