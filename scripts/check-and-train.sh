@@ -7,7 +7,9 @@ steps="${1:-50}"
 cargo build --release
 ./target/release/seqbench check
 run="results/train-$(date -u +%Y%m%dT%H%M%SZ)"
-for m in attention lstm gru linear-attention retnet mamba2 gla deltanet gated-deltanet; do
+# Every shipped model, as `seqbench list` reads them from the registry and configs/models/.
+models=$(./target/release/seqbench list --json | grep -o '"model": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
+for m in $models; do
   ./target/release/seqbench train --model "$m@tiny" --steps "$steps" --seq-len 128 --batch 8 --json "$run/$m.json"
 done
 echo "reports in $run/"

@@ -44,7 +44,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
             state_bytes_per_token: (b - a) as f64 / (32768.0 - 1024.0),
             layer_state_bytes_32k: m.layer_state_bytes(1, 32768),
             recurrence: match &cfg.layers {
-                None => cfg.mixer.recurrence().to_string(),
+                None => cfg.mixer.update().to_string(),
                 Some(_) => format!(
                     "per layer: {}",
                     cfg.layer_kinds()

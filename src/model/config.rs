@@ -3,28 +3,14 @@
 //! given by path. Every field is validated with an error that names the file and the field.
 
 use crate::error::UserError;
-use crate::model::mixers::{MixerKind, MixerSpec};
+use crate::model::mixers::{MixerKind, MixerSpec, Sizes};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The presets shipped in `configs/models/` (compiled in, so the binary works from any directory).
-pub const BUILT_IN: [(&str, &str); 14] = [
-    ("attention", include_str!("../../configs/models/attention.toml")),
-    ("lstm", include_str!("../../configs/models/lstm.toml")),
-    ("gru", include_str!("../../configs/models/gru.toml")),
-    ("linear-attention", include_str!("../../configs/models/linear-attention.toml")),
-    ("retnet", include_str!("../../configs/models/retnet.toml")),
-    ("mamba2", include_str!("../../configs/models/mamba2.toml")),
-    ("gla", include_str!("../../configs/models/gla.toml")),
-    ("deltanet", include_str!("../../configs/models/deltanet.toml")),
-    ("gated-deltanet", include_str!("../../configs/models/gated-deltanet.toml")),
-    ("hgrn2", include_str!("../../configs/models/hgrn2.toml")),
-    ("mlstm", include_str!("../../configs/models/mlstm.toml")),
-    ("rwkv6", include_str!("../../configs/models/rwkv6.toml")),
-    ("rwkv7", include_str!("../../configs/models/rwkv7.toml")),
-    ("hybrid", include_str!("../../configs/models/hybrid.toml")),
-];
+// `PRESET_FILES`: every `configs/models/*.toml`, compiled in (so the binary works from any
+// directory) by build.rs, which finds them itself: a new model is one file there.
+include!(concat!(env!("OUT_DIR"), "/presets.rs"));
 
 /// The size a model is built at unless told otherwise.
 pub const DEFAULT_SIZE: &str = "small";
@@ -94,7 +80,7 @@ impl ModelConfig {
 
     /// Number of attention layers (each keeps a KV cache).
     pub fn attention_layers(&self) -> usize {
-        self.layer_kinds().iter().filter(|k| **k == MixerKind::Attention).count()
+        self.layer_kinds().iter().filter(|k| k.is_attention()).count()
     }
 
     /// `gated_deltanet x3 + attention x1`, or the single mixer's name.
@@ -131,9 +117,25 @@ impl ModelConfig {
     }
 }
 
-/// Names of the shipped models.
+/// Names of the shipped models, in the registry's order of their mixers (hybrid stacks after the
+/// single-mixer models): the order of `list`, of the default suites and of the charts' colours.
 pub fn built_in_names() -> Vec<&'static str> {
-    BUILT_IN.iter().map(|(n, _)| *n).collect()
+    static ORDER: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    ORDER
+        .get_or_init(|| {
+            let mut keyed: Vec<((bool, usize), &'static str)> = PRESET_FILES
+                .iter()
+                .map(|(name, text)| {
+                    let file: Option<ModelFile> = toml::from_str(text).ok();
+                    let hybrid = file.as_ref().is_some_and(|f| f.layers.is_some());
+                    let place = file.and_then(|f| MixerKind::parse(&f.mixer)).map_or(usize::MAX, |k| k.index());
+                    ((hybrid, place), *name)
+                })
+                .collect();
+            keyed.sort();
+            keyed.into_iter().map(|(_, n)| n).collect()
+        })
+        .clone()
 }
 
 /// Resolves `name` (a shipped model, or a path to a `.toml` file; `name@size` picks a size) at
@@ -143,7 +145,7 @@ pub fn load(name: &str, size: &str) -> Result<ModelConfig, UserError> {
         Some((n, s)) => (n, s),
         None => (name, size),
     };
-    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
+    if let Some((_, text)) = PRESET_FILES.iter().find(|(n, _)| *n == name) {
         return parse(text, &format!("configs/models/{name}.toml"), size, "built-in");
     }
     if name.ends_with(".toml") || Path::new(name).exists() {
@@ -194,7 +196,7 @@ pub(crate) fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> UserErr
 pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelConfig, UserError> {
     let raw: ModelFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let mixer = MixerKind::parse(&raw.mixer).ok_or_else(|| {
-        let known: Vec<_> = MixerKind::ALL.iter().map(|k| k.name()).collect();
+        let known: Vec<_> = MixerKind::all().map(|k| k.name()).collect();
         field_err(file, "mixer", format!("unknown mixer `{}` (known: {})", raw.mixer, known.join(", ")))
     })?;
     let s = raw.sizes.get(size).ok_or_else(|| {
@@ -240,11 +242,18 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         }
     };
     let kinds: Vec<MixerKind> = layers.clone().unwrap_or_else(|| vec![mixer]);
-    if kinds.contains(&MixerKind::Attention) && s.head_dim % 2 != 0 {
-        return Err(field_err(file, f("head_dim"), "must be even for rotary positions"));
-    }
-    if kinds.contains(&MixerKind::Gla) && s.head_dim < 2 {
-        return Err(field_err(file, f("head_dim"), "must be at least 2 (GLA's key dimension is head_dim / 2)"));
+    let sizes = Sizes {
+        d_model: s.d_model,
+        head_dim: s.head_dim,
+        d_state: s.d_state.unwrap_or(64),
+        conv_size: s.conv_size.unwrap_or(4),
+    };
+    let mut seen: Vec<MixerKind> = Vec::new();
+    for k in &kinds {
+        if !seen.contains(k) {
+            seen.push(*k);
+            (k.descriptor().validate)(&sizes).map_err(|(field, message)| field_err(file, f(field), message))?;
+        }
     }
     if s.d_model > 65_536 || s.n_layers > 1024 {
         return Err(field_err(file, f("d_model"), "is implausibly large (d_model <= 65536, n_layers <= 1024)"));

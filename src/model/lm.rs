@@ -3,7 +3,7 @@
 
 use crate::kernels::Form;
 use crate::model::config::ModelConfig;
-use crate::model::mixers::{self, Mixer, State};
+use crate::model::mixers::{self, Family, Mixer, State};
 use crate::model::nn::{Linear, Params, RmsNorm};
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 
@@ -100,10 +100,10 @@ impl LanguageModel {
             .config
             .layer_kinds()
             .iter()
-            .map(|k| match k {
-                crate::model::mixers::MixerKind::Attention => 6.0 * t * d,
-                k if k.is_linear() => 24.0 * d * dh,
-                _ => 0.0,
+            .map(|k| match k.family() {
+                Family::Attention => 6.0 * t * d,
+                Family::Linear => 24.0 * d * dh,
+                Family::ClassicRnn => 0.0,
             })
             .sum();
         6.0 * dense + mixing
@@ -122,10 +122,12 @@ impl LanguageModel {
     ///
     /// Where the fused kernels serve the device (the CPU), the fused recurrent scan is the default
     /// instead: there it trains and prefills faster than the chunkwise form of plain ops (see
-    /// `seqbench bench kernels`). RWKV-7's rank-one transition has no fused scan and stays chunkwise.
+    /// `seqbench bench kernels`). A recurrence without a fused scan (RWKV-7's rank-one transition)
+    /// keeps the model chunkwise.
     pub fn default_form(&self) -> Form {
-        let rank_one = self.config.layer_kinds().contains(&crate::model::mixers::MixerKind::Rwkv7);
-        if crate::kernels::cpu::enabled(self.device()) && !rank_one {
+        let scan_serves_all =
+            self.config.layer_kinds().iter().all(|k| k.recurrence().is_none_or(|r| r.has_fused_scan()));
+        if crate::kernels::cpu::enabled(self.device()) && scan_serves_all {
             Form::Recurrent
         } else {
             Form::Chunkwise(self.config.chunk_size)

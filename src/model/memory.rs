@@ -2,9 +2,9 @@
 //! figure instead of crashing; what the machine has is [`crate::device::available_on`]), and the
 //! floor a measured step peak is judged against.
 
-use crate::kernels::Form;
+use crate::kernels::{Form, Recurrence};
 use crate::model::config::ModelConfig;
-use crate::model::mixers::MixerKind;
+use crate::model::mixers::{Family, MixerKind};
 
 /// Upper-bound estimate (bytes) of one training step: weights, gradients and AdamW moments, plus the
 /// activations autograd keeps. Deliberately generous: it exists to refuse what cannot fit, not to
@@ -25,27 +25,29 @@ pub fn training_estimate(
     let dh = cfg.head_dim as f64;
     // Projections, norms, MLP and residuals kept for backward, per layer; plus embeddings and logits.
     let dense = l * 48.0 * b * t * d * f + 4.0 * b * t * cfg.vocab as f64 * f;
+    // Per layer, by the mixer's family and, in the linear family, its kind of recurrence.
     let layer = |kind: MixerKind| -> f64 {
-        match kind {
-            MixerKind::Attention => 4.0 * b * heads * t * t * f,
+        match (kind.family(), kind.recurrence()) {
+            (Family::Attention, _) => 4.0 * b * heads * t * t * f,
             // Trained step by step: the backward of each step's slice pads its gradient to the whole
             // sequence, so the peak grows with T² (measured: 5 GiB at T=512, batch 8, d=256, 4 layers).
             // (The fused recurrences keep only their gates: linear in T.)
-            MixerKind::Lstm | MixerKind::Gru if fused_scan => 16.0 * b * t * d * f,
-            MixerKind::Lstm | MixerKind::Gru => 16.0 * b * t * d * f + b * t * t * d * f,
-            kind => {
+            (Family::ClassicRnn, _) if fused_scan => 16.0 * b * t * d * f,
+            (Family::ClassicRnn, _) => 16.0 * b * t * d * f + b * t * t * d * f,
+            (Family::Linear, recurrence) => {
+                let recurrence = recurrence.unwrap_or(Recurrence::Plain);
                 let state = heads * dh * dh * f * b;
                 let chunk = match form {
-                    Form::Recurrent if fused_scan && kind != MixerKind::Rwkv7 => return 8.0 * b * t * d * f + state,
+                    Form::Recurrent if fused_scan && recurrence.has_fused_scan() => return 8.0 * b * t * d * f + state,
                     Form::Recurrent => return 4.0 * t * state,
                     Form::Chunkwise(c) => (c as f64).min(t),
                     Form::Parallel => seq_len.max(1).next_power_of_two() as f64,
                 };
-                let per_channel = if kind.channel_gated() { dh } else { 1.0 };
+                let per_channel = if recurrence.channel_gated() { dh } else { 1.0 };
                 let chunks = (t / chunk).ceil();
-                // RWKV-7's rank-one term keeps far more [C, C, d_k] intermediates alive through the
+                // A rank-one term (RWKV-7) keeps far more [C, C, d_k] intermediates alive through the
                 // backward (its WY terms and block inverse): 12.3 GiB measured at T=512, batch 8.
-                let copies = if kind == MixerKind::Rwkv7 { 200.0 } else { 4.0 };
+                let copies = if recurrence.low_rank() { 200.0 } else { 4.0 };
                 copies * b * heads * t * chunk * per_channel * f + 3.0 * chunks * state
             }
         }

@@ -6,10 +6,29 @@
 //! Under a low-precision compute dtype the two products (q·k and p·v) and the cache are in that dtype;
 //! RoPE, the scaling, the mask and the softmax stay f32.
 
-use super::{Mixer, MixerKind, MixerSpec, State};
+use super::{Descriptor, Family, Mixer, MixerKind, MixerSpec, SizeError, Sizes, State};
 use crate::kernels::Form;
 use crate::model::nn::{Linear, Params};
 use candle_core::{DType, Device, Result, Tensor};
+
+/// Attention in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "attention",
+    family: Family::Attention,
+    update: "KV cache: append k_t, v_t; o_t = softmax(q_t K^T) V",
+    recurrence: None,
+    beats: &[],
+    validate: even_head_dim,
+    build: |spec, p, gain| Ok(Box::new(Attention::new(spec, p, gain)?)),
+};
+
+/// RoPE rotates pairs of channels: the head dimension must be even.
+fn even_head_dim(s: &Sizes) -> std::result::Result<(), SizeError> {
+    if s.head_dim % 2 != 0 {
+        return Err(("head_dim", "must be even for rotary positions".into()));
+    }
+    Ok(())
+}
 
 /// RoPE base frequency.
 const ROPE_BASE: f64 = 10_000.0;
@@ -63,7 +82,7 @@ impl Attention {
 
 impl Mixer for Attention {
     fn kind(&self) -> MixerKind {
-        MixerKind::Attention
+        MixerKind::of(&MIXER)
     }
 
     fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {

@@ -6,11 +6,22 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::sigmoid;
-use crate::kernels::{l2_normalize, Gate, Inputs};
+use crate::kernels::{Gate, Inputs, Recurrence, l2_normalize};
 use crate::model::nn::{Linear, Params, ShortConv};
 use candle_core::{Result, Tensor};
+
+/// DeltaNet in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "deltanet",
+    family: Family::Linear,
+    update: "S_t = S_{t-1}(I - β_t k_t k_t^T) + β_t v_t k_t^T",
+    recurrence: Some(Recurrence::Delta),
+    beats: &["linear_attention"],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(DeltaNet::new(spec, p, gain)?, p.device())),
+};
 
 /// The projections DeltaNet and Gated DeltaNet share: `x -> conv(q, k, v)`, normalised keys, `β`.
 pub(crate) struct DeltaProjections {
@@ -83,7 +94,7 @@ impl DeltaNet {
 
 impl LinearFamily for DeltaNet {
     fn kind(&self) -> MixerKind {
-        MixerKind::Deltanet
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

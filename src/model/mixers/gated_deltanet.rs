@@ -5,11 +5,22 @@
 
 use super::deltanet::DeltaProjections;
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::softplus;
-use crate::kernels::Gate;
+use crate::kernels::{Gate, Recurrence};
 use crate::model::nn::{Linear, Params};
 use candle_core::{Result, Tensor};
+
+/// GatedDeltaNet in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "gated_deltanet",
+    family: Family::Linear,
+    update: "S_t = S_{t-1} α_t (I - β_t k_t k_t^T) + β_t v_t k_t^T",
+    recurrence: Some(Recurrence::GatedDelta),
+    beats: &["linear_attention", "retnet"],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(GatedDeltaNet::new(spec, p, gain)?, p.device())),
+};
 
 pub struct GatedDeltaNet {
     proj: DeltaProjections,
@@ -34,7 +45,7 @@ impl GatedDeltaNet {
 
 impl LinearFamily for GatedDeltaNet {
     fn kind(&self) -> MixerKind {
-        MixerKind::GatedDeltanet
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

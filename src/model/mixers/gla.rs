@@ -5,11 +5,30 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec, SizeError, Sizes};
 use crate::kernels::activation::log_sigmoid;
-use crate::kernels::{Gate, Inputs};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{split_heads, Linear, Params};
 use candle_core::{Result, Tensor};
+
+/// Gla in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "gla",
+    family: Family::Linear,
+    update: "S_t = S_{t-1} Diag(α_t) + v_t k_t^T",
+    recurrence: Some(Recurrence::ChannelGate),
+    beats: &["linear_attention"],
+    validate: key_halves,
+    build: |spec, p, gain| Ok(super::linear::boxed(Gla::new(spec, p, gain)?, p.device())),
+};
+
+/// GLA's key dimension is half the head dimension.
+fn key_halves(s: &Sizes) -> std::result::Result<(), SizeError> {
+    if s.head_dim < 2 {
+        return Err(("head_dim", "must be at least 2 (GLA's key dimension is head_dim / 2)".into()));
+    }
+    Ok(())
+}
 
 /// Rank of the gate projection, as in the GLA paper.
 const GATE_RANK: usize = 16;
@@ -46,7 +65,7 @@ impl Gla {
 
 impl LinearFamily for Gla {
     fn kind(&self) -> MixerKind {
-        MixerKind::Gla
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

@@ -4,10 +4,21 @@
 //! `h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}`. The recurrence is [`crate::kernels::rnn::gru`] (per-step
 //! reference and fused CPU op).
 
-use super::{Mixer, MixerKind, MixerSpec, State};
+use super::{Descriptor, Family, Mixer, MixerKind, MixerSpec, State};
 use crate::kernels::Form;
 use crate::model::nn::{Linear, Params};
 use candle_core::{DType, Device, Result, Tensor};
+
+/// Gru in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "gru",
+    family: Family::ClassicRnn,
+    update: "h_t = (1-z)⊙n + z⊙h_{t-1}",
+    recurrence: None,
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, _| Ok(Box::new(Gru::new(spec, p)?)),
+};
 
 pub struct Gru {
     d: usize,
@@ -30,7 +41,7 @@ impl Gru {
 
 impl Mixer for Gru {
     fn kind(&self) -> MixerKind {
-        MixerKind::Gru
+        MixerKind::of(&MIXER)
     }
 
     fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {

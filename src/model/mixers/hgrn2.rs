@@ -8,11 +8,22 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::{log_sigmoid, sigmoid};
-use crate::kernels::{Gate, Inputs};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{Linear, Params};
 use candle_core::{Result, Tensor};
+
+/// Hgrn2 in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "hgrn2",
+    family: Family::Linear,
+    update: "S_t = S_{t-1} Diag(α_t) + v_t (1 - α_t)^T",
+    recurrence: Some(Recurrence::ChannelGate),
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(Hgrn2::new(spec, p, gain)?, p.device())),
+};
 
 pub struct Hgrn2 {
     heads: usize,
@@ -37,7 +48,7 @@ impl Hgrn2 {
 
 impl LinearFamily for Hgrn2 {
     fn kind(&self) -> MixerKind {
-        MixerKind::Hgrn2
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

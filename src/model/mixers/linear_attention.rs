@@ -5,10 +5,21 @@
 //! projection (the state only grows, so its read-out does too).
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
-use super::{MixerKind, MixerSpec};
-use crate::kernels::{Gate, Inputs};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{split_heads, Linear, Params};
 use candle_core::{Result, Tensor};
+
+/// LinearAttention in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "linear_attention",
+    family: Family::Linear,
+    update: "S_t = S_{t-1} + v_t k_t^T",
+    recurrence: Some(Recurrence::Plain),
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(LinearAttention::new(spec, p, gain)?, p.device())),
+};
 
 pub struct LinearAttention {
     heads: usize,
@@ -36,7 +47,7 @@ pub(crate) fn split_fused(x: &Tensor, n: usize, heads: usize) -> Result<Vec<Tens
 
 impl LinearFamily for LinearAttention {
     fn kind(&self) -> MixerKind {
-        MixerKind::LinearAttention
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

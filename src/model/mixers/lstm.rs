@@ -4,10 +4,21 @@
 //! The input projection runs for all tokens at once; only `U h` is sequential. Forget bias starts at 1.
 //! The recurrence is [`crate::kernels::rnn::lstm`] (per-step reference and fused CPU op).
 
-use super::{Mixer, MixerKind, MixerSpec, State};
+use super::{Descriptor, Family, Mixer, MixerKind, MixerSpec, State};
 use crate::kernels::Form;
 use crate::model::nn::{Linear, Params};
 use candle_core::{DType, Device, Result, Tensor};
+
+/// Lstm in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "lstm",
+    family: Family::ClassicRnn,
+    update: "c_t = f⊙c + i⊙tanh(g), h_t = o⊙tanh(c_t)",
+    recurrence: None,
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, _| Ok(Box::new(Lstm::new(spec, p)?)),
+};
 
 pub struct Lstm {
     d: usize,
@@ -28,7 +39,7 @@ impl Lstm {
 
 impl Mixer for Lstm {
     fn kind(&self) -> MixerKind {
-        MixerKind::Lstm
+        MixerKind::of(&MIXER)
     }
 
     fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {

@@ -5,11 +5,22 @@
 //! `S_t = exp(g_t) S_{t-1} + v_t k_t^T`, `y_t = S_t q_t + D·x_t`, output `W_out RMSNorm(y ⊙ silu(z))`.
 
 use super::linear::{LinearFamily, LinearShape, Projected};
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::softplus;
-use crate::kernels::{Gate, Inputs};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm, ShortConv};
 use candle_core::{Result, Tensor, D};
+
+/// Mamba2 in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "mamba2",
+    family: Family::Linear,
+    update: "S_t = γ_t S_{t-1} + v_t k_t^T (γ_t per head)",
+    recurrence: Some(Recurrence::ScalarGate),
+    beats: &["linear_attention"],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(Mamba2::new(spec, p, gain)?, p.device())),
+};
 
 pub struct Mamba2 {
     heads: usize,
@@ -52,7 +63,7 @@ impl Mamba2 {
 
 impl LinearFamily for Mamba2 {
     fn kind(&self) -> MixerKind {
-        MixerKind::Mamba2
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

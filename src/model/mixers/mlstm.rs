@@ -10,11 +10,22 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::log_sigmoid;
-use crate::kernels::{Gate, Inputs};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{Linear, Params};
 use candle_core::{Result, Tensor, D};
+
+/// Mlstm in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "mlstm",
+    family: Family::Linear,
+    update: "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)",
+    recurrence: Some(Recurrence::ScalarGate),
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(Mlstm::new(spec, p, gain)?, p.device())),
+};
 
 /// Soft cap of the input-gate pre-activation.
 const GATE_CAP: f64 = 15.0;
@@ -46,7 +57,7 @@ impl Mlstm {
 
 impl LinearFamily for Mlstm {
     fn kind(&self) -> MixerKind {
-        MixerKind::Mlstm
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

@@ -1,119 +1,213 @@
 //! Token mixers: the only part that differs between seqbench's language models.
 //!
-//! Every mixer offers the same contract ([`Mixer`]): run a block of tokens continuing from an explicit
-//! [`State`] (none = start of sequence), which serves training (`forward`), prompt processing
-//! (`prefill`) and decoding (`step`, one token). The linear family is described per model by a
+//! Every mixer declares what it is in its own file (a [`Descriptor`]: name, family, state update,
+//! kernel recurrence, size checks, constructor) and is listed once in [`REGISTRY`]. Every mixer
+//! offers the same contract ([`Mixer`]): `run` a block of tokens continuing from an explicit
+//! [`State`] (none = start of sequence), which serves training (the whole sequence), prompt
+//! processing (chunks) and decoding (one token). The linear family is described per model by a
 //! [`linear::LinearFamily`] (how x becomes q, k, v, gate, β and how o becomes the output) and shares
 //! the kernels in [`crate::kernels`].
 
-pub mod attention;
-pub mod deltanet;
-pub mod gated_deltanet;
-pub mod gla;
-pub mod gru;
-pub mod hgrn2;
 pub mod linear;
-pub mod linear_attention;
-pub mod lstm;
-pub mod mamba2;
-pub mod mlstm;
-pub mod retnet;
-pub mod rwkv6;
-pub mod rwkv7;
 
-use crate::kernels::Form;
+use crate::kernels::{Form, Recurrence};
 use crate::model::nn::Params;
 use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// Every token mixer seqbench knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+/// The families of the lecture's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MixerKind {
+pub enum Family {
+    /// Softmax attention: a KV cache that grows with the sequence.
     Attention,
-    Lstm,
-    Gru,
-    LinearAttention,
-    Retnet,
-    Mamba2,
-    Gla,
-    Deltanet,
-    GatedDeltanet,
-    Hgrn2,
-    Mlstm,
-    Rwkv6,
-    Rwkv7,
+    /// LSTM, GRU: non-linear in their state, one form.
+    ClassicRnn,
+    /// The linear-attention family: a matrix state, three exact forms of one shared kernel.
+    Linear,
 }
 
+/// The sizes a mixer's own validation sees.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub d_model: usize,
+    pub head_dim: usize,
+    pub d_state: usize,
+    pub conv_size: usize,
+}
+
+/// A size error: the field (under `sizes.<size>.`) and what is wrong.
+pub type SizeError = (&'static str, String);
+
+/// What seqbench knows about a mixer, declared once in the mixer's own file (`pub const MIXER`)
+/// and listed once in [`REGISTRY`]: `list`, the configs' validation, the memory estimates, the
+/// verdicts, the charts and `check` all read it from here.
+pub struct Descriptor {
+    /// The name in configs (`mixer = "..."`).
+    pub name: &'static str,
+    pub family: Family,
+    /// The state update in the lecture's notation (S is d_v x d_k there).
+    pub update: &'static str,
+    /// For the linear family, the kind of recurrence it runs in the shared kernel (its gate, the
+    /// delta rule, the read, a rank-one term), which sets its kernel checks, whether the fused scan
+    /// serves it and how its training memory scales. `None` for attention and the classic RNNs.
+    pub recurrence: Option<Recurrence>,
+    /// Mixers the literature ranks this one above on recall: the verdicts check these orderings.
+    pub beats: &'static [&'static str],
+    /// Checks of the sizes beyond the common ones (a head dimension RoPE can rotate, ...).
+    pub validate: fn(&Sizes) -> std::result::Result<(), SizeError>,
+    /// Builds the mixer with parameters under `p`; `out_gain` scales its output projection.
+    pub build: fn(&MixerSpec, &Params, f64) -> Result<Box<dyn Mixer>>,
+}
+
+/// No checks beyond the common ones.
+pub fn any_sizes(_: &Sizes) -> std::result::Result<(), SizeError> {
+    Ok(())
+}
+
+/// Declares the mixer modules and lists their descriptors in [`REGISTRY`], in the given order.
+macro_rules! registry {
+    ($($mixer:ident),* $(,)?) => {
+        $(pub mod $mixer;)*
+
+        /// Every token mixer seqbench knows, in the lecture's order (which also fixes each model's
+        /// colour in the charts).
+        pub const REGISTRY: &[&Descriptor] = &[$(&$mixer::MIXER),*];
+    };
+}
+
+// Adding a mixer: its file here (with `pub const MIXER: Descriptor`), its `.toml` in
+// `configs/models/`, and its name in this list (CONTRIBUTING.md).
+registry! {
+    attention,
+    lstm,
+    gru,
+    linear_attention,
+    retnet,
+    mamba2,
+    gla,
+    deltanet,
+    gated_deltanet,
+    hgrn2,
+    mlstm,
+    rwkv6,
+    rwkv7,
+}
+
+/// A registered mixer: a handle on its [`Descriptor`], compared and serialised by name and ordered
+/// by its place in [`REGISTRY`].
+#[derive(Clone, Copy)]
+pub struct MixerKind(&'static Descriptor);
+
 impl MixerKind {
-    pub const ALL: [MixerKind; 13] = [
-        MixerKind::Attention,
-        MixerKind::Lstm,
-        MixerKind::Gru,
-        MixerKind::LinearAttention,
-        MixerKind::Retnet,
-        MixerKind::Mamba2,
-        MixerKind::Gla,
-        MixerKind::Deltanet,
-        MixerKind::GatedDeltanet,
-        MixerKind::Hgrn2,
-        MixerKind::Mlstm,
-        MixerKind::Rwkv6,
-        MixerKind::Rwkv7,
-    ];
+    /// The handle of a descriptor (a mixer's `kind()`).
+    pub const fn of(descriptor: &'static Descriptor) -> MixerKind {
+        MixerKind(descriptor)
+    }
+
+    /// Every registered mixer, in registry order.
+    pub fn all() -> impl Iterator<Item = MixerKind> {
+        REGISTRY.iter().copied().map(MixerKind)
+    }
+
+    pub fn parse(name: &str) -> Option<MixerKind> {
+        MixerKind::all().find(|k| k.name() == name)
+    }
+
+    /// The registered mixer `name`; panics if there is none (for names the code itself holds).
+    pub fn named(name: &str) -> MixerKind {
+        MixerKind::parse(name).unwrap_or_else(|| panic!("no mixer `{name}` in the registry"))
+    }
+
+    pub fn descriptor(self) -> &'static Descriptor {
+        self.0
+    }
 
     /// The name used in configs (`mixer = "..."`).
     pub fn name(self) -> &'static str {
-        match self {
-            MixerKind::Attention => "attention",
-            MixerKind::Lstm => "lstm",
-            MixerKind::Gru => "gru",
-            MixerKind::LinearAttention => "linear_attention",
-            MixerKind::Retnet => "retnet",
-            MixerKind::Mamba2 => "mamba2",
-            MixerKind::Gla => "gla",
-            MixerKind::Deltanet => "deltanet",
-            MixerKind::GatedDeltanet => "gated_deltanet",
-            MixerKind::Hgrn2 => "hgrn2",
-            MixerKind::Mlstm => "mlstm",
-            MixerKind::Rwkv6 => "rwkv6",
-            MixerKind::Rwkv7 => "rwkv7",
-        }
+        self.0.name
     }
 
-    pub fn parse(s: &str) -> Option<MixerKind> {
-        MixerKind::ALL.into_iter().find(|k| k.name() == s)
+    pub fn family(self) -> Family {
+        self.0.family
     }
 
     /// True for the linear-attention family (three exact forms).
     pub fn is_linear(self) -> bool {
-        !matches!(self, MixerKind::Attention | MixerKind::Lstm | MixerKind::Gru)
+        self.0.family == Family::Linear
+    }
+
+    /// True for softmax attention (a KV cache).
+    pub fn is_attention(self) -> bool {
+        self.0.family == Family::Attention
+    }
+
+    /// The linear family's kind of recurrence in the shared kernel.
+    pub fn recurrence(self) -> Option<Recurrence> {
+        self.0.recurrence
     }
 
     /// True when the decay is per key channel (the chunkwise form materialises `[C, C, d_k]`).
     pub fn channel_gated(self) -> bool {
-        matches!(self, MixerKind::Gla | MixerKind::Hgrn2 | MixerKind::Rwkv6 | MixerKind::Rwkv7)
+        self.0.recurrence.is_some_and(|r| r.channel_gated())
     }
 
-    /// The state update in the lecture's notation (S is d_v x d_k there).
-    pub fn recurrence(self) -> &'static str {
-        match self {
-            MixerKind::Attention => "KV cache: append k_t, v_t; o_t = softmax(q_t K^T) V",
-            MixerKind::Lstm => "c_t = f⊙c + i⊙tanh(g), h_t = o⊙tanh(c_t)",
-            MixerKind::Gru => "h_t = (1-z)⊙n + z⊙h_{t-1}",
-            MixerKind::LinearAttention => "S_t = S_{t-1} + v_t k_t^T",
-            MixerKind::Retnet => "S_t = γ S_{t-1} + v_t k_t^T (γ fixed per head)",
-            MixerKind::Mamba2 => "S_t = γ_t S_{t-1} + v_t k_t^T (γ_t per head)",
-            MixerKind::Gla => "S_t = S_{t-1} Diag(α_t) + v_t k_t^T",
-            MixerKind::Deltanet => "S_t = S_{t-1}(I - β_t k_t k_t^T) + β_t v_t k_t^T",
-            MixerKind::GatedDeltanet => "S_t = S_{t-1} α_t (I - β_t k_t k_t^T) + β_t v_t k_t^T",
-            MixerKind::Hgrn2 => "S_t = S_{t-1} Diag(α_t) + v_t (1 - α_t)^T",
-            MixerKind::Mlstm => {
-                "S_t = f_t S_{t-1} + i_t v_t k_t^T, z_t = f_t z_{t-1} + i_t k_t; o = S q / max(1, |z·q|)"
-            }
-            MixerKind::Rwkv6 => "S_t = S_{t-1} Diag(α_t) + v_t k_t^T; o_t = (S_{t-1} + (u ⊙ v_t) k_t^T) q_t",
-            MixerKind::Rwkv7 => "S_t = S_{t-1}(Diag(w_t) + a_t b_t^T) + v_t k_t^T; o_t = S_t r_t",
-        }
+    /// The state update in the lecture's notation.
+    pub fn update(self) -> &'static str {
+        self.0.update
+    }
+
+    /// Place in [`REGISTRY`].
+    pub fn index(self) -> usize {
+        REGISTRY.iter().position(|d| d.name == self.0.name).expect("registered")
+    }
+}
+
+impl PartialEq for MixerKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for MixerKind {}
+
+impl std::hash::Hash for MixerKind {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.name.hash(h)
+    }
+}
+
+impl PartialOrd for MixerKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MixerKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.index().cmp(&other.index())
+    }
+}
+
+impl std::fmt::Debug for MixerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl Serialize for MixerKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for MixerKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        MixerKind::parse(&name).ok_or_else(|| {
+            let known: Vec<_> = MixerKind::all().map(|k| k.name()).collect();
+            serde::de::Error::custom(format!("unknown mixer `{name}` (known: {})", known.join(", ")))
+        })
     }
 }
 
@@ -196,39 +290,11 @@ pub trait Mixer: Send + Sync {
 
     /// Exact state bytes after `seq_len` tokens at batch `batch` (f32), without running anything.
     fn state_bytes(&self, batch: usize, seq_len: usize) -> usize;
-
-    /// Training forward over a whole sequence.
-    fn forward(&self, x: &Tensor, form: Form) -> Result<Tensor> {
-        Ok(self.run(x, None, form)?.0)
-    }
-
-    /// One token `x: [B, 1, d_model]`; the state advances in place, detached from the graph.
-    fn step(&self, x: &Tensor, state: &mut State) -> Result<Tensor> {
-        let (y, next) = self.run(x, Some(state), Form::Recurrent)?;
-        *state = next.detach();
-        Ok(y)
-    }
 }
 
 /// Builds the mixer a spec names, with parameters under `p`.
 pub fn build(spec: &MixerSpec, p: &Params) -> Result<Box<dyn Mixer>> {
     // Output projections are scaled down with depth (GPT-2 style) so the residual stream stays O(1).
     let out_gain = 1.0 / (2.0 * spec.n_layers as f64).sqrt();
-    Ok(match spec.kind {
-        MixerKind::Attention => Box::new(attention::Attention::new(spec, p, out_gain)?),
-        MixerKind::Lstm => Box::new(lstm::Lstm::new(spec, p)?),
-        MixerKind::Gru => Box::new(gru::Gru::new(spec, p)?),
-        MixerKind::LinearAttention => {
-            linear::boxed(linear_attention::LinearAttention::new(spec, p, out_gain)?, p.device())
-        }
-        MixerKind::Retnet => linear::boxed(retnet::RetNet::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Mamba2 => linear::boxed(mamba2::Mamba2::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Gla => linear::boxed(gla::Gla::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Deltanet => linear::boxed(deltanet::DeltaNet::new(spec, p, out_gain)?, p.device()),
-        MixerKind::GatedDeltanet => linear::boxed(gated_deltanet::GatedDeltaNet::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Hgrn2 => linear::boxed(hgrn2::Hgrn2::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Mlstm => linear::boxed(mlstm::Mlstm::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Rwkv6 => linear::boxed(rwkv6::Rwkv6::new(spec, p, out_gain)?, p.device()),
-        MixerKind::Rwkv7 => linear::boxed(rwkv7::Rwkv7::new(spec, p, out_gain)?, p.device()),
-    })
+    (spec.kind.descriptor().build)(spec, p, out_gain)
 }

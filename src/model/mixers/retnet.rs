@@ -5,10 +5,21 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
-use super::{MixerKind, MixerSpec};
-use crate::kernels::{Gate, Inputs};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{Linear, Params};
 use candle_core::{Result, Tensor};
+
+/// RetNet in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "retnet",
+    family: Family::Linear,
+    update: "S_t = γ S_{t-1} + v_t k_t^T (γ fixed per head)",
+    recurrence: Some(Recurrence::ScalarGate),
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(RetNet::new(spec, p, gain)?, p.device())),
+};
 
 pub struct RetNet {
     heads: usize,
@@ -35,7 +46,7 @@ impl RetNet {
 
 impl LinearFamily for RetNet {
     fn kind(&self) -> MixerKind {
-        MixerKind::Retnet
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

@@ -14,10 +14,21 @@
 //! state like a width-2 convolution's carry.
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
-use super::{MixerKind, MixerSpec};
-use crate::kernels::{Gate, Inputs};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
+use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{split_heads, Linear, Params};
 use candle_core::{Result, Tensor, D};
+
+/// Rwkv6 in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "rwkv6",
+    family: Family::Linear,
+    update: "S_t = S_{t-1} Diag(α_t) + v_t k_t^T; o_t = (S_{t-1} + (u ⊙ v_t) k_t^T) q_t",
+    recurrence: Some(Recurrence::ChannelGateExclusive),
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(Rwkv6::new(spec, p, gain)?, p.device())),
+};
 
 /// Rank of the token-shift mixing LoRA and of the decay LoRA.
 const MIX_RANK: usize = 16;
@@ -100,7 +111,7 @@ pub(crate) fn current_token_bonus(r: &Tensor, k: &Tensor, u: &Tensor, v: &Tensor
 
 impl LinearFamily for Rwkv6 {
     fn kind(&self) -> MixerKind {
-        MixerKind::Rwkv6
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

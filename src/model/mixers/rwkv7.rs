@@ -14,11 +14,22 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::rwkv6::{current_token_bonus, token_shift};
-use super::{MixerKind, MixerSpec};
+use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::sigmoid;
-use crate::kernels::{l2_normalize, Gate, Inputs};
+use crate::kernels::{Gate, Inputs, Recurrence, l2_normalize};
 use crate::model::nn::{split_heads, Linear, Params};
 use candle_core::{Result, Tensor};
+
+/// Rwkv7 in the registry.
+pub const MIXER: Descriptor = Descriptor {
+    name: "rwkv7",
+    family: Family::Linear,
+    update: "S_t = S_{t-1}(Diag(w_t) + a_t b_t^T) + v_t k_t^T; o_t = S_t r_t",
+    recurrence: Some(Recurrence::LowRank),
+    beats: &[],
+    validate: super::any_sizes,
+    build: |spec, p, gain| Ok(super::linear::boxed(Rwkv7::new(spec, p, gain)?, p.device())),
+};
 
 const DECAY_RANK: usize = 32;
 const RATE_RANK: usize = 16;
@@ -72,7 +83,7 @@ impl Rwkv7 {
 
 impl LinearFamily for Rwkv7 {
     fn kind(&self) -> MixerKind {
-        MixerKind::Rwkv7
+        MixerKind::of(&MIXER)
     }
 
     fn shape(&self) -> LinearShape {

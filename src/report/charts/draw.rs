@@ -8,7 +8,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// Colours for the shipped models, in `config::BUILT_IN` order (Tableau 20, reordered so neighbours differ).
+/// Colours for the shipped models, in `config::built_in_names` order, which follows the mixer
+/// registry (Tableau 20, reordered so neighbours differ).
 const PALETTE: [(u8, u8, u8); 16] = [
     (214, 39, 40),   // attention: red
     (140, 86, 75),   // lstm
@@ -39,9 +40,9 @@ enum Marker {
 
 /// The colour and marker of a model: shipped models by their place in the list, others by a hash.
 fn style_of(model: &str) -> (RGBColor, Marker) {
-    let index = crate::model::config::BUILT_IN.iter().position(|(n, _)| *n == model).unwrap_or_else(|| {
-        crate::model::config::BUILT_IN.len()
-            + model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 2
+    let shipped = crate::model::config::built_in_names();
+    let index = shipped.iter().position(|n| *n == model).unwrap_or_else(|| {
+        shipped.len() + model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 2
     });
     let (r, g, b) = PALETTE[index % PALETTE.len()];
     let marker = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Cross][index % 4];
