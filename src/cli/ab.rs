@@ -6,7 +6,7 @@
 use crate::cli::AbArgs;
 use crate::error::usage;
 use crate::measure::runner::{self, AbOptions, AB_SIDES};
-use crate::output::write_json;
+use crate::report::{self, Json, Markdown};
 use crate::results::compare::{compare, Options, Verdict};
 use crate::results::suite::Suite;
 use std::path::{Path, PathBuf};
@@ -70,9 +70,9 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
     let [base, new] = runner::run_ab(suite, &opts)?;
     let cmp = compare(&base, &new, &Options { threshold, per_measurement, normalize: false });
     super::compare::print(&cmp, a.only_changes, a.common.quiet, a.markdown.as_deref())?;
-    std::fs::write(dir.join("ab.md"), super::compare::markdown(&cmp, a.only_changes))?;
-    write_json(
-        &dir.join("ab.json"),
+    report::export(&Markdown { only_changes: a.only_changes, ..Default::default() }, &cmp, &dir.join("ab.md"))?;
+    report::export(
+        &Json,
         &serde_json::json!({
             "baseline_binary": baseline,
             "candidate_binary": candidate,
@@ -81,6 +81,7 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
             "injected_slowdown": std::env::var(crate::measure::sample::SLOWDOWN_ENV).ok(),
             "comparison": cmp,
         }),
+        &dir.join("ab.json"),
     )?;
     println!(
         "A/B run -> {}/{{{},{}}}/results.json, {}/ab.{{md,json}}",

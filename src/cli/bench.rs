@@ -2,25 +2,11 @@
 
 use crate::cli::KernelArgs;
 use crate::error::usage;
-use crate::measure::kernels::{implementations, measure, Implementation, KernelRow};
-use crate::output::{bytes, progress, table, write_json};
-use crate::report::tables::seconds;
+use crate::measure::kernels::{implementations, measure, Implementation};
+use crate::output::{bytes, progress};
+use crate::report::{self, Csv, Json, Markdown, Terminal};
+use crate::results::kernels::{KernelResults, KernelRow};
 use crate::results::stats::SamplePlan;
-use crate::results::Environment;
-use serde::Serialize;
-
-/// kernels.json.
-#[derive(Serialize)]
-struct KernelResults<'a> {
-    schema: &'static str,
-    schema_version: u32,
-    run_id: String,
-    created: String,
-    environment: Environment,
-    rows: &'a [KernelRow],
-    /// Points not run because they would not fit in memory.
-    skipped: &'a [String],
-}
 
 pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     let device = crate::device::selected()?;
@@ -51,8 +37,15 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
     crate::output::refuse_file_as_dir(&a.out, "--out")?;
     let dir = a.out.join(&run_id);
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
-    let environment = crate::measure::env::capture(&device)?;
-    let created = crate::results::now_rfc3339();
+    let mut doc = KernelResults {
+        schema: "seqbench.kernels".into(),
+        schema_version: 1,
+        run_id: run_id.clone(),
+        created: crate::results::now_rfc3339(),
+        environment: crate::measure::env::capture(&device)?,
+        rows: Vec::new(),
+        skipped: Vec::new(),
+    };
     let points: Vec<_> = imps
         .iter()
         .flat_map(|i| a.batch.iter().flat_map(move |b| a.seq_lens.iter().map(move |t| (*i, *b, *t))))
@@ -76,13 +69,14 @@ pub fn kernels(a: &KernelArgs) -> anyhow::Result<bool> {
         }
         bar.inc(1);
         // Written after every point, so an interrupted run keeps what it measured.
-        write_files(&dir, &run_id, &created, &environment, &rows, &skipped)?;
+        doc.rows = rows.clone();
+        doc.skipped = skipped.clone();
+        report::export(&Json, &doc, &dir.join("kernels.json"))?;
+        report::export(&Csv, &doc, &dir.join("kernels.csv"))?;
+        report::export(&Markdown::default(), &doc, &dir.join("kernels.md"))?;
     }
     bar.finish_and_clear();
-    print!("{}", render(&rows, false));
-    for s in &skipped {
-        println!("skipped (over memory): {s}");
-    }
+    report::print(&Terminal::default(), &doc)?;
     println!("\n{} points -> {}/kernels.{{json,csv,md}}", rows.len(), dir.display());
     Ok(true)
 }
@@ -102,110 +96,4 @@ fn need_bytes(imp: Implementation, b: usize, t: usize, h: usize, d: usize) -> us
         Implementation::Linear { form: crate::kernels::Form::Parallel, .. } => 12 * b * h * t * t * 4,
         Implementation::Linear { .. } => 64 * b * h * t * d * 4,
     }
-}
-
-fn write_files(
-    dir: &std::path::Path,
-    run_id: &str,
-    created: &str,
-    env: &Environment,
-    rows: &[KernelRow],
-    skipped: &[String],
-) -> anyhow::Result<()> {
-    let doc = KernelResults {
-        schema: "seqbench.kernels",
-        schema_version: 1,
-        run_id: run_id.into(),
-        created: created.into(),
-        environment: env.clone(),
-        rows,
-        skipped,
-    };
-    write_json(&dir.join("kernels.json"), &doc)?;
-    let mut w = csv::Writer::from_path(dir.join("kernels.csv"))?;
-    w.write_record([
-        "kernel",
-        "form",
-        "batch",
-        "seq_len",
-        "heads",
-        "head_dim",
-        "forward_s",
-        "forward_backward_s",
-        "tokens_per_s",
-    ])?;
-    for r in rows {
-        w.write_record([
-            r.kernel.clone(),
-            r.form.clone(),
-            r.batch.to_string(),
-            r.seq_len.to_string(),
-            r.heads.to_string(),
-            r.head_dim.to_string(),
-            r.forward.median.to_string(),
-            r.backward.median.to_string(),
-            r.tokens_per_s.to_string(),
-        ])?;
-    }
-    w.flush()?;
-    let md = format!(
-        "# seqbench kernels `{run_id}`\n\nCreated {created}. {} ({} threads), calibration {:.1} GFLOP/s. Heads {}, head dim {}.\n\n{}",
-        env.cpu_model,
-        env.threads,
-        env.calibration_gflops,
-        rows.first().map_or(0, |r| r.heads),
-        rows.first().map_or(0, |r| r.head_dim),
-        render(rows, true)
-    ) + &skipped.iter().map(|s| format!("- skipped (over memory): {s}\n")).collect::<String>();
-    std::fs::write(dir.join("kernels.md"), md)?;
-    Ok(())
-}
-
-/// One table per batch size: rows kernel/form, columns T; each cell `forward / forward+backward`.
-fn render(rows: &[KernelRow], markdown: bool) -> String {
-    let mut batches: Vec<usize> = rows.iter().map(|r| r.batch).collect();
-    batches.sort_unstable();
-    batches.dedup();
-    let mut out = String::new();
-    for b in batches {
-        let mut lens: Vec<usize> = rows.iter().filter(|r| r.batch == b).map(|r| r.seq_len).collect();
-        lens.sort_unstable();
-        lens.dedup();
-        let mut keys: Vec<(String, String)> = Vec::new();
-        for r in rows.iter().filter(|r| r.batch == b) {
-            if !keys.contains(&(r.kernel.clone(), r.form.clone())) {
-                keys.push((r.kernel.clone(), r.form.clone()));
-            }
-        }
-        let mut header = vec!["kernel".to_string(), "form".to_string()];
-        header.extend(lens.iter().map(|t| format!("T={t}")));
-        let body: Vec<Vec<String>> = keys
-            .iter()
-            .map(|(k, f)| {
-                let mut row = vec![k.clone(), f.clone()];
-                for t in &lens {
-                    let cell = rows.iter().find(|r| r.batch == b && &r.kernel == k && &r.form == f && r.seq_len == *t);
-                    row.push(cell.map_or(String::new(), |r| {
-                        format!("{} / {}", seconds(r.forward.median), seconds(r.backward.median))
-                    }));
-                }
-                row
-            })
-            .collect();
-        let title = format!("Kernels, batch {b} (median forward / forward+backward)");
-        if markdown {
-            out.push_str(&format!("## {title}\n\n| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len())));
-            for row in body {
-                out.push_str(&format!("| {} |\n", row.join(" | ")));
-            }
-            out.push('\n');
-        } else {
-            let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
-            for row in body {
-                t.add_row(row);
-            }
-            out.push_str(&format!("\n{title}\n{t}\n"));
-        }
-    }
-    out
 }

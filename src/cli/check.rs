@@ -5,7 +5,7 @@ use crate::kernels::Recurrence;
 use crate::model::check::{check_kernel, check_model, CheckRow, Tolerances};
 use crate::model::config;
 use crate::model::LanguageModel;
-use crate::output::{progress, table, write_json};
+use crate::output::{progress, table};
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     if args.seq_len == 0 {
@@ -61,7 +61,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
         tol.decode
     );
     if let Some(path) = &args.json {
-        write_json(path, &rows)?;
+        crate::report::export(&crate::report::Json, &rows, path)?;
     }
     Ok(failed == 0)
 }

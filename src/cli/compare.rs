@@ -1,11 +1,10 @@
 //! `seqbench compare BASELINE NEW`: per-cell change with confidence interval and significance, a
-//! verdict per cell, exit 1 on regression; Markdown and dashboard exports.
+//! verdict per cell ([`crate::results::compare`]), exit 1 on regression; the terminal table, Markdown
+//! and dashboard exports ([`crate::report`]).
 
 use crate::cli::CompareArgs;
 use crate::error::usage;
-use crate::output::{table, write_json};
-use crate::report::export;
-use crate::report::tables::value;
+use crate::report::{self, Bencher, GithubAction, Json, Markdown, Terminal};
 use crate::results::compare::{compare, Comparison, Options, Verdict};
 use crate::results::Measurement;
 use crate::results::Results;
@@ -36,72 +35,8 @@ pub fn per_measurement(specs: &[String]) -> anyhow::Result<BTreeMap<Measurement,
     Ok(out)
 }
 
-fn pct(x: f64) -> String {
-    format!("{:+.1}%", 100.0 * x)
-}
-
-fn row(c: &crate::results::compare::CellChange) -> Vec<String> {
-    let v = |x: Option<f64>| x.map_or("-".into(), |x| value(&c.unit, x));
-    vec![
-        c.id.clone(),
-        v(c.base_median),
-        v(c.new_median),
-        c.change.map_or("-".into(), pct),
-        c.ci.map_or("-".into(), |(lo, hi)| format!("[{}, {}]", pct(lo), pct(hi))),
-        c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
-        c.verdict.name().to_string(),
-    ]
-}
-
-const HEADER: [&str; 7] = ["cell", "baseline", "new", "change", "95% CI", "p", "verdict"];
-
-fn summary(cmp: &Comparison) -> String {
-    format!(
-        "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}",
-        cmp.cells.len(),
-        if cmp.method == crate::results::compare::Method::PairedRounds { " in paired rounds" } else { "" },
-        if cmp.normalized { " (normalized by calibration)" } else { "" },
-        cmp.count(Verdict::Regressed),
-        cmp.count(Verdict::Improved),
-        cmp.count(Verdict::WithinNoise),
-        cmp.count(Verdict::NotComparable),
-        if cmp.missing.is_empty() {
-            String::new()
-        } else {
-            format!("; {} baseline cells missing from the new run", cmp.missing.len())
-        }
-    )
-}
-
-/// The comparison as Markdown (pull-request comment or job summary).
-pub fn markdown(cmp: &Comparison, only_changes: bool) -> String {
-    let mut s = format!("## seqbench: `{}` vs baseline `{}`\n\n{}.\n\n", cmp.new_run, cmp.base_run, summary(cmp));
-    for w in &cmp.warnings {
-        s.push_str(&format!("> warning: {w}\n"));
-    }
-    if !cmp.warnings.is_empty() {
-        s.push('\n');
-    }
-    let regressions = cmp.regressions();
-    if !regressions.is_empty() {
-        s.push_str(&format!(
-            "**Regressions:** {}\n\n",
-            regressions
-                .iter()
-                .map(|c| format!("`{}` ({})", c.id, c.change.map_or("-".into(), pct)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    s.push_str(&format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len())));
-    for c in cmp.cells.iter().filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved)) {
-        s.push_str(&format!("| {} |\n", row(c).join(" | ")));
-    }
-    s.push_str(&format!("\n{}\n", cmp.method.rule()));
-    s
-}
-
-/// Prints a comparison (warnings, table, summary, regressions) and writes its Markdown when asked.
+/// Prints a comparison (warnings on stderr, then the table, summary and regressions) and writes
+/// its Markdown when asked (`-`: stdout).
 pub fn print(
     cmp: &Comparison,
     only_changes: bool,
@@ -111,35 +46,9 @@ pub fn print(
     for w in &cmp.warnings {
         eprintln!("warning: {w}");
     }
-    let shown: Vec<_> = cmp
-        .cells
-        .iter()
-        .filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
-        .collect();
-    if !quiet && !shown.is_empty() {
-        let mut t = table(&HEADER);
-        for c in shown {
-            t.add_row(row(c));
-        }
-        println!("{t}");
-    }
-    println!("{}", summary(cmp));
-    for c in cmp.regressions() {
-        println!(
-            "regressed: {} ({}, x{:.2} worse, p = {:.3})",
-            c.id,
-            c.change.map_or("-".into(), pct),
-            c.worse_factor.unwrap_or(0.0),
-            c.p_value.unwrap_or(1.0)
-        );
-    }
+    report::print(&Terminal { quiet, only_changes }, cmp)?;
     if let Some(path) = markdown_to {
-        let md = markdown(cmp, only_changes);
-        if path.as_os_str() == "-" {
-            print!("{md}");
-        } else {
-            std::fs::write(path, md).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
-        }
+        report::export(&Markdown { only_changes, ..Default::default() }, cmp, path)?;
     }
     Ok(())
 }
@@ -163,15 +72,14 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<bool> {
     }
     print(&cmp, a.only_changes, a.common.quiet, a.markdown.as_deref())?;
     if let Some(dir) = &a.github_action {
-        let (bigger, smaller) = export::github_action(&new);
-        write_json(&dir.join("bigger_is_better.json"), &bigger)?;
-        write_json(&dir.join("smaller_is_better.json"), &smaller)?;
+        report::export(&GithubAction { bigger: true }, &new, &dir.join("bigger_is_better.json"))?;
+        report::export(&GithubAction { bigger: false }, &new, &dir.join("smaller_is_better.json"))?;
     }
     if let Some(path) = &a.bencher {
-        write_json(path, &export::bencher(&new))?;
+        report::export(&Bencher, &new, path)?;
     }
     if let Some(path) = &a.json {
-        write_json(path, &cmp)?;
+        report::export(&Json, &cmp, path)?;
     }
     Ok(cmp.count(Verdict::Regressed) == 0)
 }

@@ -5,7 +5,6 @@ use crate::cli::{BenchArgs, GenerateArgs, LatencyArgs, MemoryArgs, RunArgs, Trai
 use crate::error::usage;
 use crate::measure::runner::{self, RunOptions};
 use crate::model::config;
-use crate::report::tables;
 use crate::results::stats::SamplePlan;
 use crate::results::suite::{GenerationSection, LatencySection, MemorySection, Suite, TrainSection};
 use crate::results::Shard;
@@ -71,7 +70,7 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
     };
     let (mut results, dir) = runner::run(suite, &opts)?;
     if !b.no_tables {
-        print!("{}", tables::terminal(&results));
+        crate::report::print(&crate::report::Terminal::default(), &results)?;
     }
     if !b.no_report {
         let written = crate::report::write_report(&mut results, &dir, None)?;

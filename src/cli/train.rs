@@ -8,7 +8,7 @@ use crate::model::data::Corpus;
 use crate::model::memory;
 use crate::model::train::{train, TrainOptions, TrainReport};
 use crate::model::LanguageModel;
-use crate::output::{bytes, count, progress, table, write_json};
+use crate::output::{bytes, count, progress, table};
 use indicatif::ProgressStyle;
 use serde::Serialize;
 
@@ -152,7 +152,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             options: &opts,
             report: &report,
         };
-        write_json(path, &out)?;
+        crate::report::export(&crate::report::Json, &out, path)?;
         println!("report written to {}", path.display());
     }
     Ok(())

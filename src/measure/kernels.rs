@@ -7,9 +7,9 @@ use crate::kernels::verify::kernel_case_on;
 use crate::kernels::Recurrence;
 use crate::kernels::{self, Form};
 use crate::measure::sample::sample;
+use crate::results::kernels::KernelRow;
 use crate::results::stats::{SamplePlan, Summary};
 use candle_core::{DType, Device, Result, Tensor, Var};
-use serde::{Deserialize, Serialize};
 
 /// One implementation being timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,25 +37,6 @@ impl Implementation {
             Implementation::Linear { form, .. } => form.to_string(),
         }
     }
-}
-
-/// One timed grid point.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct KernelRow {
-    pub kernel: String,
-    pub form: String,
-    pub batch: usize,
-    pub seq_len: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-    /// Seconds of the forward pass (median, with the summary and raw samples).
-    pub forward: Summary,
-    pub forward_samples: Vec<f64>,
-    /// Seconds of forward + backward.
-    pub backward: Summary,
-    pub backward_samples: Vec<f64>,
-    /// Tokens per second of forward + backward (batch x T / median).
-    pub tokens_per_s: f64,
 }
 
 /// The implementations a benchmark covers for a list of kernels (`attention`, or recurrence names)

@@ -2,8 +2,9 @@
 //! the environment, the verdict lines, the charts and the tables of a run.
 
 use super::tables::grids;
-use super::Results;
+use super::{Exporter, Html};
 use crate::output::bytes;
+use crate::results::Results;
 use crate::results::Status;
 
 /// Escapes text for HTML element content and attribute values.
@@ -25,8 +26,14 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}th,td{border:
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}.env td{text-align:left;white-space:normal}\
 figure{margin:1em 0}svg{max-width:100%;height:auto}.failed{color:#b00}ul.verdicts li{margin:.3em 0}";
 
-/// Renders the page. `charts` are (title, SVG text) in display order.
-pub fn render(r: &Results, charts: &[(String, String)]) -> String {
+/// The page; the exporter's `charts` are (title, SVG text) in display order.
+impl Exporter<Results> for Html<'_> {
+    fn render(&self, r: &Results) -> anyhow::Result<Vec<u8>> {
+        Ok(page(r, self.charts).into_bytes())
+    }
+}
+
+fn page(r: &Results, charts: &[(String, String)]) -> String {
     let e = &r.environment;
     let mut h = String::new();
     h.push_str(&format!(

@@ -1,19 +1,108 @@
-//! Everything seqbench writes from results, one file per format: `results.json` (the versioned
-//! record), `results.csv` (tidy, [`csv`]), `results.md` and the terminal tables ([`tables`]), the
-//! verdict lines ([`verdict`]), SVG charts ([`charts`]), `report.html` ([`html`]) and the CI
-//! exports ([`export`]). [`save`] writes a run after every cell; [`write_report`] draws it.
+//! Everything seqbench writes from results, behind one interface ([`Exporter`]): one type per
+//! format, one file per format, each implemented for the data it can show: a run ([`Results`]), a
+//! comparison ([`Comparison`]), a kernel benchmark
+//! ([`KernelResults`](crate::results::kernels::KernelResults)).
+//!
+//! | format | run | comparison | kernel benchmark |
+//! |---|---|---|---|
+//! | [`Json`] | results.json | `compare --json`, ab.json | kernels.json |
+//! | [`Csv`] ([`csv`]) | results.csv | | kernels.csv |
+//! | [`Markdown`] ([`markdown`]) | results.md | `--markdown`, ab.md | kernels.md |
+//! | [`Terminal`] ([`terminal`]) | tables and verdicts | table, summary | tables |
+//! | [`Html`] ([`html`]) | report.html | | |
+//! | [`GithubAction`], [`Bencher`] ([`ci`]) | dashboard exports | | |
+//!
+//! What the tables hold is [`tables`] (shared by Markdown and the terminal); the verdict lines are
+//! [`verdict`]; SVG charts are [`charts`] (what to plot, then how to draw it). [`save`] writes a run
+//! after every cell; [`write_report`] draws it.
 
 pub mod charts;
+pub mod ci;
 pub mod csv;
-pub mod export;
 pub mod html;
+pub mod markdown;
 pub mod tables;
+pub mod terminal;
 pub mod verdict;
 
 use crate::results::compare::Comparison;
 use crate::results::{Measurement, Results, Status};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// One output format for one kind of data.
+pub trait Exporter<T: ?Sized> {
+    /// The bytes of `data` in this format.
+    fn render(&self, data: &T) -> anyhow::Result<Vec<u8>>;
+}
+
+/// Pretty JSON of any serialisable record.
+pub struct Json;
+
+/// Comma-separated values.
+pub struct Csv;
+
+/// Markdown; `charts` (`(file, title)`, relative to the run directory) are linked from results.md,
+/// `only_changes` keeps a comparison's table to improved and regressed cells.
+#[derive(Default)]
+pub struct Markdown<'a> {
+    pub charts: &'a [(String, String)],
+    pub only_changes: bool,
+}
+
+/// Text for the terminal; `quiet` leaves a comparison's table out, `only_changes` as in Markdown.
+#[derive(Default)]
+pub struct Terminal {
+    pub quiet: bool,
+    pub only_changes: bool,
+}
+
+/// report.html: self-contained, the charts (`(title, SVG text)`) inline.
+pub struct Html<'a> {
+    pub charts: &'a [(String, String)],
+}
+
+/// github-action-benchmark's custom JSON, the `customBiggerIsBetter` cells when `bigger`, else the
+/// `customSmallerIsBetter` ones.
+pub struct GithubAction {
+    pub bigger: bool,
+}
+
+/// bencher's Benchmark Metric Format.
+pub struct Bencher;
+
+fn json(value: &impl serde::Serialize) -> anyhow::Result<Vec<u8>> {
+    Ok((serde_json::to_string_pretty(value)? + "\n").into_bytes())
+}
+
+impl<T: serde::Serialize> Exporter<T> for Json {
+    fn render(&self, data: &T) -> anyhow::Result<Vec<u8>> {
+        json(data)
+    }
+}
+
+/// Renders `data` with `exporter` into `path` (atomically; parent directories created), or to
+/// stdout when `path` is `-`.
+pub fn export<T: ?Sized>(exporter: &impl Exporter<T>, data: &T, path: &Path) -> anyhow::Result<()> {
+    let bytes = exporter.render(data)?;
+    if path.as_os_str() == "-" {
+        use std::io::Write;
+        return Ok(std::io::stdout().write_all(&bytes)?);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
+    }
+    atomic_write(path, &bytes)
+}
+
+/// Prints `data` in the terminal format.
+pub fn print<T: ?Sized>(exporter: &Terminal, data: &T) -> anyhow::Result<()>
+where
+    Terminal: Exporter<T>,
+{
+    print!("{}", String::from_utf8_lossy(&exporter.render(data)?));
+    Ok(())
+}
 
 /// Lines a reader must see before any figure: a partial merge, shards measured on different
 /// machines. Printed under the title of results.md and report.html.
@@ -69,9 +158,9 @@ pub fn derive(r: &mut Results) {
 pub fn save(r: &mut Results, dir: &Path) -> anyhow::Result<()> {
     derive(r);
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
-    atomic_write(&dir.join("results.json"), (serde_json::to_string_pretty(r)? + "\n").as_bytes())?;
-    atomic_write(&dir.join("results.csv"), &csv::render(r)?)?;
-    atomic_write(&dir.join("results.md"), tables::markdown(r, &[]).as_bytes())?;
+    export(&Json, r, &dir.join("results.json"))?;
+    export(&Csv, r, &dir.join("results.csv"))?;
+    export(&Markdown::default(), r, &dir.join("results.md"))?;
     Ok(())
 }
 
@@ -92,9 +181,9 @@ pub fn write_report(r: &mut Results, dir: &Path, comparison: Option<&Comparison>
         rendered.push((chart.title.clone(), svg));
     }
     let links: Vec<(String, String)> = planned.iter().map(|c| (c.file.clone(), c.title.clone())).collect();
-    atomic_write(&dir.join("results.md"), tables::markdown(r, &links).as_bytes())?;
+    export(&Markdown { charts: &links, ..Default::default() }, r, &dir.join("results.md"))?;
     let page = dir.join("report.html");
-    atomic_write(&page, html::render(r, &rendered).as_bytes())?;
+    export(&Html { charts: &rendered }, r, &page)?;
     written.push(page);
     Ok(written)
 }

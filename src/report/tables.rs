@@ -1,11 +1,14 @@
-//! The tables of a run: one per measurement section, models as rows and the swept parameter as
-//! columns. Rendered for the terminal (comfy-table) and as Markdown (results.md).
+//! What the tables hold, whatever renders them ([`super::markdown`], [`super::terminal`]): a run's
+//! tables (one per measurement section, models as rows and the swept parameter as columns), a
+//! comparison's rows and a kernel benchmark's tables, as [`Grid`]s; and how values are written.
 
 use super::Results;
-use crate::output::{bytes, table};
+use crate::output::bytes;
+use crate::results::compare::{CellChange, Comparison, Method, Verdict};
+use crate::results::kernels::KernelRow;
 use crate::results::{CellResult, Measurement, Status};
 
-/// A rendered-independent table.
+/// A table independent of how it is shown.
 pub struct Grid {
     pub title: String,
     pub header: Vec<String>,
@@ -213,88 +216,107 @@ pub fn grids(r: &Results) -> Vec<Grid> {
     out
 }
 
-/// The terminal report: tables and verdicts.
-pub fn terminal(r: &Results) -> String {
-    let mut s = String::new();
-    for g in grids(r) {
-        let mut t = table(&g.header.iter().map(String::as_str).collect::<Vec<_>>());
-        for row in g.rows {
-            t.add_row(row);
-        }
-        s.push_str(&format!("\n{}\n{t}\n", g.title));
-    }
-    if !r.derived.verdicts.is_empty() {
-        s.push('\n');
-        for v in &r.derived.verdicts {
-            s.push_str(&format!("- {v}\n"));
-        }
-    }
-    s
+/// `+12.3%`.
+pub fn pct(x: f64) -> String {
+    format!("{:+.1}%", 100.0 * x)
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+fn change_row(c: &CellChange) -> Vec<String> {
+    let v = |x: Option<f64>| x.map_or("-".into(), |x| value(&c.unit, x));
+    vec![
+        c.id.clone(),
+        v(c.base_median),
+        v(c.new_median),
+        c.change.map_or("-".into(), pct),
+        c.ci.map_or("-".into(), |(lo, hi)| format!("[{}, {}]", pct(lo), pct(hi))),
+        c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+        c.verdict.name().to_string(),
+    ]
 }
 
-/// results.md: environment, verdicts, links to the charts (`(file, title)`, relative to the run
-/// directory) and tables.
-pub fn markdown(r: &Results, charts: &[(String, String)]) -> String {
-    let e = &r.environment;
-    let mut s = format!(
-        "# seqbench run `{}`\n\nSuite `{}`: {}\n\nCreated {}{}. {} of {} cells measured.\n\n",
-        r.run_id,
-        r.suite.name,
-        r.suite.description,
-        r.created,
-        r.finished.as_ref().map_or(" (unfinished)".to_string(), |f| format!(", finished {f}")),
-        r.cells.len(),
-        r.planned.len()
-    );
-    for n in super::notices(r) {
-        s.push_str(&format!("> **{}**\n\n", md_escape(&n)));
+/// A comparison's cells (only the improved and regressed ones with `only_changes`).
+pub fn comparison_grid(cmp: &Comparison, only_changes: bool) -> Grid {
+    let header = ["cell", "baseline", "new", "change", "95% CI", "p", "verdict"];
+    Grid {
+        title: String::new(),
+        header: header.iter().map(|h| h.to_string()).collect(),
+        rows: cmp
+            .cells
+            .iter()
+            .filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
+            .map(change_row)
+            .collect(),
     }
-    s.push_str(&format!(
-        "Environment: {} ({} cores, {} threads, {}), {}, device {}, {}; seqbench {} (commit {}), candle {}; calibration {:.1} GFLOP/s (512x512 f32 matmul).\n\n",
-        e.cpu_model,
-        e.cores,
-        e.threads,
-        e.memory_bytes.map_or("memory unknown".into(), |m| format!("{} RAM", bytes(m))),
-        e.os,
-        e.device_label(),
-        e.dtype,
-        e.seqbench_version,
-        e.git_commit,
-        e.candle_version,
-        e.calibration_gflops
-    ));
-    if !r.derived.verdicts.is_empty() {
-        s.push_str("## Verdicts\n\n");
-        for v in &r.derived.verdicts {
-            s.push_str(&format!("- {}\n", md_escape(v)));
+}
+
+/// One line: how many cells regressed, improved, stayed within noise.
+pub fn comparison_summary(cmp: &Comparison) -> String {
+    format!(
+        "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}",
+        cmp.cells.len(),
+        if cmp.method == Method::PairedRounds { " in paired rounds" } else { "" },
+        if cmp.normalized { " (normalized by calibration)" } else { "" },
+        cmp.count(Verdict::Regressed),
+        cmp.count(Verdict::Improved),
+        cmp.count(Verdict::WithinNoise),
+        cmp.count(Verdict::NotComparable),
+        if cmp.missing.is_empty() {
+            String::new()
+        } else {
+            format!("; {} baseline cells missing from the new run", cmp.missing.len())
         }
-        s.push('\n');
-    }
-    if !charts.is_empty() {
-        s.push_str("## Charts\n\n");
-        for (file, title) in charts {
-            s.push_str(&format!("![{}]({file})\n\n", md_escape(title)));
+    )
+}
+
+/// One line per regressed cell.
+pub fn regression_lines(cmp: &Comparison) -> Vec<String> {
+    cmp.regressions()
+        .iter()
+        .map(|c| {
+            format!(
+                "regressed: {} ({}, x{:.2} worse, p = {:.3})",
+                c.id,
+                c.change.map_or("-".into(), pct),
+                c.worse_factor.unwrap_or(0.0),
+                c.p_value.unwrap_or(1.0)
+            )
+        })
+        .collect()
+}
+
+/// A kernel benchmark's tables: one per batch size, rows kernel/form, columns T; each cell
+/// `forward / forward+backward` (medians).
+pub fn kernel_grids(rows: &[KernelRow]) -> Vec<Grid> {
+    let mut batches: Vec<usize> = rows.iter().map(|r| r.batch).collect();
+    batches.sort_unstable();
+    batches.dedup();
+    let mut out = Vec::new();
+    for b in batches {
+        let mut lens: Vec<usize> = rows.iter().filter(|r| r.batch == b).map(|r| r.seq_len).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for r in rows.iter().filter(|r| r.batch == b) {
+            if !keys.contains(&(r.kernel.clone(), r.form.clone())) {
+                keys.push((r.kernel.clone(), r.form.clone()));
+            }
         }
+        let mut header = vec!["kernel".to_string(), "form".to_string()];
+        header.extend(lens.iter().map(|t| format!("T={t}")));
+        let body: Vec<Vec<String>> = keys
+            .iter()
+            .map(|(k, f)| {
+                let mut row = vec![k.clone(), f.clone()];
+                for t in &lens {
+                    let cell = rows.iter().find(|r| r.batch == b && &r.kernel == k && &r.form == f && r.seq_len == *t);
+                    row.push(cell.map_or(String::new(), |r| {
+                        format!("{} / {}", seconds(r.forward.median), seconds(r.backward.median))
+                    }));
+                }
+                row
+            })
+            .collect();
+        out.push(Grid { title: format!("Kernels, batch {b} (median forward / forward+backward)"), header, rows: body });
     }
-    for g in grids(r) {
-        s.push_str(&format!("## {}\n\n", g.title));
-        s.push_str(&format!("| {} |\n", g.header.iter().map(|h| md_escape(h)).collect::<Vec<_>>().join(" | ")));
-        s.push_str(&format!("|{}\n", "---|".repeat(g.header.len())));
-        for row in g.rows {
-            s.push_str(&format!("| {} |\n", row.iter().map(|c| md_escape(c)).collect::<Vec<_>>().join(" | ")));
-        }
-        s.push('\n');
-    }
-    let failed: Vec<_> = r.cells.iter().filter(|c| c.status == Status::Failed).collect();
-    if !failed.is_empty() {
-        s.push_str("## Failed cells\n\n");
-        for c in failed {
-            s.push_str(&format!("- `{}`: {}\n", c.spec.id, md_escape(c.error.as_deref().unwrap_or(""))));
-        }
-    }
-    s
+    out
 }

@@ -6,6 +6,7 @@
 pub mod cell;
 pub mod compare;
 pub mod environment;
+pub mod kernels;
 pub mod merge;
 pub mod shard;
 pub mod stats;

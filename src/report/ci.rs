@@ -1,12 +1,27 @@
 //! Exports of a run for CI dashboards: github-action-benchmark's custom JSON (one file per direction,
 //! `customBiggerIsBetter` and `customSmallerIsBetter`) and bencher's Benchmark Metric Format.
 
-use super::Results;
-use crate::results::{Measurement, Status};
+use super::{Bencher, Exporter, GithubAction};
+use crate::results::{Measurement, Results, Status};
 use serde_json::{json, Map, Value};
 
-/// `(bigger_is_better, smaller_is_better)` arrays for github-action-benchmark's `custom*` tools.
-pub fn github_action(r: &Results) -> (Value, Value) {
+/// The array for github-action-benchmark's `customBiggerIsBetter` (`bigger`) or
+/// `customSmallerIsBetter` tool.
+impl Exporter<Results> for GithubAction {
+    fn render(&self, r: &Results) -> anyhow::Result<Vec<u8>> {
+        let (bigger, smaller) = github_action(r);
+        super::json(if self.bigger { &bigger } else { &smaller })
+    }
+}
+
+/// Bencher Metric Format.
+impl Exporter<Results> for Bencher {
+    fn render(&self, r: &Results) -> anyhow::Result<Vec<u8>> {
+        super::json(&bencher(r))
+    }
+}
+
+fn github_action(r: &Results) -> (Value, Value) {
     let (mut bigger, mut smaller) = (Vec::new(), Vec::new());
     for c in r.cells.iter().filter(|c| c.status == Status::Ok) {
         let Some(s) = &c.summary else { continue };
@@ -28,7 +43,7 @@ pub fn github_action(r: &Results) -> (Value, Value) {
 
 /// Bencher Metric Format: `{ benchmark: { measure: { value, lower_value, upper_value } } }`; latency
 /// in nanoseconds (bencher's `latency` measure), throughput in tokens/s, memory in bytes.
-pub fn bencher(r: &Results) -> Value {
+fn bencher(r: &Results) -> Value {
     let mut out = Map::new();
     for c in r.cells.iter().filter(|c| c.status == Status::Ok) {
         let Some(s) = &c.summary else { continue };
