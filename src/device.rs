@@ -52,7 +52,7 @@ static DTYPE: OnceLock<DType> = OnceLock::new();
 /// The dtype is the precision of the matrix products: the weights of every projection (and the
 /// embedding), the products themselves and attention's KV cache. Norms, softmax, gates, the
 /// recurrences and their states, the residual stream and the loss stay f32, and training keeps f32
-/// master weights for AdamW (see [`crate::model::optim`]).
+/// master weights for AdamW (see `model::optim`).
 pub fn parse_dtype(spec: &str) -> std::result::Result<DType, UserError> {
     match spec {
         "f32" => Ok(DType::F32),

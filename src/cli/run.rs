@@ -98,7 +98,7 @@ fn adhoc(name: &str, plan: SamplePlan) -> Suite {
         size: config::DEFAULT_SIZE.into(),
         seed: 0,
         plan,
-        cell_timeout: 600.0,
+        cell_timeout: crate::results::suite::DEFAULT_CELL_TIMEOUT,
         train: None,
         latency: None,
         memory: None,

@@ -49,16 +49,8 @@ pub fn options(args: &TrainArgs, cfg: &ModelConfig) -> anyhow::Result<TrainOptio
         Some(f) => Form::parse(f).map_err(usage)?,
     };
     Ok(TrainOptions {
-        steps: args.steps,
-        seq_len: args.seq_len,
-        batch: args.batch,
-        lr: args.lr,
         weight_decay: args.weight_decay,
-        warmup: (args.steps / 10).max(1),
-        clip: 1.0,
-        seed: args.seed,
-        form,
-        valid_windows: 64,
+        ..TrainOptions::new(args.steps, args.seq_len, args.batch, args.lr, args.seed, form)
     })
 }
 

@@ -14,19 +14,14 @@ use std::collections::BTreeMap;
 
 /// Options shared by the quality cells, from the cell's settings.
 fn train_options(model: &LanguageModel, spec: &CellSpec, seq_len: usize) -> anyhow::Result<TrainOptions> {
-    let steps = required(spec.settings.steps, "steps")?;
-    Ok(TrainOptions {
-        steps,
+    Ok(TrainOptions::new(
+        required(spec.settings.steps, "steps")?,
         seq_len,
-        batch: required(spec.settings.batch, "batch")?,
-        lr: spec.settings.lr.unwrap_or(3e-3),
-        weight_decay: 0.0,
-        warmup: (steps / 10).max(1),
-        clip: 1.0,
-        seed: spec.seed,
-        form: model.default_form(),
-        valid_windows: 64,
-    })
+        required(spec.settings.batch, "batch")?,
+        spec.settings.lr.unwrap_or(3e-3),
+        spec.seed,
+        model.default_form(),
+    ))
 }
 
 /// Language modelling on the built-in corpus: validation bits/byte after `steps` steps.

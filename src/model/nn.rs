@@ -1,8 +1,7 @@
-//! Building blocks shared by every model: seeded parameters, linear layers, a differentiable RMSNorm,
-//! the short causal convolution, and activations written with plain (differentiable) candle ops.
-//!
-//! candle's fused `rms_norm`, `softmax_last_dim`, `rope` and `sigmoid` fast paths drop gradients or are
-//! custom ops; everything here is built from elementary ops so autograd sees it all.
+//! Building blocks shared by every model: seeded parameters, linear layers, RMSNorm, the short causal
+//! convolution, and splitting into heads. Their operations are [`crate::kernels`]' (fused on the CPU
+//! with explicit backward passes, plain ops elsewhere): candle's own `rms_norm`, `softmax_last_dim`,
+//! `rope` and `sigmoid` fast paths drop gradients, so none of them is used.
 
 use crate::rng;
 use candle_core::{DType, Device, Result, Tensor, Var};

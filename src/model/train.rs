@@ -33,6 +33,24 @@ pub(crate) fn ser_form<S: serde::Serializer>(f: &Form, s: S) -> std::result::Res
 }
 
 impl TrainOptions {
+    /// `steps` steps of `batch` sequences of `seq_len` bytes at peak learning rate `lr`, with the
+    /// defaults every caller starts from: warm-up over a tenth of the steps, no weight decay,
+    /// gradient-norm clip 1, 64 validation windows.
+    pub fn new(steps: usize, seq_len: usize, batch: usize, lr: f64, seed: u64, form: Form) -> TrainOptions {
+        TrainOptions {
+            steps,
+            seq_len,
+            batch,
+            lr,
+            weight_decay: 0.0,
+            warmup: (steps / 10).max(1),
+            clip: 1.0,
+            seed,
+            form,
+            valid_windows: 64,
+        }
+    }
+
     /// Learning rate at `step` (0-based).
     pub fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup {

@@ -127,15 +127,19 @@ fn train(r: &Results) -> Option<String> {
     let mut parts = Vec::new();
     // Chunkwise vs recurrent for each linear model measured both ways.
     let mut speedups = Vec::new();
+    // The model (`name@size`) a row measures, from its cells.
+    let model_of = |label: &str| r.of(m).find(|c| c.spec.label == label).map(|c| c.spec.model.label());
     for (label, kind, form) in &rows {
         if !kind.is_linear() || !form.as_deref().is_some_and(|f| f.starts_with("chunkwise")) {
             continue;
         }
-        let model = label.split(" [").next().unwrap_or(label);
-        let rec = rows.iter().find(|(l, _, f)| l.starts_with(model) && f.as_deref() == Some("recurrent"));
+        let Some(model) = model_of(label) else { continue };
+        let rec = rows
+            .iter()
+            .find(|(l, _, f)| f.as_deref() == Some("recurrent") && model_of(l).as_deref() == Some(model.as_str()));
         if let (Some(c), Some((rl, _, _))) = (at(r, m, label, t), rec) {
             if let Some(rv) = at(r, m, rl, t) {
-                speedups.push((model.to_string(), c / rv));
+                speedups.push((model, c / rv));
             }
         }
     }

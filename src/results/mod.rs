@@ -1,7 +1,7 @@
 //! The data model of a run, as results.json records it (schema `seqbench.results` version 1,
 //! docs/results-schema.md): the suite and its cells, the environment, the shards of a merged run;
 //! loading it, and the analyses that read it without presenting it: statistics, the comparison of
-//! two runs, the merge of shards. Writing and drawing it is [`crate::report`]'s.
+//! two runs, the merge of shards. Writing and drawing it is `report`'s.
 
 pub mod cell;
 pub mod compare;

@@ -1,6 +1,6 @@
 //! Statistics of samples: the sampling plan a cell follows, medians, percentiles and the median
 //! absolute deviation, and the tests `compare` uses (rank-sum, signed-rank, bootstrap intervals).
-//! The sampling loop itself is [`crate::measure::sample`].
+//! The sampling loop itself is `measure::sample`.
 
 use serde::{Deserialize, Serialize};
 

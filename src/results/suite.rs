@@ -48,8 +48,11 @@ fn default_size() -> String {
     config::DEFAULT_SIZE.to_string()
 }
 
+/// Seconds a cell may run before its child process is stopped, unless a suite says otherwise.
+pub const DEFAULT_CELL_TIMEOUT: f64 = 600.0;
+
 fn default_timeout() -> f64 {
-    600.0
+    DEFAULT_CELL_TIMEOUT
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -50,15 +50,8 @@ pub fn tiny_train_options(
     form: seqbench::kernels::Form,
 ) -> seqbench::model::train::TrainOptions {
     seqbench::model::train::TrainOptions {
-        steps,
-        seq_len: 64,
-        batch: 8,
-        lr,
-        weight_decay: 0.0,
         warmup: 3,
-        clip: 1.0,
-        seed,
-        form,
         valid_windows: 8,
+        ..seqbench::model::train::TrainOptions::new(steps, 64, 8, lr, seed, form)
     }
 }
