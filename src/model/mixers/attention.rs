@@ -23,7 +23,7 @@ pub const MIXER: Descriptor = Descriptor {
 };
 
 /// RoPE rotates pairs of channels: the head dimension must be even.
-fn even_head_dim(s: &Sizes) -> std::result::Result<(), SizeError> {
+pub(super) fn even_head_dim(s: &Sizes) -> std::result::Result<(), SizeError> {
     if s.head_dim % 2 != 0 {
         return Err(("head_dim", "must be even for rotary positions".into()));
     }
@@ -50,21 +50,22 @@ fn grow(pk: &Tensor, pv: &Tensor, need: usize) -> Result<(Tensor, Tensor)> {
     Ok((kb, vb))
 }
 
-pub struct Attention {
+/// Multi-head causal attention up to the output projection: the q/k/v projection, RoPE, the KV cache
+/// and the attention itself; the part every attention variant shares (their mixers add the output
+/// projection and whatever gates it).
+pub struct AttentionCore {
     heads: usize,
     head_dim: usize,
     qkv: Linear,
-    out: Linear,
     device: Device,
 }
 
-impl Attention {
-    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
-        Ok(Attention {
+impl AttentionCore {
+    pub fn new(spec: &MixerSpec, p: &Params) -> Result<Self> {
+        Ok(AttentionCore {
             heads: spec.heads(),
             head_dim: spec.head_dim,
             qkv: Linear::new(p, "qkv", spec.d_model, 3 * spec.d_model, false, 1.0)?,
-            out: Linear::new(p, "out", spec.d_model, spec.d_model, false, out_gain)?,
             device: p.device().clone(),
         })
     }
@@ -78,14 +79,9 @@ impl Attention {
     fn rope(&self, x: &Tensor, start: usize) -> Result<Tensor> {
         crate::kernels::rope::rope(x, start, ROPE_BASE)
     }
-}
-
-impl Mixer for Attention {
-    fn kind(&self) -> MixerKind {
-        MixerKind::of(&MIXER)
-    }
-
-    fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {
+    /// Attends `x: [B, T, d_model]` continuing from `state`: the heads' outputs merged to
+    /// `[B, T, d_model]` (f32, before any output projection) and the state after the last token.
+    pub fn attend(&self, x: &Tensor, state: Option<&State>) -> Result<(Tensor, State)> {
         let (b, t, d) = x.dims3()?;
         let heads = |m: Tensor| -> Result<Tensor> {
             m.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
@@ -118,23 +114,63 @@ impl Mixer for Attention {
         };
         let y = crate::kernels::attention::causal_attention(&q, &k, &v, 1.0 / (self.head_dim as f64).sqrt())?;
         let y = y.to_dtype(DType::F32)?.transpose(1, 2)?.reshape((b, t, d))?;
-        Ok((self.out.forward(&y)?, State::Kv { k, v, buffers }))
+        Ok((y, State::Kv { k, v, buffers }))
     }
 
     /// Empty views of fresh capacity buffers (no zero-sized tensor: candle's CUDA kernels reject
     /// some ops on those).
-    fn empty_state(&self, batch: usize) -> Result<State> {
+    pub fn empty_state(&self, batch: usize) -> Result<State> {
         self.state_at(batch, 0)
     }
 
-    fn state_at(&self, batch: usize, position: usize) -> Result<State> {
+    /// A state of `position` zero tokens, with room for the decode steps that follow.
+    pub fn state_at(&self, batch: usize, position: usize) -> Result<State> {
         // Room for the decode steps that follow, so a timed step at `position` writes in place.
         let kb = Tensor::zeros((batch, self.heads, position + DECODE_ROOM, self.head_dim), self.dtype(), &self.device)?;
         let vb = kb.zeros_like()?;
         Ok(State::Kv { k: kb.narrow(2, 0, position)?, v: vb.narrow(2, 0, position)?, buffers: Some((kb, vb)) })
     }
 
-    fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
+    /// Exact KV-cache bytes after `seq_len` tokens.
+    pub fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
         2 * batch * seq_len * self.heads * self.head_dim * self.dtype().size_in_bytes()
+    }
+}
+
+/// Softmax attention: `y = W_o attend(x)`.
+pub struct Attention {
+    core: AttentionCore,
+    out: Linear,
+}
+
+impl Attention {
+    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
+        Ok(Attention {
+            core: AttentionCore::new(spec, p)?,
+            out: Linear::new(p, "out", spec.d_model, spec.d_model, false, out_gain)?,
+        })
+    }
+}
+
+impl Mixer for Attention {
+    fn kind(&self) -> MixerKind {
+        MixerKind::of(&MIXER)
+    }
+
+    fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {
+        let (y, state) = self.core.attend(x, state)?;
+        Ok((self.out.forward(&y)?, state))
+    }
+
+    fn empty_state(&self, batch: usize) -> Result<State> {
+        self.core.empty_state(batch)
+    }
+
+    fn state_at(&self, batch: usize, position: usize) -> Result<State> {
+        self.core.state_at(batch, position)
+    }
+
+    fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
+        self.core.state_bytes(batch, seq_len)
     }
 }
