@@ -77,7 +77,8 @@ macro_rules! registry {
 }
 
 // Adding a mixer: its file here (with `pub const MIXER: Descriptor`), its `.toml` in
-// `configs/models/`, and its name in this list (CONTRIBUTING.md).
+// `configs/models/`, and its name at the end of this list, so every model keeps its chart colour
+// (CONTRIBUTING.md).
 registry! {
     attention,
     lstm,
