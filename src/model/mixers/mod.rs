@@ -93,6 +93,7 @@ registry! {
     mlstm,
     rwkv6,
     rwkv7,
+    gated_attention,
 }
 
 /// A registered mixer: a handle on its [`Descriptor`], compared and serialised by name and ordered
