@@ -68,12 +68,6 @@ impl Params {
         format!("{}.{name}", self.prefix)
     }
 
-    /// `N(0, std^2)` initialised parameter.
-    pub fn normal(&self, name: &str, shape: impl Into<candle_core::Shape>, std: f64) -> Result<Tensor> {
-        let t = rng::normal(self.seed, &self.full_name(name), shape, std, &self.device)?;
-        self.register(name, t)
-    }
-
     /// `N(0, std^2)` initialised matrix that enters products as a whole (projection weights, the
     /// embedding), held in the compute dtype: drawn in f32, then rounded.
     pub fn matrix(&self, name: &str, shape: impl Into<candle_core::Shape>, std: f64) -> Result<Tensor> {
