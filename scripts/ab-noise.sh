@@ -6,17 +6,20 @@
 # Each run is `seqbench ab SUITE` (default ci: 34 cells, 26 of them timings, 5 rounds). Writes every
 # run's ab.json and a summary (summary.md, summary.json) to OUT (default results/ab-noise-2core); the
 # runs' full results stay in target/ab-noise. Takes about 3.5 minutes per run on 2 cores.
-# Usage: scripts/ab-noise.sh [SEQBENCH_BINARY] [SUITE]
+# Usage: scripts/ab-noise.sh [SEQBENCH_BINARY] [SUITE]     (scripts/ab-noise.sh --summary: only re-summarise OUT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+summary_only=false
+if [[ "${1:-}" == "--summary" ]]; then
+  summary_only=true
+  shift
+fi
 bin="$(realpath "${1:-target/release/seqbench}")"
 suite="${2:-ci}"
 out="${OUT:-results/ab-noise-2core}"
 aa_runs="${AA_RUNS:-10}"
 slow_runs="${SLOWDOWN_RUNS:-1}"
 scratch="target/ab-noise"
-rm -rf "$scratch" && mkdir -p "$scratch" "$out"
-cp "$bin" "$scratch/seqbench-a" && cp "$bin" "$scratch/seqbench-b"
 
 one() { # RUN_ID [SLOWDOWN]
   local id="$1" factor="${2:-}"
@@ -25,10 +28,14 @@ one() { # RUN_ID [SLOWDOWN]
     --candidate "$scratch/seqbench-b" --out "$scratch" --run-id "$id" -q | tail -n 2 | head -n 1 || true
   cp "$scratch/$id/ab.json" "$out/$id.json"
 }
-for i in $(seq -w 1 "$aa_runs"); do one "aa-$i"; done
-for f in 1.10 1.25 2; do
-  for i in $(seq -w 1 "$slow_runs"); do one "slow-x$f-$i" "$f"; done
-done
+if ! $summary_only; then
+  rm -rf "$scratch" && mkdir -p "$scratch" "$out"
+  cp "$bin" "$scratch/seqbench-a" && cp "$bin" "$scratch/seqbench-b"
+  for i in $(seq -w 1 "$aa_runs"); do one "aa-$i"; done
+  for f in 1.10 1.25 2; do
+    for i in $(seq -w 1 "$slow_runs"); do one "slow-x$f-$i" "$f"; done
+  done
+fi
 
 python3 - "$out" "$bin" <<'PY'
 import glob, json, os, subprocess, sys
@@ -52,15 +59,15 @@ by = {}
 for r in summary["runs"]:
     by.setdefault(r["injected_slowdown"] or "none (A/A)", []).append(r)
 lines = ["# `seqbench ab` noise on this machine", "",
-         "Suite `ci` (34 cells, 26 timings), 5 rounds, threshold 10%, p < 0.05 (one-sided signed-rank over rounds).", "",
-         "| candidate | runs | timing cells compared | flagged regressed | rate | improved (false) | largest A/A change of a timing median |",
+         "Suite `ci` (34 cells, 26 of them timings), 5 rounds, threshold 10%, p < 0.05 (one-sided signed-rank over the rounds).", "",
+         "| candidate | runs | timing cells compared | flagged regressed (any cell) | rate | flagged improved | largest change of a timing cell's median ratio |",
          "|---|---|---|---|---|---|---|"]
 for key, runs in by.items():
     n = sum(r["timing_cells"] for r in runs)
     k = sum(len(r["regressed"]) for r in runs)
     imp = sum(len(r["improved"]) for r in runs)
     worst = max(r["largest_timing_change"] for r in runs)
-    label = key if key.startswith("none") else f"slowed x{key}"
+    label = "same binary (A/A)" if key.startswith("none") else f"slowed x{key}"
     lines.append(f"| {label} | {len(runs)} | {n} | {k} | {k / max(n, 1):.0%} | {imp} | {worst:.1%} |")
     summary.setdefault("rates", {})[key] = {"runs": len(runs), "timing_cells": n, "regressed": k, "improved": imp}
 open(os.path.join(out, "summary.md"), "w").write("\n".join(lines) + "\n")
