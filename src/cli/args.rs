@@ -95,7 +95,7 @@ pub struct CompareArgs {
 #[command(
     after_help = "Noise: on the 2-core development machine, 10 A/A runs of the ci suite (the same binary on both \
 sides) gave no false alarm at the defaults, and injected slowdowns of 25% and 2x were caught in every \
-cell (README, \"In CI\"; scripts/ab-noise.sh reproduces it). The test-only knob SEQBENCH_TEST_SLOWDOWN=F \
+timed cell (docs/ci.md; scripts/ab-noise.sh reproduces it). The test-only knob SEQBENCH_TEST_SLOWDOWN=F \
 stretches every timed sample of the candidate F times."
 )]
 pub struct AbArgs {
