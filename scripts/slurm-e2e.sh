@@ -17,7 +17,8 @@ bin="$(realpath "${1:-target/release/seqbench}")"
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
   echo "slurm-e2e: installing slurm-wlm and munge (Debian packages)..."
-  if ! { [[ $(id -u) -eq 0 ]] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/tmp/slurm-e2e-apt.log 2>&1; }; then
+  install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >>/tmp/slurm-e2e-apt.log 2>&1; }
+  if ! { [[ $(id -u) -eq 0 ]] && { install || { apt-get update -q >>/tmp/slurm-e2e-apt.log 2>&1 && install; }; }; }; then
     echo "slurm-e2e: SKIPPED: cannot install slurm-wlm and munge here (needs root and Debian's apt; log: /tmp/slurm-e2e-apt.log)"
     exit 0
   fi

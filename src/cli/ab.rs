@@ -1,11 +1,12 @@
 //! `seqbench ab [SUITE] --baseline BIN [--candidate BIN]`: both binaries measured side by side on this
-//! machine in interleaved rounds (see [`crate::measure::runner::run_ab`]), then compared pair by pair; exit 1
+//! machine in interleaved rounds (see [`crate::measure::ab::run_ab`]), then compared pair by pair; exit 1
 //! on a regression. This is the regression check that holds on a noisy shared runner, where two
 //! separate runs minutes apart differ by more than the changes worth catching.
 
 use crate::cli::AbArgs;
 use crate::error::usage;
-use crate::measure::runner::{self, AbOptions, AB_SIDES};
+use crate::measure::ab::{self, AbOptions, AB_SIDES};
+use crate::measure::runner;
 use crate::report::{self, Json, Markdown};
 use crate::results::compare::{compare, Options, Verdict};
 use crate::results::suite::Suite;
@@ -67,7 +68,7 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
         dir: dir.clone(),
         quiet: a.common.quiet,
     };
-    let [base, new] = runner::run_ab(suite, &opts)?;
+    let [base, new] = ab::run_ab(suite, &opts)?;
     let cmp = compare(&base, &new, &Options { threshold, per_measurement, normalize: false });
     super::compare::print(&cmp, a.only_changes, a.common.quiet, a.markdown.as_deref())?;
     report::export(&Markdown { only_changes: a.only_changes, ..Default::default() }, &cmp, &dir.join("ab.md"))?;

@@ -1,4 +1,4 @@
-//! `seqbench bench kernels`: the op-level benchmark (see `bench::kernels`), with its table and files.
+//! `seqbench bench kernels`: the op-level benchmark ([`crate::measure::kernels`]), with its table and files.
 
 use crate::cli::KernelArgs;
 use crate::error::usage;

@@ -1,9 +1,10 @@
 //! Measuring: one file per measurement of the lecture's table, each running one *cell* (one model,
 //! one value of the swept parameter) described by a [`CellSpec`] and returning an [`Outcome`]; the
-//! [`runner`] executes a suite's cells in child processes of their own (and `seqbench ab`'s
-//! interleaved rounds); [`sample`] times a cell per its plan; [`alloc`] and [`meter`] account
+//! [`runner`] executes a suite's cells in child processes of their own, [`ab`] two binaries' in
+//! interleaved rounds; [`sample`] times a cell per its plan; [`alloc`] and [`meter`] account
 //! memory; [`env`] records the machine and its calibration.
 
+pub mod ab;
 pub mod alloc;
 pub mod env;
 pub mod generation;

@@ -1,0 +1,90 @@
+//! `seqbench ab`'s measurement: every cell of a suite run by two binaries, alternately, in
+//! interleaved rounds on this machine (the comparison of the pairs is [`crate::results::compare`]).
+
+use super::runner::run_child;
+use crate::results::suite::Suite;
+use crate::results::{CellResult, Results};
+use std::path::PathBuf;
+
+/// Where `seqbench ab` writes the two sides of a run, under the run directory.
+pub const AB_SIDES: [&str; 2] = ["baseline", "candidate"];
+
+/// `seqbench ab`: two binaries measured side by side on this machine.
+pub struct AbOptions {
+    /// `[baseline, candidate]` binaries; each runs cells through its `cell` command.
+    pub binaries: [PathBuf; 2],
+    /// Times every cell is measured by each binary.
+    pub rounds: usize,
+    /// The run directory; the sides go to `baseline/` and `candidate/` below it.
+    pub dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// Runs every cell of `suite` with both binaries in interleaved rounds, as asv's continuous mode and
+/// hyperfine's multi-command runs do, so that slow drifts of a shared machine (another tenant, the
+/// clock, the thermal state) fall on both sides alike: round after round, cell after cell, one
+/// binary then the other, the order alternating between cells and rounds. Each side's cell keeps
+/// all its samples and the median of every round (metrics `round_median.NN`), which
+/// [`crate::results::compare::compare`] pairs. Both sides are written after every round. The test-only knob
+/// [`crate::measure::sample::SLOWDOWN_ENV`] reaches the candidate only.
+pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
+    let cells = suite.cells()?;
+    if !opts.quiet {
+        eprintln!("measuring the environment (calibration matmul)...");
+    }
+    let env = crate::measure::env::capture(&crate::device::selected()?)?;
+    let planned: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
+    let mut sides = AB_SIDES.map(|name| Results::new(name.into(), suite.clone(), env.clone(), planned.clone()));
+    let mut acc: [Vec<Option<CellResult>>; 2] = [vec![None; cells.len()], vec![None; cells.len()]];
+    let bar = crate::output::progress(opts.quiet, (opts.rounds * cells.len() * 2) as u64);
+    for round in 0..opts.rounds {
+        for (i, spec) in cells.iter().enumerate() {
+            let order = if (round + i) % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                bar.set_message(format!("round {}/{} {} {}", round + 1, opts.rounds, AB_SIDES[side], spec.id));
+                let result = run_child(&opts.binaries[side], spec, suite.cell_timeout, side == 0);
+                if result.status == crate::results::Status::Failed && opts.quiet {
+                    eprintln!("{}: cell {} failed: {}", AB_SIDES[side], spec.id, result.error.as_deref().unwrap_or(""));
+                }
+                acc[side][i] = Some(accumulate(acc[side][i].take(), result, round));
+                bar.inc(1);
+            }
+        }
+        for side in 0..2 {
+            sides[side].cells = acc[side].iter().flatten().cloned().collect();
+            if round + 1 == opts.rounds {
+                sides[side].finished = Some(crate::results::now_rfc3339());
+            }
+            crate::report::save(&mut sides[side], &opts.dir.join(AB_SIDES[side]))?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(sides)
+}
+
+/// Adds one round's result of a cell to what the earlier rounds gave: all samples pooled, the
+/// round's median kept as `round_median.NN`; a failure in any round fails the cell.
+fn accumulate(before: Option<CellResult>, round_result: CellResult, round: usize) -> CellResult {
+    use crate::results::Status;
+    let round_median = round_result.median();
+    let mut cell = match before {
+        None => round_result.clone(),
+        Some(b) if b.status != Status::Ok => return b,
+        Some(_) if round_result.status != Status::Ok => return round_result,
+        Some(mut b) => {
+            b.samples.extend_from_slice(&round_result.samples);
+            b.summary = (!b.samples.is_empty()).then(|| crate::results::stats::Summary::of(&b.samples));
+            b.wall_seconds += round_result.wall_seconds;
+            for (k, v) in
+                round_result.metrics.iter().filter(|(k, _)| !k.starts_with(crate::results::compare::ROUND_MEDIAN))
+            {
+                b.metrics.insert(k.clone(), *v);
+            }
+            b
+        }
+    };
+    if let Some(m) = round_median {
+        cell.metrics.insert(format!("{}{round:02}", crate::results::compare::ROUND_MEDIAN), m);
+    }
+    cell
+}
