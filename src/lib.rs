@@ -1,4 +1,8 @@
 //! seqbench: softmax attention, gated RNNs and the linear-attention family, measured side by side.
+//!
+//! Layers, each using only those below it (CONTRIBUTING.md):
+//! [`cli`] -> [`measure`], [`report`] -> [`results`] -> [`model`] -> [`kernels`], with
+//! [`device`], [`error`], [`output`] and [`rng`] beneath them all.
 pub mod cli;
 pub mod device;
 pub mod error;
@@ -9,3 +13,6 @@ pub mod output;
 pub mod report;
 pub mod results;
 pub mod rng;
+
+// The library paths of the model types before the code was laid out by layers, kept for users.
+pub use model::{config, mixers};

@@ -22,7 +22,20 @@ fn main() -> ExitCode {
         std::env::set_var("RAYON_NUM_THREADS", candle_core::utils::get_num_threads().to_string());
     }
     seqbench::measure::alloc::keep_freed_memory();
-    match seqbench::cli::execute(&Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print as clap prints them.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // Bad flags and values: clap's first paragraph (what is wrong) as one line, exit 2, like every
+        // bad input.
+        Err(e) => {
+            let text = e.to_string();
+            let what: Vec<&str> = text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            eprintln!("{}", what.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    match seqbench::cli::execute(&cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

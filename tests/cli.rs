@@ -108,3 +108,59 @@ fn train_saves_weights_and_report() {
     assert_eq!(report["report"]["losses"].as_array().unwrap().len(), 3);
     assert!(report["report"]["entropy_floor_bits"].as_f64().unwrap() > 0.0);
 }
+
+/// `run --jobs 2` trains the quality cells two at a time (each child with half the threads) and runs
+/// the timing cells alone: every cell is measured, in the planned order, as with one job; bad values
+/// and clap's own errors are one line and exit 2.
+#[test]
+fn jobs_run_quality_cells_side_by_side() {
+    let dir = common::temp_dir("cli", "jobs");
+    let suite = dir.join("jobs.toml");
+    std::fs::write(
+        &suite,
+        r#"
+name = "jobs"
+models = ["attention", "gated-deltanet", "lstm"]
+size = "tiny"
+[memory]
+positions = [16]
+[lm]
+steps = 4
+seq_len = 32
+batch = 2
+"#,
+    )
+    .unwrap();
+    let run = |jobs: &str, id: &str| {
+        let out = seqbench(&[
+            "run",
+            suite.to_str().unwrap(),
+            "--jobs",
+            jobs,
+            "--out",
+            dir.to_str().unwrap(),
+            "--run-id",
+            id,
+            "-q",
+            "--no-tables",
+            "--no-report",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(id).join("results.json")).unwrap()).unwrap();
+        r
+    };
+    let (one, two) = (run("1", "one"), run("2", "two"));
+    let ids = |r: &serde_json::Value| -> Vec<String> {
+        r["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&one), ids(&two));
+    assert_eq!(ids(&two), two["planned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>());
+    assert!(two["cells"].as_array().unwrap().iter().all(|c| c["status"] == "ok"), "{two}");
+    assert!(two["finished"].is_string());
+    assert_user_error(&seqbench(&["run", "--jobs", "0"]), &["--jobs must be at least 1"]);
+    assert_user_error(&seqbench(&["run", "--jobs", "two"]), &["--jobs", "two"]);
+    assert_user_error(&seqbench(&["run", "--jobs", "2", "--in-process"]), &["--in-process"]);
+    assert_user_error(&seqbench(&["run", "--threads", "x"]), &["--threads"]);
+    assert_user_error(&seqbench(&["frobnicate"]), &["frobnicate"]);
+}

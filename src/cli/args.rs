@@ -264,6 +264,11 @@ pub struct BenchArgs {
     /// (`<suite>-job<ID>-shard<I>of<N>`).
     #[arg(long)]
     pub shard: Option<String>,
+    /// Quality-training cells (lm, mqar, copy) run this many at a time, each child with its share of
+    /// the threads (threads / N); timing cells (train speed, latency, memory, generation) always run
+    /// alone, so their figures stay clean.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
     #[command(flatten)]
     pub common: Common,
 }

@@ -58,7 +58,14 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
     if shard.is_some() && resume.is_some() {
         return Err(usage("--shard applies to a new run; a resumed run keeps its own shard"));
     }
+    if b.jobs == 0 {
+        return Err(usage("--jobs must be at least 1"));
+    }
+    if b.jobs > 1 && b.in_process {
+        return Err(usage("--jobs runs cells side by side in child processes; it cannot be combined with --in-process"));
+    }
     let opts = RunOptions {
+        jobs: b.jobs,
         shard,
         slurm_job,
         out: b.out.clone(),

@@ -1,7 +1,7 @@
 //! `seqbench ab`'s measurement: every cell of a suite run by two binaries, alternately, in
 //! interleaved rounds on this machine (the comparison of the pairs is [`crate::results::compare`]).
 
-use super::runner::run_child;
+use super::runner::{run_child, ChildOptions};
 use crate::results::suite::Suite;
 use crate::results::{CellResult, Results};
 use std::path::PathBuf;
@@ -42,7 +42,8 @@ pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
             let order = if (round + i) % 2 == 0 { [0, 1] } else { [1, 0] };
             for side in order {
                 bar.set_message(format!("round {}/{} {} {}", round + 1, opts.rounds, AB_SIDES[side], spec.id));
-                let result = run_child(&opts.binaries[side], spec, suite.cell_timeout, side == 0);
+                let child = ChildOptions { timeout: suite.cell_timeout, strip_knob: side == 0, threads: None };
+                let result = run_child(&opts.binaries[side], spec, child);
                 if result.status == crate::results::Status::Failed && opts.quiet {
                     eprintln!("{}: cell {} failed: {}", AB_SIDES[side], spec.id, result.error.as_deref().unwrap_or(""));
                 }

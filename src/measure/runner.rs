@@ -35,6 +35,21 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// The Slurm array job this shard belongs to (names the run).
     pub slurm_job: Option<String>,
+    /// Quality-training cells run this many at a time, each with its share of the threads; timing
+    /// cells always run alone.
+    pub jobs: usize,
+}
+
+/// How a child process runs a cell.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ChildOptions {
+    /// Seconds before the child is stopped and the cell recorded as failed.
+    pub timeout: f64,
+    /// Keep the test-only slowdown ([`crate::measure::sample::SLOWDOWN_ENV`]) away from the child
+    /// (`ab`'s baseline side).
+    pub strip_knob: bool,
+    /// RAYON_NUM_THREADS for the child (its share of the cores when cells run side by side).
+    pub threads: Option<usize>,
 }
 
 /// Runs (or resumes) a suite; returns the results and the run directory.
@@ -82,23 +97,42 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
     crate::report::save(&mut results, &dir)?;
     let bar = crate::output::progress(opts.quiet, todo.len() as u64);
     let stop_after: Option<usize> = std::env::var(STOP_AFTER_ENV).ok().and_then(|v| v.parse().ok());
-    for (i, spec) in todo.iter().enumerate() {
-        if stop_after == Some(i) {
+    let timeout = results.suite.cell_timeout;
+    // In planned order: a timing cell alone with every thread; a run of consecutive quality cells,
+    // `jobs` at a time, each with its share of the threads.
+    let mut next = 0;
+    while next < todo.len() {
+        if stop_after.is_some_and(|s| s <= next) {
             bar.abandon();
-            anyhow::bail!("stopped after {i} cells ({STOP_AFTER_ENV})");
+            anyhow::bail!("stopped after {next} cells ({STOP_AFTER_ENV})");
         }
-        bar.set_message(spec.id.clone());
-        let result = if opts.in_process {
-            run_cell(spec)
-        } else {
-            run_child(&opts.exe, spec, results.suite.cell_timeout, false)
+        let side_by_side = opts.jobs > 1 && todo[next].measurement.is_quality();
+        let end = match side_by_side {
+            true => next + todo[next..].iter().take_while(|c| c.measurement.is_quality()).count(),
+            false => next + 1,
         };
-        if result.status == crate::results::Status::Failed && opts.quiet {
-            eprintln!("cell {} failed: {}", spec.id, result.error.as_deref().unwrap_or(""));
+        let end = stop_after.filter(|s| *s > next).map_or(end, |s| end.min(s));
+        let group = &todo[next..end];
+        bar.set_message(group[0].id.clone());
+        let mut record = |result: CellResult| -> anyhow::Result<()> {
+            if result.status == crate::results::Status::Failed && opts.quiet {
+                eprintln!("cell {} failed: {}", result.spec.id, result.error.as_deref().unwrap_or(""));
+            }
+            results.cells.push(result);
+            crate::report::save(&mut results, &dir)?;
+            bar.inc(1);
+            Ok(())
+        };
+        if opts.in_process {
+            record(run_cell(group[0]))?;
+        } else if group.len() == 1 {
+            record(run_child(&opts.exe, group[0], ChildOptions { timeout, ..Default::default() }))?;
+        } else {
+            let threads = (crate::measure::env::threads() / opts.jobs).max(1);
+            let child = ChildOptions { timeout, strip_knob: false, threads: Some(threads) };
+            side_by_side_cells(&opts.exe, group, opts.jobs, child, &mut record)?;
         }
-        results.cells.push(result);
-        crate::report::save(&mut results, &dir)?;
-        bar.inc(1);
+        next = end;
     }
     bar.finish_and_clear();
     if results.missing().is_empty() && results.finished.is_none() {
@@ -116,15 +150,53 @@ pub fn default_run_id(suite: &str) -> String {
     format!("{suite}-{compact}")
 }
 
-/// Runs one cell in a child process; any failure becomes a failed cell. `strip_knob` keeps the
-/// test-only slowdown ([`crate::measure::sample::SLOWDOWN_ENV`]) away from the child (`ab`'s baseline side).
-pub(crate) fn run_child(exe: &Path, spec: &CellSpec, timeout: f64, strip_knob: bool) -> CellResult {
+/// Runs `cells` in child processes, `jobs` at a time, handing each result to `record` (on this
+/// thread) as it arrives; stops at the first error `record` returns.
+fn side_by_side_cells(
+    exe: &Path,
+    cells: &[&CellSpec],
+    jobs: usize,
+    child: ChildOptions,
+    record: &mut dyn FnMut(CellResult) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let queue = std::sync::Mutex::new(cells.iter().copied().collect::<std::collections::VecDeque<_>>());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(cells.len()) {
+            let (queue, send) = (&queue, send.clone());
+            scope.spawn(move || loop {
+                let Some(spec) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { break };
+                if send.send(run_child(exe, spec, child)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(send);
+        let mut outcome = Ok(());
+        for result in receive {
+            if outcome.is_ok() {
+                outcome = record(result);
+                if outcome.is_err() {
+                    queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                }
+            }
+        }
+        outcome
+    })
+}
+
+/// Runs one cell in a child process; any failure becomes a failed cell.
+pub(crate) fn run_child(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> CellResult {
     let start = Instant::now();
+    let timeout = opts.timeout;
     let failed = |msg: String| CellResult::failed(spec, msg, start.elapsed().as_secs_f64());
     let mut command = Command::new(exe);
     command.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if strip_knob {
+    if opts.strip_knob {
         command.env_remove(crate::measure::sample::SLOWDOWN_ENV);
+    }
+    if let Some(n) = opts.threads {
+        command.env("RAYON_NUM_THREADS", n.to_string());
     }
     let mut child = match command.spawn() {
         Ok(c) => c,
