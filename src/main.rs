@@ -30,7 +30,8 @@ fn main() -> ExitCode {
         // bad input.
         Err(e) => {
             let text = e.to_string();
-            let what: Vec<&str> = text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            let what: Vec<&str> =
+                text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
             eprintln!("{}", what.join(" "));
             return ExitCode::from(2);
         }

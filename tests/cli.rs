@@ -155,7 +155,10 @@ batch = 2
         r["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(ids(&one), ids(&two));
-    assert_eq!(ids(&two), two["planned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&two),
+        two["planned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    );
     assert!(two["cells"].as_array().unwrap().iter().all(|c| c["status"] == "ok"), "{two}");
     assert!(two["finished"].is_string());
     assert_user_error(&seqbench(&["run", "--jobs", "0"]), &["--jobs must be at least 1"]);

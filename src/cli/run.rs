@@ -62,7 +62,9 @@ fn execute(suite: Option<Suite>, resume: Option<String>, b: &BenchArgs) -> anyho
         return Err(usage("--jobs must be at least 1"));
     }
     if b.jobs > 1 && b.in_process {
-        return Err(usage("--jobs runs cells side by side in child processes; it cannot be combined with --in-process"));
+        return Err(usage(
+            "--jobs runs cells side by side in child processes; it cannot be combined with --in-process",
+        ));
     }
     let opts = RunOptions {
         jobs: b.jobs,

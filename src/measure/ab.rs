@@ -44,9 +44,7 @@ pub fn run_ab(suite: Suite, opts: &AbOptions) -> anyhow::Result<[Results; 2]> {
                 bar.set_message(format!("round {}/{} {} {}", round + 1, opts.rounds, AB_SIDES[side], spec.id));
                 let child = ChildOptions { timeout: suite.cell_timeout, strip_knob: side == 0, threads: None };
                 let result = run_child(&opts.binaries[side], spec, child);
-                if result.status == crate::results::Status::Failed && opts.quiet {
-                    eprintln!("{}: cell {} failed: {}", AB_SIDES[side], spec.id, result.error.as_deref().unwrap_or(""));
-                }
+                super::runner::note_failure(&result, opts.quiet, Some(AB_SIDES[side]));
                 acc[side][i] = Some(accumulate(acc[side][i].take(), result, round));
                 bar.inc(1);
             }
@@ -69,7 +67,7 @@ fn accumulate(before: Option<CellResult>, round_result: CellResult, round: usize
     use crate::results::Status;
     let round_median = round_result.median();
     let mut cell = match before {
-        None => round_result.clone(),
+        None => round_result,
         Some(b) if b.status != Status::Ok => return b,
         Some(_) if round_result.status != Status::Ok => return round_result,
         Some(mut b) => {

@@ -115,9 +115,7 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
         let group = &todo[next..end];
         bar.set_message(group[0].id.clone());
         let mut record = |result: CellResult| -> anyhow::Result<()> {
-            if result.status == crate::results::Status::Failed && opts.quiet {
-                eprintln!("cell {} failed: {}", result.spec.id, result.error.as_deref().unwrap_or(""));
-            }
+            note_failure(&result, opts.quiet, None);
             results.cells.push(result);
             crate::report::save(&mut results, &dir)?;
             bar.inc(1);
@@ -142,6 +140,15 @@ pub fn run(suite: Option<Suite>, opts: &RunOptions) -> anyhow::Result<(Results, 
     results.sort_cells();
     crate::report::save(&mut results, &dir)?;
     Ok((results, dir))
+}
+
+/// Says on stderr that a cell failed, when the progress bar that would show it is off (`-q`);
+/// `side` names the `ab` side that ran it.
+pub(crate) fn note_failure(result: &CellResult, quiet: bool, side: Option<&str>) {
+    if result.status == crate::results::Status::Failed && quiet {
+        let who = side.map_or(String::new(), |s| format!("{s}: "));
+        eprintln!("{who}cell {} failed: {}", result.spec.id, result.error.as_deref().unwrap_or(""));
+    }
 }
 
 pub fn default_run_id(suite: &str) -> String {

@@ -242,12 +242,9 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         }
     };
     let kinds: Vec<MixerKind> = layers.clone().unwrap_or_else(|| vec![mixer]);
-    let sizes = Sizes {
-        d_model: s.d_model,
-        head_dim: s.head_dim,
-        d_state: s.d_state.unwrap_or(64),
-        conv_size: s.conv_size.unwrap_or(4),
-    };
+    let d_state = s.d_state.unwrap_or(64);
+    let conv_size = s.conv_size.unwrap_or(4);
+    let sizes = Sizes { d_model: s.d_model, head_dim: s.head_dim, d_state, conv_size };
     let mut seen: Vec<MixerKind> = Vec::new();
     for k in &kinds {
         if !seen.contains(k) {
@@ -260,9 +257,7 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     }
     let d_mlp = s.d_mlp.unwrap_or_else(|| (8 * s.d_model / 3).div_ceil(8) * 8);
     positive(d_mlp, "d_mlp")?;
-    let d_state = s.d_state.unwrap_or(64);
     positive(d_state, "d_state")?;
-    let conv_size = s.conv_size.unwrap_or(4);
     if !(2..=16).contains(&conv_size) {
         return Err(field_err(file, f("conv_size"), format!("must be between 2 and 16 (got {conv_size})")));
     }

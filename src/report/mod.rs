@@ -100,8 +100,7 @@ pub fn print<T: ?Sized>(exporter: &Terminal, data: &T) -> anyhow::Result<()>
 where
     Terminal: Exporter<T>,
 {
-    print!("{}", String::from_utf8_lossy(&exporter.render(data)?));
-    Ok(())
+    export(exporter, data, Path::new("-"))
 }
 
 /// Lines a reader must see before any figure: a partial merge, shards measured on different
@@ -111,7 +110,7 @@ pub fn notices(r: &Results) -> Vec<String> {
     if let Some(p) = &r.partial {
         out.push(format!("PARTIAL RUN (merged with --allow-partial): {}.", p.describe()));
     }
-    let machines: std::collections::BTreeSet<String> = r.shards.iter().map(|s| s.environment.machine()).collect();
+    let machines = crate::results::Environment::machines(r.shards.iter().map(|s| &s.environment));
     if machines.len() > 1 {
         let each: Vec<String> = r
             .shards
@@ -157,7 +156,6 @@ pub fn derive(r: &mut Results) {
 /// recomputing the derived figures: what a run saves after every cell.
 pub fn save(r: &mut Results, dir: &Path) -> anyhow::Result<()> {
     derive(r);
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
     export(&Json, r, &dir.join("results.json"))?;
     export(&Csv, r, &dir.join("results.csv"))?;
     export(&Markdown::default(), r, &dir.join("results.md"))?;

@@ -135,12 +135,6 @@ fn normalization(m: Measurement, calibration: f64, normalize: bool) -> f64 {
     }
 }
 
-/// The samples of a cell as compared: normalised by the calibration of the machine that measured it.
-fn comparable_samples(run: &Results, c: &CellResult, normalize: bool) -> Vec<f64> {
-    let factor = normalization(c.spec.measurement, calibration_of(run, c), normalize);
-    c.samples.iter().map(|s| s * factor).collect()
-}
-
 /// Metric prefix of the per-round medians `seqbench ab` stores in each side's cells
 /// (`round_median.00`, `round_median.01`, ...).
 pub const ROUND_MEDIAN: &str = "round_median.";
@@ -262,13 +256,10 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
             normalization(m, calibration_of(base, b), opts.normalize),
             normalization(m, calibration_of(new, n), opts.normalize),
         );
-        let (bm, nm) = match method {
-            Method::RankSum => (
-                median(&comparable_samples(base, b, opts.normalize)),
-                median(&comparable_samples(new, n, opts.normalize)),
-            ),
-            Method::PairedRounds => (median(&b.samples) * fb, median(&n.samples) * fnew),
-        };
+        // The samples as compared: normalised by the calibration of the machine that measured each.
+        let bs: Vec<f64> = b.samples.iter().map(|s| s * fb).collect();
+        let ns: Vec<f64> = n.samples.iter().map(|s| s * fnew).collect();
+        let (bm, nm) = (median(&bs), median(&ns));
         out.base_median = Some(bm);
         out.new_median = Some(nm);
         if bm == 0.0 || nm == 0.0 || !bm.is_finite() || !nm.is_finite() {
@@ -278,8 +269,6 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
         }
         match method {
             Method::RankSum => {
-                let bs = comparable_samples(base, b, opts.normalize);
-                let ns = comparable_samples(new, n, opts.normalize);
                 out.change = Some(nm / bm - 1.0);
                 out.ci = Some(bootstrap_change_ci(&bs, &ns, 1000, 7));
                 let worse = if m.higher_is_better() { bm / nm } else { nm / bm };

@@ -34,6 +34,12 @@ impl Environment {
         }
     }
 
+    /// The distinct machines among `environments` ([`Environment::machine`]), sorted.
+    pub fn machines<'a>(environments: impl Iterator<Item = &'a Environment>) -> Vec<String> {
+        let set: std::collections::BTreeSet<String> = environments.map(Environment::machine).collect();
+        set.into_iter().collect()
+    }
+
     /// What tells machines apart in a merged run: host name (when known), CPU, cores and memory.
     pub fn machine(&self) -> String {
         let memory = self.memory_bytes.map_or("memory unknown".into(), crate::output::bytes);

@@ -6,9 +6,9 @@
 //! partial. Every shard's environment is kept, and every cell keeps the calibration of the machine
 //! that measured it, so `compare --normalize` scales each cell by its own machine.
 
-use super::{Partial, Results, ShardRecord};
+use super::{Environment, Partial, Results, ShardRecord};
 use crate::error::usage;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// A merged run and what the reader must be warned of (shards on different machines, differing
@@ -94,12 +94,12 @@ pub fn merge(runs: &[Results], paths: &[PathBuf], allow_partial: bool, run_id: S
         })
         .collect();
     merged.shards.sort_by_key(|s| s.shard.index);
-    let machines: BTreeSet<String> = runs.iter().map(|r| r.environment.machine()).collect();
+    let machines = Environment::machines(runs.iter().map(|r| &r.environment));
     if machines.len() > 1 {
         warnings.push(format!(
             "the shards ran on {} different machines ({}); each cell keeps its own machine's calibration for `compare --normalize`",
             machines.len(),
-            machines.into_iter().collect::<Vec<_>>().join(" | ")
+            machines.join(" | ")
         ));
     }
     if !problems.is_empty() {
