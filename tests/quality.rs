@@ -1,23 +1,28 @@
-//! Quality tasks: the MQAR and copy generators (layout, labels, seeds, invalid parameters), and real
-//! training: attention solves an easy MQAR setting.
+//! Quality tasks: the MQAR (both layouts), copy and word-problem generators (layout, labels, seeds,
+//! no leakage between splits, invalid parameters), the noise-aware ranking, and real training:
+//! attention solves an easy MQAR setting, an LSTM solves parity beyond its training length.
 
 use seqbench::measure::run_cell;
 use seqbench::model::config;
 use seqbench::model::data::copy::CopyConfig;
-use seqbench::model::data::mqar::MqarConfig;
+use seqbench::model::data::mqar::{Layout, MqarConfig};
+use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
+use seqbench::results::stats::{separate, Separation};
+use std::collections::HashSet;
 use seqbench::results::stats::SamplePlan;
 use seqbench::results::suite::Suite;
 use seqbench::results::{CellSpec, Measurement, Settings, Status};
 
 fn mqar(kv_pairs: usize, seq_len: usize) -> MqarConfig {
-    MqarConfig { vocab: 32, seq_len, kv_pairs, train_examples: 50, test_examples: 20, seed: 3 }
+    MqarConfig { vocab: 32, seq_len, kv_pairs, train_examples: 50, test_examples: 20, seed: 3, layout: Layout::Random }
 }
 
 #[test]
 fn mqar_layout_labels_and_seeds() {
     let cfg = mqar(4, 32);
-    let (train, test) = cfg.generate().unwrap();
-    assert_eq!((train.len(), test.len()), (50, 20));
+    let splits = cfg.generate().unwrap();
+    let (train, test) = (&splits.train, &splits.test);
+    assert_eq!((train.len(), splits.valid.len(), test.len()), (50, 20, 20));
     for i in 0..train.len() {
         let (x, y, m) = (&train.inputs[i], &train.targets[i], &train.mask[i]);
         assert_eq!((x.len(), y.len(), m.len()), (32, 32, 32));
@@ -41,9 +46,125 @@ fn mqar_layout_labels_and_seeds() {
         assert!(m.iter().all(|&v| v == 0.0 || v == 1.0));
     }
     // Same seed, same data; another seed or the test split, different data.
-    assert_eq!(cfg.generate().unwrap().0.inputs, train.inputs);
-    assert_ne!(MqarConfig { seed: 4, ..cfg.clone() }.generate().unwrap().0.inputs, train.inputs);
+    assert_eq!(cfg.generate().unwrap().train.inputs, train.inputs);
+    assert_ne!(MqarConfig { seed: 4, ..cfg.clone() }.generate().unwrap().train.inputs, train.inputs);
     assert_ne!(test.inputs[..20], train.inputs[..20]);
+}
+
+#[test]
+fn mqar_zoology_layout_asks_each_key_once_at_power_law_gaps() {
+    let cfg = MqarConfig { vocab: 64, seq_len: 64, kv_pairs: 8, train_examples: 400, test_examples: 50, seed: 1, layout: Layout::Zoology };
+    let splits = cfg.generate().unwrap();
+    let mut gap_sum = 0usize;
+    for ex in [&splits.train, &splits.valid, &splits.test] {
+        for i in 0..ex.len() {
+            let (x, y, m) = (&ex.inputs[i], &ex.targets[i], &ex.mask[i]);
+            let keys: Vec<u32> = (0..8).map(|j| x[2 * j]).collect();
+            let values: Vec<u32> = (0..8).map(|j| x[2 * j + 1]).collect();
+            assert!(keys.iter().all(|k| (1..32).contains(k)) && values.iter().all(|v| (32..64).contains(v)));
+            // Keys and values are drawn without replacement (Zoology's `replace=False`).
+            assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 8);
+            assert_eq!(values.iter().collect::<HashSet<_>>().len(), 8);
+            let queries: Vec<usize> = (0..64).filter(|&p| m[p] == 1.0).collect();
+            assert_eq!(queries.len(), 8, "one query per key");
+            let mut asked = HashSet::new();
+            for &q in &queries {
+                assert!(q >= 16 && (q - 16) % 2 == 0, "query {q} not at 2P + 2 gap");
+                gap_sum += (q - 16) / 2;
+                let k = keys.iter().position(|&k| k == x[q]).expect("query asks a key of this sequence");
+                assert!(asked.insert(k), "key asked twice");
+                assert_eq!(y[q], values[k], "the target of a query is its key's value");
+            }
+            // Every other target is the next input (the answer is not written after the query).
+            for p in 0..63 {
+                if m[p] == 0.0 {
+                    assert_eq!(y[p], x[p + 1]);
+                }
+            }
+        }
+    }
+    // Power-law gaps: short gaps likelier than under a uniform draw of 8 of the 24 slots (mean 11.5).
+    let mean_gap = gap_sum as f64 / (500.0 * 8.0);
+    assert!(mean_gap < 10.5, "mean gap {mean_gap:.2} is not skewed toward short gaps");
+}
+
+#[test]
+fn held_out_splits_never_repeat_a_training_example() {
+    // A small space (3 keys, 8 values) where random draws would collide often.
+    for layout in [Layout::Random, Layout::Zoology] {
+        let cfg = MqarConfig { vocab: 8, seq_len: 8, kv_pairs: 2, train_examples: 20, test_examples: 10, seed: 0, layout };
+        let s = cfg.generate().unwrap();
+        let seen: HashSet<&[u32]> = s.train.inputs.iter().map(|x| &x[..4]).collect();
+        for ex in [&s.valid, &s.test] {
+            assert!(ex.inputs.iter().all(|x| !seen.contains(&x[..4])), "{layout:?}: a held-out prefix is in training");
+        }
+    }
+    // When training covers every possible example, the generator refuses instead of leaking or looping.
+    let full = MqarConfig { vocab: 4, seq_len: 4, kv_pairs: 1, train_examples: 200, test_examples: 5, seed: 0, layout: Layout::Random };
+    let err = full.generate().expect_err("no unseen example exists").to_string();
+    assert!(err.contains("train_examples") && err.contains("unseen"), "{err}");
+    let copy = CopyConfig { alphabet: 3, length: 5, train_examples: 100, test_examples: 20, seed: 0 }.generate().unwrap();
+    let seen: HashSet<&[u32]> = copy.train.inputs.iter().map(|x| &x[..5]).collect();
+    assert!(copy.test.inputs.iter().all(|x| !seen.contains(&x[..5])));
+}
+
+#[test]
+fn word_problems_label_the_running_product_and_test_beyond_the_training_length() {
+    // S3 is a group (identity first, associative, inverses) and is not abelian; S2 is parity.
+    let t = Group(3).product_table();
+    assert_eq!(t.len(), 6);
+    for a in 0..6 {
+        assert_eq!((t[0][a], t[a][0]), (a, a));
+        assert!((0..6).any(|b| t[a][b] == 0), "no inverse of {a}");
+        for b in 0..6 {
+            for c in 0..6 {
+                assert_eq!(t[t[a][b]][c], t[a][t[b][c]]);
+            }
+        }
+    }
+    assert!((0..6).any(|a| (0..6).any(|b| t[a][b] != t[b][a])), "S3 is not abelian");
+    assert_eq!(Group(5).order(), 120);
+
+    let cfg = WordProblemConfig { group: Group::PARITY, train_len: 8, test_len: 20, train_examples: 30, test_examples: 10, seed: 2 };
+    let s = cfg.generate().unwrap();
+    assert_eq!((s.train.seq_len, s.valid.seq_len, s.test.seq_len), (8, 8, 20));
+    for (ex, len) in [(&s.train, 8), (&s.test, 20)] {
+        for i in 0..ex.len() {
+            let mut parity = 0;
+            for p in 0..len {
+                let bit = ex.inputs[i][p] - 1; // tokens 1 (bit 0) and 2 (bit 1)
+                parity ^= bit;
+                assert_eq!(ex.targets[i][p], 3 + parity, "target at {p} is the running parity");
+                // Training counts every position; the test only those beyond the training length.
+                let counted = if len == 8 { true } else { p >= 8 };
+                assert_eq!(ex.mask[i][p] == 1.0, counted);
+            }
+        }
+    }
+    let s3 = WordProblemConfig { group: Group(3), ..cfg.clone() }.generate().unwrap();
+    let x = &s3.train.inputs[0];
+    let mut state = 0usize;
+    for (p, &e) in x.iter().enumerate() {
+        state = t[state][e as usize - 1];
+        assert_eq!(s3.train.targets[0][p] as usize, 7 + state);
+    }
+    let msg = |c: WordProblemConfig| c.generate().expect_err("must be rejected").to_string();
+    assert!(msg(WordProblemConfig { test_len: 8, ..cfg.clone() }).contains("longer than train_len"));
+    assert!(msg(WordProblemConfig { train_len: 1, ..cfg.clone() }).contains("train_len"));
+    assert!(msg(WordProblemConfig { group: Group(6), ..cfg.clone() }).contains("S6"));
+}
+
+#[test]
+fn rankings_need_seeds_that_do_not_overlap() {
+    use Separation::*;
+    assert_eq!(separate(&[0.9, 0.95, 0.97], &[0.5, 0.6, 0.7], true), Above);
+    assert_eq!(separate(&[0.5, 0.6, 0.7], &[0.9, 0.95, 0.97], true), Below);
+    // Overlapping seeds: no ranking, however different the medians.
+    assert_eq!(separate(&[0.5, 0.9, 0.95], &[0.6, 0.65, 0.7], true), NotSeparable);
+    // One seed a side cannot show a spread.
+    assert_eq!(separate(&[0.99], &[0.1], true), NotSeparable);
+    // Losses: lower is better.
+    assert_eq!(separate(&[1.5, 1.6], &[2.0, 2.1], false), Above);
 }
 
 #[test]
@@ -74,7 +195,7 @@ batch = 1
 #[test]
 fn copy_layout_and_labels() {
     let cfg = CopyConfig { alphabet: 10, length: 6, train_examples: 5, test_examples: 5, seed: 1 };
-    let (train, _) = cfg.generate().unwrap();
+    let train = cfg.generate().unwrap().train;
     for i in 0..5 {
         let (x, y, m) = (&train.inputs[i], &train.targets[i], &train.mask[i]);
         assert_eq!(x.len(), 13);
@@ -87,6 +208,7 @@ fn copy_layout_and_labels() {
         }
     }
     assert!(CopyConfig { alphabet: 1, ..cfg.clone() }.generate().is_err());
+    assert_eq!(CopyConfig { train_examples: 5, ..cfg.clone() }.generate().unwrap().valid.len(), 5);
     assert!(CopyConfig { length: 0, ..cfg }.generate().is_err());
 }
 

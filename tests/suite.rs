@@ -40,11 +40,33 @@ batch = 2
 vocab = 16
 seq_len = 16
 kv_pairs = [2]
+layout = "zoology"
 d_models = [16]
 width_kv_pairs = 2
 train_examples = 20
 test_examples = 8
 steps = 3
+batch = 4
+lrs = [0.003, 0.001]
+seeds = 2
+early_stop = 0.99
+eval_every = 2
+[parity]
+models = ["lstm", "deltanet-negeig"]
+train_len = 4
+test_lens = [9]
+train_examples = 20
+test_examples = 8
+steps = 3
+batch = 4
+[word_problem]
+models = ["attention"]
+group = "s3"
+train_len = 4
+test_lens = [6]
+train_examples = 20
+test_examples = 8
+steps = 2
 batch = 4
 [copy]
 alphabet = 4
@@ -109,6 +131,8 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
         "mqar_accuracy",
         "mqar_width",
         "copy_accuracy",
+        "parity_accuracy",
+        "word_problem_accuracy",
     ] {
         assert!(r["cells"].as_array().unwrap().iter().any(|c| c["measurement"] == m && c["status"] == "ok"), "{m}");
     }
@@ -140,6 +164,35 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
             && lm["metrics"]["entropy_floor_bits"].as_f64().unwrap() > 0.0
     );
     assert_eq!(cell(&r, "mqar_width/lstm@tiny/d_model=16")["model"]["d_model"], 16);
+    // The protocol: one sample per seed, each seed's learning rate chosen from the sweep, the learning
+    // curve kept; the layout recorded and named in the table.
+    let mq = cell(&r, "mqar_accuracy/attention@tiny/kv_pairs=2");
+    assert_eq!(mq["samples"].as_array().unwrap().len(), 2);
+    assert_eq!(mq["settings"]["layout"], "zoology");
+    for seed in ["0", "1"] {
+        let lr = mq["metrics"][format!("seed.{seed}.lr")].as_f64().unwrap();
+        assert!(lr == 0.003 || lr == 0.001, "{lr}");
+        assert!(mq["metrics"][format!("seed.{seed}.valid_curve.000002")].as_f64().is_some());
+    }
+    assert!(md.contains("zoology layout") && md.contains("2 seeds"));
+    // State tracking beyond the training length, with the in-length figure beside; the negative-
+    // eigenvalue DeltaNet records its option in the model.
+    let parity = cell(&r, "parity_accuracy/deltanet-negeig@tiny/test_len=9");
+    assert_eq!(parity["model"]["allow_neg_eigval"], true);
+    assert!(parity["metrics"]["valid_accuracy"].as_f64().is_some());
+    assert_eq!(cell(&r, "word_problem_accuracy/attention@tiny/test_len=6")["settings"]["group"], "s3");
+    assert!(md.contains("Parity: accuracy beyond the training length 4") && md.contains("S3 word problem"));
+    // The scorecard heads results.md and the terminal output, with what was not measured marked.
+    let scorecard = md.find("Scorecard").expect("results.md has the scorecard");
+    assert!(scorecard < md.find("Environment:").unwrap(), "the scorecard comes first");
+    assert!(md.contains("not measured"));
+    let printed = stdout.find("Scorecard").expect("run prints the scorecard");
+    assert!(printed < stdout.find("Training throughput").unwrap(), "the scorecard is printed first");
+    let sc = &r["derived"]["scorecard"];
+    let row = |name: &str| sc["rows"].as_array().unwrap().iter().find(|row| row["model"] == name).unwrap().clone();
+    let (lstm, negeig) = (row("lstm"), row("deltanet-negeig"));
+    assert!(lstm["train_vs_attention"].as_f64().unwrap() > 0.0 && lstm["parity"].is_array() && lstm["mqar"].is_array());
+    assert!(negeig["parity"].is_array() && negeig["train_vs_attention"].is_null() && negeig["mqar"].is_null());
 }
 
 #[test]

@@ -115,6 +115,8 @@ fn adhoc(name: &str, plan: SamplePlan) -> Suite {
         lm: None,
         mqar: None,
         copy: None,
+        parity: None,
+        word_problem: None,
     }
 }
 

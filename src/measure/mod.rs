@@ -59,6 +59,9 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
             Measurement::LmLoss => quality::measure_lm(&model, spec)?,
             Measurement::MqarAccuracy | Measurement::MqarWidth => quality::measure_mqar(&model, spec)?,
             Measurement::CopyAccuracy => quality::measure_copy(&model, spec)?,
+            Measurement::ParityAccuracy | Measurement::WordProblemAccuracy => {
+                quality::measure_word_problem(&model, spec)?
+            }
         };
         Ok(with_device_memory(outcome, &device))
     })();

@@ -1,48 +1,98 @@
-//! Quality beside speed: language-modelling loss after a fixed training budget, and recall (MQAR and
-//! copy) accuracy after training on the task. Real training; the figures are whatever the models reach.
+//! Quality beside speed: language-modelling loss after a fixed training budget, and the supervised
+//! tasks (MQAR recall, copy, state tracking) trained under one protocol ([`Protocol`], Zoology's):
+//! for each seed, a sweep of learning rates, each run stopped early once its validation accuracy
+//! reaches the threshold (the sweep then ends: the setting is solved); the seed keeps the learning rate
+//! with the best validation accuracy and reports that run's test accuracy. One sample per seed, so
+//! the cell's spread is the seeds' spread. Real training; the figures are whatever the models reach.
 
 use super::{required, CellSpec, Measurement, Outcome};
 use crate::model::data::copy::CopyConfig;
-use crate::model::data::mqar::{Examples, MqarConfig};
-use crate::model::data::Corpus;
+use crate::model::data::mqar::{Layout, MqarConfig};
+use crate::model::data::state_tracking::{Group, WordProblemConfig};
+use crate::model::data::{Corpus, Examples, Splits};
 use crate::model::train::{fit, train, TrainOptions};
 use crate::model::LanguageModel;
 use crate::rng;
 use candle_core::D;
 use rand::Rng;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
-/// Options shared by the quality cells, from the cell's settings.
-fn train_options(model: &LanguageModel, spec: &CellSpec, seq_len: usize) -> anyhow::Result<TrainOptions> {
-    Ok(TrainOptions::new(
-        required(spec.settings.steps, "steps")?,
-        seq_len,
-        required(spec.settings.batch, "batch")?,
-        spec.settings.lr.unwrap_or(3e-3),
-        spec.seed,
-        model.default_form(),
-    ))
+pub use crate::results::cell::DEFAULT_LR;
+/// Steps between validation evaluations when a section names none.
+pub const DEFAULT_EVAL_EVERY: usize = 100;
+
+/// How a quality cell trains: seeds, learning rates, budget, early stopping.
+#[derive(Clone, Debug)]
+pub struct Protocol {
+    pub seeds: Vec<u64>,
+    pub lrs: Vec<f64>,
+    pub steps: usize,
+    pub batch: usize,
+    /// Validation accuracy that ends a run (and the sweep); `None`: always the full budget.
+    pub early_stop: Option<f64>,
+    pub eval_every: usize,
 }
 
-/// Language modelling on the built-in corpus: validation bits/byte after `steps` steps.
+impl Protocol {
+    /// From a cell's settings: seeds `spec.seed ..`, the sweep `lrs` (or the one `lr`).
+    pub fn of(spec: &CellSpec) -> anyhow::Result<Protocol> {
+        let s = &spec.settings;
+        let n = s.seeds.unwrap_or(1).max(1) as u64;
+        Ok(Protocol {
+            seeds: (spec.seed..spec.seed + n).collect(),
+            lrs: s.lrs.clone().unwrap_or_else(|| vec![s.lr.unwrap_or(DEFAULT_LR)]),
+            steps: required(s.steps, "steps")?,
+            batch: required(s.batch, "batch")?,
+            early_stop: s.early_stop,
+            eval_every: s.eval_every.unwrap_or(DEFAULT_EVAL_EVERY).max(1),
+        })
+    }
+
+    fn options(&self, model: &LanguageModel, seq_len: usize, lr: f64, seed: u64) -> TrainOptions {
+        TrainOptions::new(self.steps, seq_len, self.batch, lr, seed, model.default_form())
+    }
+}
+
+/// A fresh model of the cell's configuration for `seed`, on the cell's device and dtype.
+fn fresh(model: &LanguageModel, spec: &CellSpec, seed: u64) -> anyhow::Result<LanguageModel> {
+    Ok(LanguageModel::new(&spec.model, seed, model.device(), crate::device::dtype())?)
+}
+
+/// Language modelling on the built-in corpus: validation bits/byte after `steps` steps, one sample per
+/// seed (the corpus is the suite seed's; a seed changes the initial weights and the batches).
 pub fn measure_lm(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
     let seq_len = required(spec.settings.seq_len, "seq_len")?;
-    let opts = train_options(model, spec, seq_len)?;
+    let protocol = Protocol::of(spec)?;
     let corpus = Corpus::synthetic_sized(400_000, spec.seed);
-    let r = train(model, &corpus, &opts, |_| {})?;
+    let lr = protocol.lrs[0];
     let mut metrics = BTreeMap::new();
-    if let Some(floor) = r.entropy_floor_bits {
-        metrics.insert("entropy_floor_bits".into(), floor);
-        metrics.insert("gap_to_floor_bits".into(), r.valid_bits_per_byte - floor);
+    let mut samples = Vec::new();
+    let mut seconds = 0.0;
+    for &seed in &protocol.seeds {
+        let m = fresh(model, spec, seed)?;
+        let r = train(&m, &corpus, &protocol.options(&m, seq_len, lr, seed), |_| {})?;
+        seconds += r.seconds;
+        metrics.insert(format!("seed.{seed}.final_train_loss_nats"), *r.losses.last().unwrap_or(&f64::NAN));
+        if seed == spec.seed {
+            // The loss curve of the first seed, every step (nats/byte), as metrics `loss_curve.NNNNN`.
+            for (i, l) in r.losses.iter().enumerate() {
+                metrics.insert(format!("loss_curve.{i:05}"), *l);
+            }
+            metrics.insert("final_train_loss_nats".into(), *r.losses.last().unwrap_or(&f64::NAN));
+        }
+        if let Some(floor) = r.entropy_floor_bits {
+            metrics.insert("entropy_floor_bits".into(), floor);
+        }
+        samples.push(r.valid_bits_per_byte);
     }
-    metrics.insert("train_seconds".into(), r.seconds);
-    metrics.insert("final_train_loss_nats".into(), *r.losses.last().unwrap_or(&f64::NAN));
+    if let Some(floor) = metrics.get("entropy_floor_bits").copied() {
+        let median = crate::results::stats::Summary::of(&samples).median;
+        metrics.insert("gap_to_floor_bits".into(), median - floor);
+    }
+    metrics.insert("train_seconds".into(), seconds);
     metrics.insert("state_bytes".into(), model.state_bytes(1, seq_len) as f64);
-    // The loss curve, every step (nats/byte), as metrics `loss_curve.NNNNN`.
-    for (i, l) in r.losses.iter().enumerate() {
-        metrics.insert(format!("loss_curve.{i:05}"), *l);
-    }
-    Ok(Outcome::ok(vec![r.valid_bits_per_byte], metrics))
+    Ok(Outcome::ok(samples, metrics))
 }
 
 /// Fraction of masked positions where the argmax prediction equals the target.
@@ -53,62 +103,157 @@ pub fn accuracy(model: &LanguageModel, ex: &Examples, batch: usize) -> candle_co
         let b = ex.batch(chunk, model.device())?;
         let pred = model.forward(&b.x, model.default_form())?.argmax(D::Minus1)?; // [B, T]
         let hit = pred.eq(&b.y)?.to_dtype(candle_core::DType::F32)?;
-        let mask = b.mask.expect("recall batches carry a mask");
+        let mask = b.mask.expect("task batches carry a mask");
         right += (hit * &mask)?.sum_all()?.to_scalar::<f32>()? as f64;
         total += mask.sum_all()?.to_scalar::<f32>()? as f64;
     }
     Ok(if total > 0.0 { right / total } else { 0.0 })
 }
 
-/// Trains on `train` (random batches, loss only at masked positions), returns test accuracy.
-fn recall(model: &LanguageModel, spec: &CellSpec, train_ex: &Examples, test_ex: &Examples) -> anyhow::Result<Outcome> {
-    let opts = train_options(model, spec, train_ex.seq_len)?;
-    let mut r = rng::stream(spec.seed, "recall-batches");
-    let crate::model::train::Fitted { losses, seconds, .. } = fit(
-        model,
+/// One training run of the sweep.
+struct Run {
+    lr: f64,
+    /// `(steps done, validation accuracy)` at every evaluation.
+    curve: Vec<(usize, f64)>,
+    valid: f64,
+    test: f64,
+    steps: usize,
+    seconds: f64,
+    final_loss: f64,
+}
+
+/// Trains a fresh model for `seed` at `lr` on `data.train` (random batches, loss at masked positions),
+/// evaluating validation accuracy every `eval_every` steps (the learning curve) and stopping once it
+/// reaches the early-stopping threshold.
+fn train_run(
+    model: &LanguageModel,
+    spec: &CellSpec,
+    protocol: &Protocol,
+    data: &Splits,
+    seed: u64,
+    lr: f64,
+) -> anyhow::Result<Run> {
+    let m = fresh(model, spec, seed)?;
+    let opts = protocol.options(&m, data.train.seq_len, lr, seed);
+    let eval_batch = protocol.batch.max(64);
+    let mut r = rng::stream(seed, "recall-batches");
+    let mut curve = Vec::new();
+    let fitted = fit(
+        &m,
         &opts,
         |_| {
-            let idx: Vec<usize> = (0..opts.batch).map(|_| r.random_range(0..train_ex.len())).collect();
-            train_ex.batch(&idx, model.device())
+            let idx: Vec<usize> = (0..opts.batch).map(|_| r.random_range(0..data.train.len())).collect();
+            data.train.batch(&idx, m.device())
         },
-        |_| {},
+        |s| {
+            if (s.step + 1) % protocol.eval_every != 0 || s.step + 1 == opts.steps {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let acc = accuracy(&m, &data.valid, eval_batch)?;
+            curve.push((s.step + 1, acc));
+            let solved = protocol.early_stop.is_some_and(|t| acc >= t);
+            Ok(if solved { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        },
     )?;
-    let acc = accuracy(model, test_ex, opts.batch)?;
+    let steps = fitted.losses.len();
+    // The validation accuracy of the final weights (already known when training stopped early).
+    if curve.last().is_none_or(|&(s, _)| s != steps) {
+        curve.push((steps, accuracy(&m, &data.valid, eval_batch)?));
+    }
+    Ok(Run {
+        lr,
+        valid: curve.last().expect("evaluated").1,
+        curve,
+        test: accuracy(&m, &data.test, eval_batch)?,
+        steps,
+        seconds: fitted.seconds,
+        final_loss: *fitted.losses.last().unwrap_or(&f64::NAN),
+    })
+}
+
+/// The protocol over seeds: `splits(seed)` gives each seed its data. Samples: each seed's test
+/// accuracy at its best learning rate; metrics `seed.S.{lr,valid_accuracy,steps}`, the totals, the
+/// state bytes at the task's length and the parameter count.
+fn supervised(
+    model: &LanguageModel,
+    spec: &CellSpec,
+    splits: impl Fn(u64) -> anyhow::Result<Splits>,
+) -> anyhow::Result<Outcome> {
+    let protocol = Protocol::of(spec)?;
     let mut metrics = BTreeMap::new();
-    metrics.insert("state_bytes".into(), model.state_bytes(1, train_ex.seq_len) as f64);
+    let (mut samples, mut seconds, mut steps, mut seq_len) = (Vec::new(), 0.0, 0usize, 0usize);
+    for &seed in &protocol.seeds {
+        let data = splits(seed)?;
+        seq_len = seq_len.max(data.test.seq_len);
+        let mut best: Option<Run> = None;
+        for &lr in &protocol.lrs {
+            let run = train_run(model, spec, &protocol, &data, seed, lr)?;
+            seconds += run.seconds;
+            steps += run.steps;
+            let solved = protocol.early_stop.is_some_and(|t| run.valid >= t);
+            if best.as_ref().is_none_or(|b| run.valid > b.valid) {
+                best = Some(run);
+            }
+            if solved {
+                break;
+            }
+        }
+        let best = best.expect("at least one learning rate");
+        metrics.insert(format!("seed.{seed}.lr"), best.lr);
+        metrics.insert(format!("seed.{seed}.valid_accuracy"), best.valid);
+        metrics.insert(format!("seed.{seed}.steps"), best.steps as f64);
+        metrics.insert(format!("seed.{seed}.final_train_loss_nats"), best.final_loss);
+        for (step, acc) in &best.curve {
+            metrics.insert(format!("seed.{seed}.valid_curve.{step:06}"), *acc);
+        }
+        samples.push(best.test);
+    }
+    let valid: Vec<f64> = protocol.seeds.iter().map(|s| metrics[&format!("seed.{s}.valid_accuracy")]).collect();
+    metrics.insert("valid_accuracy".into(), crate::results::stats::Summary::of(&valid).median);
+    metrics.insert("state_bytes".into(), model.state_bytes(1, seq_len) as f64);
     metrics.insert("train_seconds".into(), seconds);
-    metrics.insert("final_train_loss_nats".into(), *losses.last().unwrap_or(&f64::NAN));
+    metrics.insert("train_steps".into(), steps as f64);
     metrics.insert("params".into(), model.num_params() as f64);
-    Ok(Outcome::ok(vec![acc], metrics))
+    Ok(Outcome::ok(samples, metrics))
 }
 
 /// MQAR: the swept value is the number of pairs (`mqar_accuracy`) or the model width (`mqar_width`).
 pub fn measure_mqar(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
+    let s = &spec.settings;
     let kv_pairs = match spec.measurement {
-        Measurement::MqarWidth => required(spec.settings.kv_pairs, "kv_pairs")?,
+        Measurement::MqarWidth => required(s.kv_pairs, "kv_pairs")?,
         _ => spec.value,
     };
-    let cfg = MqarConfig {
-        vocab: required(spec.settings.vocab, "vocab")?,
-        seq_len: required(spec.settings.seq_len, "seq_len")?,
-        kv_pairs,
-        train_examples: required(spec.settings.train_examples, "train_examples")?,
-        test_examples: required(spec.settings.test_examples, "test_examples")?,
-        seed: spec.seed,
-    };
-    let (train_ex, test_ex) = cfg.generate()?;
-    recall(model, spec, &train_ex, &test_ex)
+    let layout = s.layout.as_deref().map(Layout::parse).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
+    let (vocab, seq_len) = (required(s.vocab, "vocab")?, required(s.seq_len, "seq_len")?);
+    let (train_examples, test_examples) = (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
+    supervised(model, spec, |seed| {
+        Ok(MqarConfig { vocab, seq_len, kv_pairs, train_examples, test_examples, seed, layout }.generate()?)
+    })
 }
 
 /// Copy: the swept value is the length of the string to copy.
 pub fn measure_copy(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
-    let cfg = CopyConfig {
-        alphabet: required(spec.settings.vocab, "vocab")?,
-        length: spec.value,
-        train_examples: required(spec.settings.train_examples, "train_examples")?,
-        test_examples: required(spec.settings.test_examples, "test_examples")?,
-        seed: spec.seed,
+    let s = &spec.settings;
+    let alphabet = required(s.vocab, "vocab")?;
+    let (train_examples, test_examples) = (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
+    supervised(model, spec, |seed| {
+        Ok(CopyConfig { alphabet, length: spec.value, train_examples, test_examples, seed }.generate()?)
+    })
+}
+
+/// State tracking (parity, or a group's word problem): trained at `train_len`, tested at the swept
+/// length; the sample is the accuracy beyond the training length, `valid_accuracy` the in-length one.
+pub fn measure_word_problem(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
+    let s = &spec.settings;
+    let group = match spec.measurement {
+        Measurement::ParityAccuracy => Group::PARITY,
+        _ => Group::parse(s.group.as_deref().unwrap_or("s3")).map_err(anyhow::Error::msg)?,
     };
-    let (train_ex, test_ex) = cfg.generate()?;
-    recall(model, spec, &train_ex, &test_ex)
+    let train_len = required(s.train_len, "train_len")?;
+    let (train_examples, test_examples) = (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
+    supervised(model, spec, |seed| {
+        Ok(WordProblemConfig { group, train_len, test_len: spec.value, train_examples, test_examples, seed }
+            .generate()?)
+    })
 }

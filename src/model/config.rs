@@ -28,6 +28,9 @@ struct ModelFile {
     /// A hybrid stack: the mixer of each layer, as a pattern repeated to `n_layers`
     /// (e.g. three gated_deltanet layers then one attention layer).
     layers: Option<Vec<String>>,
+    /// Delta-rule mixers: `β = 2σ(·)` in [0, 2], so the transition `I - β k k^T` has eigenvalues
+    /// in [-1, 1] (fla's `allow_neg_eigval`; Grazzi et al. 2024). Default off.
+    allow_neg_eigval: Option<bool>,
     sizes: BTreeMap<String, SizeTable>,
 }
 
@@ -60,6 +63,9 @@ pub struct ModelConfig {
     /// Hybrid stacks: the mixer of every layer (absent: every layer is `mixer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<MixerKind>>,
+    /// Delta-rule mixers with `β` in [0, 2] (negative eigenvalues of the state transition).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_neg_eigval: bool,
     /// Where the config came from (`built-in` or a path).
     pub source: String,
 }
@@ -108,6 +114,7 @@ impl ModelConfig {
             conv_size: self.conv_size,
             layer,
             n_layers: self.n_layers,
+            allow_neg_eigval: self.allow_neg_eigval,
         }
     }
 
@@ -265,6 +272,17 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     if !chunk_size.is_power_of_two() {
         return Err(field_err(file, "chunk_size", format!("must be a power of two (got {chunk_size})")));
     }
+    let allow_neg_eigval = raw.allow_neg_eigval.unwrap_or(false);
+    if allow_neg_eigval {
+        use crate::kernels::Recurrence;
+        if let Some(k) = kinds.iter().find(|k| !matches!(k.descriptor().recurrence, Some(Recurrence::Delta | Recurrence::GatedDelta))) {
+            return Err(field_err(
+                file,
+                "allow_neg_eigval",
+                format!("applies to the delta-rule mixers (deltanet, gated_deltanet), not to `{}`", k.name()),
+            ));
+        }
+    }
     if raw.name.trim().is_empty() {
         return Err(field_err(file, "name", "must not be empty"));
     }
@@ -282,6 +300,7 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         chunk_size,
         vocab: 256,
         layers,
+        allow_neg_eigval,
         source: source.to_string(),
     })
 }

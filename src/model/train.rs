@@ -7,6 +7,7 @@ use crate::model::LanguageModel;
 use candle_core::{Result, Tensor};
 use candle_nn::ParamsAdamW;
 use serde::Serialize;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// Hyper-parameters of a training run.
@@ -94,13 +95,14 @@ pub struct Fitted {
     pub skipped_steps: usize,
 }
 
-/// Runs `opts.steps` AdamW steps on batches from `next_batch`. Shared by language modelling and the
-/// recall tasks.
+/// Runs up to `opts.steps` AdamW steps on batches from `next_batch`; `on_step` sees every step and
+/// stops training early by returning `Break` (the recall tasks' early stopping). Shared by language
+/// modelling and the supervised tasks.
 pub fn fit(
     model: &LanguageModel,
     opts: &TrainOptions,
     mut next_batch: impl FnMut(usize) -> Result<Batch>,
-    mut on_step: impl FnMut(&StepInfo),
+    mut on_step: impl FnMut(&StepInfo) -> anyhow::Result<ControlFlow<()>>,
 ) -> anyhow::Result<Fitted> {
     let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
     let params = ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() };
@@ -127,7 +129,9 @@ pub fn fit(
         losses.push(loss);
         let (b, t) = batch.x.dims2()?;
         let tps = (b * t) as f64 / t0.elapsed().as_secs_f64();
-        on_step(&StepInfo { step, loss, tokens_per_sec: tps });
+        if on_step(&StepInfo { step, loss, tokens_per_sec: tps })?.is_break() {
+            break;
+        }
     }
     Ok(Fitted { losses, seconds: start.elapsed().as_secs_f64(), skipped_steps: opt.skipped_steps })
 }
@@ -137,7 +141,7 @@ pub fn train(
     model: &LanguageModel,
     corpus: &Corpus,
     opts: &TrainOptions,
-    on_step: impl FnMut(&StepInfo),
+    mut on_step: impl FnMut(&StepInfo),
 ) -> anyhow::Result<TrainReport> {
     let mut batcher = Batcher::new(opts.seed);
     let dev = model.device().clone();
@@ -148,15 +152,19 @@ pub fn train(
             let (x, y) = batcher.sample(&corpus.train, opts.batch, opts.seq_len, &dev)?;
             Ok(Batch { x, y, mask: None })
         },
-        on_step,
+        |s| {
+            on_step(s);
+            Ok(ControlFlow::Continue(()))
+        },
     )?;
     let valid_loss = evaluate(model, &corpus.valid, opts.seq_len, opts.batch, opts.valid_windows)?;
+    let tokens = losses.len() * opts.batch * opts.seq_len;
     Ok(TrainReport {
         losses,
         valid_loss,
         valid_bits_per_byte: valid_loss / std::f64::consts::LN_2,
         entropy_floor_bits: corpus.entropy_floor(),
-        tokens_per_sec: (opts.steps * opts.batch * opts.seq_len) as f64 / seconds.max(1e-9),
+        tokens_per_sec: tokens as f64 / seconds.max(1e-9),
         seconds,
         skipped_steps,
     })

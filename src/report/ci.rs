@@ -52,7 +52,11 @@ fn bencher(r: &Results) -> Value {
             Measurement::PrefillLatency | Measurement::DecodeLatency => ("latency", 1e9),
             Measurement::Memory => ("state-bytes", 1.0),
             Measurement::LmLoss => ("bits-per-byte", 1.0),
-            Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy => ("accuracy", 1.0),
+            Measurement::MqarAccuracy
+            | Measurement::MqarWidth
+            | Measurement::CopyAccuracy
+            | Measurement::ParityAccuracy
+            | Measurement::WordProblemAccuracy => ("accuracy", 1.0),
         };
         let mut m = Map::new();
         m.insert(

@@ -24,13 +24,36 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}\
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;white-space:nowrap}\
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}.env td{text-align:left;white-space:normal}\
-figure{margin:1em 0}svg{max-width:100%;height:auto}.failed{color:#b00}ul.verdicts li{margin:.3em 0}";
+figure{margin:1em 0}svg{max-width:100%;height:auto}.failed{color:#b00}.unmeasured{color:#999;font-style:italic}#scorecard td:first-child{font-weight:600}ul.verdicts li{margin:.3em 0}";
 
 /// The page; the exporter's `charts` are (title, SVG text) in display order.
 impl Exporter<Results> for Html<'_> {
     fn render(&self, r: &Results) -> anyhow::Result<Vec<u8>> {
         Ok(page(r, self.charts).into_bytes())
     }
+}
+
+/// One table with its heading; `id` names it (the scorecard) when not empty.
+fn grid_html(h: &mut String, g: &super::tables::Grid, id: &str) {
+    let id = if id.is_empty() { String::new() } else { format!(" id=\"{id}\"") };
+    h.push_str(&format!("<h2>{}</h2>\n<table{id}><thead><tr>", escape(&g.title)));
+    for c in &g.header {
+        h.push_str(&format!("<th>{}</th>", escape(c)));
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for row in &g.rows {
+        h.push_str("<tr>");
+        for c in row {
+            let class = match c.as_str() {
+                "FAILED" => " class=\"failed\"",
+                "not measured" => " class=\"unmeasured\"",
+                _ => "",
+            };
+            h.push_str(&format!("<td{class}>{}</td>", escape(c)));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n");
 }
 
 fn page(r: &Results, charts: &[(String, String)]) -> String {
@@ -52,6 +75,9 @@ fn page(r: &Results, charts: &[(String, String)]) -> String {
     ));
     for n in super::notices(r) {
         h.push_str(&format!("<p class=\"failed\"><strong>{}</strong></p>\n", escape(&n)));
+    }
+    if let Some(g) = super::tables::scorecard_grid(r) {
+        grid_html(&mut h, &g, "scorecard");
     }
     h.push_str("<h2>Environment</h2>\n<table class=\"env\"><tbody>\n");
     let rows: Vec<(&str, String)> = vec![
@@ -81,20 +107,7 @@ fn page(r: &Results, charts: &[(String, String)]) -> String {
         }
     }
     for g in grids(r) {
-        h.push_str(&format!("<h2>{}</h2>\n<table><thead><tr>", escape(&g.title)));
-        for c in &g.header {
-            h.push_str(&format!("<th>{}</th>", escape(c)));
-        }
-        h.push_str("</tr></thead><tbody>\n");
-        for row in &g.rows {
-            h.push_str("<tr>");
-            for c in row {
-                let class = if c == "FAILED" { " class=\"failed\"" } else { "" };
-                h.push_str(&format!("<td{class}>{}</td>", escape(c)));
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</tbody></table>\n");
+        grid_html(&mut h, &g, "");
     }
     let failed: Vec<_> = r.cells.iter().filter(|c| c.status == Status::Failed).collect();
     if !failed.is_empty() {

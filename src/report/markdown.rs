@@ -43,6 +43,9 @@ impl Exporter<Results> for Markdown<'_> {
         for n in super::notices(r) {
             s.push_str(&format!("> **{}**\n\n", escape(&n)));
         }
+        if let Some(g) = super::tables::scorecard_grid(r) {
+            s.push_str(&table(&g));
+        }
         s.push_str(&format!(
             "Environment: {} ({} cores, {} threads, {}), {}, device {}, {}; seqbench {} (commit {}), candle {}; calibration {:.1} GFLOP/s (512x512 f32 matmul).\n\n",
             e.cpu_model,

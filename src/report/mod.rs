@@ -150,6 +150,7 @@ pub fn derive(r: &mut Results) {
     }
     r.derived.memory_growth_bytes_per_token = growth;
     r.derived.verdicts = verdict::all(r);
+    r.derived.scorecard = crate::results::scorecard::Scorecard::of(r);
 }
 
 /// Writes results.json, results.csv and results.md into `dir` (each atomically), after

@@ -6,6 +6,7 @@ use super::Results;
 use crate::output::bytes;
 use crate::results::compare::{CellChange, Comparison, Method, Verdict};
 use crate::results::kernels::KernelRow;
+use crate::results::scorecard::ScoreRow;
 use crate::results::{CellResult, Measurement, Status};
 
 /// A table independent of how it is shown.
@@ -52,6 +53,11 @@ pub fn cell_text(c: &CellResult) -> String {
                     format!("{} (p99 {})", seconds(s.median), seconds(s.p99))
                 }
                 Measurement::Memory => value("bytes", s.median),
+                // Quality: one sample per seed; the range over seeds.
+                m if m.is_quality() && s.n > 1 => {
+                    let (lo, hi) = c.samples.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                    format!("{} [{}-{}]", value(&c.unit, s.median), value(&c.unit, lo), value(&c.unit, hi))
+                }
                 _ if s.n > 1 => format!("{} ±{}", value(&c.unit, s.median), value(&c.unit, s.mad)),
                 _ => value(&c.unit, s.median),
             }
@@ -182,10 +188,12 @@ pub fn grids(r: &Results) -> Vec<Grid> {
     }
     if let Some(c) = r.of(Measurement::MqarAccuracy).next() {
         let title = format!(
-            "MQAR test accuracy vs key-value pairs (vocab {}, length {}, {} steps)",
+            "MQAR test accuracy vs key-value pairs ({} layout, vocab {}, length {}, d_model {}; {})",
+            c.spec.settings.layout.as_deref().unwrap_or("random"),
             c.spec.settings.vocab.unwrap_or(0),
             c.spec.settings.seq_len.unwrap_or(0),
-            c.spec.settings.steps.unwrap_or(0)
+            c.spec.model.d_model,
+            protocol_text(c)
         );
         let cols = values(r, Measurement::MqarAccuracy)
             .into_iter()
@@ -194,7 +202,11 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         out.extend(with_state(grid(r, title, cols), Measurement::MqarAccuracy));
     }
     if let Some(c) = r.of(Measurement::MqarWidth).next() {
-        let title = format!("MQAR test accuracy vs model width ({} pairs)", c.spec.settings.kv_pairs.unwrap_or(0));
+        let title = format!(
+            "MQAR test accuracy vs model width ({} pairs; {})",
+            c.spec.settings.kv_pairs.unwrap_or(0),
+            protocol_text(c)
+        );
         let cols = values(r, Measurement::MqarWidth)
             .into_iter()
             .map(|v| (format!("d={v}"), Measurement::MqarWidth, v))
@@ -202,18 +214,120 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         out.extend(grid(r, title, cols));
     }
     if let Some(c) = r.of(Measurement::CopyAccuracy).next() {
-        let title = format!(
-            "Copy test accuracy vs length (alphabet {}, {} steps)",
-            c.spec.settings.vocab.unwrap_or(0),
-            c.spec.settings.steps.unwrap_or(0)
-        );
+        let title =
+            format!("Copy test accuracy vs length (alphabet {}; {})", c.spec.settings.vocab.unwrap_or(0), protocol_text(c));
         let cols = values(r, Measurement::CopyAccuracy)
             .into_iter()
             .map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v))
             .collect();
         out.extend(with_state(grid(r, title, cols), Measurement::CopyAccuracy));
     }
+    for m in [Measurement::ParityAccuracy, Measurement::WordProblemAccuracy] {
+        let Some(c) = r.of(m).next() else { continue };
+        let task = match m {
+            Measurement::ParityAccuracy => "Parity".to_string(),
+            _ => format!("{} word problem", c.spec.settings.group.as_deref().unwrap_or("s3").to_uppercase()),
+        };
+        let title = format!(
+            "{task}: accuracy beyond the training length {} vs test length ({})",
+            c.spec.settings.train_len.unwrap_or(0),
+            protocol_text(c)
+        );
+        let cols = values(r, m).into_iter().map(|v| (format!("T={v}"), m, v)).collect();
+        let Some(mut g) = grid(r, title, cols) else { continue };
+        // The in-length (validation) accuracy beside: a model that fails there did not learn the task.
+        g.header.push(format!("within T={}", c.spec.settings.train_len.unwrap_or(0)));
+        for row in &mut g.rows {
+            let v = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("valid_accuracy").copied());
+            row.push(v.map_or("-".into(), |v| format!("{v:.3}")));
+        }
+        out.push(g);
+    }
     out
+}
+
+/// How a supervised cell trained: budget, seeds, learning rates, early stopping.
+fn protocol_text(c: &CellResult) -> String {
+    let s = &c.spec.settings;
+    let lrs = match (&s.lrs, s.lr) {
+        (Some(l), _) => format!("best of lr {}", l.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(", ")),
+        (None, Some(l)) => format!("lr {l:e}"),
+        (None, None) => format!("lr {:e}", crate::results::cell::DEFAULT_LR),
+    };
+    format!(
+        "up to {} steps of batch {}, {lrs}{}, {} seed{}",
+        s.steps.unwrap_or(0),
+        s.batch.unwrap_or(0),
+        s.early_stop.map_or(String::new(), |e| format!(", stop at {e} validation accuracy")),
+        s.seeds.unwrap_or(1),
+        if s.seeds.unwrap_or(1) == 1 { "" } else { "s" }
+    )
+}
+
+/// The scorecard ([`crate::results::scorecard`]) as a table, when the run measured at least two of
+/// its columns; a cell the run did not measure reads `not measured`.
+pub fn scorecard_grid(r: &Results) -> Option<Grid> {
+    let sc = &r.derived.scorecard;
+    let acc = |v: &Option<[f64; 3]>| match v {
+        Some([m, lo, hi]) if lo < hi => format!("{m:.2} [{lo:.2}-{hi:.2}]"),
+        Some([m, _, _]) => format!("{m:.2}"),
+        None => "not measured".into(),
+    };
+    type Column<'a> = (String, Box<dyn Fn(&ScoreRow) -> String + 'a>);
+    let mut columns: Vec<Column> = Vec::new();
+    if let Some(t) = sc.train_seq_len {
+        columns.push((
+            format!("training tokens/s vs attention (T={t})"),
+            Box::new(|row: &ScoreRow| row.train_vs_attention.map_or("not measured".into(), |v| format!("{v:.2}x"))),
+        ));
+    }
+    if let Some((a, b)) = sc.decode_positions {
+        columns.push((
+            format!("decode step growth ({a} -> {b})"),
+            Box::new(|row: &ScoreRow| row.decode_growth.map_or("not measured".into(), |v| format!("x{v:.2}"))),
+        ));
+    }
+    if let Some(p) = sc.memory_position {
+        columns.push((
+            format!("state bytes at {p} tokens"),
+            Box::new(|row: &ScoreRow| row.state_bytes.map_or("not measured".into(), |v| bytes(v.max(0.0) as usize))),
+        ));
+    }
+    if let Some(p) = sc.mqar_kv_pairs {
+        columns.push((format!("MQAR accuracy ({p} pairs)"), Box::new(move |row: &ScoreRow| acc(&row.mqar))));
+    }
+    if let Some(l) = sc.parity_len {
+        columns.push((format!("parity accuracy (length {l})"), Box::new(move |row: &ScoreRow| acc(&row.parity))));
+    }
+    if let Some(l) = sc.word_problem_len {
+        let group = r
+            .of(Measurement::WordProblemAccuracy)
+            .find_map(|c| c.spec.settings.group.clone())
+            .unwrap_or_else(|| "s3".into());
+        columns.push((
+            format!("{} word problem (length {l})", group.to_uppercase()),
+            Box::new(move |row: &ScoreRow| acc(&row.word_problem)),
+        ));
+    }
+    if columns.len() < 2 {
+        return None;
+    }
+    let mut header = vec!["model".to_string()];
+    header.extend(columns.iter().map(|(h, _)| h.clone()));
+    let rows = sc
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.model.clone()];
+            cells.extend(columns.iter().map(|(_, f)| f(row)));
+            cells
+        })
+        .collect();
+    Some(Grid {
+        title: "Scorecard: the lecture's table, measured (accuracies: median [range] over seeds, beyond the training length for parity and word problems)".into(),
+        header,
+        rows,
+    })
 }
 
 /// `+12.3%`.

@@ -22,7 +22,8 @@ pub fn table(g: &Grid) -> String {
 /// The tables and the verdict lines.
 impl Exporter<Results> for Terminal {
     fn render(&self, r: &Results) -> anyhow::Result<Vec<u8>> {
-        let mut s: String = grids(r).iter().map(table).collect();
+        // The scorecard first: it answers the tool's question.
+        let mut s: String = super::tables::scorecard_grid(r).iter().chain(grids(r).iter()).map(table).collect();
         if !r.derived.verdicts.is_empty() {
             s.push('\n');
             for v in &r.derived.verdicts {

@@ -5,6 +5,7 @@ use super::tables::{seconds, value};
 use super::Results;
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
+use crate::results::stats::{median, separate, Separation, MIN_SEEDS};
 use crate::results::{CellResult, Measurement, Status};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
@@ -19,36 +20,102 @@ pub fn all(r: &Results) -> Vec<String> {
         lm(r),
         recall(r, Measurement::MqarAccuracy),
         recall(r, Measurement::CopyAccuracy),
+        recall(r, Measurement::ParityAccuracy),
+        recall(r, Measurement::WordProblemAccuracy),
     ]
     .into_iter()
     .flatten()
     .collect()
 }
 
-/// Mean of each model's medians over all values of a measurement, best first.
-fn ranking(r: &Results, m: Measurement) -> Vec<(String, MixerKind, f64)> {
-    let mut out: Vec<(String, MixerKind, f64)> = labels(r, m)
+/// One model's figure per seed for a quality measurement: seed i's mean, over the model's cells
+/// trained with the most seeds (the headline settings, or every swept value), of sample i; the seeds
+/// are aligned across cells (sample i of every cell is seed `suite seed + i`).
+pub fn seed_scores(r: &Results, m: Measurement, label: &str) -> Vec<f64> {
+    let all: Vec<&CellResult> = r.of(m).filter(ok).filter(|c| c.spec.label == label).collect();
+    let n = all.iter().map(|c| c.samples.len()).max().unwrap_or(0);
+    let cells: Vec<&CellResult> = all.into_iter().filter(|c| c.samples.len() == n).collect();
+    (0..n).map(|i| cells.iter().map(|c| c.samples[i]).sum::<f64>() / cells.len() as f64).collect()
+}
+
+/// A model's scores over seeds, its median first.
+struct Scored {
+    label: String,
+    kind: MixerKind,
+    /// A delta-rule model with `allow_neg_eigval`.
+    neg_eigval: bool,
+    seeds: Vec<f64>,
+    median: f64,
+}
+
+impl Scored {
+    /// `0.953 [0.91-0.99]` (median and range over seeds), or the one value.
+    fn text(&self, digits: usize) -> String {
+        let (lo, hi) = self.seeds.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        if self.seeds.len() > 1 {
+            format!("{} {:.digits$} [{lo:.digits$}-{hi:.digits$}]", self.label, self.median)
+        } else {
+            format!("{} {:.digits$}", self.label, self.median)
+        }
+    }
+}
+
+/// Every model's seed scores, best median first.
+fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
+    let mut out: Vec<Scored> = labels(r, m)
         .into_iter()
         .filter_map(|(label, kind, _)| {
-            let v: Vec<f64> = r.of(m).filter(ok).filter(|c| c.spec.label == label).filter_map(|c| c.median()).collect();
-            (!v.is_empty()).then(|| (label, kind, v.iter().sum::<f64>() / v.len() as f64))
+            let seeds = seed_scores(r, m, &label);
+            let neg_eigval = r.of(m).any(|c| c.spec.label == label && c.spec.model.allow_neg_eigval);
+            (!seeds.is_empty()).then(|| Scored { median: median(&seeds), label, kind, neg_eigval, seeds })
         })
         .collect();
-    out.sort_by(|a, b| if m.higher_is_better() { b.2.total_cmp(&a.2) } else { a.2.total_cmp(&b.2) });
+    out.sort_by(|a, b| if m.higher_is_better() { b.median.total_cmp(&a.median) } else { a.median.total_cmp(&b.median) });
     out
 }
 
+/// The ranking as text: neighbours joined by `>` (or `<` for losses) where their seeds separate,
+/// by `≈` where they do not.
+fn ranking_text(rank: &[Scored], m: Measurement, digits: usize) -> String {
+    let mut s = String::new();
+    for (i, x) in rank.iter().enumerate() {
+        if i > 0 {
+            let sep = separate(&rank[i - 1].seeds, &x.seeds, m.higher_is_better());
+            s.push_str(match (sep, m.higher_is_better()) {
+                (Separation::Above, true) => " > ",
+                (Separation::Above, false) => " < ",
+                _ => " ≈ ",
+            });
+        }
+        s.push_str(&x.text(digits));
+    }
+    s
+}
+
+/// How many seeds the measurement's cells carry (the fewest), for the sentence.
+fn seeds_note(rank: &[Scored]) -> String {
+    let n = rank.iter().map(|x| x.seeds.len()).min().unwrap_or(0);
+    if n < MIN_SEEDS {
+        format!("{n} seed: nothing is ranked (at least {MIN_SEEDS} seeds a model are needed)")
+    } else {
+        format!("median [range] over {n} seeds; > where the seeds do not overlap, ≈ not separable")
+    }
+}
+
 fn lm(r: &Results) -> Option<String> {
-    let rank = ranking(r, Measurement::LmLoss);
+    let m = Measurement::LmLoss;
+    let rank = scored(r, m);
     if rank.is_empty() {
         return None;
     }
-    let floor = r.of(Measurement::LmLoss).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
-    let list: Vec<String> = rank.iter().map(|(l, _, v)| format!("{l} {v:.3}")).collect();
+    let floor = r.of(m).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
+    let separable = rank.windows(2).any(|w| separate(&w[0].seeds, &w[1].seeds, false) != Separation::NotSeparable);
     Some(format!(
-        "Language modelling (bits/byte, lower is better{}): {}.",
+        "Language modelling (bits/byte, lower is better{}; {}): {}.{}",
         floor.map_or(String::new(), |f| format!("; floor {f:.3}")),
-        list.join(" < ")
+        seeds_note(&rank),
+        ranking_text(&rank, m, 3),
+        if separable { "" } else { " No two neighbours are separable at this budget." }
     ))
 }
 
@@ -61,40 +128,72 @@ fn expected() -> Vec<(MixerKind, MixerKind)> {
         .collect()
 }
 
+/// A supervised task's sentence: the ranking with the seeds' spread, then the literature's orderings
+/// as held (separable, the expected way), not held (separable, the other way) or not separable.
+/// Models are compared by mixer: the first model of each mixer in the run stands for it.
 fn recall(r: &Results, m: Measurement) -> Option<String> {
-    let rank = ranking(r, m);
+    let rank = scored(r, m);
     if rank.is_empty() {
         return None;
     }
-    let name = if m == Measurement::MqarAccuracy { "MQAR" } else { "Copy" };
-    let list: Vec<String> = rank.iter().map(|(l, _, v)| format!("{l} {v:.2}")).collect();
-    let score = |k: MixerKind| rank.iter().find(|(_, kind, _)| *kind == k).map(|x| x.2);
-    let (mut holds, mut fails) = (Vec::new(), Vec::new());
-    if let Some(a) = rank.iter().find(|(_, k, _)| k.is_attention()).map(|x| x.2) {
-        let beaten: Vec<&str> =
-            rank.iter().filter(|(_, k, v)| !k.is_attention() && *v > a).map(|(l, _, _)| l.as_str()).collect();
-        if beaten.is_empty() {
-            holds.push("attention recalls best".to_string());
-        } else {
-            fails.push(format!("attention is not best ({} above it)", beaten.join(", ")));
+    let name = match m {
+        Measurement::MqarAccuracy => {
+            let layout = r.of(m).find_map(|c| c.spec.settings.layout.clone()).unwrap_or_else(|| "random".into());
+            format!("MQAR ({layout} layout)")
+        }
+        Measurement::CopyAccuracy => "Copy".into(),
+        Measurement::ParityAccuracy => "Parity beyond the training length".into(),
+        _ => {
+            let group = r.of(m).find_map(|c| c.spec.settings.group.clone()).unwrap_or_else(|| "s3".into());
+            format!("{} word problem beyond the training length", group.to_uppercase())
+        }
+    };
+    let of = |k: MixerKind| rank.iter().find(|x| x.kind == k);
+    let (mut held, mut not_held, mut unsure) = (Vec::new(), Vec::new(), Vec::new());
+    let mut judge = |text: String, a: &Scored, b: &Scored| match separate(&a.seeds, &b.seeds, true) {
+        Separation::Above => held.push(text),
+        Separation::Below => not_held.push(text),
+        Separation::NotSeparable => unsure.push(text),
+    };
+    let recall_task = matches!(m, Measurement::MqarAccuracy | Measurement::CopyAccuracy);
+    if let (true, Some(attn)) = (recall_task, rank.iter().find(|x| x.kind.is_attention())) {
+        for other in rank.iter().filter(|x| !x.kind.is_attention()) {
+            judge(format!("{} > {}", attn.label, other.label), attn, other);
         }
     }
-    for (better, worse) in expected() {
-        if let (Some(b), Some(w)) = (score(better), score(worse)) {
-            let text = format!("{} > {}", better.name(), worse.name());
-            if b > w {
-                holds.push(text);
-            } else {
-                fails.push(text);
+    if recall_task {
+        for (better, worse) in expected() {
+            if let (Some(b), Some(w)) = (of(better), of(worse)) {
+                judge(format!("{} > {}", b.label, w.label), b, w);
             }
         }
     }
-    Some(format!(
-        "{name} (mean accuracy, best first): {}. Expected from the literature and observed: {}. Expected but not observed here: {}.",
-        list.join(", "),
-        if holds.is_empty() { "none".into() } else { holds.join("; ") },
-        if fails.is_empty() { "none".into() } else { fails.join("; ") }
-    ))
+    // State tracking: negative eigenvalues let the delta rule track parity (Grazzi et al. 2024), and
+    // the non-linear RNNs track it by design.
+    if !recall_task {
+        for a in rank.iter().filter(|x| x.neg_eigval) {
+            for b in rank.iter().filter(|x| x.kind == a.kind && !x.neg_eigval) {
+                judge(format!("{} > {}", a.label, b.label), a, b);
+            }
+        }
+        for rnn in rank.iter().filter(|x| x.kind.family() == Family::ClassicRnn) {
+            for other in rank.iter().filter(|x| x.kind.is_linear() && !x.neg_eigval) {
+                judge(format!("{} > {}", rnn.label, other.label), rnn, other);
+            }
+        }
+    }
+    let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join("; ") };
+    let orderings = if !(held.is_empty() && not_held.is_empty() && unsure.is_empty()) {
+        format!(
+            " Expected from the literature and held: {}. Not held (the other way, beyond the seeds): {}. Not separable: {}.",
+            list(&held),
+            list(&not_held),
+            list(&unsure)
+        )
+    } else {
+        String::new()
+    };
+    Some(format!("{name} (accuracy, {}): {}.{orderings}", seeds_note(&rank), ranking_text(&rank, m, 2)))
 }
 
 fn ok(c: &&CellResult) -> bool {

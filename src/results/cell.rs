@@ -29,10 +29,16 @@ pub enum Measurement {
     MqarWidth,
     /// Copy-task test accuracy against the length of the string.
     CopyAccuracy,
+    /// Running parity (the word problem of S2): accuracy beyond the training length, against the
+    /// test length.
+    ParityAccuracy,
+    /// A permutation group's word problem (S3 by default): accuracy beyond the training length,
+    /// against the test length.
+    WordProblemAccuracy,
 }
 
 impl Measurement {
-    pub const ALL: [Measurement; 9] = [
+    pub const ALL: [Measurement; 11] = [
         Measurement::TrainThroughput,
         Measurement::PrefillLatency,
         Measurement::DecodeLatency,
@@ -42,6 +48,8 @@ impl Measurement {
         Measurement::MqarAccuracy,
         Measurement::MqarWidth,
         Measurement::CopyAccuracy,
+        Measurement::ParityAccuracy,
+        Measurement::WordProblemAccuracy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +63,8 @@ impl Measurement {
             Measurement::MqarAccuracy => "mqar_accuracy",
             Measurement::MqarWidth => "mqar_width",
             Measurement::CopyAccuracy => "copy_accuracy",
+            Measurement::ParityAccuracy => "parity_accuracy",
+            Measurement::WordProblemAccuracy => "word_problem_accuracy",
         }
     }
 
@@ -64,7 +74,11 @@ impl Measurement {
             Measurement::PrefillLatency | Measurement::DecodeLatency => "s",
             Measurement::Memory => "bytes",
             Measurement::LmLoss => "bits/byte",
-            Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy => "accuracy",
+            Measurement::MqarAccuracy
+            | Measurement::MqarWidth
+            | Measurement::CopyAccuracy
+            | Measurement::ParityAccuracy
+            | Measurement::WordProblemAccuracy => "accuracy",
         }
     }
 
@@ -77,6 +91,8 @@ impl Measurement {
                 | Measurement::MqarAccuracy
                 | Measurement::MqarWidth
                 | Measurement::CopyAccuracy
+                | Measurement::ParityAccuracy
+                | Measurement::WordProblemAccuracy
         )
     }
 
@@ -95,7 +111,12 @@ impl Measurement {
     pub fn is_quality(self) -> bool {
         matches!(
             self,
-            Measurement::LmLoss | Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::CopyAccuracy
+            Measurement::LmLoss
+                | Measurement::MqarAccuracy
+                | Measurement::MqarWidth
+                | Measurement::CopyAccuracy
+                | Measurement::ParityAccuracy
+                | Measurement::WordProblemAccuracy
         )
     }
 
@@ -110,9 +131,13 @@ impl Measurement {
             Measurement::MqarAccuracy => "kv_pairs",
             Measurement::MqarWidth => "d_model",
             Measurement::CopyAccuracy => "length",
+            Measurement::ParityAccuracy | Measurement::WordProblemAccuracy => "test_len",
         }
     }
 }
+
+/// Learning rate of a quality cell whose section names none.
+pub const DEFAULT_LR: f64 = 3e-3;
 
 /// Fixed settings of a cell besides the swept parameter.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -154,6 +179,26 @@ pub struct Settings {
     pub train_examples: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_examples: Option<usize>,
+    /// Learning rates swept (quality): each seed keeps the one with the best validation accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lrs: Option<Vec<f64>>,
+    /// Seeds trained (quality): `seed, seed + 1, ...`; one sample per seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<usize>,
+    /// Validation accuracy at which training stops (and the sweep ends: the setting is solved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<f64>,
+    /// Steps between validation evaluations (early stopping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_every: Option<usize>,
+    /// MQAR query layout: `zoology` or `random`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// State tracking: the group (`s2` for parity, `s3`, `s5`) and the training length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_len: Option<usize>,
 }
 
 /// Everything a child process needs to run one cell.

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod environment;
 pub mod kernels;
 pub mod merge;
+pub mod scorecard;
 pub mod shard;
 pub mod stats;
 pub mod suite;
@@ -61,6 +62,9 @@ pub struct Derived {
     pub memory_growth_bytes_per_token: BTreeMap<String, f64>,
     /// One line per measurement.
     pub verdicts: Vec<String>,
+    /// The lecture's table, measured: one row per model ([`scorecard::Scorecard`]).
+    #[serde(default)]
+    pub scorecard: scorecard::Scorecard,
 }
 
 pub fn now_rfc3339() -> String {

@@ -42,6 +42,10 @@ pub struct Suite {
     pub lm: Option<LmSection>,
     pub mqar: Option<MqarSection>,
     pub copy: Option<CopySection>,
+    /// Running parity (S2's word problem), trained short and tested long.
+    pub parity: Option<StateTrackingSection>,
+    /// A permutation group's word problem (`group`, S3 by default), trained short and tested long.
+    pub word_problem: Option<StateTrackingSection>,
 }
 
 fn default_size() -> String {
@@ -119,18 +123,28 @@ pub struct LmSection {
     pub seq_len: usize,
     pub batch: usize,
     pub lr: Option<f64>,
+    /// Seeds trained per model (one sample each; default 1).
+    pub seeds: Option<usize>,
     /// Size preset for this section (quality runs train; `tiny` keeps them short).
     pub size: Option<String>,
     pub models: Option<Vec<String>>,
 }
 
 /// Multi-query associative recall: accuracy against key-value pairs and, optionally, model width.
+/// The training fields (`steps` .. `eval_every`) are the protocol of [`crate::measure::quality`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqarSection {
     pub vocab: usize,
     pub seq_len: usize,
     pub kv_pairs: Vec<usize>,
+    /// Query layout: `zoology` (each key asked once, power-law gaps) or `random` (the default).
+    pub layout: Option<String>,
+    /// Width (d_model) of the models in the pairs sweep (default: the size preset's).
+    pub d_model: Option<usize>,
+    /// Head width of every model in this section, pairs and width sweeps (default: the preset's,
+    /// capped at the width).
+    pub head_dim: Option<usize>,
     /// Widths (d_model) for the accuracy-against-width sweep, at `width_kv_pairs` pairs.
     #[serde(default)]
     pub d_models: Vec<usize>,
@@ -140,6 +154,13 @@ pub struct MqarSection {
     pub steps: usize,
     pub batch: usize,
     pub lr: Option<f64>,
+    pub lrs: Option<Vec<f64>>,
+    pub seeds: Option<usize>,
+    /// The pair counts trained with `seeds` seeds (the headline settings); the others, and the width
+    /// sweep, train one seed. Default: every setting gets `seeds`.
+    pub seeded_kv_pairs: Option<Vec<usize>>,
+    pub early_stop: Option<f64>,
+    pub eval_every: Option<usize>,
     pub size: Option<String>,
     pub models: Option<Vec<String>>,
 }
@@ -150,13 +171,140 @@ pub struct MqarSection {
 pub struct CopySection {
     pub alphabet: usize,
     pub lengths: Vec<usize>,
+    /// Width and head width of every model in this section (default: the size preset's).
+    pub d_model: Option<usize>,
+    pub head_dim: Option<usize>,
     pub train_examples: usize,
     pub test_examples: usize,
     pub steps: usize,
     pub batch: usize,
     pub lr: Option<f64>,
+    pub lrs: Option<Vec<f64>>,
+    pub seeds: Option<usize>,
+    pub early_stop: Option<f64>,
+    pub eval_every: Option<usize>,
     pub size: Option<String>,
     pub models: Option<Vec<String>>,
+}
+
+/// State tracking (parity, word problems): trained at `train_len`, tested at each of `test_lens`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateTrackingSection {
+    /// `s3` (default) or `s5` (`[word_problem]` only; parity is S2).
+    pub group: Option<String>,
+    pub train_len: usize,
+    pub test_lens: Vec<usize>,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: Option<f64>,
+    pub lrs: Option<Vec<f64>>,
+    pub seeds: Option<usize>,
+    pub early_stop: Option<f64>,
+    pub eval_every: Option<usize>,
+    pub size: Option<String>,
+    pub models: Option<Vec<String>>,
+}
+
+/// The training protocol fields every supervised section has, seen together.
+struct Training<'a> {
+    section: &'a str,
+    steps: usize,
+    batch: usize,
+    lr: Option<f64>,
+    lrs: &'a Option<Vec<f64>>,
+    seeds: Option<usize>,
+    early_stop: Option<f64>,
+    eval_every: Option<usize>,
+}
+
+macro_rules! training_of {
+    ($name:expr, $s:expr) => {
+        Training {
+            section: $name,
+            steps: $s.steps,
+            batch: $s.batch,
+            lr: $s.lr,
+            lrs: &$s.lrs,
+            seeds: $s.seeds,
+            early_stop: $s.early_stop,
+            eval_every: $s.eval_every,
+        }
+    };
+}
+
+impl Training<'_> {
+    fn validate(&self, err: &dyn Fn(&str, String) -> UserError) -> Result<(), UserError> {
+        let field = |f: &str| format!("{}.{f}", self.section);
+        if self.steps == 0 {
+            return Err(err(&field("steps"), "must be positive".into()));
+        }
+        if self.batch == 0 {
+            return Err(err(&field("batch"), "must be positive".into()));
+        }
+        let lr_ok = |v: f64| v.is_finite() && v > 0.0;
+        if self.lr.is_some_and(|v| !lr_ok(v)) {
+            return Err(err(&field("lr"), "must be a positive number".into()));
+        }
+        if let Some(l) = self.lrs {
+            if l.is_empty() || !l.iter().all(|&v| lr_ok(v)) {
+                return Err(err(&field("lrs"), "must be a non-empty list of positive learning rates".into()));
+            }
+            if self.lr.is_some() {
+                return Err(err(&field("lrs"), "give either lr or lrs, not both".into()));
+            }
+        }
+        if self.seeds == Some(0) {
+            return Err(err(&field("seeds"), "must be positive".into()));
+        }
+        if self.early_stop.is_some_and(|v| !(v > 0.0 && v <= 1.0)) {
+            return Err(err(&field("early_stop"), "must be an accuracy in (0, 1]".into()));
+        }
+        if self.eval_every == Some(0) {
+            return Err(err(&field("eval_every"), "must be positive".into()));
+        }
+        Ok(())
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            batch: Some(self.batch),
+            steps: Some(self.steps),
+            lr: self.lr,
+            lrs: self.lrs.clone(),
+            seeds: self.seeds,
+            early_stop: self.early_stop,
+            eval_every: self.eval_every,
+            ..Default::default()
+        }
+    }
+}
+
+/// `m` at width `w`: head_dim capped at `w`, the MLP at 8/3 of the width.
+fn widened(m: &ModelConfig, w: usize, field: &str) -> Result<ModelConfig, UserError> {
+    let head_dim = m.head_dim.min(w);
+    if w % head_dim != 0 {
+        return Err(UserError::Config {
+            file: "suite".into(),
+            field: field.into(),
+            message: format!("width {w} is not a multiple of {}'s head_dim {head_dim}", m.name),
+        });
+    }
+    let sizes = crate::model::mixers::Sizes { d_model: w, head_dim, d_state: m.d_state, conv_size: m.conv_size };
+    for k in m.layer_kinds() {
+        (k.descriptor().validate)(&sizes).map_err(|(f, message)| UserError::Config {
+            file: "suite".into(),
+            field: field.into(),
+            message: format!("{} at width {w}, head_dim {head_dim}: {f} {message}", m.name),
+        })?;
+    }
+    let mut wide = m.clone();
+    wide.d_model = w;
+    wide.head_dim = head_dim;
+    wide.d_mlp = (8 * w / 3).div_ceil(8) * 8;
+    Ok(wide)
 }
 
 /// Quality cells train once, deterministically: one sample, no warm-up.
@@ -267,11 +415,21 @@ impl Suite {
             if l.seq_len < 2 {
                 return Err(err("lm.seq_len", "must be at least 2".into()));
             }
+            if l.seeds == Some(0) {
+                return Err(err("lm.seeds", "must be positive".into()));
+            }
         }
+        let nested = |section: &str, e: UserError| match e {
+            UserError::Config { field, message, .. } => err(&format!("{section}.{field}"), message),
+            other => other,
+        };
         if let Some(m) = &self.mqar {
             nonempty_positive("mqar.kv_pairs", &m.kv_pairs)?;
-            positive("mqar.steps", m.steps)?;
-            positive("mqar.batch", m.batch)?;
+            training_of!("mqar", m).validate(&err)?;
+            let layout = match &m.layout {
+                Some(l) => crate::model::data::mqar::Layout::parse(l).map_err(|msg| err("mqar.layout", msg))?,
+                None => Default::default(),
+            };
             for &p in m.kv_pairs.iter().chain(m.width_kv_pairs.iter()) {
                 let cfg = crate::model::data::mqar::MqarConfig {
                     vocab: m.vocab,
@@ -280,23 +438,28 @@ impl Suite {
                     train_examples: m.train_examples,
                     test_examples: m.test_examples,
                     seed: 0,
+                    layout,
                 };
-                cfg.validate().map_err(|e| match e {
-                    UserError::Config { field, message, .. } => err(&format!("mqar.{field}"), message),
-                    other => other,
-                })?;
+                cfg.validate().map_err(|e| nested("mqar", e))?;
             }
             if !m.d_models.is_empty() && m.width_kv_pairs.is_none() {
                 return Err(err("mqar.width_kv_pairs", "is required with mqar.d_models".into()));
             }
-            if m.d_models.contains(&0) {
-                return Err(err("mqar.d_models", "must be positive".into()));
+            if let Some(seeded) = &m.seeded_kv_pairs {
+                if let Some(p) = seeded.iter().find(|p| !m.kv_pairs.contains(p)) {
+                    return Err(err("mqar.seeded_kv_pairs", format!("{p} is not one of mqar.kv_pairs")));
+                }
+            }
+            if m.d_models.contains(&0) || m.d_model == Some(0) || m.head_dim == Some(0) {
+                return Err(err("mqar.d_models", "widths must be positive".into()));
             }
         }
         if let Some(c) = &self.copy {
             nonempty_positive("copy.lengths", &c.lengths)?;
-            positive("copy.steps", c.steps)?;
-            positive("copy.batch", c.batch)?;
+            if c.d_model == Some(0) || c.head_dim == Some(0) {
+                return Err(err("copy.d_model", "widths must be positive".into()));
+            }
+            training_of!("copy", c).validate(&err)?;
             let cfg = crate::model::data::copy::CopyConfig {
                 alphabet: c.alphabet,
                 length: 1,
@@ -304,10 +467,33 @@ impl Suite {
                 test_examples: c.test_examples,
                 seed: 0,
             };
-            cfg.validate().map_err(|e| match e {
-                UserError::Config { field, message, .. } => err(&format!("copy.{field}"), message),
-                other => other,
-            })?;
+            cfg.validate().map_err(|e| nested("copy", e))?;
+        }
+        for (name, section) in [("parity", &self.parity), ("word_problem", &self.word_problem)] {
+            let Some(t) = section else { continue };
+            nonempty_positive(&format!("{name}.test_lens"), &t.test_lens)?;
+            training_of!(name, t).validate(&err)?;
+            let group = match (&t.group, name) {
+                (Some(_), "parity") => {
+                    return Err(err("parity.group", "parity is the word problem of S2; use [word_problem] for other groups".into()))
+                }
+                (Some(g), _) => {
+                    crate::model::data::state_tracking::Group::parse(g).map_err(|m| err("word_problem.group", m))?
+                }
+                (None, "parity") => crate::model::data::state_tracking::Group::PARITY,
+                (None, _) => crate::model::data::state_tracking::Group(3),
+            };
+            for &len in &t.test_lens {
+                let cfg = crate::model::data::state_tracking::WordProblemConfig {
+                    group,
+                    train_len: t.train_len,
+                    test_len: len,
+                    train_examples: t.train_examples,
+                    test_examples: t.test_examples,
+                    seed: 0,
+                };
+                cfg.validate().map_err(|e| nested(name, e))?;
+            }
         }
         let sections = [
             self.train.is_some(),
@@ -317,11 +503,13 @@ impl Suite {
             self.lm.is_some(),
             self.mqar.is_some(),
             self.copy.is_some(),
+            self.parity.is_some(),
+            self.word_problem.is_some(),
         ];
         if !sections.contains(&true) {
             return Err(err(
                 "train",
-                "the suite has no measurement section (train, latency, memory, generation, lm, mqar, copy)".into(),
+                "the suite has no measurement section (train, latency, memory, generation, lm, mqar, copy, parity, word_problem)".into(),
             ));
         }
         Ok(())
@@ -429,6 +617,7 @@ impl Suite {
                     steps: Some(l.steps),
                     seq_len: Some(l.seq_len),
                     lr: l.lr,
+                    seeds: l.seeds,
                     ..Default::default()
                 };
                 push(Measurement::LmLoss, &m, m.label(), l.steps, settings, ONE_RUN);
@@ -436,50 +625,65 @@ impl Suite {
         }
         if let Some(q) = &self.mqar {
             let base = Settings {
-                batch: Some(q.batch),
-                steps: Some(q.steps),
                 seq_len: Some(q.seq_len),
-                lr: q.lr,
                 vocab: Some(q.vocab),
                 train_examples: Some(q.train_examples),
                 test_examples: Some(q.test_examples),
-                ..Default::default()
+                layout: q.layout.clone(),
+                ..training_of!("mqar", q).settings()
             };
-            for m in self.models_sized(&q.models, q.size.as_deref())? {
+            for mut m in self.models_sized(&q.models, q.size.as_deref())? {
+                if let Some(h) = q.head_dim {
+                    m.head_dim = h;
+                }
+                let at_pairs = widened(&m, q.d_model.unwrap_or(m.d_model), "mqar.d_model")?;
+                let seeded = |p: usize| q.seeded_kv_pairs.as_ref().is_none_or(|s| s.contains(&p));
                 for &p in &q.kv_pairs {
-                    push(Measurement::MqarAccuracy, &m, m.label(), p, base.clone(), ONE_RUN);
+                    let settings = Settings { seeds: if seeded(p) { q.seeds } else { None }, ..base.clone() };
+                    push(Measurement::MqarAccuracy, &at_pairs, m.label(), p, settings, ONE_RUN);
                 }
                 for &w in &q.d_models {
-                    let head_dim = m.head_dim.min(w);
-                    if w % head_dim != 0 {
-                        return Err(UserError::Config {
-                            file: "suite".into(),
-                            field: "mqar.d_models".into(),
-                            message: format!("width {w} is not a multiple of {}'s head_dim {head_dim}", m.name),
-                        });
-                    }
-                    let mut wide = m.clone();
-                    wide.d_model = w;
-                    wide.head_dim = head_dim;
-                    wide.d_mlp = (8 * w / 3).div_ceil(8) * 8;
-                    let settings = Settings { kv_pairs: q.width_kv_pairs, ..base.clone() };
-                    push(Measurement::MqarWidth, &wide, m.label(), w, settings, ONE_RUN);
+                    let seeds = if q.seeded_kv_pairs.is_some() { None } else { q.seeds };
+                    let settings = Settings { kv_pairs: q.width_kv_pairs, seeds, ..base.clone() };
+                    push(Measurement::MqarWidth, &widened(&m, w, "mqar.d_models")?, m.label(), w, settings, ONE_RUN);
                 }
             }
         }
         if let Some(c) = &self.copy {
-            for m in self.models_sized(&c.models, c.size.as_deref())? {
+            for mut m in self.models_sized(&c.models, c.size.as_deref())? {
+                if let Some(h) = c.head_dim {
+                    m.head_dim = h;
+                }
+                let m = widened(&m, c.d_model.unwrap_or(m.d_model), "copy.d_model")?;
                 for &len in &c.lengths {
                     let settings = Settings {
-                        batch: Some(c.batch),
-                        steps: Some(c.steps),
-                        lr: c.lr,
                         vocab: Some(c.alphabet),
                         train_examples: Some(c.train_examples),
                         test_examples: Some(c.test_examples),
-                        ..Default::default()
+                        ..training_of!("copy", c).settings()
                     };
                     push(Measurement::CopyAccuracy, &m, m.label(), len, settings, ONE_RUN);
+                }
+            }
+        }
+        for (measurement, name, section) in [
+            (Measurement::ParityAccuracy, "parity", &self.parity),
+            (Measurement::WordProblemAccuracy, "word_problem", &self.word_problem),
+        ] {
+            let Some(t) = section else { continue };
+            for m in self.models_sized(&t.models, t.size.as_deref())? {
+                for &len in &t.test_lens {
+                    let settings = Settings {
+                        group: match measurement {
+                            Measurement::ParityAccuracy => None,
+                            _ => Some(t.group.clone().unwrap_or_else(|| "s3".into())),
+                        },
+                        train_len: Some(t.train_len),
+                        train_examples: Some(t.train_examples),
+                        test_examples: Some(t.test_examples),
+                        ..training_of!(name, t).settings()
+                    };
+                    push(measurement, &m, m.label(), len, settings, ONE_RUN);
                 }
             }
         }

@@ -1,10 +1,10 @@
 //! The copy task, a second recall probe: a random string of L tokens, a separator, then the same
 //! string again; loss and accuracy count only on the repeated half (the model must store L tokens).
 
-use super::mqar::Examples;
+use super::Splits;
 use crate::error::UserError;
-use crate::rng;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,31 +39,31 @@ impl CopyConfig {
         2 * self.length + 1
     }
 
-    pub fn generate(&self) -> Result<(Examples, Examples), UserError> {
+    /// Train, validation and test splits; no held-out string occurs in training.
+    pub fn generate(&self) -> Result<Splits, UserError> {
         self.validate()?;
-        Ok((self.examples(self.train_examples, "copy-train"), self.examples(self.test_examples, "copy-test")))
+        Splits::drawn(
+            |r, _| self.example(r),
+            self.length,
+            [self.train_examples, self.test_examples, self.test_examples],
+            self.seed,
+            "copy",
+        )
     }
 
-    fn examples(&self, n: usize, stream: &str) -> Examples {
-        let mut r = rng::stream(self.seed, stream);
+    fn example(&self, r: &mut ChaCha8Rng) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let (l, sep) = (self.length, self.alphabet as u32 + 1);
         let t = self.seq_len();
-        let mut ex = Examples { seq_len: t, inputs: vec![], targets: vec![], mask: vec![] };
-        for _ in 0..n {
-            let s: Vec<u32> = (0..l).map(|_| r.random_range(1..=self.alphabet as u32)).collect();
-            // Full sequence: s, sep, s, plus a trailing separator so inputs and targets both have T tokens.
-            let mut seq = s.clone();
-            seq.push(sep);
-            seq.extend(&s);
-            seq.push(sep);
-            let mut mask = vec![0f32; t];
-            for m in mask.iter_mut().skip(l).take(l) {
-                *m = 1.0; // predicting the copied string, from the separator on
-            }
-            ex.inputs.push(seq[..t].to_vec());
-            ex.targets.push(seq[1..].to_vec());
-            ex.mask.push(mask);
+        let s: Vec<u32> = (0..l).map(|_| r.random_range(1..=self.alphabet as u32)).collect();
+        // Full sequence: s, sep, s, plus a trailing separator so inputs and targets both have T tokens.
+        let mut seq = s.clone();
+        seq.push(sep);
+        seq.extend(&s);
+        seq.push(sep);
+        let mut mask = vec![0f32; t];
+        for m in mask.iter_mut().skip(l).take(l) {
+            *m = 1.0; // predicting the copied string, from the separator on
         }
-        ex
+        (seq[..t].to_vec(), seq[1..].to_vec(), mask)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod mqar;
+pub mod state_tracking;
 pub mod synthetic;
 
 use crate::error::usage;
@@ -10,6 +11,7 @@ use crate::rng;
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Fraction of a corpus held out for validation (the end of the text).
@@ -124,4 +126,109 @@ pub struct Batch {
 pub fn byte_ids(b: usize, t: usize, seed: u64, dev: &Device) -> Result<Tensor> {
     let data: Vec<u32> = (0..b * t).map(|i| ((i as u64 * 2654435761 + seed * 97) % 251) as u32).collect();
     Tensor::from_vec(data, (b, t), dev)
+}
+
+/// Examples of a supervised task as flat rows: `inputs[i]`, `targets[i]` (what each position must
+/// predict) and `mask[i]` (1 where the loss and the accuracy count).
+#[derive(Clone, Debug)]
+pub struct Examples {
+    pub seq_len: usize,
+    pub inputs: Vec<Vec<u32>>,
+    pub targets: Vec<Vec<u32>>,
+    pub mask: Vec<Vec<f32>>,
+}
+
+impl Examples {
+    pub fn new(seq_len: usize) -> Examples {
+        Examples { seq_len, inputs: vec![], targets: vec![], mask: vec![] }
+    }
+
+    /// Adds one example; the first sets `seq_len` of an empty set made with `new(0)`.
+    pub fn push(&mut self, (x, y, m): (Vec<u32>, Vec<u32>, Vec<f32>)) {
+        if self.inputs.is_empty() && self.seq_len == 0 {
+            self.seq_len = x.len();
+        }
+        assert!(x.len() == self.seq_len && y.len() == self.seq_len && m.len() == self.seq_len, "ragged examples");
+        self.inputs.push(x);
+        self.targets.push(y);
+        self.mask.push(m);
+    }
+
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// Rows `idx` as tensors `(x, y, mask)`.
+    pub fn batch(&self, idx: &[usize], dev: &Device) -> Result<Batch> {
+        let t = self.seq_len;
+        let flat_u = |rows: &Vec<Vec<u32>>| idx.iter().flat_map(|&i| rows[i].iter().copied()).collect::<Vec<u32>>();
+        let mask: Vec<f32> = idx.iter().flat_map(|&i| self.mask[i].iter().copied()).collect();
+        Ok(Batch {
+            x: Tensor::from_vec(flat_u(&self.inputs), (idx.len(), t), dev)?,
+            y: Tensor::from_vec(flat_u(&self.targets), (idx.len(), t), dev)?,
+            mask: Some(Tensor::from_vec(mask, (idx.len(), t), dev)?),
+        })
+    }
+}
+
+/// A task's three splits: training, validation (early stopping and the choice of learning rate) and
+/// test (the reported accuracy).
+#[derive(Clone, Debug)]
+pub struct Splits {
+    pub train: Examples,
+    pub valid: Examples,
+    pub test: Examples,
+}
+
+/// Draws for one example before the generator gives up on finding one unseen in training.
+const FRESH_TRIES: usize = 1000;
+
+impl Splits {
+    /// `sizes = [train, valid, test]` examples from `example(rng, split)`, each split from its own
+    /// stream of `(seed, "{name}-{split}")`. A validation or test example whose first `prefix` inputs
+    /// equal those of a training example is drawn again (no leakage; a longer test example never
+    /// equals a shorter training one); when none can be found, the settings leave no room for unseen
+    /// examples and are refused.
+    pub fn drawn(
+        mut example: impl FnMut(&mut ChaCha8Rng, &str) -> (Vec<u32>, Vec<u32>, Vec<f32>),
+        prefix: usize,
+        sizes: [usize; 3],
+        seed: u64,
+        name: &str,
+    ) -> std::result::Result<Splits, crate::error::UserError> {
+        let head = |x: &[u32]| x[..prefix.min(x.len())].to_vec();
+        let mut train = Examples::new(0);
+        let mut r = rng::stream(seed, &format!("{name}-train"));
+        for _ in 0..sizes[0] {
+            train.push(example(&mut r, "train"));
+        }
+        let seen: HashSet<Vec<u32>> = train.inputs.iter().map(|x| head(x)).collect();
+        let mut held_out = |split: &str, n: usize| {
+            let mut r = rng::stream(seed, &format!("{name}-{split}"));
+            let mut ex = Examples::new(0);
+            for _ in 0..n {
+                let fresh = (0..FRESH_TRIES).map(|_| example(&mut r, split)).find(|e| !seen.contains(&head(&e.0)));
+                let Some(e) = fresh else {
+                    return Err(crate::error::UserError::Config {
+                        file: name.into(),
+                        field: "train_examples".into(),
+                        message: format!(
+                            "{} training examples cover (nearly) every possible {name} example, so no unseen {split} \
+                             example can be drawn: use fewer training examples or a larger task",
+                            sizes[0]
+                        ),
+                    });
+                };
+                ex.push(e);
+            }
+            Ok(ex)
+        };
+        let valid = held_out("valid", sizes[1])?;
+        let test = held_out("test", sizes[2])?;
+        Ok(Splits { train, valid, test })
+    }
 }

@@ -1,14 +1,55 @@
-//! Multi-query associative recall (MQAR, as in the Zoology benchmark): a sequence opens with P
-//! key-value pairs `k1 v1 k2 v2 ...`; later, each key is asked again, and the model must answer with
-//! its value (each query draws its key with replacement, so elimination cannot answer it). Keys come from the lower half of the vocabulary, values from the upper half, token 0 is
-//! filler. Loss and accuracy count only at query positions (the position holding a re-asked key,
-//! whose next token is the value).
+//! Multi-query associative recall (MQAR, the Zoology benchmark): a sequence opens with P key-value
+//! pairs `k1 v1 k2 v2 ...`; later the keys are asked again and the model must answer each with its
+//! value. Keys come from `1..vocab/2`, values from `vocab/2..vocab`. Loss and accuracy count only at
+//! query positions (the position holding a re-asked key, whose target is the value).
+//!
+//! Two query layouts ([`Layout`]):
+//! - `zoology`: Zoology's `multiquery_ar` exactly: distinct values, each key asked exactly once, the
+//!   query of key j at `2P + 2 g_j` where the gaps `g_j` are drawn without replacement with power-law
+//!   weights `(g + 1)^(a - 1)` (a = 0.01: short gaps are likelier, as repeated bigrams in text), every
+//!   other position a random token, and the answer not written after the query.
+//! - `random` (seqbench's earlier variant): P queries at random even offsets after the pairs, each
+//!   drawing its key with replacement (so elimination cannot answer it), the answer written after it,
+//!   filler 0 elsewhere.
+//!
+//! No leakage: a validation or test example whose key-value prefix occurs in the training split is
+//! drawn again ([`super::Splits`]).
 
+pub use super::{Examples, Splits};
 use crate::error::UserError;
-use crate::rng;
 use rand::seq::SliceRandom;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+/// Zoology's power-law exponent for the query gaps (`power_a`).
+pub const POWER_A: f64 = 0.01;
+
+/// Where the queries go (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    #[default]
+    Random,
+    Zoology,
+}
+
+impl Layout {
+    pub fn parse(s: &str) -> Result<Layout, String> {
+        match s {
+            "random" => Ok(Layout::Random),
+            "zoology" => Ok(Layout::Zoology),
+            other => Err(format!("unknown MQAR layout `{other}` (use `zoology` or `random`)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Random => "random",
+            Layout::Zoology => "zoology",
+        }
+    }
+}
 
 /// The generator's parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,17 +60,11 @@ pub struct MqarConfig {
     pub seq_len: usize,
     pub kv_pairs: usize,
     pub train_examples: usize,
+    /// Size of the test split, and of the validation split used for early stopping.
     pub test_examples: usize,
     pub seed: u64,
-}
-
-/// Examples as flat rows: `inputs[i]`, `targets[i]` (next tokens) and `mask[i]` (1 at query positions).
-#[derive(Clone, Debug)]
-pub struct Examples {
-    pub seq_len: usize,
-    pub inputs: Vec<Vec<u32>>,
-    pub targets: Vec<Vec<u32>>,
-    pub mask: Vec<Vec<f32>>,
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 impl MqarConfig {
@@ -67,67 +102,96 @@ impl MqarConfig {
         Ok(())
     }
 
-    /// `(train, test)`, from independent seeded streams.
-    pub fn generate(&self) -> Result<(Examples, Examples), UserError> {
+    /// Train, validation and test splits from independent seeded streams, with no key-value prefix
+    /// of the training split in the other two.
+    pub fn generate(&self) -> Result<Splits, UserError> {
         self.validate()?;
-        Ok((self.examples(self.train_examples, "mqar-train"), self.examples(self.test_examples, "mqar-test")))
+        let prefix = 2 * self.kv_pairs;
+        Splits::drawn(
+            |r, _| self.example(r),
+            prefix,
+            [self.train_examples, self.test_examples, self.test_examples],
+            self.seed,
+            "mqar",
+        )
     }
 
-    fn examples(&self, n: usize, stream: &str) -> Examples {
-        let mut r = rng::stream(self.seed, stream);
+    /// One example: `(inputs, targets, mask)`, each `seq_len` long.
+    fn example(&self, r: &mut ChaCha8Rng) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let (half, p, t) = (self.vocab / 2, self.kv_pairs, self.seq_len);
-        let mut ex = Examples { seq_len: t, inputs: vec![], targets: vec![], mask: vec![] };
-        for _ in 0..n {
-            // One sequence has T + 1 tokens; inputs are the first T, targets the last T.
-            let mut seq = vec![0u32; t + 1];
-            let mut keys: Vec<u32> = (1..half as u32).collect();
-            keys.shuffle(&mut r);
-            keys.truncate(p);
-            let values: Vec<u32> = (0..p).map(|_| r.random_range(half as u32..self.vocab as u32)).collect();
-            for i in 0..p {
-                seq[2 * i] = keys[i];
-                seq[2 * i + 1] = values[i];
+        let mut keys: Vec<u32> = (1..half as u32).collect();
+        keys.shuffle(r);
+        keys.truncate(p);
+        let mut mask = vec![0f32; t];
+        match self.layout {
+            Layout::Random => {
+                // One sequence has T + 1 tokens; inputs are the first T, targets the last T.
+                let mut seq = vec![0u32; t + 1];
+                let values: Vec<u32> = (0..p).map(|_| r.random_range(half as u32..self.vocab as u32)).collect();
+                for i in 0..p {
+                    seq[2 * i] = keys[i];
+                    seq[2 * i + 1] = values[i];
+                }
+                // Query slots: even offsets after the pairs, so a query and its answer never overlap.
+                let mut slots: Vec<usize> = (2 * p..t).step_by(2).collect();
+                slots.shuffle(r);
+                let mut chosen: Vec<usize> = slots[..p].to_vec();
+                chosen.sort_unstable();
+                for slot in &chosen {
+                    let k = r.random_range(0..p);
+                    seq[*slot] = keys[k];
+                    seq[*slot + 1] = values[k];
+                    mask[*slot] = 1.0;
+                }
+                (seq[..t].to_vec(), seq[1..].to_vec(), mask)
             }
-            // Query slots: even offsets after the pairs, so a query and its answer never overlap.
-            let mut slots: Vec<usize> = (2 * p..t).step_by(2).collect();
-            slots.shuffle(&mut r);
-            let mut chosen: Vec<usize> = slots[..p].to_vec();
-            chosen.sort_unstable();
-            // Each query asks a key drawn with replacement, so answers cannot be found by elimination.
-            let mut mask = vec![0f32; t];
-            for slot in &chosen {
-                let k = r.random_range(0..p);
-                seq[*slot] = keys[k];
-                seq[*slot + 1] = values[k];
-                mask[*slot] = 1.0;
+            Layout::Zoology => {
+                let mut values: Vec<u32> = (half as u32..self.vocab as u32).collect();
+                values.shuffle(r);
+                values.truncate(p);
+                let mut x: Vec<u32> = (0..t).map(|_| r.random_range(0..self.vocab as u32)).collect();
+                for i in 0..p {
+                    x[2 * i] = keys[i];
+                    x[2 * i + 1] = values[i];
+                }
+                // Targets are the next tokens, except at the queries, whose target is the value.
+                let mut y: Vec<u32> = x[1..].to_vec();
+                y.push(r.random_range(0..self.vocab as u32));
+                let space = (t - 2 * p) / 2;
+                for (j, gap) in power_law_gaps(r, space, p).into_iter().enumerate() {
+                    let q = 2 * p + 2 * gap;
+                    x[q] = keys[j];
+                    y[q] = values[j];
+                    mask[q] = 1.0;
+                    if q > 0 {
+                        y[q - 1] = keys[j];
+                    }
+                }
+                (x, y, mask)
             }
-            ex.inputs.push(seq[..t].to_vec());
-            ex.targets.push(seq[1..].to_vec());
-            ex.mask.push(mask);
         }
-        ex
     }
 }
 
-impl Examples {
-    pub fn len(&self) -> usize {
-        self.inputs.len()
+/// `n` distinct gaps from `0..space`, drawn one after another with weights `(g + 1)^(POWER_A - 1)`
+/// among those not yet drawn (numpy's `choice(space, n, replace=False, p=...)`).
+fn power_law_gaps(r: &mut ChaCha8Rng, space: usize, n: usize) -> Vec<usize> {
+    let mut weights: Vec<f64> = (1..=space).map(|g| (g as f64).powf(POWER_A - 1.0)).collect();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let total: f64 = weights.iter().sum();
+        let mut u = r.random_range(0.0..total);
+        let mut pick = weights.iter().rposition(|&w| w > 0.0).expect("space >= n");
+        for (g, &w) in weights.iter().enumerate() {
+            if w > 0.0 && u < w {
+                pick = g;
+                break;
+            }
+            u -= w;
+        }
+        weights[pick] = 0.0;
+        out.push(pick);
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.inputs.is_empty()
-    }
-
-    /// Rows `idx` as tensors `(x, y, mask)`.
-    pub fn batch(&self, idx: &[usize], dev: &candle_core::Device) -> candle_core::Result<super::Batch> {
-        use candle_core::Tensor;
-        let t = self.seq_len;
-        let flat_u = |rows: &Vec<Vec<u32>>| idx.iter().flat_map(|&i| rows[i].iter().copied()).collect::<Vec<u32>>();
-        let mask: Vec<f32> = idx.iter().flat_map(|&i| self.mask[i].iter().copied()).collect();
-        Ok(super::Batch {
-            x: Tensor::from_vec(flat_u(&self.inputs), (idx.len(), t), dev)?,
-            y: Tensor::from_vec(flat_u(&self.targets), (idx.len(), t), dev)?,
-            mask: Some(Tensor::from_vec(mask, (idx.len(), t), dev)?),
-        })
-    }
+    out
 }
+

@@ -1,7 +1,7 @@
 //! DeltaNet (Schlag et al. 2021; Yang et al. 2024): the delta rule, one SGD step on `½‖S k - v‖²`.
 //!
 //! `S_t = S_{t-1}(I - β_t k_t k_t^T) + β_t v_t k_t^T` (lecture's orientation), `β_t = sigmoid(W_β x_t)`
-//! per head; q, k, v pass a short causal conv + SiLU, then q and k are L2-normalised and q is scaled by
+//! per head (`2σ(·)` with `allow_neg_eigval`, so the transition can flip sign: parity); q, k, v pass a short causal conv + SiLU, then q and k are L2-normalised and q is scaled by
 //! `1/sqrt(d_k)`; output `W_o RMSNorm(o)` per head.
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
@@ -30,6 +30,8 @@ pub(crate) struct DeltaProjections {
     pub qkv: Linear,
     pub conv: ShortConv,
     pub beta: Linear,
+    /// `β = 2σ(W_β x)` (eigenvalues of `I - β k k^T` in [-1, 1]) instead of `σ(W_β x)`.
+    pub neg_eigval: bool,
 }
 
 impl DeltaProjections {
@@ -41,6 +43,7 @@ impl DeltaProjections {
             qkv: Linear::new(p, "qkv", spec.d_model, 3 * h * d, false, 1.0)?,
             conv: ShortConv::new(p, "conv", 3 * h * d, spec.conv_size)?,
             beta: Linear::new(p, "beta", spec.d_model, h, true, 1.0)?,
+            neg_eigval: spec.allow_neg_eigval,
         })
     }
 
@@ -60,7 +63,10 @@ impl DeltaProjections {
         let parts = split_fused(&qkv, 3, self.heads)?;
         let q = (l2_normalize(&parts[0], 1e-6)? * (1.0 / (self.head_dim as f64).sqrt()))?;
         let k = l2_normalize(&parts[1], 1e-6)?;
-        let beta = sigmoid(&self.beta.forward(x)?)?;
+        let mut beta = sigmoid(&self.beta.forward(x)?)?;
+        if self.neg_eigval {
+            beta = (beta * 2.0)?;
+        }
         Ok((
             Inputs {
                 q,

@@ -226,6 +226,8 @@ pub struct MixerSpec {
     /// This layer's index and the model's depth (HGRN-2's lower bound grows with depth).
     pub layer: usize,
     pub n_layers: usize,
+    /// Delta-rule mixers: `β` in [0, 2] instead of [0, 1] (see `ModelConfig::allow_neg_eigval`).
+    pub allow_neg_eigval: bool,
 }
 
 impl MixerSpec {

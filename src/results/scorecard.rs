@@ -1,0 +1,118 @@
+//! The scorecard: the lecture's table, measured, one row per model, computed from a run's cells
+//! (stored in results.json as `derived.scorecard`, shown first by every report). Each figure is
+//! `None` where the run did not measure it.
+
+use super::stats::median;
+use super::{CellResult, Measurement, Results, Status};
+use serde::{Deserialize, Serialize};
+
+/// One model's row (models matched by name across the sizes of the sections).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    pub model: String,
+    /// Training tokens/s at the longest length of the train section (the model's best form), over
+    /// attention's at that length.
+    pub train_vs_attention: Option<f64>,
+    /// Median decode step at the last position of the latency grid over the first.
+    pub decode_growth: Option<f64>,
+    /// Exact state (or KV-cache) bytes at the longest position of the memory grid.
+    pub state_bytes: Option<f64>,
+    /// MQAR test accuracy at the largest number of pairs: median, lowest and highest over seeds.
+    pub mqar: Option<[f64; 3]>,
+    /// Parity accuracy beyond the training length, at the longest test length: median, low, high.
+    pub parity: Option<[f64; 3]>,
+    /// Word-problem accuracy beyond the training length, at the longest test length.
+    pub word_problem: Option<[f64; 3]>,
+}
+
+/// The grid values each column is read at: the longest length, last position, most pairs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scorecard {
+    pub train_seq_len: Option<usize>,
+    pub decode_positions: Option<(usize, usize)>,
+    pub memory_position: Option<usize>,
+    pub mqar_kv_pairs: Option<usize>,
+    pub parity_len: Option<usize>,
+    pub word_problem_len: Option<usize>,
+    pub rows: Vec<ScoreRow>,
+}
+
+fn ok(c: &&CellResult) -> bool {
+    c.status == Status::Ok && c.summary.is_some()
+}
+
+/// The values of the swept parameter measured for `m`, ascending.
+fn values(r: &Results, m: Measurement) -> Vec<usize> {
+    let mut v: Vec<usize> = r.of(m).filter(ok).map(|c| c.spec.value).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Median, lowest and highest sample.
+fn spread(samples: &[f64]) -> [f64; 3] {
+    let (lo, hi) = samples.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    [median(samples), lo, hi]
+}
+
+impl Scorecard {
+    pub fn of(r: &Results) -> Scorecard {
+        let mut names: Vec<String> = Vec::new();
+        for c in &r.cells {
+            if !names.contains(&c.spec.model.name) {
+                names.push(c.spec.model.name.clone());
+            }
+        }
+        let cells = |m: Measurement, name: &str, value: usize| -> Vec<&CellResult> {
+            r.of(m).filter(ok).filter(|c| c.spec.model.name == name && c.spec.value == value).collect()
+        };
+        let best = |m: Measurement, name: &str, value: usize| {
+            cells(m, name, value).iter().filter_map(|c| c.median()).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+        };
+        let train_t = values(r, Measurement::TrainThroughput).last().copied();
+        let attention = r
+            .of(Measurement::TrainThroughput)
+            .find(|c| c.spec.model.mixer.is_attention() && c.spec.model.layers.is_none())
+            .map(|c| c.spec.model.name.clone());
+        let attention_tps = match (train_t, &attention) {
+            (Some(t), Some(a)) => best(Measurement::TrainThroughput, a, t),
+            _ => None,
+        };
+        let lat = values(r, Measurement::DecodeLatency);
+        let decode = (lat.len() >= 2).then(|| (lat[0], lat[lat.len() - 1]));
+        let mem_pos = values(r, Measurement::Memory).last().copied();
+        let pairs = values(r, Measurement::MqarAccuracy).last().copied();
+        let parity_len = values(r, Measurement::ParityAccuracy).last().copied();
+        let wp_len = values(r, Measurement::WordProblemAccuracy).last().copied();
+        let task = |m: Measurement, name: &str, value: Option<usize>| {
+            let c = cells(m, name, value?);
+            c.first().map(|c| spread(&c.samples))
+        };
+        let rows = names
+            .iter()
+            .map(|name| ScoreRow {
+                model: name.clone(),
+                train_vs_attention: train_t
+                    .and_then(|t| best(Measurement::TrainThroughput, name, t))
+                    .zip(attention_tps)
+                    .map(|(v, a)| v / a),
+                decode_growth: decode.and_then(|(a, b)| {
+                    Some(best(Measurement::DecodeLatency, name, b)? / best(Measurement::DecodeLatency, name, a)?)
+                }),
+                state_bytes: mem_pos.and_then(|p| best(Measurement::Memory, name, p)),
+                mqar: task(Measurement::MqarAccuracy, name, pairs),
+                parity: task(Measurement::ParityAccuracy, name, parity_len),
+                word_problem: task(Measurement::WordProblemAccuracy, name, wp_len),
+            })
+            .collect();
+        Scorecard {
+            train_seq_len: train_t,
+            decode_positions: decode,
+            memory_position: mem_pos,
+            mqar_kv_pairs: pairs,
+            parity_len,
+            word_problem_len: wp_len,
+            rows,
+        }
+    }
+}
