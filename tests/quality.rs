@@ -7,7 +7,9 @@ use seqbench::model::config;
 use seqbench::model::data::copy::CopyConfig;
 use seqbench::model::data::mqar::{Layout, MqarConfig};
 use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
-use seqbench::results::stats::{separate, Separation};
+use seqbench::report::verdict;
+use seqbench::results::stats::{separate, Separation, Summary};
+use seqbench::results::{CellResult, Results};
 use std::collections::HashSet;
 use seqbench::results::stats::SamplePlan;
 use seqbench::results::suite::Suite;
@@ -212,32 +214,126 @@ fn copy_layout_and_labels() {
     assert!(CopyConfig { length: 0, ..cfg }.generate().is_err());
 }
 
-#[test]
-fn attention_solves_easy_mqar() {
-    let model = config::load("attention", "tiny").unwrap();
-    let spec = CellSpec {
-        id: "mqar_accuracy/attention@tiny/kv_pairs=2".into(),
-        measurement: Measurement::MqarAccuracy,
+fn task_spec(model: &str, measurement: Measurement, value: usize, settings: Settings) -> CellSpec {
+    let model = config::load(model, "tiny").unwrap();
+    CellSpec {
+        id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
+        measurement,
         label: model.label(),
         model,
-        parameter: "kv_pairs".into(),
-        value: 2,
-        settings: Settings {
+        parameter: measurement.parameter().into(),
+        value,
+        settings,
+        plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
+        seed: 0,
+    }
+}
+
+#[test]
+fn attention_solves_mqar_and_stops_early() {
+    // The quick suite's setting: 8 pairs in 32 tokens, 16-wide heads.
+    let mut spec = task_spec(
+        "attention",
+        Measurement::MqarAccuracy,
+        8,
+        Settings {
             batch: Some(32),
-            steps: Some(1200),
+            steps: Some(1000),
             seq_len: Some(32),
             lr: Some(3e-3),
             vocab: Some(32),
             train_examples: Some(20_000),
             test_examples: Some(256),
+            early_stop: Some(0.99),
+            eval_every: Some(50),
             ..Default::default()
         },
-        plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
-        seed: 0,
-    };
+    );
+    spec.model.head_dim = 16;
     let r = run_cell(&spec);
     assert_eq!(r.status, Status::Ok, "{:?}", r.error);
     let acc = r.summary.unwrap().median;
-    assert!(acc >= 0.9, "attention reached only {acc:.3} on 2-pair MQAR");
-    assert!(r.metrics["state_bytes"] > 0.0);
+    assert!(acc >= 0.95, "attention reached only {acc:.3} on 8-pair MQAR");
+    let steps = r.metrics["seed.0.steps"];
+    assert!(steps < 1000.0, "early stopping did not stop training ({steps} steps)");
+    assert!(r.metrics["seed.0.valid_accuracy"] >= 0.99 && r.metrics["state_bytes"] > 0.0);
 }
+
+#[test]
+fn lstm_solves_parity_beyond_its_training_length() {
+    let spec = task_spec(
+        "lstm",
+        Measurement::ParityAccuracy,
+        64,
+        Settings {
+            batch: Some(32),
+            steps: Some(800),
+            lr: Some(3e-3),
+            train_len: Some(16),
+            train_examples: Some(20_000),
+            test_examples: Some(128),
+            early_stop: Some(0.99),
+            eval_every: Some(50),
+            ..Default::default()
+        },
+    );
+    let r = run_cell(&spec);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+    let acc = r.summary.unwrap().median;
+    assert!(acc >= 0.95, "LSTM parity accuracy beyond 16 tokens only {acc:.3}");
+}
+
+/// A results file with the given quality cells (every other field from a committed run).
+fn with_cells(cells: Vec<(Measurement, &str, usize, Vec<f64>)>) -> Results {
+    let mut r = Results::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/quick-reference-2core/results.json"
+    )))
+    .unwrap();
+    r.cells = cells
+        .into_iter()
+        .map(|(m, model, value, samples)| {
+            let spec = task_spec(model, m, value, Settings { seeds: Some(samples.len()), ..Default::default() });
+            let mut c = CellResult::failed(&spec, String::new(), 1.0);
+            c.status = Status::Ok;
+            c.error = None;
+            c.summary = Some(Summary::of(&samples));
+            c.samples = samples;
+            c
+        })
+        .collect();
+    r
+}
+
+#[test]
+fn verdicts_rank_only_what_the_seeds_separate() {
+    let mq = Measurement::MqarAccuracy;
+    let r = with_cells(vec![
+        (mq, "attention", 16, vec![0.99, 1.0, 0.98]),
+        (mq, "linear-attention", 16, vec![0.30, 0.35, 0.32]),
+        // Overlaps linear attention's seeds: no ranking, whatever the medians say.
+        (mq, "deltanet", 16, vec![0.31, 0.50, 0.45]),
+        // Beyond linear attention's seeds.
+        (mq, "gated-deltanet", 16, vec![0.60, 0.70, 0.65]),
+    ]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
+    assert!(v.contains("attention@tiny 0.99 [0.98-1.00] > gated-deltanet@tiny"), "{v}");
+    assert!(v.contains("deltanet@tiny 0.45 [0.31-0.50] ≈ linear-attention@tiny"), "{v}");
+    let held = &v[v.find("and held:").unwrap()..v.find("Not held").unwrap()];
+    assert!(held.contains("gated-deltanet@tiny > linear-attention@tiny") && held.contains("attention@tiny > deltanet@tiny"), "{v}");
+    let unsure = &v[v.find("Not separable:").unwrap()..];
+    assert!(unsure.contains("deltanet@tiny > linear-attention@tiny") && !unsure.contains("gated-deltanet@tiny > linear"), "{v}");
+    // The other way beyond the seeds is said so; one seed ranks nothing.
+    let r = with_cells(vec![(mq, "attention", 8, vec![0.2, 0.25]), (mq, "linear-attention", 8, vec![0.5, 0.6])]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
+    assert!(v.contains("Not held (the other way, beyond the seeds): attention@tiny > linear-attention@tiny"), "{v}");
+    let r = with_cells(vec![(mq, "attention", 8, vec![0.99]), (mq, "linear-attention", 8, vec![0.1])]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
+    assert!(v.contains("nothing is ranked") && v.contains(" ≈ ") && !v.contains("and held: attention"), "{v}");
+    // State tracking: negative eigenvalues against the plain delta rule.
+    let p = Measurement::ParityAccuracy;
+    let r = with_cells(vec![(p, "deltanet-negeig", 64, vec![0.9, 0.95, 1.0]), (p, "deltanet", 64, vec![0.5, 0.52, 0.55])]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Parity")).unwrap();
+    assert!(v.contains("held: deltanet-negeig@tiny > deltanet@tiny"), "{v}");
+}
+

@@ -281,4 +281,33 @@ fn bad_suite_input_exits_2_with_one_line() {
         &["cannot read results"],
     );
     assert_user_error(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), &["mem_budget"]);
+    // The quality protocol's fields: each bad value names the file and the field, in one line.
+    let cases: [(&str, &str, &[&str]); 12] = [
+        ("kv_pairs = [2]", "kv_pairs = []", &["`mqar.kv_pairs`"]),
+        ("kv_pairs = [2]", "kv_pairs = [5]", &["`mqar.kv_pairs`", "do not fit in seq_len 16"]),
+        ("vocab = 16\nseq_len = 16", "vocab = 4\nseq_len = 16", &["`mqar.kv_pairs`", "distinct keys"]),
+        ("layout = \"zoology\"", "layout = \"zoo\"", &["`mqar.layout`", "unknown MQAR layout"]),
+        ("lrs = [0.003, 0.001]", "lrs = []", &["`mqar.lrs`"]),
+        ("lrs = [0.003, 0.001]", "lrs = [0.003]\nlr = 0.01", &["`mqar.lrs`", "not both"]),
+        ("seeds = 2", "seeds = 0", &["`mqar.seeds`"]),
+        ("early_stop = 0.99", "early_stop = 1.5", &["`mqar.early_stop`"]),
+        ("test_lens = [9]", "test_lens = [4]", &["`parity.test_len`", "longer than train_len 4"]),
+        ("group = \"s3\"", "group = \"s7\"", &["`word_problem.group`"]),
+        ("train_len = 4\ntest_lens = [9]", "group = \"s3\"\ntrain_len = 4\ntest_lens = [9]", &["`parity.group`"]),
+        ("steps = 2\nbatch = 4\n[copy]", "steps = 0\nbatch = 4\n[copy]", &["`word_problem.steps`"]),
+    ];
+    for (from, to, needles) in cases {
+        assert!(TINY_SUITE.contains(from), "{from}");
+        std::fs::write(&bad, TINY_SUITE.replacen(from, to, 1)).unwrap();
+        let mut want = vec!["bad.toml"];
+        want.extend_from_slice(needles);
+        assert_user_error(&seqbench(&["run", bad.to_str().unwrap()], &[]), &want);
+    }
+    // allow_neg_eigval belongs to the delta rule.
+    let model = dir.join("gla-neg.toml");
+    std::fs::write(&model, "name = \"g\"\nmixer = \"gla\"\nallow_neg_eigval = true\n[sizes.tiny]\nd_model = 32\nn_layers = 2\nhead_dim = 8\n").unwrap();
+    assert_user_error(
+        &seqbench(&["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()], &[]),
+        &["gla-neg.toml", "`allow_neg_eigval`", "delta-rule"],
+    );
 }

@@ -215,10 +215,58 @@ pub fn plan(r: &Results) -> Vec<Chart> {
         "Copy test accuracy vs string length",
         panel("", axis("string length (tokens)", Scale::Log2, Unit::Plain), accuracy_axis(), copy),
     ));
+    if let Some(c) = state_tracking(r) {
+        out.push(c);
+    }
     if let Some(c) = loss_curves(r) {
         out.push(c);
     }
     out
+}
+
+/// State tracking: one row per model and task, the median over seeds as a dot and the range of the
+/// seeds as a whisker, accuracy beyond the training length.
+fn state_tracking(r: &Results) -> Option<Chart> {
+    let mut panels = Vec::new();
+    for m in [Measurement::ParityAccuracy, Measurement::WordProblemAccuracy] {
+        let Some(longest) = r.of(m).filter(|c| c.status == Status::Ok).map(|c| c.spec.value).max() else { continue };
+        let cells: Vec<&CellResult> =
+            r.of(m).filter(|c| c.status == Status::Ok && c.spec.value == longest && !c.samples.is_empty()).collect();
+        let n = cells.len() as f64;
+        let series = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let y = n - 1.0 - i as f64;
+                let (lo, hi) = c.samples.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                Series {
+                    label: c.spec.label.clone(),
+                    model: c.spec.model.name.clone(),
+                    dashed: false,
+                    points: vec![(lo, y), (c.median().unwrap_or(lo), y), (hi, y)],
+                }
+            })
+            .collect();
+        let first = cells.first()?;
+        let task = match m {
+            Measurement::ParityAccuracy => "parity".to_string(),
+            _ => format!("{} word problem", first.spec.settings.group.as_deref().unwrap_or("s3").to_uppercase()),
+        };
+        let mut p = panel(
+            format!("{task}: trained on {} tokens, tested on {longest}", first.spec.settings.train_len.unwrap_or(0)),
+            Axis { range: Some((0.0, 1.05)), ..axis("accuracy beyond the training length", Scale::Linear, Unit::Plain) },
+            Axis { label: String::new(), scale: Scale::Linear, unit: Unit::Plain, range: Some((-1.0, n)) },
+            series,
+        );
+        p.row_labels = cells.iter().map(|c| format!("{} ({} seeds)", c.spec.label, c.samples.len())).collect();
+        panels.push(p);
+    }
+    (!panels.is_empty()).then(|| Chart {
+        file: "state_tracking.svg".into(),
+        title: "State tracking: length generalisation (dot: median over seeds; whisker: their range)".into(),
+        panels,
+        note: None,
+    })
 }
 
 /// Generation: decode throughput vs batch above, the memory each batch needs with the budget line
@@ -284,8 +332,14 @@ fn accuracy_vs_state(r: &Results) -> Option<Chart> {
         (Measurement::MqarAccuracy, format!("at {most} key-value pairs"))
     };
     let most = r.of(m).map(|c| c.spec.value).max()?;
+    // The width sweep's task at the pairs grid's own width is the grid's cell at those pairs: a point too.
+    let width_pairs = r.of(Measurement::MqarWidth).find_map(|c| c.spec.settings.kv_pairs);
+    let grid_point = |c: &CellResult| {
+        m == Measurement::MqarWidth && c.spec.measurement == Measurement::MqarAccuracy && Some(c.spec.value) == width_pairs
+    };
     let mut series: Vec<Series> = Vec::new();
-    for c in r.of(m).filter(|c| c.status == Status::Ok && (m == Measurement::MqarWidth || c.spec.value == most)) {
+    let candidates = r.of(m).chain(r.of(Measurement::MqarAccuracy).filter(|c| grid_point(c)));
+    for c in candidates.filter(|c| c.status == Status::Ok && (m == Measurement::MqarWidth || c.spec.value == most)) {
         let (Some(x), Some(y)) = (state(c), c.median()) else {
             continue;
         };
