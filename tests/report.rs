@@ -76,6 +76,14 @@ fn report_draws_every_chart_with_its_series_and_labels() {
         let lines = if measurement == "memory" { 2 * want.len() } else { want.len() };
         assert!(svg.polylines >= lines, "{file}: {} lines for {lines} series", svg.polylines);
     }
+    // State tracking: one row per model and task, labelled with its seeds (dot and whisker).
+    let tracking = parse_svg(&dir.join("state_tracking.svg"));
+    for m in ["parity_accuracy", "word_problem_accuracy"] {
+        for label in labels(&results, m) {
+            assert!(tracking.texts.iter().any(|t| t.starts_with(&format!("{label} ("))), "state_tracking.svg lacks {label}");
+        }
+    }
+    assert!(tracking.texts.iter().any(|t| t == "accuracy beyond the training length"), "{:?}", tracking.texts);
     // The generation chart shows the budget line and marks the refused cells.
     let generation = parse_svg(&dir.join("generation.svg"));
     assert!(generation.texts.iter().any(|t| t.starts_with("budget ")), "{:?}", generation.texts);
@@ -87,14 +95,17 @@ fn report_draws_every_chart_with_its_series_and_labels() {
 
     // report.html: every chart inline, nothing fetched from elsewhere, verdicts and tables present.
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 9, "eight charts plus the comparison inline");
+    assert_eq!(html.matches("<svg").count(), 10, "nine charts plus the comparison inline");
     for external in ["src=", "<link", "<script", "href=\"http"] {
         assert!(!html.contains(external), "report.html refers to an external resource: {external}");
     }
     assert!(html.contains("<h2>Verdicts</h2>") && html.contains("Training throughput"));
+    // The scorecard is the first table, before the environment.
+    let scorecard = html.find("id=\"scorecard\"").expect("report.html has the scorecard");
+    assert!(scorecard < html.find("<h2>Environment</h2>").unwrap());
     // results.md links every chart.
     let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
-    for (file, _, _) in expected {
+    for file in expected.iter().map(|e| e.0).chain(["state_tracking.svg"]) {
         assert!(md.contains(&format!("]({file})")), "results.md does not link {file}");
     }
 }

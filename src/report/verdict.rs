@@ -92,13 +92,27 @@ fn ranking_text(rank: &[Scored], m: Measurement, digits: usize) -> String {
     s
 }
 
-/// How many seeds the measurement's cells carry (the fewest), for the sentence.
-fn seeds_note(rank: &[Scored]) -> String {
+/// How many seeds the ranking rests on (the fewest of any model) and, when only the cells trained with
+/// the most seeds count, at which values of the swept parameter.
+fn seeds_note(r: &Results, m: Measurement, rank: &[Scored]) -> String {
     let n = rank.iter().map(|x| x.seeds.len()).min().unwrap_or(0);
-    if n < MIN_SEEDS {
-        format!("{n} seed: nothing is ranked (at least {MIN_SEEDS} seeds a model are needed)")
+    let mut all: Vec<usize> = r.of(m).filter(ok).map(|c| c.spec.value).collect();
+    let mut used: Vec<usize> = r.of(m).filter(ok).filter(|c| c.samples.len() == n).map(|c| c.spec.value).collect();
+    for v in [&mut all, &mut used] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let at = if used.len() < all.len() && !used.is_empty() {
+        let list: Vec<String> = used.iter().map(|v| v.to_string()).collect();
+        format!(" at {}={}", m.parameter(), list.join(","))
     } else {
-        format!("median [range] over {n} seeds; > where the seeds do not overlap, ≈ not separable")
+        String::new()
+    };
+    let better = if m.higher_is_better() { ">" } else { "<" };
+    if n < MIN_SEEDS {
+        format!("{n} seed{at}: nothing is ranked (at least {MIN_SEEDS} seeds a model are needed)")
+    } else {
+        format!("median [range] over {n} seeds{at}; {better} where the seeds do not overlap, ≈ not separable")
     }
 }
 
@@ -113,7 +127,7 @@ fn lm(r: &Results) -> Option<String> {
     Some(format!(
         "Language modelling (bits/byte, lower is better{}; {}): {}.{}",
         floor.map_or(String::new(), |f| format!("; floor {f:.3}")),
-        seeds_note(&rank),
+        seeds_note(r, m, &rank),
         ranking_text(&rank, m, 3),
         if separable { "" } else { " No two neighbours are separable at this budget." }
     ))
@@ -193,7 +207,7 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
     } else {
         String::new()
     };
-    Some(format!("{name} (accuracy, {}): {}.{orderings}", seeds_note(&rank), ranking_text(&rank, m, 2)))
+    Some(format!("{name} (accuracy, {}): {}.{orderings}", seeds_note(r, m, &rank), ranking_text(&rank, m, 2)))
 }
 
 fn ok(c: &&CellResult) -> bool {

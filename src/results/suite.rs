@@ -130,82 +130,95 @@ pub struct LmSection {
     pub models: Option<Vec<String>>,
 }
 
-/// Multi-query associative recall: accuracy against key-value pairs and, optionally, model width.
-/// The training fields (`steps` .. `eval_every`) are the protocol of [`crate::measure::quality`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MqarSection {
-    pub vocab: usize,
-    pub seq_len: usize,
-    pub kv_pairs: Vec<usize>,
-    /// Query layout: `zoology` (each key asked once, power-law gaps) or `random` (the default).
-    pub layout: Option<String>,
-    /// Width (d_model) of the models in the pairs sweep (default: the size preset's).
-    pub d_model: Option<usize>,
-    /// Head width of every model in this section, pairs and width sweeps (default: the preset's,
-    /// capped at the width).
-    pub head_dim: Option<usize>,
-    /// Widths (d_model) for the accuracy-against-width sweep, at `width_kv_pairs` pairs.
-    #[serde(default)]
-    pub d_models: Vec<usize>,
-    pub width_kv_pairs: Option<usize>,
-    pub train_examples: usize,
-    pub test_examples: usize,
-    pub steps: usize,
-    pub batch: usize,
-    pub lr: Option<f64>,
-    pub lrs: Option<Vec<f64>>,
-    pub seeds: Option<usize>,
-    /// The pair counts trained with `seeds` seeds (the headline settings); the others, and the width
-    /// sweep, train one seed. Default: every setting gets `seeds`.
-    pub seeded_kv_pairs: Option<Vec<usize>>,
-    pub early_stop: Option<f64>,
-    pub eval_every: Option<usize>,
-    pub size: Option<String>,
-    pub models: Option<Vec<String>>,
+/// Declares a supervised section: its own fields, then the protocol's (one declaration for every
+/// section, since serde cannot flatten a shared struct into one that denies unknown fields) and
+/// `training()`, the protocol fields seen together.
+macro_rules! supervised_section {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            pub train_examples: usize,
+            /// Size of the test split and of the validation split (early stopping, the sweep's choice).
+            pub test_examples: usize,
+            /// Training steps per run at most (the budget).
+            pub steps: usize,
+            pub batch: usize,
+            /// Peak learning rate, or `lrs`: the rates swept per seed (the best on validation is kept).
+            pub lr: Option<f64>,
+            pub lrs: Option<Vec<f64>>,
+            /// Seeds trained (one sample each; default 1).
+            pub seeds: Option<usize>,
+            /// Validation accuracy that ends a run and the sweep.
+            pub early_stop: Option<f64>,
+            /// Steps between validation evaluations (default 100).
+            pub eval_every: Option<usize>,
+            /// Size preset for this section.
+            pub size: Option<String>,
+            pub models: Option<Vec<String>>,
+        }
+
+        impl $name {
+            fn training<'a>(&'a self, section: &'a str) -> Training<'a> {
+                Training {
+                    section,
+                    steps: self.steps,
+                    batch: self.batch,
+                    lr: self.lr,
+                    lrs: &self.lrs,
+                    seeds: self.seeds,
+                    early_stop: self.early_stop,
+                    eval_every: self.eval_every,
+                }
+            }
+        }
+    };
 }
 
-/// The copy task: accuracy against the length of the string.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CopySection {
-    pub alphabet: usize,
-    pub lengths: Vec<usize>,
-    /// Width and head width of every model in this section (default: the size preset's).
-    pub d_model: Option<usize>,
-    pub head_dim: Option<usize>,
-    pub train_examples: usize,
-    pub test_examples: usize,
-    pub steps: usize,
-    pub batch: usize,
-    pub lr: Option<f64>,
-    pub lrs: Option<Vec<f64>>,
-    pub seeds: Option<usize>,
-    pub early_stop: Option<f64>,
-    pub eval_every: Option<usize>,
-    pub size: Option<String>,
-    pub models: Option<Vec<String>>,
+supervised_section! {
+    /// Multi-query associative recall: accuracy against key-value pairs and, optionally, model width.
+    pub struct MqarSection {
+        pub vocab: usize,
+        pub seq_len: usize,
+        pub kv_pairs: Vec<usize>,
+        /// Query layout: `zoology` (each key asked once, power-law gaps) or `random` (the default).
+        pub layout: Option<String>,
+        /// Width (d_model) of the models in the pairs sweep (default: the size preset's).
+        pub d_model: Option<usize>,
+        /// Head width of every model in this section, pairs and width sweeps (default: the preset's,
+        /// capped at the width).
+        pub head_dim: Option<usize>,
+        /// Widths (d_model) for the accuracy-against-width sweep, at `width_kv_pairs` pairs.
+        #[serde(default)]
+        pub d_models: Vec<usize>,
+        pub width_kv_pairs: Option<usize>,
+        /// The pair counts trained with `seeds` seeds (the headline settings); the others, and the
+        /// width sweep, train one seed. Default: every setting gets `seeds`.
+        pub seeded_kv_pairs: Option<Vec<usize>>,
+    }
 }
 
-/// State tracking (parity, word problems): trained at `train_len`, tested at each of `test_lens`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateTrackingSection {
-    /// `s3` (default) or `s5` (`[word_problem]` only; parity is S2).
-    pub group: Option<String>,
-    pub train_len: usize,
-    pub test_lens: Vec<usize>,
-    pub train_examples: usize,
-    pub test_examples: usize,
-    pub steps: usize,
-    pub batch: usize,
-    pub lr: Option<f64>,
-    pub lrs: Option<Vec<f64>>,
-    pub seeds: Option<usize>,
-    pub early_stop: Option<f64>,
-    pub eval_every: Option<usize>,
-    pub size: Option<String>,
-    pub models: Option<Vec<String>>,
+supervised_section! {
+    /// The copy task: accuracy against the length of the string.
+    pub struct CopySection {
+        pub alphabet: usize,
+        pub lengths: Vec<usize>,
+        /// Width and head width of every model in this section (default: the size preset's).
+        pub d_model: Option<usize>,
+        pub head_dim: Option<usize>,
+    }
+}
+
+supervised_section! {
+    /// State tracking (parity, word problems): trained at `train_len`, tested at each of `test_lens`.
+    pub struct StateTrackingSection {
+        /// `s3` (default) or `s5` (`[word_problem]` only; parity is S2).
+        pub group: Option<String>,
+        pub train_len: usize,
+        pub test_lens: Vec<usize>,
+    }
 }
 
 /// The training protocol fields every supervised section has, seen together.
@@ -218,21 +231,6 @@ struct Training<'a> {
     seeds: Option<usize>,
     early_stop: Option<f64>,
     eval_every: Option<usize>,
-}
-
-macro_rules! training_of {
-    ($name:expr, $s:expr) => {
-        Training {
-            section: $name,
-            steps: $s.steps,
-            batch: $s.batch,
-            lr: $s.lr,
-            lrs: &$s.lrs,
-            seeds: $s.seeds,
-            early_stop: $s.early_stop,
-            eval_every: $s.eval_every,
-        }
-    };
 }
 
 impl Training<'_> {
@@ -425,7 +423,7 @@ impl Suite {
         };
         if let Some(m) = &self.mqar {
             nonempty_positive("mqar.kv_pairs", &m.kv_pairs)?;
-            training_of!("mqar", m).validate(&err)?;
+            m.training("mqar").validate(&err)?;
             let layout = match &m.layout {
                 Some(l) => crate::model::data::mqar::Layout::parse(l).map_err(|msg| err("mqar.layout", msg))?,
                 None => Default::default(),
@@ -459,7 +457,7 @@ impl Suite {
             if c.d_model == Some(0) || c.head_dim == Some(0) {
                 return Err(err("copy.d_model", "widths must be positive".into()));
             }
-            training_of!("copy", c).validate(&err)?;
+            c.training("copy").validate(&err)?;
             let cfg = crate::model::data::copy::CopyConfig {
                 alphabet: c.alphabet,
                 length: 1,
@@ -472,7 +470,7 @@ impl Suite {
         for (name, section) in [("parity", &self.parity), ("word_problem", &self.word_problem)] {
             let Some(t) = section else { continue };
             nonempty_positive(&format!("{name}.test_lens"), &t.test_lens)?;
-            training_of!(name, t).validate(&err)?;
+            t.training(name).validate(&err)?;
             let group = match (&t.group, name) {
                 (Some(_), "parity") => {
                     return Err(err("parity.group", "parity is the word problem of S2; use [word_problem] for other groups".into()))
@@ -630,7 +628,7 @@ impl Suite {
                 train_examples: Some(q.train_examples),
                 test_examples: Some(q.test_examples),
                 layout: q.layout.clone(),
-                ..training_of!("mqar", q).settings()
+                ..q.training("mqar").settings()
             };
             for mut m in self.models_sized(&q.models, q.size.as_deref())? {
                 if let Some(h) = q.head_dim {
@@ -660,7 +658,7 @@ impl Suite {
                         vocab: Some(c.alphabet),
                         train_examples: Some(c.train_examples),
                         test_examples: Some(c.test_examples),
-                        ..training_of!("copy", c).settings()
+                        ..c.training("copy").settings()
                     };
                     push(Measurement::CopyAccuracy, &m, m.label(), len, settings, ONE_RUN);
                 }
@@ -681,7 +679,7 @@ impl Suite {
                         train_len: Some(t.train_len),
                         train_examples: Some(t.train_examples),
                         test_examples: Some(t.test_examples),
-                        ..training_of!(name, t).settings()
+                        ..t.training(name).settings()
                     };
                     push(measurement, &m, m.label(), len, settings, ONE_RUN);
                 }
