@@ -193,7 +193,7 @@ pub fn grids(r: &Results) -> Vec<Grid> {
             c.spec.settings.vocab.unwrap_or(0),
             c.spec.settings.seq_len.unwrap_or(0),
             c.spec.model.d_model,
-            protocol_text(c)
+            protocol_text(r, c)
         );
         let cols = values(r, Measurement::MqarAccuracy)
             .into_iter()
@@ -205,7 +205,7 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         let title = format!(
             "MQAR test accuracy vs model width ({} pairs; {})",
             c.spec.settings.kv_pairs.unwrap_or(0),
-            protocol_text(c)
+            protocol_text(r, c)
         );
         let cols = values(r, Measurement::MqarWidth)
             .into_iter()
@@ -215,7 +215,7 @@ pub fn grids(r: &Results) -> Vec<Grid> {
     }
     if let Some(c) = r.of(Measurement::CopyAccuracy).next() {
         let title =
-            format!("Copy test accuracy vs length (alphabet {}; {})", c.spec.settings.vocab.unwrap_or(0), protocol_text(c));
+            format!("Copy test accuracy vs length (alphabet {}; {})", c.spec.settings.vocab.unwrap_or(0), protocol_text(r, c));
         let cols = values(r, Measurement::CopyAccuracy)
             .into_iter()
             .map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v))
@@ -231,7 +231,7 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         let title = format!(
             "{task}: accuracy beyond the training length {} vs test length ({})",
             c.spec.settings.train_len.unwrap_or(0),
-            protocol_text(c)
+            protocol_text(r, c)
         );
         let cols = values(r, m).into_iter().map(|v| (format!("T={v}"), m, v)).collect();
         let Some(mut g) = grid(r, title, cols) else { continue };
@@ -246,21 +246,32 @@ pub fn grids(r: &Results) -> Vec<Grid> {
     out
 }
 
-/// How a supervised cell trained: budget, seeds, learning rates, early stopping.
-fn protocol_text(c: &CellResult) -> String {
+/// How a measurement's supervised cells trained: budget, learning rates, early stopping (from `c`),
+/// and seeds (from every cell of the measurement: `3 seeds at 16 pairs, 1 elsewhere` when they differ).
+fn protocol_text(r: &Results, c: &CellResult) -> String {
     let s = &c.spec.settings;
     let lrs = match (&s.lrs, s.lr) {
         (Some(l), _) => format!("best of lr {}", l.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(", ")),
         (None, Some(l)) => format!("lr {l:e}"),
         (None, None) => format!("lr {:e}", crate::results::cell::DEFAULT_LR),
     };
+    let m = c.spec.measurement;
+    let most = r.of(m).map(|c| c.spec.settings.seeds.unwrap_or(1)).max().unwrap_or(1);
+    let mut at_most: Vec<usize> =
+        r.of(m).filter(|c| c.spec.settings.seeds.unwrap_or(1) == most).map(|c| c.spec.value).collect();
+    at_most.sort_unstable();
+    at_most.dedup();
+    let seeds = if r.of(m).all(|c| c.spec.settings.seeds.unwrap_or(1) == most) {
+        format!("{most} seed{}", if most == 1 { "" } else { "s" })
+    } else {
+        let list: Vec<String> = at_most.iter().map(|v| v.to_string()).collect();
+        format!("{most} seeds at {}={}, 1 elsewhere", m.parameter(), list.join(","))
+    };
     format!(
-        "up to {} steps of batch {}, {lrs}{}, {} seed{}",
+        "up to {} steps of batch {}, {lrs}{}, {seeds}",
         s.steps.unwrap_or(0),
         s.batch.unwrap_or(0),
         s.early_stop.map_or(String::new(), |e| format!(", stop at {e} validation accuracy")),
-        s.seeds.unwrap_or(1),
-        if s.seeds.unwrap_or(1) == 1 { "" } else { "s" }
     )
 }
 
