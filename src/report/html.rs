@@ -24,7 +24,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}\
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;white-space:nowrap}\
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}.env td{text-align:left;white-space:normal}\
-figure{margin:1em 0}svg{max-width:100%;height:auto}.failed{color:#b00}.unmeasured{color:#999;font-style:italic}#scorecard td:first-child{font-weight:600}ul.verdicts li{margin:.3em 0}";
+figure{margin:1em 0}svg{max-width:100%;height:auto}.failed{color:#b00}.unmeasured{color:#999;font-style:italic}#scorecard td:first-child{font-weight:600}#scorecard th{white-space:normal;min-width:6em}.scroll{overflow-x:auto}ul.verdicts li{margin:.3em 0}";
 
 /// The page; the exporter's `charts` are (title, SVG text) in display order.
 impl Exporter<Results> for Html<'_> {
@@ -36,7 +36,7 @@ impl Exporter<Results> for Html<'_> {
 /// One table with its heading; `id` names it (the scorecard) when not empty.
 fn grid_html(h: &mut String, g: &super::tables::Grid, id: &str) {
     let id = if id.is_empty() { String::new() } else { format!(" id=\"{id}\"") };
-    h.push_str(&format!("<h2>{}</h2>\n<table{id}><thead><tr>", escape(&g.title)));
+    h.push_str(&format!("<h2>{}</h2>\n<div class=\"scroll\"><table{id}><thead><tr>", escape(&g.title)));
     for c in &g.header {
         h.push_str(&format!("<th>{}</th>", escape(c)));
     }
@@ -53,7 +53,7 @@ fn grid_html(h: &mut String, g: &super::tables::Grid, id: &str) {
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</tbody></table>\n");
+    h.push_str("</tbody></table></div>\n");
 }
 
 fn page(r: &Results, charts: &[(String, String)]) -> String {
