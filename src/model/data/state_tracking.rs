@@ -111,8 +111,9 @@ impl WordProblemConfig {
         Ok(())
     }
 
-    /// Training and validation at `train_len`, test at `test_len`; no validation sequence occurs in
-    /// training.
+    /// Training and validation at `train_len`, test at `test_len`; no validation word occurs in
+    /// training, and no test word starts with a training word (the test counts only the positions
+    /// after those `train_len` tokens, so this only excludes repeats of seen beginnings).
     pub fn generate(&self) -> Result<Splits, UserError> {
         self.validate()?;
         let table = self.group.product_table();
