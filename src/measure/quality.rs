@@ -12,6 +12,7 @@ use crate::model::data::state_tracking::{Group, WordProblemConfig};
 use crate::model::data::{Corpus, Examples, Splits};
 use crate::model::train::{fit, train, TrainOptions};
 use crate::model::LanguageModel;
+use crate::results::stats::median;
 use crate::rng;
 use candle_core::D;
 use rand::Rng;
@@ -87,8 +88,7 @@ pub fn measure_lm(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outc
         samples.push(r.valid_bits_per_byte);
     }
     if let Some(floor) = metrics.get("entropy_floor_bits").copied() {
-        let median = crate::results::stats::Summary::of(&samples).median;
-        metrics.insert("gap_to_floor_bits".into(), median - floor);
+        metrics.insert("gap_to_floor_bits".into(), median(&samples) - floor);
     }
     metrics.insert("train_seconds".into(), seconds);
     metrics.insert("state_bytes".into(), model.state_bytes(1, seq_len) as f64);
@@ -209,7 +209,7 @@ fn supervised(
         samples.push(best.test);
     }
     let valid: Vec<f64> = protocol.seeds.iter().map(|s| metrics[&format!("seed.{s}.valid_accuracy")]).collect();
-    metrics.insert("valid_accuracy".into(), crate::results::stats::Summary::of(&valid).median);
+    metrics.insert("valid_accuracy".into(), median(&valid));
     metrics.insert("state_bytes".into(), model.state_bytes(1, seq_len) as f64);
     metrics.insert("train_seconds".into(), seconds);
     metrics.insert("train_steps".into(), steps as f64);

@@ -55,7 +55,7 @@ pub fn cell_text(c: &CellResult) -> String {
                 Measurement::Memory => value("bytes", s.median),
                 // Quality: one sample per seed; the range over seeds.
                 m if m.is_quality() && s.n > 1 => {
-                    let (lo, hi) = c.samples.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                    let (lo, hi) = crate::results::stats::range(&c.samples);
                     format!("{} [{}-{}]", value(&c.unit, s.median), value(&c.unit, lo), value(&c.unit, hi))
                 }
                 _ if s.n > 1 => format!("{} ±{}", value(&c.unit, s.median), value(&c.unit, s.mad)),

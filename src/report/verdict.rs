@@ -5,7 +5,7 @@ use super::tables::{seconds, value};
 use super::Results;
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
-use crate::results::stats::{median, separate, Separation, MIN_SEEDS};
+use crate::results::stats::{median, range, separate, Separation, MIN_SEEDS};
 use crate::results::{CellResult, Measurement, Status};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
@@ -51,7 +51,7 @@ struct Scored {
 impl Scored {
     /// `0.953 [0.91-0.99]` (median and range over seeds), or the one value.
     fn text(&self, digits: usize) -> String {
-        let (lo, hi) = self.seeds.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let (lo, hi) = range(&self.seeds);
         if self.seeds.len() > 1 {
             format!("{} {:.digits$} [{lo:.digits$}-{hi:.digits$}]", self.label, self.median)
         } else {
@@ -298,7 +298,7 @@ fn train(r: &Results) -> Option<String> {
     let at_t: Vec<&CellResult> = r.of(m).filter(ok).filter(|c| c.spec.value == t).collect();
     let range = |key: &str| -> Option<(f64, f64)> {
         let v: Vec<f64> = at_t.iter().filter_map(|c| c.metrics.get(key).copied()).collect();
-        (!v.is_empty()).then(|| v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x))))
+        (!v.is_empty()).then(|| crate::results::stats::range(&v))
     };
     if let Some((lo, hi)) = range("model_gflops") {
         parts.push(format!(

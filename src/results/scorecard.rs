@@ -51,7 +51,7 @@ fn values(r: &Results, m: Measurement) -> Vec<usize> {
 
 /// Median, lowest and highest sample.
 fn spread(samples: &[f64]) -> [f64; 3] {
-    let (lo, hi) = samples.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) = super::stats::range(samples);
     [median(samples), lo, hi]
 }
 

@@ -326,6 +326,11 @@ mod paired_tests {
     }
 }
 
+/// `(lowest, highest)` of `x` (`(f64::MAX, f64::MIN)` when empty).
+pub fn range(x: &[f64]) -> (f64, f64) {
+    x.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)))
+}
+
 /// How two sets of seeds compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Separation {
@@ -347,7 +352,6 @@ pub fn separate(a: &[f64], b: &[f64], higher_is_better: bool) -> Separation {
     if a.len() < MIN_SEEDS || b.len() < MIN_SEEDS {
         return Separation::NotSeparable;
     }
-    let range = |x: &[f64]| x.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
     let ((a_lo, a_hi), (b_lo, b_hi)) = (range(a), range(b));
     let (first_higher, first_lower) = (a_lo > b_hi, a_hi < b_lo);
     match (first_higher, first_lower, higher_is_better) {

@@ -238,7 +238,7 @@ fn state_tracking(r: &Results) -> Option<Chart> {
             .enumerate()
             .map(|(i, c)| {
                 let y = n - 1.0 - i as f64;
-                let (lo, hi) = c.samples.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                let (lo, hi) = crate::results::stats::range(&c.samples);
                 Series {
                     label: c.spec.label.clone(),
                     model: c.spec.model.name.clone(),
