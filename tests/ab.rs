@@ -69,7 +69,9 @@ fn the_same_binary_on_both_sides_passes_and_a_2x_slowdown_fails_in_every_timed_c
     assert_eq!(cmp["comparison"]["method"], "paired_rounds");
     assert!(std::fs::read_to_string(dir.join("aa/ab.md")).unwrap().contains("interleaved rounds"));
 
-    let out = ab(&dir, &suite, "slow", &[], &[("SEQBENCH_TEST_SLOWDOWN", "2")]);
+    // Seven rounds: one round that a noisy neighbour reverses still leaves p = 2/128 (with CI's five
+    // it would be 2/32 = 0.0625, and a sub-millisecond prefill cell was once missed that way).
+    let out = ab(&dir, &suite, "slow", &["--rounds", "7"], &[("SEQBENCH_TEST_SLOWDOWN", "2")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     for id in [
