@@ -46,7 +46,10 @@ fn rel(a: &Tensor, b: &Tensor) -> f64 {
 #[test]
 fn fused_attention_matches_plain_attention() {
     let dev = Device::Cpu;
-    for (tq, tk) in [(1, 1), (63, 63), (65, 65), (130, 130), (1, 77), (5, 70)] {
+    let cases = [(1, 1, None), (63, 63, None), (65, 65, None), (130, 130, None), (1, 77, None), (5, 70, None)];
+    // Sliding windows: shorter than a row block, spanning blocks, one key, wider than the keys.
+    let windowed = [(130, 130, Some(7)), (131, 131, Some(70)), (65, 65, Some(1)), (5, 70, Some(9)), (1, 77, Some(13)), (33, 33, Some(99))];
+    for (tq, tk, window) in cases.into_iter().chain(windowed) {
         let var = |name: &str, t: usize| {
             Var::from_tensor(
                 &seqbench::rng::normal(tq as u64 * 1000 + tk as u64, name, (2, 3, t, 16), 1.0, &dev).unwrap(),
@@ -55,10 +58,10 @@ fn fused_attention_matches_plain_attention() {
         };
         let (q, k, v) = (var("q", tq), var("k", tk), var("v", tk));
         let scale = 0.25;
-        let fused = attention::fused::causal_attention(&q, &k, &v, scale).unwrap();
-        let plain = attention::reference::causal_attention(&q, &k, &v, scale).unwrap();
+        let fused = attention::fused::causal_attention(&q, &k, &v, scale, window).unwrap();
+        let plain = attention::reference::causal_attention(&q, &k, &v, scale, window).unwrap();
         let e = rel(&fused, &plain);
-        assert!(e < 1e-5, "Tq={tq} Tk={tk}: forward differs by {e:.2e}");
+        assert!(e < 1e-5, "Tq={tq} Tk={tk} window {window:?}: forward differs by {e:.2e}");
         if tq != tk {
             continue; // the backward serves training, where Tq = Tk
         }
@@ -67,30 +70,52 @@ fn fused_attention_matches_plain_attention() {
         let gp = (&plain * &w).unwrap().sum_all().unwrap().backward().unwrap();
         for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
             let e = rel(gf.get(x).unwrap(), gp.get(x).unwrap());
-            assert!(e < 1e-4, "T={tq}: gradient of {name} differs by {e:.2e}");
+            assert!(e < 1e-4, "T={tq} window {window:?}: gradient of {name} differs by {e:.2e}");
         }
     }
 }
 
+/// The window's definition, checked against plain attention itself: with a window W, query i's
+/// output is full causal attention over keys `i-W+1..=i` alone.
+#[test]
+fn a_sliding_window_is_attention_over_the_last_w_keys() {
+    let dev = Device::Cpu;
+    let (t, w) = (29, 6);
+    let x = |name: &str| seqbench::rng::normal(3, name, (1, 2, t, 8), 1.0, &dev).unwrap();
+    let (q, k, v) = (x("q"), x("k"), x("v"));
+    let windowed = attention::reference::causal_attention(&q, &k, &v, 0.3, Some(w)).unwrap();
+    for i in [0usize, 3, 5, 6, 17, 28] {
+        let lo = (i + 1).saturating_sub(w);
+        let (ks, vs) = (k.narrow(2, lo, i + 1 - lo).unwrap(), v.narrow(2, lo, i + 1 - lo).unwrap());
+        let alone = attention::reference::causal_attention(&q.narrow(2, i, 1).unwrap(), &ks, &vs, 0.3, None).unwrap();
+        let e = rel(&windowed.narrow(2, i, 1).unwrap(), &alone);
+        assert!(e < 1e-6, "query {i}: {e:.2e}");
+    }
+}
+
 /// Decoding writes each token into the KV cache's capacity buffers in place; across the first
-/// buffer's room (256 positions) and a doubling, the logits still equal the full forward's.
+/// buffer's room (256 positions) and a doubling (full attention) or two slides of the window back to
+/// the buffer's start (sliding window, W = 32), the logits still equal the full forward's.
 #[test]
 fn in_place_kv_cache_decode_equals_the_full_forward() {
     let dev = Device::Cpu;
-    let config = seqbench::model::config::load("attention", "tiny").unwrap();
-    let model = seqbench::model::LanguageModel::for_inference(&config, 5, &dev, candle_core::DType::F32).unwrap();
-    let t = 600;
-    let ids = seqbench::model::data::byte_ids(1, t, 3, &dev).unwrap();
-    let full = model.forward(&ids, Form::Recurrent).unwrap(); // [1, T, 256]
-    let mut states = model.empty_states(1).unwrap();
-    let mut worst = 0f64;
-    for i in 0..t {
-        let logits = model.step(&ids.narrow(1, i, 1).unwrap(), &mut states).unwrap();
-        let e = rel(&logits.squeeze(1).unwrap(), &full.narrow(1, i, 1).unwrap().squeeze(1).unwrap());
-        worst = worst.max(e);
+    for name in ["attention", "sliding-window-attention"] {
+        let config = seqbench::model::config::load(name, "tiny").unwrap();
+        let model = seqbench::model::LanguageModel::for_inference(&config, 5, &dev, candle_core::DType::F32).unwrap();
+        let t = 600;
+        let ids = seqbench::model::data::byte_ids(1, t, 3, &dev).unwrap();
+        let full = model.forward(&ids, Form::Recurrent).unwrap(); // [1, T, 256]
+        let mut states = model.empty_states(1).unwrap();
+        let mut worst = 0f64;
+        for i in 0..t {
+            let logits = model.step(&ids.narrow(1, i, 1).unwrap(), &mut states).unwrap();
+            let e = rel(&logits.squeeze(1).unwrap(), &full.narrow(1, i, 1).unwrap().squeeze(1).unwrap());
+            worst = worst.max(e);
+        }
+        assert!(worst < 1e-4, "{name}: decode differs from the forward by {worst:.2e}");
+        let held = config.window.map_or(t, |w| w.min(t));
+        assert_eq!(states[0].bytes(), 2 * held * config.d_model * 4, "{name}: state bytes count the tokens held");
     }
-    assert!(worst < 1e-4, "decode differs from the forward by {worst:.2e}");
-    assert_eq!(states[0].bytes(), 2 * t * config.d_model * 4, "state bytes count the tokens held, not the capacity");
 }
 
 /// Fused RMSNorm and SwiGLU against their composed forms, forward and gradients.

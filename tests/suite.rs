@@ -310,4 +310,23 @@ fn bad_suite_input_exits_2_with_one_line() {
         &seqbench(&["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()], &[]),
         &["gla-neg.toml", "`allow_neg_eigval`", "delta-rule"],
     );
+    // The sliding window: positive, required by sliding_window_attention, refused elsewhere, and
+    // passed by some position of the grids it is measured on.
+    let sizes = "[sizes.tiny]\nd_model = 32\nn_layers = 2\nhead_dim = 8\n";
+    let swa = |extra: &str, mixer: &str| format!("name = \"w\"\nmixer = \"{mixer}\"\n{extra}{sizes}");
+    let model = dir.join("swa.toml");
+    for (text, needles) in [
+        (swa("window = 0\n", "sliding_window_attention"), &["swa.toml", "`window`", "positive"][..]),
+        (swa("", "sliding_window_attention"), &["swa.toml", "`window`", "required"]),
+        (swa("window = 8\n", "attention"), &["swa.toml", "`window`", "sliding_window_attention"]),
+    ] {
+        std::fs::write(&model, text).unwrap();
+        let out = seqbench(&["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()], &[]);
+        assert_user_error(&out, needles);
+    }
+    std::fs::write(&model, swa("window = 64\n", "sliding_window_attention")).unwrap();
+    let suite = dir.join("window.toml");
+    let text = format!("name = \"w\"\nmodels = [{:?}]\nsize = \"tiny\"\n[memory]\npositions = [16, 64]\n", model.to_str().unwrap());
+    std::fs::write(&suite, text).unwrap();
+    assert_user_error(&seqbench(&["run", suite.to_str().unwrap()], &[]), &["window.toml", "`memory.positions`", "64-token window"]);
 }

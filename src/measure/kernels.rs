@@ -103,9 +103,9 @@ pub fn measure(
             let scale = 1.0 / (d as f64).sqrt();
             Box::new(move || {
                 let o = if imp == Implementation::AttentionFused {
-                    crate::kernels::attention::fused::causal_attention(&q, &k, &v, scale)?
+                    crate::kernels::attention::fused::causal_attention(&q, &k, &v, scale, None)?
                 } else {
-                    crate::kernels::attention::reference::causal_attention(&q, &k, &v, scale)?
+                    crate::kernels::attention::reference::causal_attention(&q, &k, &v, scale, None)?
                 };
                 Ok((o, vec![q.clone(), k.clone(), v.clone()]))
             })

@@ -12,6 +12,9 @@ use std::path::Path;
 // directory) by build.rs, which finds them itself: a new model is one file there.
 include!(concat!(env!("OUT_DIR"), "/presets.rs"));
 
+/// The largest sliding window a model file may ask for (a million tokens).
+const MAX_WINDOW: usize = 1 << 20;
+
 /// The size a model is built at unless told otherwise.
 pub const DEFAULT_SIZE: &str = "small";
 
@@ -31,6 +34,9 @@ struct ModelFile {
     /// Delta-rule mixers: `β = 2σ(·)` in [0, 2], so the transition `I - β k k^T` has eigenvalues
     /// in [-1, 1] (fla's `allow_neg_eigval`; Grazzi et al. 2024). Default off.
     allow_neg_eigval: Option<bool>,
+    /// Sliding-window attention layers: each token attends to its last `window` tokens (itself
+    /// included), so the KV cache holds at most `window` tokens. Required by them, refused elsewhere.
+    window: Option<usize>,
     sizes: BTreeMap<String, SizeTable>,
 }
 
@@ -66,6 +72,9 @@ pub struct ModelConfig {
     /// Delta-rule mixers with `β` in [0, 2] (negative eigenvalues of the state transition).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_neg_eigval: bool,
+    /// The sliding-window attention layers' window W (tokens each attends to, itself included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
     /// Where the config came from (`built-in` or a path).
     pub source: String,
 }
@@ -84,9 +93,15 @@ impl ModelConfig {
         self.layer_kinds().iter().any(|k| k.is_linear())
     }
 
-    /// Number of attention layers (each keeps a KV cache).
+    /// Number of attention layers whose KV cache grows with every token (sliding-window layers stop
+    /// growing at their window, so they are not counted).
     pub fn attention_layers(&self) -> usize {
-        self.layer_kinds().iter().filter(|k| k.is_attention()).count()
+        self.layer_kinds().iter().filter(|k| k.is_attention() && self.window_of(**k).is_none()).count()
+    }
+
+    /// The window a layer of mixer `kind` attends over (sliding-window attention only).
+    pub fn window_of(&self, kind: MixerKind) -> Option<usize> {
+        kind.windowed().then_some(self.window).flatten()
     }
 
     /// `gated_deltanet x3 + attention x1`, or the single mixer's name.
@@ -115,6 +130,7 @@ impl ModelConfig {
             layer,
             n_layers: self.n_layers,
             allow_neg_eigval: self.allow_neg_eigval,
+            window: self.window_of(self.layer_kinds()[layer]),
         }
     }
 
@@ -283,6 +299,24 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
             ));
         }
     }
+    let windowed = kinds.iter().any(|k| k.windowed());
+    match raw.window {
+        Some(0) => return Err(field_err(file, "window", "must be positive (tokens each query attends to)")),
+        Some(w) if w > MAX_WINDOW => {
+            return Err(field_err(file, "window", format!("is implausibly large ({w} > {MAX_WINDOW})")))
+        }
+        Some(_) if !windowed => {
+            return Err(field_err(
+                file,
+                "window",
+                "applies to sliding_window_attention layers, and this model has none",
+            ))
+        }
+        None if windowed => {
+            return Err(field_err(file, "window", "is required by sliding_window_attention (e.g. window = 64)"))
+        }
+        _ => {}
+    }
     if raw.name.trim().is_empty() {
         return Err(field_err(file, "name", "must not be empty"));
     }
@@ -301,6 +335,7 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         vocab: 256,
         layers,
         allow_neg_eigval,
+        window: raw.window,
         source: source.to_string(),
     })
 }

@@ -101,7 +101,8 @@ impl LanguageModel {
             .layer_kinds()
             .iter()
             .map(|k| match k.family() {
-                Family::Attention => 6.0 * t * d,
+                // Each query sees t/2 keys on average (min(t, W) under a sliding window, roughly).
+                Family::Attention => 6.0 * self.config.window_of(*k).map_or(t, |w| t.min(w as f64)) * d,
                 Family::Linear => 24.0 * d * dh,
                 Family::ClassicRnn => 0.0,
             })

@@ -170,8 +170,10 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
         Separation::NotSeparable => unsure.push(text),
     };
     let recall_task = matches!(m, Measurement::MqarAccuracy | Measurement::CopyAccuracy);
-    if let (true, Some(attn)) = (recall_task, rank.iter().find(|x| x.kind.is_attention())) {
-        for other in rank.iter().filter(|x| !x.kind.is_attention()) {
+    // Full attention recalls exactly; a sliding window forgets what is older than W, like a state.
+    let full_attention = |x: &&Scored| x.kind.is_attention() && !x.kind.windowed();
+    if let (true, Some(attn)) = (recall_task, rank.iter().find(full_attention)) {
+        for other in rank.iter().filter(|x| !full_attention(x)) {
             judge(format!("{} > {}", attn.label, other.label), attn, other);
         }
     }

@@ -504,6 +504,25 @@ impl Suite {
             self.parity.is_some(),
             self.word_problem.is_some(),
         ];
+        // A sliding window no position passes never slides: the bounded cache would not show.
+        let grids = [
+            self.latency.as_ref().map(|l| ("latency.positions", &l.models, &l.positions)),
+            self.memory.as_ref().map(|m| ("memory.positions", &m.models, &m.positions)),
+        ];
+        for (field, models, positions) in grids.into_iter().flatten() {
+            let longest = positions.iter().copied().max().unwrap_or(0);
+            for m in self.models_for(models)? {
+                if let Some(w) = m.window.filter(|w| *w >= longest) {
+                    return Err(err(
+                        field,
+                        format!(
+                            "no position passes the {w}-token window of `{}` (longest {longest}): its cache would never slide; add a position above {w} or give it a shorter window",
+                            m.name
+                        ),
+                    ));
+                }
+            }
+        }
         if !sections.contains(&true) {
             return Err(err(
                 "train",

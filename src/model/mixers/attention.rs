@@ -6,7 +6,7 @@
 //! Under a low-precision compute dtype the two products (q·k and p·v) and the cache are in that dtype;
 //! RoPE, the scaling, the mask and the softmax stay f32.
 
-use super::{Descriptor, Family, Mixer, MixerKind, MixerSpec, SizeError, Sizes, State};
+use super::{Descriptor, Family, KvBuffers, Mixer, MixerKind, MixerSpec, SizeError, Sizes, State};
 use crate::kernels::Form;
 use crate::model::nn::{Linear, Params};
 use candle_core::{DType, Device, Result, Tensor};
@@ -19,7 +19,7 @@ pub const MIXER: Descriptor = Descriptor {
     recurrence: None,
     beats: &[],
     validate: even_head_dim,
-    build: |spec, p, gain| Ok(Box::new(Attention::new(spec, p, gain)?)),
+    build: |spec, p, gain| Ok(Box::new(Attention::new(&MIXER, spec, p, gain)?)),
 };
 
 /// RoPE rotates pairs of channels: the head dimension must be even.
@@ -36,26 +36,14 @@ const ROPE_BASE: f64 = 10_000.0;
 /// Positions of room a fresh decode buffer gets beyond what it must hold (and at least doubling).
 const DECODE_ROOM: usize = 256;
 
-/// New capacity buffers `[B, H, capacity, d]` holding the cache `pk, pv`, with room for `need`
-/// positions and more (doubling, so appends cost O(1) amortised).
-fn grow(pk: &Tensor, pv: &Tensor, need: usize) -> Result<(Tensor, Tensor)> {
-    let (b, h, len, d) = pk.dims4()?;
-    let capacity = (2 * len).max(need + DECODE_ROOM);
-    let kb = Tensor::zeros((b, h, capacity, d), pk.dtype(), pk.device())?;
-    let vb = kb.zeros_like()?;
-    if len > 0 {
-        kb.slice_set(&pk.contiguous()?, 2, 0)?;
-        vb.slice_set(&pv.contiguous()?, 2, 0)?;
-    }
-    Ok((kb, vb))
-}
-
 /// Multi-head causal attention up to the output projection: the q/k/v projection, RoPE, the KV cache
-/// and the attention itself; the part every attention variant shares (their mixers add the output
-/// projection and whatever gates it).
+/// and the attention itself, over every past token or, with a `window` W, over the last W (the cache
+/// then holds at most W tokens); the part every attention variant shares (their mixers add the
+/// output projection and whatever gates it).
 pub struct AttentionCore {
     heads: usize,
     head_dim: usize,
+    window: Option<usize>,
     qkv: Linear,
     device: Device,
 }
@@ -65,6 +53,7 @@ impl AttentionCore {
         Ok(AttentionCore {
             heads: spec.heads(),
             head_dim: spec.head_dim,
+            window: spec.window,
             qkv: Linear::new(p, "qkv", spec.d_model, 3 * spec.d_model, false, 1.0)?,
             device: p.device().clone(),
         })
@@ -73,6 +62,23 @@ impl AttentionCore {
     /// Dtype of the products and the KV cache (the projections' weight dtype).
     fn dtype(&self) -> DType {
         self.qkv.weight.dtype()
+    }
+
+    /// Tokens the cache holds after `seen` tokens: all of them, or the last W.
+    fn kept(&self, seen: usize) -> usize {
+        self.window.map_or(seen, |w| seen.min(w))
+    }
+
+    /// Capacity buffers for a cache that must hold `need` rows: doubling without a window (appends
+    /// cost O(1) amortised); W plus room with one (the view slides along and is moved back to row 0
+    /// when it reaches the end, once every `DECODE_ROOM` steps).
+    fn buffers(&self, batch: usize, len: usize, need: usize) -> Result<KvBuffers> {
+        let capacity = match self.window {
+            None => (2 * len).max(need + DECODE_ROOM),
+            Some(w) => w.max(need) + DECODE_ROOM,
+        };
+        let k = Tensor::zeros((batch, self.heads, capacity, self.head_dim), self.dtype(), &self.device)?;
+        Ok(KvBuffers { v: k.zeros_like()?, k, at: 0 })
     }
 
     /// Rotates `x: [B, H, T, d]` holding positions `start..start+T` ([`crate::kernels::rope`]).
@@ -87,34 +93,50 @@ impl AttentionCore {
             m.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
         };
         let qkv = self.qkv.forward(x)?.chunk(3, 2)?;
-        let (past, buffers) = match state {
-            None => (None, None),
-            Some(State::Kv { k, v, buffers }) => (Some((k, v)), buffers.as_ref()),
+        let (past, dropped, buffers) = match state {
+            None => (None, 0, None),
+            Some(State::Kv { k, v, dropped, buffers }) => (Some((k, v)), *dropped, buffers.as_ref()),
             Some(other) => candle_core::bail!("attention given a foreign state {other:?}"),
         };
-        let start = past.map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+        let len = past.map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+        let start = dropped + len;
         let cd = self.dtype();
         let q = self.rope(&heads(qkv[0].clone())?, start)?.to_dtype(cd)?;
         let k_new = self.rope(&heads(qkv[1].clone())?, start)?.to_dtype(cd)?;
         let v_new = heads(qkv[2].clone())?.to_dtype(cd)?;
         let (k, v, buffers) = match past {
             // Decoding: write the token into the capacity buffers, no copy of the cache (the products
-            // below read the views in place on every device).
+            // below read the views in place on every device); under a window the view's oldest row
+            // falls out as the token comes in.
             Some((pk, pv)) if t == 1 => {
-                let (kb, vb) = match buffers {
-                    Some((kb, vb)) if kb.dim(2)? > start => (kb.clone(), vb.clone()),
-                    _ => grow(pk, pv, start + 1)?,
+                let keep = self.kept(len + 1) - 1;
+                let buf = match buffers {
+                    Some(buf) if buf.at + len < buf.k.dim(2)? => KvBuffers { at: buf.at + len - keep, ..buf.clone() },
+                    _ => {
+                        let fresh = self.buffers(b, len, keep + 1)?;
+                        if keep > 0 {
+                            fresh.k.slice_set(&pk.narrow(2, len - keep, keep)?.contiguous()?, 2, 0)?;
+                            fresh.v.slice_set(&pv.narrow(2, len - keep, keep)?.contiguous()?, 2, 0)?;
+                        }
+                        fresh
+                    }
                 };
-                kb.slice_set(&k_new, 2, start)?;
-                vb.slice_set(&v_new.contiguous()?, 2, start)?;
-                (kb.narrow(2, 0, start + 1)?, vb.narrow(2, 0, start + 1)?, Some((kb, vb)))
+                buf.k.slice_set(&k_new, 2, buf.at + keep)?;
+                buf.v.slice_set(&v_new.contiguous()?, 2, buf.at + keep)?;
+                let (k, v) = (buf.k.narrow(2, buf.at, keep + 1)?, buf.v.narrow(2, buf.at, keep + 1)?);
+                (k, v, Some(buf))
             }
-            Some((pk, pv)) if start > 0 => (Tensor::cat(&[pk, &k_new], 2)?, Tensor::cat(&[pv, &v_new], 2)?, None),
+            Some((pk, pv)) if len > 0 => (Tensor::cat(&[pk, &k_new], 2)?, Tensor::cat(&[pv, &v_new], 2)?, None),
             _ => (k_new, v_new, None),
         };
-        let y = crate::kernels::attention::causal_attention(&q, &k, &v, 1.0 / (self.head_dim as f64).sqrt())?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let y = crate::kernels::attention::causal_attention(&q, &k, &v, scale, self.window)?;
         let y = y.to_dtype(DType::F32)?.transpose(1, 2)?.reshape((b, t, d))?;
-        Ok((y, State::Kv { k, v, buffers }))
+        // The state keeps what the next token may see: the whole cache, or its last W rows.
+        let held = k.dim(2)?;
+        let keep = self.kept(held);
+        let (k, v) = if keep < held { (k.narrow(2, held - keep, keep)?, v.narrow(2, held - keep, keep)?) } else { (k, v) };
+        Ok((y, State::Kv { k, v, dropped: start + t - keep, buffers }))
     }
 
     /// Empty views of fresh capacity buffers (no zero-sized tensor: candle's CUDA kernels reject
@@ -123,29 +145,33 @@ impl AttentionCore {
         self.state_at(batch, 0)
     }
 
-    /// A state of `position` zero tokens, with room for the decode steps that follow.
+    /// A state after `position` zero tokens (the last W of them under a window), with room for the
+    /// decode steps that follow, so a timed step at `position` writes in place.
     pub fn state_at(&self, batch: usize, position: usize) -> Result<State> {
-        // Room for the decode steps that follow, so a timed step at `position` writes in place.
-        let kb = Tensor::zeros((batch, self.heads, position + DECODE_ROOM, self.head_dim), self.dtype(), &self.device)?;
-        let vb = kb.zeros_like()?;
-        Ok(State::Kv { k: kb.narrow(2, 0, position)?, v: vb.narrow(2, 0, position)?, buffers: Some((kb, vb)) })
+        let keep = self.kept(position);
+        let buf = self.buffers(batch, 0, keep)?;
+        let (k, v) = (buf.k.narrow(2, 0, keep)?, buf.v.narrow(2, 0, keep)?);
+        Ok(State::Kv { k, v, dropped: position - keep, buffers: Some(buf) })
     }
 
-    /// Exact KV-cache bytes after `seq_len` tokens.
+    /// Exact KV-cache bytes after `seq_len` tokens (the last W under a window).
     pub fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
-        2 * batch * seq_len * self.heads * self.head_dim * self.dtype().size_in_bytes()
+        2 * batch * self.kept(seq_len) * self.heads * self.head_dim * self.dtype().size_in_bytes()
     }
 }
 
-/// Softmax attention: `y = W_o attend(x)`.
+/// Softmax attention, `y = W_o attend(x)`, over every past token or a sliding window (the spec's
+/// `window`): the registry entry it was built for is its kind.
 pub struct Attention {
+    kind: MixerKind,
     core: AttentionCore,
     out: Linear,
 }
 
 impl Attention {
-    pub fn new(spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
+    pub fn new(descriptor: &'static Descriptor, spec: &MixerSpec, p: &Params, out_gain: f64) -> Result<Self> {
         Ok(Attention {
+            kind: MixerKind::of(descriptor),
             core: AttentionCore::new(spec, p)?,
             out: Linear::new(p, "out", spec.d_model, spec.d_model, false, out_gain)?,
         })
@@ -154,7 +180,7 @@ impl Attention {
 
 impl Mixer for Attention {
     fn kind(&self) -> MixerKind {
-        MixerKind::of(&MIXER)
+        self.kind
     }
 
     fn run(&self, x: &Tensor, state: Option<&State>, _form: Form) -> Result<(Tensor, State)> {

@@ -94,6 +94,7 @@ registry! {
     rwkv6,
     rwkv7,
     gated_attention,
+    sliding_window_attention,
 }
 
 /// A registered mixer: a handle on its [`Descriptor`], compared and serialised by name and ordered
@@ -142,6 +143,11 @@ impl MixerKind {
     /// True for softmax attention (a KV cache).
     pub fn is_attention(self) -> bool {
         self.0.family == Family::Attention
+    }
+
+    /// True for sliding-window attention (a KV cache bounded by its window).
+    pub fn windowed(self) -> bool {
+        self.0.name == sliding_window_attention::MIXER.name
     }
 
     /// The linear family's kind of recurrence in the shared kernel.
@@ -228,6 +234,8 @@ pub struct MixerSpec {
     pub n_layers: usize,
     /// Delta-rule mixers: `β` in [0, 2] instead of [0, 1] (see `ModelConfig::allow_neg_eigval`).
     pub allow_neg_eigval: bool,
+    /// Sliding-window attention: the tokens each query attends to (see `ModelConfig::window`).
+    pub window: Option<usize>,
 }
 
 impl MixerSpec {
@@ -239,11 +247,13 @@ impl MixerSpec {
 /// What a mixer carries from one token to the next.
 #[derive(Clone, Debug)]
 pub enum State {
-    /// Attention: keys (after RoPE) and values of every past token, `[B, H, T, d_head]`. During
-    /// decoding `k` and `v` are views of the first T positions of capacity buffers (`buffers`), and a
-    /// step writes its token into the buffers in place instead of copying the cache; states cloned
-    /// from one another share those buffers, so only one of them should be extended at a position.
-    Kv { k: Tensor, v: Tensor, buffers: Option<(Tensor, Tensor)> },
+    /// Attention: keys (after RoPE) and values of the past tokens it keeps, `[B, H, T, d_head]`: every
+    /// token, or the last W under a sliding window; `dropped` tokens came before `k`'s first row (so
+    /// the next token's position is `dropped + T`). During decoding `k` and `v` are views of rows
+    /// `at..at + T` of capacity buffers (`buffers`), and a step writes its token into the buffers in
+    /// place instead of copying the cache; states cloned from one another share those buffers, so
+    /// only one of them should be extended at a position.
+    Kv { k: Tensor, v: Tensor, dropped: usize, buffers: Option<KvBuffers> },
     /// LSTM / GRU: hidden vector `[B, d]` (and the LSTM cell).
     Rnn { h: Tensor, c: Option<Tensor> },
     /// Linear family: matrix state `[B, H, d_k, d_v]` and the short-conv carry `[B, K-1, C]`.
@@ -267,11 +277,22 @@ impl State {
     /// The same values cut from the autograd graph (inference must not grow the graph).
     pub fn detach(&self) -> State {
         match self {
-            State::Kv { k, v, buffers } => State::Kv { k: k.detach(), v: v.detach(), buffers: buffers.clone() },
+            State::Kv { k, v, dropped, buffers } => {
+                State::Kv { k: k.detach(), v: v.detach(), dropped: *dropped, buffers: buffers.clone() }
+            }
             State::Rnn { h, c } => State::Rnn { h: h.detach(), c: c.as_ref().map(|c| c.detach()) },
             State::Linear { s, conv } => State::Linear { s: s.detach(), conv: conv.as_ref().map(|c| c.detach()) },
         }
     }
+}
+
+/// The capacity buffers `[B, H, capacity, d_head]` a decoding KV cache lives in, and the row where
+/// its view starts.
+#[derive(Clone, Debug)]
+pub struct KvBuffers {
+    pub k: Tensor,
+    pub v: Tensor,
+    pub at: usize,
 }
 
 /// The contract every token mixer meets.
