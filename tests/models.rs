@@ -6,6 +6,7 @@ use candle_core::{DType, Device};
 use seqbench::kernels::Form;
 use seqbench::model::check::{self, DECODE_TOL, GRAD_TOL, OUTPUT_TOL};
 use seqbench::model::config;
+use seqbench::model::mixers::MixerKind;
 use seqbench::model::LanguageModel;
 
 fn tiny(name: &str) -> LanguageModel {
@@ -62,13 +63,18 @@ fn state_bytes_follow_the_lectures_table() {
             m.prefill(&ids, m.default_form()).unwrap().1.iter().map(|s| s.bytes()).sum()
         };
         let (a, b) = (held(10), held(100));
-        // KV cache: 2 x attention layers x T x d x 4 bytes on top of the constant recurrent states.
-        let kv = |t: usize| 2 * cfg.attention_layers() * t * cfg.d_model * 4;
+        // KV cache: 2 x T x d x 4 bytes per attention layer (T up to W under a sliding window) on top
+        // of the constant recurrent states.
+        let kinds = cfg.layer_kinds();
+        let kv = |t: usize| -> usize {
+            let held = |k: &MixerKind| cfg.window_of(*k).map_or(t, |w| t.min(w));
+            kinds.iter().filter(|k| k.is_attention()).map(|k| 2 * held(k) * cfg.d_model * 4).sum()
+        };
         assert_eq!(b - a, kv(100) - kv(10), "{name}: measured state growth");
-        if cfg.attention_layers() == cfg.n_layers {
+        if kinds.iter().all(|k| k.is_attention()) {
             assert_eq!(b, kv(100), "{name}: pure attention holds only its KV cache");
         }
-        if cfg.attention_layers() == 0 {
+        if kinds.iter().all(|k| !k.is_attention()) {
             assert_eq!(a, b, "{name}: a recurrent state must not grow with the sequence");
         }
         // The formula `list` and the memory cells report agrees with what is held.

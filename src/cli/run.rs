@@ -117,6 +117,7 @@ fn adhoc(name: &str, plan: SamplePlan) -> Suite {
         copy: None,
         parity: None,
         word_problem: None,
+        hybrid_ratio: None,
     }
 }
 

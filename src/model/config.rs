@@ -291,11 +291,11 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     let allow_neg_eigval = raw.allow_neg_eigval.unwrap_or(false);
     if allow_neg_eigval {
         use crate::kernels::Recurrence;
-        if let Some(k) = kinds.iter().find(|k| !matches!(k.descriptor().recurrence, Some(Recurrence::Delta | Recurrence::GatedDelta))) {
+        if let Some(k) = kinds.iter().find(|k| !k.descriptor().recurrence.is_some_and(Recurrence::delta)) {
             return Err(field_err(
                 file,
                 "allow_neg_eigval",
-                format!("applies to the delta-rule mixers (deltanet, gated_deltanet), not to `{}`", k.name()),
+                format!("applies to the delta-rule mixers (deltanet, gated_deltanet, kda), not to `{}`", k.name()),
             ));
         }
     }

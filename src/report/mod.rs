@@ -151,6 +151,7 @@ pub fn derive(r: &mut Results) {
     r.derived.memory_growth_bytes_per_token = growth;
     r.derived.verdicts = verdict::all(r);
     r.derived.scorecard = crate::results::scorecard::Scorecard::of(r);
+    r.derived.hybrid_ratio = crate::results::hybrid_ratio::shares(r);
 }
 
 /// Writes results.json, results.csv and results.md into `dir` (each atomically), after

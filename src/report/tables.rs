@@ -243,6 +243,7 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         }
         out.push(g);
     }
+    out.extend(hybrid_ratio_grid(r));
     out
 }
 
@@ -339,6 +340,42 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
         header,
         rows,
     })
+}
+
+/// How much attention a hybrid needs ([`crate::results::hybrid_ratio`]): one row per share.
+pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
+    let shares = &r.derived.hybrid_ratio;
+    if shares.is_empty() {
+        return None;
+    }
+    let at = |m: Measurement| r.of(m).filter(|c| shares.iter().any(|s| s.model == c.spec.model.name)).map(|c| c.spec.value).max();
+    let header = vec![
+        "model".to_string(),
+        "attention layers".into(),
+        format!("MQAR accuracy ({} pairs)", at(Measurement::MqarAccuracy).map_or("-".into(), |v| v.to_string())),
+        format!("decode step @{}", at(Measurement::DecodeLatency).map_or("-".into(), |v| v.to_string())),
+        format!("state + KV bytes @{}", at(Measurement::Memory).map_or("-".into(), |v| v.to_string())),
+        format!("training tokens/s (T={})", at(Measurement::TrainThroughput).map_or("-".into(), |v| v.to_string())),
+    ];
+    let none = || "not measured".to_string();
+    let rows = shares
+        .iter()
+        .map(|s| {
+            vec![
+                s.model.clone(),
+                format!("{} of {}", s.attention_layers, s.n_layers),
+                match s.mqar {
+                    Some([m, lo, hi]) if lo < hi => format!("{m:.2} [{lo:.2}-{hi:.2}]"),
+                    Some([m, _, _]) => format!("{m:.2}"),
+                    None => none(),
+                },
+                s.decode_seconds.map_or_else(none, seconds),
+                s.state_bytes.map_or_else(none, |b| bytes(b.max(0.0) as usize)),
+                s.train_tokens_per_sec.map_or_else(none, |v| format!("{v:.0}")),
+            ]
+        })
+        .collect();
+    Some(Grid { title: "How much attention does a hybrid need? (one model per share of attention layers)".into(), header, rows })
 }
 
 /// `+12.3%`.

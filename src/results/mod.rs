@@ -8,6 +8,7 @@ pub mod compare;
 pub mod environment;
 pub mod kernels;
 pub mod merge;
+pub mod hybrid_ratio;
 pub mod scorecard;
 pub mod shard;
 pub mod stats;
@@ -65,6 +66,9 @@ pub struct Derived {
     /// The lecture's table, measured: one row per model ([`scorecard::Scorecard`]).
     #[serde(default)]
     pub scorecard: scorecard::Scorecard,
+    /// Per share of attention layers in a hybrid (the suite's `[hybrid_ratio]`; empty without it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hybrid_ratio: Vec<hybrid_ratio::Share>,
 }
 
 pub fn now_rfc3339() -> String {

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
-pub const BUILT_IN: [(&str, &str); 3] = [
+pub const BUILT_IN: [(&str, &str); 4] = [
     ("quick", include_str!("../../configs/suites/quick.toml")),
     ("ci", include_str!("../../configs/suites/ci.toml")),
     ("full", include_str!("../../configs/suites/full.toml")),
+    ("hybrid-ratio", include_str!("../../configs/suites/hybrid-ratio.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,6 +47,74 @@ pub struct Suite {
     pub parity: Option<StateTrackingSection>,
     /// A permutation group's word problem (`group`, S3 by default), trained short and tested long.
     pub word_problem: Option<StateTrackingSection>,
+    /// How much attention a hybrid needs: one model per share of attention layers, measured at the
+    /// largest setting of the train, latency, memory and mqar sections.
+    pub hybrid_ratio: Option<HybridRatioSection>,
+}
+
+/// The share of attention layers in a hybrid, swept: `n_layers` layers of which `attention_layers`
+/// (each 0, or a divisor of `n_layers`) are attention, spread evenly (the last layer of each group).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HybridRatioSection {
+    /// The model whose mixer fills the other layers (a shipped name or a path), and whose sizes serve.
+    pub recurrent: String,
+    /// The model whose mixer fills the attention layers.
+    #[serde(default = "default_attention")]
+    pub attention: String,
+    pub n_layers: usize,
+    /// Attention layers per model, e.g. `[0, 1, 2, 4]` at 4 layers (none, 1 in 4, 1 in 2, all).
+    pub attention_layers: Vec<usize>,
+}
+
+fn default_attention() -> String {
+    "attention".into()
+}
+
+impl HybridRatioSection {
+    /// The models of the sweep at `size`, named `<recurrent>+<attention>-<k>of<n>`.
+    pub fn models(&self, size: &str) -> Result<Vec<ModelConfig>, UserError> {
+        let (rec, attn) = (config::load(&self.recurrent, size)?, config::load(&self.attention, size)?);
+        let n = self.n_layers;
+        Ok(self
+            .attention_layers
+            .iter()
+            .map(|&k| {
+                let layers = (0..n).map(|i| if k > 0 && (i + 1) % (n / k) == 0 { attn.mixer } else { rec.mixer }).collect();
+                ModelConfig {
+                    name: format!("{}+{}-{k}of{n}", rec.name, attn.name),
+                    description: format!("{} with {k} of its {n} layers {}", rec.name, attn.mixer.name()),
+                    n_layers: n,
+                    layers: Some(layers),
+                    ..rec.clone()
+                }
+            })
+            .collect())
+    }
+
+    fn validate(&self, size: &str, err: &dyn Fn(&str, String) -> UserError) -> Result<(), UserError> {
+        let n = self.n_layers;
+        if n == 0 || n > 64 {
+            return Err(err("hybrid_ratio.n_layers", format!("must be between 1 and 64 (got {n})")));
+        }
+        if self.attention_layers.is_empty() {
+            return Err(err("hybrid_ratio.attention_layers", "must list at least one share".into()));
+        }
+        if let Some(k) = self.attention_layers.iter().find(|&&k| k > n || (k > 0 && n % k != 0)) {
+            return Err(err(
+                "hybrid_ratio.attention_layers",
+                format!("{k} attention layers cannot be spread evenly over n_layers = {n} (use 0 or a divisor of {n})"),
+            ));
+        }
+        let (rec, attn) = (config::load(&self.recurrent, size)?, config::load(&self.attention, size)?);
+        if rec.layers.is_some() || rec.mixer.is_attention() {
+            return Err(err("hybrid_ratio.recurrent", format!("`{}` must be a single non-attention mixer", rec.name)));
+        }
+        if attn.layers.is_some() || !attn.mixer.is_attention() {
+            return Err(err("hybrid_ratio.attention", format!("`{}` must be a single attention mixer", attn.name)));
+        }
+        Ok(())
+    }
 }
 
 fn default_size() -> String {
@@ -349,7 +418,34 @@ impl Suite {
     pub fn parse(text: &str, file: &str) -> Result<Suite, UserError> {
         let suite: Suite = toml::from_str(text).map_err(|e| config::toml_error(text, file, &e))?;
         suite.validate(file)?;
+        suite.check_windows(file)?;
         Ok(suite)
+    }
+
+    /// A suite file's sliding-window models must slide: some position of the latency and memory
+    /// grids passes each window (else the bounded cache would not show). Commands given on the
+    /// command line measure what they are asked.
+    fn check_windows(&self, file: &str) -> Result<(), UserError> {
+        let err = |field: &str, message: String| UserError::Config { file: file.into(), field: field.into(), message };
+        let grids = [
+            self.latency.as_ref().map(|l| ("latency.positions", &l.models, &l.positions)),
+            self.memory.as_ref().map(|m| ("memory.positions", &m.models, &m.positions)),
+        ];
+        for (field, models, positions) in grids.into_iter().flatten() {
+            let longest = positions.iter().copied().max().unwrap_or(0);
+            for m in self.models_for(models)? {
+                if let Some(w) = m.window.filter(|w| *w >= longest) {
+                    return Err(err(
+                        field,
+                        format!(
+                            "no position passes the {w}-token window of `{}` (longest {longest}): its cache would never slide; add a position above {w} or give it a shorter window",
+                            m.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks grids and settings; every error names the file and field.
@@ -504,23 +600,13 @@ impl Suite {
             self.parity.is_some(),
             self.word_problem.is_some(),
         ];
-        // A sliding window no position passes never slides: the bounded cache would not show.
-        let grids = [
-            self.latency.as_ref().map(|l| ("latency.positions", &l.models, &l.positions)),
-            self.memory.as_ref().map(|m| ("memory.positions", &m.models, &m.positions)),
-        ];
-        for (field, models, positions) in grids.into_iter().flatten() {
-            let longest = positions.iter().copied().max().unwrap_or(0);
-            for m in self.models_for(models)? {
-                if let Some(w) = m.window.filter(|w| *w >= longest) {
-                    return Err(err(
-                        field,
-                        format!(
-                            "no position passes the {w}-token window of `{}` (longest {longest}): its cache would never slide; add a position above {w} or give it a shorter window",
-                            m.name
-                        ),
-                    ));
-                }
+        if let Some(h) = &self.hybrid_ratio {
+            h.validate(&self.size, &err)?;
+            if self.train.is_none() && self.latency.is_none() && self.memory.is_none() && self.mqar.is_none() {
+                return Err(err(
+                    "hybrid_ratio",
+                    "measures at the largest setting of the train, latency, memory and mqar sections, and the suite has none of them".into(),
+                ));
             }
         }
         if !sections.contains(&true) {
@@ -534,6 +620,20 @@ impl Suite {
 
     fn models_for(&self, over: &Option<Vec<String>>) -> Result<Vec<ModelConfig>, UserError> {
         self.models_sized(over, None)
+    }
+
+    /// A section's models, each with whether it is one of [`HybridRatioSection`]'s (measured at the
+    /// section's largest setting only), at the section's size.
+    fn with_ratios(
+        &self,
+        over: &Option<Vec<String>>,
+        size: Option<&str>,
+    ) -> Result<Vec<(ModelConfig, bool)>, UserError> {
+        let mut out: Vec<(ModelConfig, bool)> = self.models_sized(over, size)?.into_iter().map(|m| (m, false)).collect();
+        if let Some(h) = &self.hybrid_ratio {
+            out.extend(h.models(size.unwrap_or(&self.size))?.into_iter().map(|m| (m, true)));
+        }
+        Ok(out)
     }
 
     fn models_sized(&self, over: &Option<Vec<String>>, size: Option<&str>) -> Result<Vec<ModelConfig>, UserError> {
@@ -565,8 +665,9 @@ impl Suite {
         };
         if let Some(t) = &self.train {
             let plan = t.plan.unwrap_or(self.plan);
-            for m in self.models_for(&t.models)? {
-                let forms: Vec<Form> = if m.has_linear() {
+            let longest = t.seq_lens.iter().copied().max();
+            for (m, ratio) in self.with_ratios(&t.models, None)? {
+                let forms: Vec<Form> = if m.has_linear() && !ratio {
                     t.forms
                         .iter()
                         .map(|f| Form::parse(f).expect("validated"))
@@ -585,7 +686,7 @@ impl Suite {
                     } else {
                         m.label()
                     };
-                    for &len in &t.seq_lens {
+                    for &len in t.seq_lens.iter().filter(|&&l| !ratio || Some(l) == longest) {
                         let settings =
                             Settings { batch: Some(t.batch), form: Some(form.to_string()), ..Default::default() };
                         push(Measurement::TrainThroughput, &m, label.clone(), len, settings, plan);
@@ -595,17 +696,21 @@ impl Suite {
         }
         if let Some(l) = &self.latency {
             let plan = l.plan.unwrap_or(self.plan);
-            for m in self.models_for(&l.models)? {
+            let last = l.positions.iter().copied().max();
+            for (m, ratio) in self.with_ratios(&l.models, None)? {
                 let settings = Settings { batch: Some(l.batch), ..Default::default() };
-                push(Measurement::PrefillLatency, &m, m.label(), l.prompt, settings.clone(), plan);
-                for &p in &l.positions {
+                if !ratio {
+                    push(Measurement::PrefillLatency, &m, m.label(), l.prompt, settings.clone(), plan);
+                }
+                for &p in l.positions.iter().filter(|&&p| !ratio || Some(p) == last) {
                     push(Measurement::DecodeLatency, &m, m.label(), p, settings.clone(), plan);
                 }
             }
         }
         if let Some(mem) = &self.memory {
-            for m in self.models_for(&mem.models)? {
-                for &p in &mem.positions {
+            let last = mem.positions.iter().copied().max();
+            for (m, ratio) in self.with_ratios(&mem.models, None)? {
+                for &p in mem.positions.iter().filter(|&&p| !ratio || Some(p) == last) {
                     let settings =
                         Settings { batch: Some(mem.batch), prefill_chunk: mem.prefill_chunk, ..Default::default() };
                     push(Measurement::Memory, &m, m.label(), p, settings, self.plan);
@@ -649,17 +754,18 @@ impl Suite {
                 layout: q.layout.clone(),
                 ..q.training("mqar").settings()
             };
-            for mut m in self.models_sized(&q.models, q.size.as_deref())? {
+            let most = q.kv_pairs.iter().copied().max();
+            for (mut m, ratio) in self.with_ratios(&q.models, q.size.as_deref())? {
                 if let Some(h) = q.head_dim {
                     m.head_dim = h;
                 }
                 let at_pairs = widened(&m, q.d_model.unwrap_or(m.d_model), "mqar.d_model")?;
                 let seeded = |p: usize| q.seeded_kv_pairs.as_ref().is_none_or(|s| s.contains(&p));
-                for &p in &q.kv_pairs {
+                for &p in q.kv_pairs.iter().filter(|&&p| !ratio || Some(p) == most) {
                     let settings = Settings { seeds: if seeded(p) { q.seeds } else { None }, ..base.clone() };
                     push(Measurement::MqarAccuracy, &at_pairs, m.label(), p, settings, ONE_RUN);
                 }
-                for &w in &q.d_models {
+                for &w in q.d_models.iter().filter(|_| !ratio) {
                     let seeds = if q.seeded_kv_pairs.is_some() { None } else { q.seeds };
                     let settings = Settings { kv_pairs: q.width_kv_pairs, seeds, ..base.clone() };
                     push(Measurement::MqarWidth, &widened(&m, w, "mqar.d_models")?, m.label(), w, settings, ONE_RUN);

@@ -3,8 +3,11 @@
 //! Every row of the lecture's table (section 3) except RWKV-7 and the mLSTM normaliser is an instance of
 //!
 //! ```text
-//!   S_t = Diag(exp(g_t)) (I - β_t k_t k_t^T) S_{t-1} + β_t k_t v_t^T        o_t = S_t^T q_t
+//!   S_t = (I - β_t k_t k_t^T) Diag(exp(g_t)) S_{t-1} + β_t k_t v_t^T        o_t = S_t^T q_t
 //! ```
+//!
+//! (the decay first, then the delta rule on the decayed state; the order matters only for a
+//! per-channel decay, KDA's)
 //!
 //! with `S` stored **key-major** (`[d_k, d_v]`, the transpose of the lecture's `d_v x d_k` matrix, as
 //! flash-linear-attention stores it), `g <= 0` an optional log-space decay (none, one scalar per head,
@@ -94,6 +97,8 @@ pub enum Recurrence {
     Delta,
     /// Scalar decay and delta rule (Gated DeltaNet).
     GatedDelta,
+    /// Decay per key channel, then the delta rule on the decayed state (KDA).
+    ChannelGatedDelta,
     /// Decay per key channel, state read before the token's write (RWKV-6).
     ChannelGateExclusive,
     /// Decay per key channel plus a rank-one transition `b a^T` (RWKV-7).
@@ -106,13 +111,16 @@ impl Recurrence {
         match self {
             Recurrence::Plain | Recurrence::Delta => GateKind::None,
             Recurrence::ScalarGate | Recurrence::GatedDelta => GateKind::Scalar,
-            Recurrence::ChannelGate | Recurrence::ChannelGateExclusive | Recurrence::LowRank => GateKind::Channel,
+            Recurrence::ChannelGate
+            | Recurrence::ChannelGateExclusive
+            | Recurrence::LowRank
+            | Recurrence::ChannelGatedDelta => GateKind::Channel,
         }
     }
 
     /// True when the delta rule erases before writing (β and unit-norm keys).
     pub fn delta(self) -> bool {
-        matches!(self, Recurrence::Delta | Recurrence::GatedDelta)
+        matches!(self, Recurrence::Delta | Recurrence::GatedDelta | Recurrence::ChannelGatedDelta)
     }
 
     /// True when token t reads the state before its own write (RWKV-6).
@@ -137,12 +145,13 @@ impl Recurrence {
         !self.low_rank()
     }
 
-    pub const ALL: [Recurrence; 7] = [
+    pub const ALL: [Recurrence; 8] = [
         Recurrence::Plain,
         Recurrence::ScalarGate,
         Recurrence::ChannelGate,
         Recurrence::Delta,
         Recurrence::GatedDelta,
+        Recurrence::ChannelGatedDelta,
         Recurrence::ChannelGateExclusive,
         Recurrence::LowRank,
     ];
@@ -154,6 +163,7 @@ impl Recurrence {
             Recurrence::ChannelGate => "channel-gate",
             Recurrence::Delta => "delta",
             Recurrence::GatedDelta => "gated-delta",
+            Recurrence::ChannelGatedDelta => "channel-gated-delta",
             Recurrence::ChannelGateExclusive => "channel-gate-exclusive",
             Recurrence::LowRank => "channel-gate-rank-one",
         }
@@ -307,9 +317,6 @@ impl Heads {
             Some(beta) => {
                 if beta.dims() != [b, t, h] {
                     candle_core::bail!("beta has shape {:?}, expected {:?}", beta.dims(), [b, t, h])
-                }
-                if matches!(x.gate, Gate::Channel(_)) {
-                    candle_core::bail!("the delta rule with a per-channel gate is not supported")
                 }
                 Some(heads(&beta.unsqueeze(3)?)?)
             }

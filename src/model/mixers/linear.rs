@@ -75,12 +75,20 @@ impl<F: LinearFamily> Mixer for LinearMixer<F> {
     }
 }
 
-/// The read-out most of the family shares: `W_o (RMSNorm_head(o) ⊙ silu(W_g x))`, the gate optional
-/// (RetNet, GLA, Gated DeltaNet have it; linear attention and DeltaNet do not).
+/// The read-out most of the family shares: `W_o (RMSNorm_head(o) ⊙ gate(x))`, where the gate is
+/// `silu(W_g x)` (RetNet, GLA, Gated DeltaNet), a low-rank `σ(W_up W_down x)` (KDA), or absent
+/// (linear attention, DeltaNet).
 pub struct HeadOutput {
     norm: crate::model::nn::RmsNorm,
-    gate: Option<crate::model::nn::Linear>,
+    gate: OutputGate,
     out: crate::model::nn::Linear,
+}
+
+/// The output gate of a [`HeadOutput`].
+enum OutputGate {
+    None,
+    Silu(crate::model::nn::Linear),
+    LowRankSigmoid(crate::model::nn::Linear, crate::model::nn::Linear),
 }
 
 impl HeadOutput {
@@ -92,24 +100,53 @@ impl HeadOutput {
         gated: bool,
         out_gain: f64,
     ) -> Result<Self> {
-        use crate::model::nn::{Linear, RmsNorm};
-        Ok(HeadOutput {
-            norm: RmsNorm::new(p, "norm", d_v)?,
-            gate: if gated { Some(Linear::new(p, "out_gate", d_model, heads * d_v, false, 1.0)?) } else { None },
-            out: Linear::new(p, "out", heads * d_v, d_model, false, out_gain)?,
-        })
+        use crate::model::nn::Linear;
+        let gate = if gated {
+            OutputGate::Silu(Linear::new(p, "out_gate", d_model, heads * d_v, false, 1.0)?)
+        } else {
+            OutputGate::None
+        };
+        Self::with_gate(p, heads * d_v, d_v, d_model, gate, out_gain)
     }
 
-    /// What [`HeadOutput::forward`] needs from the mixer's input (the gate pre-activation, if gated).
+    /// The read-out with KDA's low-rank sigmoid gate `σ(W_up W_down x)` (`W_down: d_model -> rank`).
+    pub fn low_rank_sigmoid(
+        p: &crate::model::nn::Params,
+        d_model: usize,
+        heads: usize,
+        d_v: usize,
+        rank: usize,
+        out_gain: f64,
+    ) -> Result<Self> {
+        use crate::model::nn::Linear;
+        let gate = OutputGate::LowRankSigmoid(
+            Linear::new(p, "out_gate_down", d_model, rank, false, 1.0)?,
+            Linear::new(p, "out_gate_up", rank, heads * d_v, true, 1.0)?,
+        );
+        Self::with_gate(p, heads * d_v, d_v, d_model, gate, out_gain)
+    }
+
+    fn with_gate(p: &crate::model::nn::Params, width: usize, d_v: usize, d_model: usize, gate: OutputGate, out_gain: f64) -> Result<Self> {
+        use crate::model::nn::{Linear, RmsNorm};
+        Ok(HeadOutput { norm: RmsNorm::new(p, "norm", d_v)?, gate, out: Linear::new(p, "out", width, d_model, false, out_gain)? })
+    }
+
+    /// What [`HeadOutput::forward`] needs from the mixer's input (the gate, activated, if gated).
     pub fn from_input(&self, x: &Tensor) -> Result<Vec<Tensor>> {
-        self.gate.as_ref().map(|g| g.forward(x)).into_iter().collect()
+        Ok(match &self.gate {
+            OutputGate::None => vec![],
+            OutputGate::Silu(g) => vec![g.forward(x)?.silu()?],
+            OutputGate::LowRankSigmoid(down, up) => {
+                vec![crate::kernels::activation::sigmoid(&up.forward(&down.forward(x)?)?)?]
+            }
+        })
     }
 
     /// `o: [B, T, H, d_v]`, `extra`: what [`HeadOutput::from_input`] returned.
     pub fn forward(&self, o: &Tensor, extra: &[Tensor]) -> Result<Tensor> {
         let mut y = crate::model::nn::merge_heads(&self.norm.forward(o)?)?;
         if let Some(g) = extra.first() {
-            y = (y * g.silu()?)?;
+            y = (y * g)?;
         }
         self.out.forward(&y)
     }

@@ -95,6 +95,7 @@ registry! {
     rwkv7,
     gated_attention,
     sliding_window_attention,
+    kda,
 }
 
 /// A registered mixer: a handle on its [`Descriptor`], compared and serialised by name and ordered

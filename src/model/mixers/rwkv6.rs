@@ -140,7 +140,7 @@ impl LinearFamily for Rwkv6 {
             exclusive: true,
             low_rank: None,
         };
-        Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g, bonus] })
+        Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g.silu()?, bonus] })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

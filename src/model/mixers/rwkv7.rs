@@ -115,7 +115,7 @@ impl LinearFamily for Rwkv7 {
             exclusive: false,
             low_rank: Some((kappa.neg()?, (&kappa * rate)?)),
         };
-        Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g, bonus] })
+        Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g.silu()?, bonus] })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -42,7 +42,8 @@ enum Marker {
 fn style_of(model: &str) -> (RGBColor, Marker) {
     let shipped = crate::model::config::built_in_names();
     let index = shipped.iter().position(|n| *n == model).unwrap_or_else(|| {
-        shipped.len() + model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 2
+        // Models not shipped (a user's files, the hybrid-ratio sweep's) take a colour by their name.
+        model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % PALETTE.len()
     });
     let (r, g, b) = PALETTE[index % PALETTE.len()];
     let marker = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Cross][index % 4];

@@ -221,7 +221,38 @@ pub fn plan(r: &Results) -> Vec<Chart> {
     if let Some(c) = loss_curves(r) {
         out.push(c);
     }
+    out.extend(hybrid_ratio(r));
     out
+}
+
+/// How much attention a hybrid needs: recall against decode cost, one point per share of attention
+/// layers (each its own legend entry), joined in order of the share.
+fn hybrid_ratio(r: &Results) -> Option<Chart> {
+    let shares = &r.derived.hybrid_ratio;
+    let points: Vec<(String, f64, f64)> = shares
+        .iter()
+        .filter_map(|s| Some((format!("{} of {} attention", s.attention_layers, s.n_layers), s.decode_seconds?, s.mqar?[0])))
+        .collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let mut series = vec![Series {
+        label: "by share".into(),
+        model: shares[0].model.clone(),
+        dashed: true,
+        points: points.iter().map(|(_, x, y)| (*x, *y)).collect(),
+    }];
+    series.extend(points.iter().zip(shares).map(|((label, x, y), s)| Series {
+        label: label.clone(),
+        model: s.model.clone(),
+        dashed: false,
+        points: vec![(*x, *y)],
+    }));
+    single(
+        "hybrid_ratio.svg",
+        "Recall against decode cost, per share of attention layers",
+        panel("", axis("decode step at the longest position (median)", Scale::Log, Unit::Seconds), accuracy_axis(), series),
+    )
 }
 
 /// State tracking: one row per model and task, the median over seeds as a dot and the range of the
