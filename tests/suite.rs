@@ -14,7 +14,7 @@ fn temp_dir(name: &str) -> PathBuf {
 /// A suite that exercises every measurement on tiny models in a few seconds.
 const TINY_SUITE: &str = r#"
 name = "tiny"
-models = ["attention", "gated-deltanet", "lstm"]
+models = ["attention", "gated-deltanet", "lstm", "sliding-window-attention"]
 size = "tiny"
 plan = { warmup = 0, min_samples = 2, min_seconds = 0.0, max_samples = 2 }
 [train]
@@ -75,6 +75,10 @@ train_examples = 20
 test_examples = 8
 steps = 3
 batch = 4
+[hybrid_ratio]
+recurrent = "deltanet"
+n_layers = 2
+attention_layers = [0, 1, 2]
 "#;
 
 fn write_suite(dir: &Path) -> String {
@@ -193,6 +197,22 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     let (lstm, negeig) = (row("lstm"), row("deltanet-negeig"));
     assert!(lstm["train_vs_attention"].as_f64().unwrap() > 0.0 && lstm["parity"].is_array() && lstm["mqar"].is_array());
     assert!(negeig["parity"].is_array() && negeig["train_vs_attention"].is_null() && negeig["mqar"].is_null());
+    // The hybrid-ratio sweep: one model per share, each measured at every section's largest setting,
+    // its KV bytes growing with the share; its table and chart.
+    let shares = r["derived"]["hybrid_ratio"].as_array().unwrap();
+    let names: Vec<&str> = shares.iter().map(|s| s["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["deltanet+attention-0of2", "deltanet+attention-1of2", "deltanet+attention-2of2"]);
+    let bytes: Vec<f64> = shares.iter().map(|s| s["state_bytes"].as_f64().unwrap()).collect();
+    assert!(bytes[0] < bytes[1] && bytes[1] < bytes[2], "{bytes:?}");
+    assert!(shares.iter().all(|s| s["mqar"].is_array() && s["decode_seconds"].as_f64().unwrap() > 0.0 && s["train_tokens_per_sec"].as_f64().unwrap() > 0.0));
+    assert_eq!(cell(&r, "memory/deltanet+attention-1of2@tiny/position=300")["model"]["layers"], serde_json::json!(["deltanet", "attention"]));
+    assert!(r["cells"].as_array().unwrap().iter().all(|c| c["id"] != "memory/deltanet+attention-1of2@tiny/position=100"));
+    assert!(md.contains("How much attention does a hybrid need?"));
+    assert!(dir.join("r1/hybrid_ratio.svg").exists());
+    // The sliding window: the cache stops growing at W = 32 tokens.
+    let held = |p: usize| cell(&r, &format!("memory/sliding-window-attention@tiny/position={p}"))["summary"]["median"].as_f64().unwrap();
+    assert_eq!(held(100), held(300));
+    assert_eq!(held(16) * 2.0, held(100));
 }
 
 #[test]
@@ -282,7 +302,9 @@ fn bad_suite_input_exits_2_with_one_line() {
     );
     assert_user_error(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), &["mem_budget"]);
     // The quality protocol's fields: each bad value names the file and the field, in one line.
-    let cases: [(&str, &str, &[&str]); 12] = [
+    let cases: [(&str, &str, &[&str]); 14] = [
+        ("attention_layers = [0, 1, 2]", "attention_layers = [0, 3]", &["`hybrid_ratio.attention_layers`", "spread evenly"]),
+        ("recurrent = \"deltanet\"", "recurrent = \"attention\"", &["`hybrid_ratio.recurrent`", "non-attention"]),
         ("kv_pairs = [2]", "kv_pairs = []", &["`mqar.kv_pairs`"]),
         ("kv_pairs = [2]", "kv_pairs = [5]", &["`mqar.kv_pairs`", "do not fit in seq_len 16"]),
         ("vocab = 16\nseq_len = 16", "vocab = 4\nseq_len = 16", &["`mqar.kv_pairs`", "distinct keys"]),
