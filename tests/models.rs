@@ -129,3 +129,29 @@ fn inference_model_matches_the_trainable_one_without_a_graph() {
         assert_eq!(states.iter().map(|s| s.bytes()).sum::<usize>(), infer.state_bytes(2, 21));
     }
 }
+
+/// DeltaProduct at other step counts than its preset's 2: n_h = 1 (Gated DeltaNet's recurrence) and
+/// 3 agree across forms and with token-by-token decode; n_h = 3 holds the same state as n_h = 1 (the
+/// steps widen the transition, not the state).
+#[test]
+fn deltaproduct_runs_at_any_number_of_householder_steps() {
+    let text = |n: usize| {
+        format!("name = \"dp{n}\"\nmixer = \"gated_deltaproduct\"\nhouseholder_steps = {n}\n[sizes.tiny]\nd_model = 32\nn_layers = 2\nhead_dim = 8\n")
+    };
+    let mut bytes = Vec::new();
+    for n in [1, 3] {
+        let cfg = config::parse(&text(n), "dp.toml", "tiny", "test").unwrap();
+        let m = LanguageModel::new(&cfg, 3, &Device::Cpu, DType::F32).unwrap();
+        for form in [Form::Chunkwise(16), Form::Parallel] {
+            let (out, grad, worst) = check::form_agreement(&m, form, 23).unwrap();
+            assert!(out < OUTPUT_TOL && grad < GRAD_TOL, "n_h={n} {form}: {out:.2e} / {grad:.2e} ({worst})");
+        }
+        let (pre, empty, mismatch) = check::decode_agreement(&m, 19, 7).unwrap();
+        assert!(pre < DECODE_TOL && empty < DECODE_TOL && mismatch.is_none(), "n_h={n}: decode {pre:.2e} {empty:.2e}");
+        bytes.push(m.state_bytes(1, 100));
+    }
+    // The conv carry widens with the steps (k and v per step); the matrix state does not.
+    assert!(bytes[1] > bytes[0]);
+    // 2 layers x (K - 1 = 3) carried tokens x 4 B x the channels of 2 more keys and values.
+    assert_eq!(bytes[1] - bytes[0], 2 * 3 * 4 * ((1 + 2 * 3) * 32 - (1 + 2) * 32));
+}

@@ -341,6 +341,9 @@ fn bad_suite_input_exits_2_with_one_line() {
         (swa("window = 0\n", "sliding_window_attention"), &["swa.toml", "`window`", "positive"][..]),
         (swa("", "sliding_window_attention"), &["swa.toml", "`window`", "required"]),
         (swa("window = 8\n", "attention"), &["swa.toml", "`window`", "sliding_window_attention"]),
+        (swa("householder_steps = 0\n", "gated_deltaproduct"), &["swa.toml", "`householder_steps`", "at least 1"]),
+        (swa("householder_steps = 2\n", "gated_deltanet"), &["swa.toml", "`householder_steps`", "gated_deltaproduct"]),
+        (swa("layers = [\"gated_deltanet\", \"attn\"]\n", "gated_deltanet"), &["swa.toml", "`layers`", "unknown mixer `attn`"]),
     ] {
         std::fs::write(&model, text).unwrap();
         let out = seqbench(&["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()], &[]);

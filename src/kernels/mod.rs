@@ -30,4 +30,5 @@ pub mod verify;
 
 pub use linear::{
     l2_normalize, reference, run, run_plain, Form, Gate, GateKind, Inputs, Output, Recurrence, DEFAULT_CHUNK,
+    HOUSEHOLDER_STEPS,
 };

@@ -55,7 +55,9 @@ pub fn kernel_case_on(
         Ok(out)
     };
     let delta = kind.delta();
-    let mut k = rng::normal(seed, "k", (b, t, h, dk), 1.0, &dev)?;
+    // DeltaProduct: k, v and β carry n rows per token.
+    let n = kind.householder();
+    let mut k = rng::normal(seed, "k", (b, t * n, h, dk), 1.0, &dev)?;
     let mut q = rng::normal(seed, "q", (b, t, h, dk), 1.0 / (dk as f64).sqrt(), &dev)?;
     if delta {
         k = kernels::l2_normalize(&k, 1e-6)?;
@@ -63,13 +65,13 @@ pub fn kernel_case_on(
     }
     let q = var("q", q)?;
     let k = var("k", k)?;
-    let v = var("v", rng::normal(seed, "v", (b, t, h, dv), 1.0, &dev)?)?;
+    let v = var("v", rng::normal(seed, "v", (b, t * n, h, dv), 1.0, &dev)?)?;
     let gate = match kind.gate() {
         GateKind::Scalar => Gate::Scalar(var("g", rng::uniform(seed, "g", (b, t, h), -0.3, -0.01, &dev)?)?),
         GateKind::Channel => Gate::Channel(var("g", rng::uniform(seed, "g", (b, t, h, dk), -0.3, -0.01, &dev)?)?),
         GateKind::None => Gate::None,
     };
-    let beta = if delta { Some(var("beta", rng::uniform(seed, "beta", (b, t, h), 0.05, 0.95, &dev)?)?) } else { None };
+    let beta = if delta { Some(var("beta", rng::uniform(seed, "beta", (b, t * n, h), 0.05, 1.95, &dev)?)?) } else { None };
     let initial_state =
         if with_state { Some(var("s0", rng::normal(seed, "s0", (b, h, dk, dv), 0.5, &dev)?)?) } else { None };
     let exclusive = kind.exclusive();
@@ -81,7 +83,7 @@ pub fn kernel_case_on(
     } else {
         None
     };
-    Ok(KernelCase { vars, inputs: Inputs { q, k, v, gate, beta, initial_state, exclusive, low_rank } })
+    Ok(KernelCase { vars, inputs: Inputs { q, k, v, gate, beta, initial_state, exclusive, low_rank, householder: n } })
 }
 
 /// Outputs and gradients of one form on one case.

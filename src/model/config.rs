@@ -37,6 +37,8 @@ struct ModelFile {
     /// Sliding-window attention layers: each token attends to its last `window` tokens (itself
     /// included), so the KV cache holds at most `window` tokens. Required by them, refused elsewhere.
     window: Option<usize>,
+    /// Gated DeltaProduct: delta-rule steps per token (n_h, default 2). Refused elsewhere.
+    householder_steps: Option<usize>,
     sizes: BTreeMap<String, SizeTable>,
 }
 
@@ -75,6 +77,9 @@ pub struct ModelConfig {
     /// The sliding-window attention layers' window W (tokens each attends to, itself included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<usize>,
+    /// Gated DeltaProduct's delta-rule steps per token (n_h; absent: 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub householder_steps: Option<usize>,
     /// Where the config came from (`built-in` or a path).
     pub source: String,
 }
@@ -131,6 +136,7 @@ impl ModelConfig {
             n_layers: self.n_layers,
             allow_neg_eigval: self.allow_neg_eigval,
             window: self.window_of(self.layer_kinds()[layer]),
+            householder_steps: self.householder_steps.unwrap_or(crate::kernels::HOUSEHOLDER_STEPS),
         }
     }
 
@@ -317,6 +323,14 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         }
         _ => {}
     }
+    match raw.householder_steps {
+        Some(0) => return Err(field_err(file, "householder_steps", "must be at least 1 (delta-rule steps per token)")),
+        Some(n) if n > 16 => return Err(field_err(file, "householder_steps", format!("is implausibly large ({n} > 16)"))),
+        Some(_) if !kinds.iter().any(|k| k.recurrence() == Some(crate::kernels::Recurrence::GatedDeltaProduct)) => {
+            return Err(field_err(file, "householder_steps", "applies to gated_deltaproduct layers, and this model has none"))
+        }
+        _ => {}
+    }
     if raw.name.trim().is_empty() {
         return Err(field_err(file, "name", "must not be empty"));
     }
@@ -336,6 +350,7 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         layers,
         allow_neg_eigval,
         window: raw.window,
+        householder_steps: raw.householder_steps,
         source: source.to_string(),
     })
 }

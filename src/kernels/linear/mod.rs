@@ -99,6 +99,8 @@ pub enum Recurrence {
     GatedDelta,
     /// Decay per key channel, then the delta rule on the decayed state (KDA).
     ChannelGatedDelta,
+    /// Scalar decay once per token, then [`HOUSEHOLDER_STEPS`] delta-rule steps (Gated DeltaProduct).
+    GatedDeltaProduct,
     /// Decay per key channel, state read before the token's write (RWKV-6).
     ChannelGateExclusive,
     /// Decay per key channel plus a rank-one transition `b a^T` (RWKV-7).
@@ -110,7 +112,7 @@ impl Recurrence {
     pub fn gate(self) -> GateKind {
         match self {
             Recurrence::Plain | Recurrence::Delta => GateKind::None,
-            Recurrence::ScalarGate | Recurrence::GatedDelta => GateKind::Scalar,
+            Recurrence::ScalarGate | Recurrence::GatedDelta | Recurrence::GatedDeltaProduct => GateKind::Scalar,
             Recurrence::ChannelGate
             | Recurrence::ChannelGateExclusive
             | Recurrence::LowRank
@@ -120,7 +122,19 @@ impl Recurrence {
 
     /// True when the delta rule erases before writing (β and unit-norm keys).
     pub fn delta(self) -> bool {
-        matches!(self, Recurrence::Delta | Recurrence::GatedDelta | Recurrence::ChannelGatedDelta)
+        matches!(
+            self,
+            Recurrence::Delta | Recurrence::GatedDelta | Recurrence::ChannelGatedDelta | Recurrence::GatedDeltaProduct
+        )
+    }
+
+    /// Delta-rule steps per token (Householder factors of the transition): 1 but for DeltaProduct.
+    pub fn householder(self) -> usize {
+        if self == Recurrence::GatedDeltaProduct {
+            HOUSEHOLDER_STEPS
+        } else {
+            1
+        }
     }
 
     /// True when token t reads the state before its own write (RWKV-6).
@@ -145,13 +159,14 @@ impl Recurrence {
         !self.low_rank()
     }
 
-    pub const ALL: [Recurrence; 8] = [
+    pub const ALL: [Recurrence; 9] = [
         Recurrence::Plain,
         Recurrence::ScalarGate,
         Recurrence::ChannelGate,
         Recurrence::Delta,
         Recurrence::GatedDelta,
         Recurrence::ChannelGatedDelta,
+        Recurrence::GatedDeltaProduct,
         Recurrence::ChannelGateExclusive,
         Recurrence::LowRank,
     ];
@@ -164,6 +179,7 @@ impl Recurrence {
             Recurrence::Delta => "delta",
             Recurrence::GatedDelta => "gated-delta",
             Recurrence::ChannelGatedDelta => "channel-gated-delta",
+            Recurrence::GatedDeltaProduct => "gated-delta-product",
             Recurrence::ChannelGateExclusive => "channel-gate-exclusive",
             Recurrence::LowRank => "channel-gate-rank-one",
         }
@@ -191,8 +207,13 @@ impl Gate {
     }
 }
 
+/// Delta-rule steps per token of DeltaProduct's recurrence kind (its default n_h).
+pub const HOUSEHOLDER_STEPS: usize = 2;
+
 /// Everything a kernel reads. `q, k: [B, T, H, d_k]`, `v: [B, T, H, d_v]`, `beta: [B, T, H]`,
-/// `initial_state: [B, H, d_k, d_v]`. `q` must already carry its scale.
+/// `initial_state: [B, H, d_k, d_v]`. `q` must already carry its scale. With `householder = n > 1`
+/// (DeltaProduct) k, v and β hold `T·n` rows, token t's steps at rows `t·n .. t·n + n - 1`; the gate
+/// (`T` rows) applies once per token before its steps and `o_t` is read after the last.
 #[derive(Clone, Debug)]
 pub struct Inputs {
     pub q: Tensor,
@@ -208,6 +229,8 @@ pub struct Inputs {
     /// `S_t = (Diag(exp g_t) + b_t a_t^T) S_{t-1} + k_t v_t^T` (RWKV-7's generalised delta rule;
     /// key-major form of the lecture's `S_{t-1}(Diag(w_t) + a_t b_t^T)`). Needs a per-channel gate.
     pub low_rank: Option<(Tensor, Tensor)>,
+    /// Delta-rule steps per token (1: one step, the plain delta rule).
+    pub householder: usize,
 }
 
 /// What a kernel returns: `o: [B, T, H, d_v]` and the final state `[B, H, d_k, d_v]`.
@@ -221,21 +244,76 @@ pub struct Output {
 /// term go to the fused scan ([`scan`]); everything else, and every form under
 /// SEQBENCH_PLAIN_OPS=1, runs as plain candle ops ([`run_plain`]).
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
-    let h = Heads::new(inputs)?;
-    if form == Form::Recurrent && h.low_rank.is_none() && crate::kernels::cpu::serves(&h.q) {
-        return fused(&h);
+    let (inputs, n) = one_step_per_row(inputs)?;
+    let h = Heads::new(&inputs)?;
+    let out = if form == Form::Recurrent && h.low_rank.is_none() && crate::kernels::cpu::serves(&h.q) {
+        fused(&h)?
+    } else {
+        plain(form, &h)?
+    };
+    last_step_of_each_token(out, n)
+}
+
+/// Several delta steps per token (`householder = n`) as a sequence of `T·n` single steps: token t's
+/// query at its last row (zero queries elsewhere), its gate at its first (zero log-decay elsewhere),
+/// so every kernel form runs them unchanged; [`last_step_of_each_token`] keeps the reads that count.
+fn one_step_per_row(x: &Inputs) -> Result<(std::borrow::Cow<'_, Inputs>, usize)> {
+    let n = x.householder.max(1);
+    if n == 1 {
+        return Ok((std::borrow::Cow::Borrowed(x), 1));
     }
-    plain(form, &h)
+    if x.beta.is_none() || x.low_rank.is_some() || x.exclusive {
+        candle_core::bail!("several Householder steps per token need the delta rule (β), and no rank-one term or exclusive read")
+    }
+    let (b, t) = (x.q.dim(0)?, x.q.dim(1)?);
+    if x.k.dim(1)? != t * n {
+        candle_core::bail!("with {n} Householder steps k has {} rows, expected T·n = {}", x.k.dim(1)?, t * n)
+    }
+    // [B, T, H, D] -> [B, T·n, H, D] with the token's row at step `at` of its group, zeros elsewhere.
+    let spread = |m: &Tensor, at: usize| -> Result<Tensor> {
+        let m = m.unsqueeze(2)?; // [B, T, 1, H, D]
+        let zeros = |k: usize| -> Result<Option<Tensor>> {
+            if k == 0 {
+                return Ok(None);
+            }
+            let mut shape = m.dims().to_vec();
+            shape[2] = k;
+            Ok(Some(Tensor::zeros(shape, m.dtype(), m.device())?))
+        };
+        let (before, after) = (zeros(at)?, zeros(n - 1 - at)?);
+        let parts: Vec<&Tensor> = before.iter().chain(std::iter::once(&m)).chain(after.iter()).collect();
+        let out = Tensor::cat(&parts, 2)?;
+        let mut shape = vec![b, t * n];
+        shape.extend_from_slice(&out.dims()[3..]);
+        out.reshape(shape)
+    };
+    let gate = match &x.gate {
+        Gate::None => Gate::None,
+        Gate::Scalar(g) => Gate::Scalar(spread(&g.unsqueeze(3)?, 0)?.squeeze(3)?),
+        Gate::Channel(g) => Gate::Channel(spread(g, 0)?),
+    };
+    Ok((std::borrow::Cow::Owned(Inputs { q: spread(&x.q, n - 1)?, gate, householder: 1, ..x.clone() }), n))
+}
+
+/// The reads after the last step of each token: rows `t·n + n - 1` of `o`.
+fn last_step_of_each_token(out: Output, n: usize) -> Result<Output> {
+    if n == 1 {
+        return Ok(out);
+    }
+    let (b, tn, h, dv) = out.o.dims4()?;
+    let o = out.o.reshape((b, tn / n, n, h, dv))?.narrow(2, n - 1, 1)?.squeeze(2)?.contiguous()?;
+    Ok(Output { o, state: out.state })
 }
 
 /// The recurrent form as the fused CPU scan ([`scan`]), whatever SEQBENCH_PLAIN_OPS says: f32 on the
 /// CPU, every kind of recurrence but the rank-one transition (which has no fused form).
 pub fn run_fused(inputs: &Inputs) -> Result<Output> {
-    let h = Heads::new(inputs)?;
+    let (inputs, n) = one_step_per_row(inputs)?;
+    let h = Heads::new(&inputs)?;
     if h.low_rank.is_some() {
         candle_core::bail!("the rank-one transition has no fused scan")
     }
-    fused(&h)
+    last_step_of_each_token(fused(&h)?, n)
 }
 
 fn fused(h: &Heads) -> Result<Output> {
@@ -245,7 +323,8 @@ fn fused(h: &Heads) -> Result<Output> {
 
 /// Runs the recurrence in the given form with plain candle ops only: the reference of the fused kernels.
 pub fn run_plain(form: Form, inputs: &Inputs) -> Result<Output> {
-    plain(form, &Heads::new(inputs)?)
+    let (inputs, n) = one_step_per_row(inputs)?;
+    last_step_of_each_token(plain(form, &Heads::new(&inputs)?)?, n)
 }
 
 fn plain(form: Form, h: &Heads) -> Result<Output> {

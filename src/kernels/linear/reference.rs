@@ -1,7 +1,7 @@
 //! The oracle: the recurrence written literally, one scalar at a time, in f64.
 //!
-//! `S[i][j] <- exp(g_i) S[i][j]; r_j = Σ_i S[i][j] k_i; S[i][j] += k_i β (v_j - r_j)` (delta rule) or
-//! `S[i][j] += k_i v_j`; then `o_j = Σ_i q_i S[i][j]`. No tensor algebra, so it shares no bug with the
+//! `S[i][j] <- exp(g_i) S[i][j]; r_j = Σ_i S[i][j] k_i; S[i][j] += k_i β (v_j - r_j)` (delta rule,
+//! repeated for each of a token's Householder steps) or `S[i][j] += k_i v_j`; then `o_j = Σ_i q_i S[i][j]`. No tensor algebra, so it shares no bug with the
 //! kernels it checks.
 
 use super::{Gate, Inputs, Output};
@@ -14,6 +14,7 @@ fn flat(t: &Tensor) -> Result<Vec<f64>> {
 /// Runs the recurrence on the CPU in f64; returns f64 tensors shaped like [`super::run`]'s output.
 pub fn run(x: &Inputs) -> Result<Output> {
     let (nb, nt, nh, dk) = x.q.dims4()?;
+    let n = x.householder.max(1);
     let dv = x.v.dim(3)?;
     let (q, k, v) = (flat(&x.q)?, flat(&x.k)?, flat(&x.v)?);
     let (g, per_channel) = match &x.gate {
@@ -35,7 +36,7 @@ pub fn run(x: &Inputs) -> Result<Output> {
             };
             for t in 0..nt {
                 let row = (b * nt + t) * nh + h; // index of (b, t, h)
-                let (qt, kt, vt) = (&q[row * dk..][..dk], &k[row * dk..][..dk], &v[row * dv..][..dv]);
+                let qt = &q[row * dk..][..dk];
                 if x.exclusive {
                     for j in 0..dv {
                         o[row * dv + j] = (0..dk).map(|i| qt[i] * s[i * dv + j]).sum();
@@ -60,18 +61,23 @@ pub fn run(x: &Inputs) -> Result<Output> {
                         *si += ri;
                     }
                 }
-                let write: Vec<f64> = match &beta {
-                    Some(beta) => (0..dv)
-                        .map(|j| {
-                            let recalled: f64 = (0..dk).map(|i| s[i * dv + j] * kt[i]).sum();
-                            beta[row] * (vt[j] - recalled)
-                        })
-                        .collect(),
-                    None => vt.to_vec(),
-                };
-                for i in 0..dk {
-                    for j in 0..dv {
-                        s[i * dv + j] += kt[i] * write[j];
+                // The token's writes: one, or `householder` delta steps on rows t·n .. t·n + n - 1.
+                for step in 0..n {
+                    let krow = ((b * nt + t) * n + step) * nh + h; // index of (b, t·n + step, h)
+                    let (kt, vt) = (&k[krow * dk..][..dk], &v[krow * dv..][..dv]);
+                    let write: Vec<f64> = match &beta {
+                        Some(beta) => (0..dv)
+                            .map(|j| {
+                                let recalled: f64 = (0..dk).map(|i| s[i * dv + j] * kt[i]).sum();
+                                beta[krow] * (vt[j] - recalled)
+                            })
+                            .collect(),
+                        None => vt.to_vec(),
+                    };
+                    for i in 0..dk {
+                        for j in 0..dv {
+                            s[i * dv + j] += kt[i] * write[j];
+                        }
                     }
                 }
                 if !x.exclusive {

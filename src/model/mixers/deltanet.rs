@@ -77,6 +77,7 @@ impl DeltaProjections {
                 initial_state: None,
                 exclusive: false,
                 low_rank: None,
+                householder: 1,
             },
             carry,
         ))

@@ -66,6 +66,7 @@ impl LinearFamily for LinearAttention {
             initial_state: None,
             exclusive: false,
             low_rank: None,
+            householder: 1,
         };
         Ok(Projected { inputs, conv: None, extra: vec![] })
     }

@@ -99,6 +99,7 @@ impl LinearFamily for Mamba2 {
             initial_state: None,
             exclusive: false,
             low_rank: None,
+            householder: 1,
         };
         Ok(Projected { inputs, conv: Some(carry), extra: vec![z, x] })
     }

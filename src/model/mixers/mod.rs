@@ -96,6 +96,7 @@ registry! {
     gated_attention,
     sliding_window_attention,
     kda,
+    gated_deltaproduct,
 }
 
 /// A registered mixer: a handle on its [`Descriptor`], compared and serialised by name and ordered
@@ -237,6 +238,8 @@ pub struct MixerSpec {
     pub allow_neg_eigval: bool,
     /// Sliding-window attention: the tokens each query attends to (see `ModelConfig::window`).
     pub window: Option<usize>,
+    /// Gated DeltaProduct: delta-rule steps per token (see `ModelConfig::householder_steps`).
+    pub householder_steps: usize,
 }
 
 impl MixerSpec {

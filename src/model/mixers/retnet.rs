@@ -67,6 +67,7 @@ impl LinearFamily for RetNet {
             initial_state: None,
             exclusive: false,
             low_rank: None,
+            householder: 1,
         };
         Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
     }

@@ -139,6 +139,7 @@ impl LinearFamily for Rwkv6 {
             initial_state: None,
             exclusive: true,
             low_rank: None,
+            householder: 1,
         };
         Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g.silu()?, bonus] })
     }

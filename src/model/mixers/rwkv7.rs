@@ -114,6 +114,7 @@ impl LinearFamily for Rwkv7 {
             initial_state: None,
             exclusive: false,
             low_rank: Some((kappa.neg()?, (&kappa * rate)?)),
+            householder: 1,
         };
         Ok(Projected { inputs, conv: Some(new_carry), extra: vec![g.silu()?, bonus] })
     }
