@@ -355,3 +355,19 @@ fn bad_suite_input_exits_2_with_one_line() {
     std::fs::write(&suite, text).unwrap();
     assert_user_error(&seqbench(&["run", suite.to_str().unwrap()], &[]), &["window.toml", "`memory.positions`", "64-token window"]);
 }
+
+/// Every shipped suite loads and plans its cells (the full suite with its 2026 contenders and the
+/// hybrid-ratio sweep, one model per share).
+#[test]
+fn shipped_suites_load_and_plan() {
+    use seqbench::results::suite::{Suite, BUILT_IN};
+    for (name, _) in BUILT_IN {
+        let suite = Suite::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!suite.cells().unwrap().is_empty(), "{name}");
+    }
+    let cells = Suite::load("hybrid-ratio").unwrap().cells().unwrap();
+    let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+    assert!(ids.contains(&"mqar_accuracy/gated-deltanet+attention-1of4@tiny/kv_pairs=16"), "{ids:?}");
+    assert!(ids.contains(&"decode_latency/gated-deltanet+attention-4of4@small/position=8192"), "{ids:?}");
+    assert_eq!(cells.len(), 4 * 4, "{ids:?}");
+}
