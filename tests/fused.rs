@@ -48,7 +48,14 @@ fn fused_attention_matches_plain_attention() {
     let dev = Device::Cpu;
     let cases = [(1, 1, None), (63, 63, None), (65, 65, None), (130, 130, None), (1, 77, None), (5, 70, None)];
     // Sliding windows: shorter than a row block, spanning blocks, one key, wider than the keys.
-    let windowed = [(130, 130, Some(7)), (131, 131, Some(70)), (65, 65, Some(1)), (5, 70, Some(9)), (1, 77, Some(13)), (33, 33, Some(99))];
+    let windowed = [
+        (130, 130, Some(7)),
+        (131, 131, Some(70)),
+        (65, 65, Some(1)),
+        (5, 70, Some(9)),
+        (1, 77, Some(13)),
+        (33, 33, Some(99)),
+    ];
     for (tq, tk, window) in cases.into_iter().chain(windowed) {
         let var = |name: &str, t: usize| {
             Var::from_tensor(

@@ -8,12 +8,12 @@ use seqbench::model::data::copy::CopyConfig;
 use seqbench::model::data::mqar::{Layout, MqarConfig};
 use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
 use seqbench::report::verdict;
-use seqbench::results::stats::{separate, Separation, Summary};
-use seqbench::results::{CellResult, Results};
-use std::collections::HashSet;
 use seqbench::results::stats::SamplePlan;
+use seqbench::results::stats::{separate, Separation, Summary};
 use seqbench::results::suite::Suite;
+use seqbench::results::{CellResult, Results};
 use seqbench::results::{CellSpec, Measurement, Settings, Status};
+use std::collections::HashSet;
 
 fn mqar(kv_pairs: usize, seq_len: usize) -> MqarConfig {
     MqarConfig { vocab: 32, seq_len, kv_pairs, train_examples: 50, test_examples: 20, seed: 3, layout: Layout::Random }
@@ -55,7 +55,15 @@ fn mqar_layout_labels_and_seeds() {
 
 #[test]
 fn mqar_zoology_layout_asks_each_key_once_at_power_law_gaps() {
-    let cfg = MqarConfig { vocab: 64, seq_len: 64, kv_pairs: 8, train_examples: 400, test_examples: 50, seed: 1, layout: Layout::Zoology };
+    let cfg = MqarConfig {
+        vocab: 64,
+        seq_len: 64,
+        kv_pairs: 8,
+        train_examples: 400,
+        test_examples: 50,
+        seed: 1,
+        layout: Layout::Zoology,
+    };
     let splits = cfg.generate().unwrap();
     let mut gap_sum = 0usize;
     for ex in [&splits.train, &splits.valid, &splits.test] {
@@ -94,7 +102,8 @@ fn mqar_zoology_layout_asks_each_key_once_at_power_law_gaps() {
 fn held_out_splits_never_repeat_a_training_example() {
     // A small space (3 keys, 8 values) where random draws would collide often.
     for layout in [Layout::Random, Layout::Zoology] {
-        let cfg = MqarConfig { vocab: 8, seq_len: 8, kv_pairs: 2, train_examples: 20, test_examples: 10, seed: 0, layout };
+        let cfg =
+            MqarConfig { vocab: 8, seq_len: 8, kv_pairs: 2, train_examples: 20, test_examples: 10, seed: 0, layout };
         let s = cfg.generate().unwrap();
         let seen: HashSet<&[u32]> = s.train.inputs.iter().map(|x| &x[..4]).collect();
         for ex in [&s.valid, &s.test] {
@@ -102,10 +111,19 @@ fn held_out_splits_never_repeat_a_training_example() {
         }
     }
     // When training covers every possible example, the generator refuses instead of leaking or looping.
-    let full = MqarConfig { vocab: 4, seq_len: 4, kv_pairs: 1, train_examples: 200, test_examples: 5, seed: 0, layout: Layout::Random };
+    let full = MqarConfig {
+        vocab: 4,
+        seq_len: 4,
+        kv_pairs: 1,
+        train_examples: 200,
+        test_examples: 5,
+        seed: 0,
+        layout: Layout::Random,
+    };
     let err = full.generate().expect_err("no unseen example exists").to_string();
     assert!(err.contains("train_examples") && err.contains("unseen"), "{err}");
-    let copy = CopyConfig { alphabet: 3, length: 5, train_examples: 100, test_examples: 20, seed: 0 }.generate().unwrap();
+    let copy =
+        CopyConfig { alphabet: 3, length: 5, train_examples: 100, test_examples: 20, seed: 0 }.generate().unwrap();
     let seen: HashSet<&[u32]> = copy.train.inputs.iter().map(|x| &x[..5]).collect();
     assert!(copy.test.inputs.iter().all(|x| !seen.contains(&x[..5])));
 }
@@ -127,7 +145,14 @@ fn word_problems_label_the_running_product_and_test_beyond_the_training_length()
     assert!((0..6).any(|a| (0..6).any(|b| t[a][b] != t[b][a])), "S3 is not abelian");
     assert_eq!(Group(5).order(), 120);
 
-    let cfg = WordProblemConfig { group: Group::PARITY, train_len: 8, test_len: 20, train_examples: 30, test_examples: 10, seed: 2 };
+    let cfg = WordProblemConfig {
+        group: Group::PARITY,
+        train_len: 8,
+        test_len: 20,
+        train_examples: 30,
+        test_examples: 10,
+        seed: 2,
+    };
     let s = cfg.generate().unwrap();
     assert_eq!((s.train.seq_len, s.valid.seq_len, s.test.seq_len), (8, 8, 20));
     for (ex, len) in [(&s.train, 8), (&s.test, 20)] {
@@ -320,9 +345,15 @@ fn verdicts_rank_only_what_the_seeds_separate() {
     assert!(v.contains("attention@tiny 0.99 [0.98-1.00] > gated-deltanet@tiny"), "{v}");
     assert!(v.contains("deltanet@tiny 0.45 [0.31-0.50] ≈ linear-attention@tiny"), "{v}");
     let held = &v[v.find("and held:").unwrap()..v.find("Not held").unwrap()];
-    assert!(held.contains("gated-deltanet@tiny > linear-attention@tiny") && held.contains("attention@tiny > deltanet@tiny"), "{v}");
+    assert!(
+        held.contains("gated-deltanet@tiny > linear-attention@tiny") && held.contains("attention@tiny > deltanet@tiny"),
+        "{v}"
+    );
     let unsure = &v[v.find("Not separable:").unwrap()..];
-    assert!(unsure.contains("deltanet@tiny > linear-attention@tiny") && !unsure.contains("gated-deltanet@tiny > linear"), "{v}");
+    assert!(
+        unsure.contains("deltanet@tiny > linear-attention@tiny") && !unsure.contains("gated-deltanet@tiny > linear"),
+        "{v}"
+    );
     // The other way beyond the seeds is said so; one seed ranks nothing.
     let r = with_cells(vec![(mq, "attention", 8, vec![0.2, 0.25]), (mq, "linear-attention", 8, vec![0.5, 0.6])]);
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
@@ -332,8 +363,8 @@ fn verdicts_rank_only_what_the_seeds_separate() {
     assert!(v.contains("nothing is ranked") && v.contains(" ≈ ") && !v.contains("and held: attention"), "{v}");
     // State tracking: negative eigenvalues against the plain delta rule.
     let p = Measurement::ParityAccuracy;
-    let r = with_cells(vec![(p, "deltanet-negeig", 64, vec![0.9, 0.95, 1.0]), (p, "deltanet", 64, vec![0.5, 0.52, 0.55])]);
+    let r =
+        with_cells(vec![(p, "deltanet-negeig", 64, vec![0.9, 0.95, 1.0]), (p, "deltanet", 64, vec![0.5, 0.52, 0.55])]);
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Parity")).unwrap();
     assert!(v.contains("held: deltanet-negeig@tiny > deltanet@tiny"), "{v}");
 }
-

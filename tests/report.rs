@@ -80,7 +80,10 @@ fn report_draws_every_chart_with_its_series_and_labels() {
     let tracking = parse_svg(&dir.join("state_tracking.svg"));
     for m in ["parity_accuracy", "word_problem_accuracy"] {
         for label in labels(&results, m) {
-            assert!(tracking.texts.iter().any(|t| t.starts_with(&format!("{label} ("))), "state_tracking.svg lacks {label}");
+            assert!(
+                tracking.texts.iter().any(|t| t.starts_with(&format!("{label} ("))),
+                "state_tracking.svg lacks {label}"
+            );
         }
     }
     assert!(tracking.texts.iter().any(|t| t == "accuracy beyond the training length"), "{:?}", tracking.texts);

@@ -204,13 +204,24 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     assert_eq!(names, ["deltanet+attention-0of2", "deltanet+attention-1of2", "deltanet+attention-2of2"]);
     let bytes: Vec<f64> = shares.iter().map(|s| s["state_bytes"].as_f64().unwrap()).collect();
     assert!(bytes[0] < bytes[1] && bytes[1] < bytes[2], "{bytes:?}");
-    assert!(shares.iter().all(|s| s["mqar"].is_array() && s["decode_seconds"].as_f64().unwrap() > 0.0 && s["train_tokens_per_sec"].as_f64().unwrap() > 0.0));
-    assert_eq!(cell(&r, "memory/deltanet+attention-1of2@tiny/position=300")["model"]["layers"], serde_json::json!(["deltanet", "attention"]));
-    assert!(r["cells"].as_array().unwrap().iter().all(|c| c["id"] != "memory/deltanet+attention-1of2@tiny/position=100"));
+    assert!(shares.iter().all(|s| s["mqar"].is_array()
+        && s["decode_seconds"].as_f64().unwrap() > 0.0
+        && s["train_tokens_per_sec"].as_f64().unwrap() > 0.0));
+    assert_eq!(
+        cell(&r, "memory/deltanet+attention-1of2@tiny/position=300")["model"]["layers"],
+        serde_json::json!(["deltanet", "attention"])
+    );
+    assert!(r["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["id"] != "memory/deltanet+attention-1of2@tiny/position=100"));
     assert!(md.contains("How much attention does a hybrid need?"));
     assert!(dir.join("r1/hybrid_ratio.svg").exists());
     // The sliding window: the cache stops growing at W = 32 tokens.
-    let held = |p: usize| cell(&r, &format!("memory/sliding-window-attention@tiny/position={p}"))["summary"]["median"].as_f64().unwrap();
+    let held = |p: usize| {
+        cell(&r, &format!("memory/sliding-window-attention@tiny/position={p}"))["summary"]["median"].as_f64().unwrap()
+    };
     assert_eq!(held(100), held(300));
     assert_eq!(held(16) * 2.0, held(100));
 }
@@ -303,7 +314,11 @@ fn bad_suite_input_exits_2_with_one_line() {
     assert_user_error(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), &["mem_budget"]);
     // The quality protocol's fields: each bad value names the file and the field, in one line.
     let cases: [(&str, &str, &[&str]); 14] = [
-        ("attention_layers = [0, 1, 2]", "attention_layers = [0, 3]", &["`hybrid_ratio.attention_layers`", "spread evenly"]),
+        (
+            "attention_layers = [0, 1, 2]",
+            "attention_layers = [0, 3]",
+            &["`hybrid_ratio.attention_layers`", "spread evenly"],
+        ),
         ("recurrent = \"deltanet\"", "recurrent = \"attention\"", &["`hybrid_ratio.recurrent`", "non-attention"]),
         ("kv_pairs = [2]", "kv_pairs = []", &["`mqar.kv_pairs`"]),
         ("kv_pairs = [2]", "kv_pairs = [5]", &["`mqar.kv_pairs`", "do not fit in seq_len 16"]),
@@ -329,7 +344,10 @@ fn bad_suite_input_exits_2_with_one_line() {
     let model = dir.join("gla-neg.toml");
     std::fs::write(&model, "name = \"g\"\nmixer = \"gla\"\nallow_neg_eigval = true\n[sizes.tiny]\nd_model = 32\nn_layers = 2\nhead_dim = 8\n").unwrap();
     assert_user_error(
-        &seqbench(&["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()], &[]),
+        &seqbench(
+            &["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()],
+            &[],
+        ),
         &["gla-neg.toml", "`allow_neg_eigval`", "delta-rule"],
     );
     // The sliding window: positive, required by sliding_window_attention, refused elsewhere, and
@@ -343,17 +361,29 @@ fn bad_suite_input_exits_2_with_one_line() {
         (swa("window = 8\n", "attention"), &["swa.toml", "`window`", "sliding_window_attention"]),
         (swa("householder_steps = 0\n", "gated_deltaproduct"), &["swa.toml", "`householder_steps`", "at least 1"]),
         (swa("householder_steps = 2\n", "gated_deltanet"), &["swa.toml", "`householder_steps`", "gated_deltaproduct"]),
-        (swa("layers = [\"gated_deltanet\", \"attn\"]\n", "gated_deltanet"), &["swa.toml", "`layers`", "unknown mixer `attn`"]),
+        (
+            swa("layers = [\"gated_deltanet\", \"attn\"]\n", "gated_deltanet"),
+            &["swa.toml", "`layers`", "unknown mixer `attn`"],
+        ),
     ] {
         std::fs::write(&model, text).unwrap();
-        let out = seqbench(&["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()], &[]);
+        let out = seqbench(
+            &["memory", "--models", model.to_str().unwrap(), "--size", "tiny", "--out", dir.to_str().unwrap()],
+            &[],
+        );
         assert_user_error(&out, needles);
     }
     std::fs::write(&model, swa("window = 64\n", "sliding_window_attention")).unwrap();
     let suite = dir.join("window.toml");
-    let text = format!("name = \"w\"\nmodels = [{:?}]\nsize = \"tiny\"\n[memory]\npositions = [16, 64]\n", model.to_str().unwrap());
+    let text = format!(
+        "name = \"w\"\nmodels = [{:?}]\nsize = \"tiny\"\n[memory]\npositions = [16, 64]\n",
+        model.to_str().unwrap()
+    );
     std::fs::write(&suite, text).unwrap();
-    assert_user_error(&seqbench(&["run", suite.to_str().unwrap()], &[]), &["window.toml", "`memory.positions`", "64-token window"]);
+    assert_user_error(
+        &seqbench(&["run", suite.to_str().unwrap()], &[]),
+        &["window.toml", "`memory.positions`", "64-token window"],
+    );
 }
 
 /// Every shipped suite loads and plans its cells (the full suite with its 2026 contenders and the

@@ -71,7 +71,8 @@ pub fn kernel_case_on(
         GateKind::Channel => Gate::Channel(var("g", rng::uniform(seed, "g", (b, t, h, dk), -0.3, -0.01, &dev)?)?),
         GateKind::None => Gate::None,
     };
-    let beta = if delta { Some(var("beta", rng::uniform(seed, "beta", (b, t * n, h), 0.05, 1.95, &dev)?)?) } else { None };
+    let beta =
+        if delta { Some(var("beta", rng::uniform(seed, "beta", (b, t * n, h), 0.05, 1.95, &dev)?)?) } else { None };
     let initial_state =
         if with_state { Some(var("s0", rng::normal(seed, "s0", (b, h, dk, dv), 0.5, &dev)?)?) } else { None };
     let exclusive = kind.exclusive();

@@ -226,7 +226,8 @@ pub fn measure_mqar(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Ou
     };
     let layout = s.layout.as_deref().map(Layout::parse).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
     let (vocab, seq_len) = (required(s.vocab, "vocab")?, required(s.seq_len, "seq_len")?);
-    let (train_examples, test_examples) = (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
+    let (train_examples, test_examples) =
+        (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
     supervised(model, spec, |seed| {
         Ok(MqarConfig { vocab, seq_len, kv_pairs, train_examples, test_examples, seed, layout }.generate()?)
     })
@@ -236,7 +237,8 @@ pub fn measure_mqar(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Ou
 pub fn measure_copy(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
     let s = &spec.settings;
     let alphabet = required(s.vocab, "vocab")?;
-    let (train_examples, test_examples) = (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
+    let (train_examples, test_examples) =
+        (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
     supervised(model, spec, |seed| {
         Ok(CopyConfig { alphabet, length: spec.value, train_examples, test_examples, seed }.generate()?)
     })
@@ -251,7 +253,8 @@ pub fn measure_word_problem(model: &LanguageModel, spec: &CellSpec) -> anyhow::R
         _ => Group::parse(s.group.as_deref().unwrap_or("s3")).map_err(anyhow::Error::msg)?,
     };
     let train_len = required(s.train_len, "train_len")?;
-    let (train_examples, test_examples) = (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
+    let (train_examples, test_examples) =
+        (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
     supervised(model, spec, |seed| {
         Ok(WordProblemConfig { group, train_len, test_len: spec.value, train_examples, test_examples, seed }
             .generate()?)

@@ -325,9 +325,15 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     }
     match raw.householder_steps {
         Some(0) => return Err(field_err(file, "householder_steps", "must be at least 1 (delta-rule steps per token)")),
-        Some(n) if n > 16 => return Err(field_err(file, "householder_steps", format!("is implausibly large ({n} > 16)"))),
+        Some(n) if n > 16 => {
+            return Err(field_err(file, "householder_steps", format!("is implausibly large ({n} > 16)")))
+        }
         Some(_) if !kinds.iter().any(|k| k.recurrence() == Some(crate::kernels::Recurrence::GatedDeltaProduct)) => {
-            return Err(field_err(file, "householder_steps", "applies to gated_deltaproduct layers, and this model has none"))
+            return Err(field_err(
+                file,
+                "householder_steps",
+                "applies to gated_deltaproduct layers, and this model has none",
+            ))
         }
         _ => {}
     }

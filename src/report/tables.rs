@@ -214,8 +214,11 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         out.extend(grid(r, title, cols));
     }
     if let Some(c) = r.of(Measurement::CopyAccuracy).next() {
-        let title =
-            format!("Copy test accuracy vs length (alphabet {}; {})", c.spec.settings.vocab.unwrap_or(0), protocol_text(r, c));
+        let title = format!(
+            "Copy test accuracy vs length (alphabet {}; {})",
+            c.spec.settings.vocab.unwrap_or(0),
+            protocol_text(r, c)
+        );
         let cols = values(r, Measurement::CopyAccuracy)
             .into_iter()
             .map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v))
@@ -348,7 +351,9 @@ pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
     if shares.is_empty() {
         return None;
     }
-    let at = |m: Measurement| r.of(m).filter(|c| shares.iter().any(|s| s.model == c.spec.model.name)).map(|c| c.spec.value).max();
+    let at = |m: Measurement| {
+        r.of(m).filter(|c| shares.iter().any(|s| s.model == c.spec.model.name)).map(|c| c.spec.value).max()
+    };
     let header = vec![
         "model".to_string(),
         "attention layers".into(),
@@ -375,7 +380,11 @@ pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
             ]
         })
         .collect();
-    Some(Grid { title: "How much attention does a hybrid need? (one model per share of attention layers)".into(), header, rows })
+    Some(Grid {
+        title: "How much attention does a hybrid need? (one model per share of attention layers)".into(),
+        header,
+        rows,
+    })
 }
 
 /// `+12.3%`.

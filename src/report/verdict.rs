@@ -70,7 +70,9 @@ fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
             (!seeds.is_empty()).then(|| Scored { median: median(&seeds), label, kind, neg_eigval, seeds })
         })
         .collect();
-    out.sort_by(|a, b| if m.higher_is_better() { b.median.total_cmp(&a.median) } else { a.median.total_cmp(&b.median) });
+    out.sort_by(
+        |a, b| if m.higher_is_better() { b.median.total_cmp(&a.median) } else { a.median.total_cmp(&b.median) },
+    );
     out
 }
 

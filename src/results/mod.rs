@@ -6,9 +6,9 @@
 pub mod cell;
 pub mod compare;
 pub mod environment;
+pub mod hybrid_ratio;
 pub mod kernels;
 pub mod merge;
-pub mod hybrid_ratio;
 pub mod scorecard;
 pub mod shard;
 pub mod stats;

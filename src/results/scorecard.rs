@@ -67,7 +67,10 @@ impl Scorecard {
             r.of(m).filter(ok).filter(|c| c.spec.model.name == name && c.spec.value == value).collect()
         };
         let best = |m: Measurement, name: &str, value: usize| {
-            cells(m, name, value).iter().filter_map(|c| c.median()).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+            cells(m, name, value)
+                .iter()
+                .filter_map(|c| c.median())
+                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
         };
         let train_t = values(r, Measurement::TrainThroughput).last().copied();
         let attention = r

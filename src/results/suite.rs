@@ -80,7 +80,8 @@ impl HybridRatioSection {
             .attention_layers
             .iter()
             .map(|&k| {
-                let layers = (0..n).map(|i| if k > 0 && (i + 1) % (n / k) == 0 { attn.mixer } else { rec.mixer }).collect();
+                let layers =
+                    (0..n).map(|i| if k > 0 && (i + 1) % (n / k) == 0 { attn.mixer } else { rec.mixer }).collect();
                 ModelConfig {
                     name: format!("{}+{}-{k}of{n}", rec.name, attn.name),
                     description: format!("{} with {k} of its {n} layers {}", rec.name, attn.mixer.name()),
@@ -569,7 +570,10 @@ impl Suite {
             t.training(name).validate(&err)?;
             let group = match (&t.group, name) {
                 (Some(_), "parity") => {
-                    return Err(err("parity.group", "parity is the word problem of S2; use [word_problem] for other groups".into()))
+                    return Err(err(
+                        "parity.group",
+                        "parity is the word problem of S2; use [word_problem] for other groups".into(),
+                    ))
                 }
                 (Some(g), _) => {
                     crate::model::data::state_tracking::Group::parse(g).map_err(|m| err("word_problem.group", m))?
@@ -629,7 +633,8 @@ impl Suite {
         over: &Option<Vec<String>>,
         size: Option<&str>,
     ) -> Result<Vec<(ModelConfig, bool)>, UserError> {
-        let mut out: Vec<(ModelConfig, bool)> = self.models_sized(over, size)?.into_iter().map(|m| (m, false)).collect();
+        let mut out: Vec<(ModelConfig, bool)> =
+            self.models_sized(over, size)?.into_iter().map(|m| (m, false)).collect();
         if let Some(h) = &self.hybrid_ratio {
             out.extend(h.models(size.unwrap_or(&self.size))?.into_iter().map(|m| (m, true)));
         }

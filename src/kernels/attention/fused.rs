@@ -75,7 +75,16 @@ impl Dims {
 /// Fills `s` (`rows x n` row-major) with the softmax probabilities of query rows `r0..r0+rows` over
 /// keys `k0..k0+n` (`k` starts at key `k0`), masked causally and by the window.
 #[allow(clippy::too_many_arguments)]
-fn probabilities(dims: Dims, scale: f32, q: &[f32], k: &[f32], r0: usize, rows: usize, (k0, n): (usize, usize), s: &mut [f32]) {
+fn probabilities(
+    dims: Dims,
+    scale: f32,
+    q: &[f32],
+    k: &[f32],
+    r0: usize,
+    rows: usize,
+    (k0, n): (usize, usize),
+    s: &mut [f32],
+) {
     let d = dims.d;
     // S = scale · Q_blk K[k0..k0+n]^T
     gemm(rows, n, d, s, n, &q[r0 * d..], d, 1, k, 1, d, false, scale);

@@ -263,7 +263,9 @@ fn one_step_per_row(x: &Inputs) -> Result<(std::borrow::Cow<'_, Inputs>, usize)>
         return Ok((std::borrow::Cow::Borrowed(x), 1));
     }
     if x.beta.is_none() || x.low_rank.is_some() || x.exclusive {
-        candle_core::bail!("several Householder steps per token need the delta rule (β), and no rank-one term or exclusive read")
+        candle_core::bail!(
+            "several Householder steps per token need the delta rule (β), and no rank-one term or exclusive read"
+        )
     }
     let (b, t) = (x.q.dim(0)?, x.q.dim(1)?);
     if x.k.dim(1)? != t * n {

@@ -194,4 +194,3 @@ fn power_law_gaps(r: &mut ChaCha8Rng, space: usize, n: usize) -> Vec<usize> {
     }
     out
 }
-

@@ -61,9 +61,7 @@ impl Group {
     pub fn product_table(self) -> Vec<Vec<usize>> {
         let el = self.elements();
         let index = |p: &Vec<u8>| el.iter().position(|e| e == p).expect("closed under composition");
-        el.iter()
-            .map(|a| el.iter().map(|b| index(&a.iter().map(|&i| b[i as usize]).collect())).collect())
-            .collect()
+        el.iter().map(|a| el.iter().map(|b| index(&a.iter().map(|&i| b[i as usize]).collect())).collect()).collect()
     }
 
     pub fn order(self) -> usize {

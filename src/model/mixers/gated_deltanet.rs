@@ -22,11 +22,36 @@ pub const MIXER: Descriptor = Descriptor {
     build: |spec, p, gain| Ok(super::linear::boxed(GatedDeltaNet::new(spec, p, gain)?, p.device())),
 };
 
-pub struct GatedDeltaNet {
-    proj: DeltaProjections,
-    decay: Linear,
+/// The data-dependent decay Gated DeltaNet, KDA and DeltaProduct share (Mamba-2's):
+/// `log α = -exp(A_log) softplus(pre + dt_bias)`, `pre` a projection of x with one value per head
+/// (`channels = 1`) or per key channel; `A_log` per head, `dt_bias` per value of `pre`.
+pub(crate) struct Decay {
     a_log: Tensor,
     dt_bias: Tensor,
+}
+
+impl Decay {
+    pub fn new(p: &Params, heads: usize, channels: usize) -> Result<Self> {
+        let a_log = if channels == 1 { p.uniform("a_log", heads, 1f64.ln(), 16f64.ln())? } else { p.uniform("a_log", (heads, 1), 1f64.ln(), 16f64.ln())? };
+        Ok(Decay { a_log, dt_bias: p.uniform("dt_bias", heads * channels, -4.0, -2.0)? })
+    }
+
+    /// `pre: [B, T, H]` (or `[B, T, H, d_k]` split by the caller) -> log α, same shape.
+    pub fn log_alpha(&self, pre: &Tensor) -> Result<Tensor> {
+        softplus(&pre.broadcast_add(&self.dt_bias)?)?.broadcast_mul(&self.a_log.exp()?.neg()?)
+    }
+
+    /// Per key channel: `pre: [B, T, H·d_k]` -> `[B, T, H, d_k]`.
+    pub fn log_alpha_channels(&self, pre: &Tensor, heads: usize) -> Result<Tensor> {
+        let rate = crate::model::nn::split_heads(&softplus(&pre.broadcast_add(&self.dt_bias)?)?, heads)?;
+        rate.broadcast_mul(&self.a_log.exp()?.neg()?)
+    }
+}
+
+pub struct GatedDeltaNet {
+    proj: DeltaProjections,
+    decay_proj: Linear,
+    decay: Decay,
     out: HeadOutput,
 }
 
@@ -35,9 +60,8 @@ impl GatedDeltaNet {
         let (h, d) = (spec.heads(), spec.head_dim);
         Ok(GatedDeltaNet {
             proj: DeltaProjections::new(spec, p)?,
-            decay: Linear::new(p, "decay", spec.d_model, h, false, 1.0)?,
-            a_log: p.uniform("a_log", h, 1f64.ln(), 16f64.ln())?,
-            dt_bias: p.uniform("dt_bias", h, -4.0, -2.0)?,
+            decay_proj: Linear::new(p, "decay", spec.d_model, h, false, 1.0)?,
+            decay: Decay::new(p, h, 1)?,
             out: HeadOutput::new(p, spec.d_model, h, d, true, out_gain)?,
         })
     }
@@ -54,8 +78,7 @@ impl LinearFamily for GatedDeltaNet {
 
     fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
         let (mut inputs, carry) = self.proj.project(x, conv)?;
-        let rate = softplus(&self.decay.forward(x)?.broadcast_add(&self.dt_bias)?)?;
-        inputs.gate = Gate::Scalar(rate.broadcast_mul(&self.a_log.exp()?.neg()?)?);
+        inputs.gate = Gate::Scalar(self.decay.log_alpha(&self.decay_proj.forward(x)?)?);
         Ok(Projected { inputs, conv: Some(carry), extra: self.out.from_input(x)? })
     }
 

@@ -11,7 +11,8 @@
 
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec};
-use crate::kernels::activation::{sigmoid, softplus};
+use super::gated_deltanet::Decay;
+use crate::kernels::activation::sigmoid;
 use crate::kernels::{l2_normalize, Gate, Inputs, Recurrence};
 use crate::model::nn::{split_heads, Linear, Params, ShortConv};
 use candle_core::{Result, Tensor};
@@ -36,9 +37,8 @@ pub struct GatedDeltaProduct {
     qkv: Linear,
     conv: ShortConv,
     beta: Linear,
-    decay: Linear,
-    a_log: Tensor,
-    dt_bias: Tensor,
+    decay_proj: Linear,
+    decay: Decay,
     out: HeadOutput,
 }
 
@@ -53,9 +53,8 @@ impl GatedDeltaProduct {
             qkv: Linear::new(p, "qkv", spec.d_model, width, false, 1.0)?,
             conv: ShortConv::new(p, "conv", width, spec.conv_size)?,
             beta: Linear::new(p, "beta", spec.d_model, n * h, true, 1.0)?,
-            decay: Linear::new(p, "decay", spec.d_model, h, false, 1.0)?,
-            a_log: p.uniform("a_log", h, 1f64.ln(), 16f64.ln())?,
-            dt_bias: p.uniform("dt_bias", h, -4.0, -2.0)?,
+            decay_proj: Linear::new(p, "decay", spec.d_model, h, false, 1.0)?,
+            decay: Decay::new(p, h, 1)?,
             out: HeadOutput::new(p, spec.d_model, h, d, true, out_gain)?,
         })
     }
@@ -81,12 +80,11 @@ impl LinearFamily for GatedDeltaProduct {
         let k = l2_normalize(&steps(h * d)?, 1e-6)?;
         let v = steps((1 + n) * h * d)?;
         let beta = (sigmoid(&self.beta.forward(x)?)? * 2.0)?.reshape((b, t * n, h))?;
-        let rate = softplus(&self.decay.forward(x)?.broadcast_add(&self.dt_bias)?)?;
         let inputs = Inputs {
             q,
             k,
             v,
-            gate: Gate::Scalar(rate.broadcast_mul(&self.a_log.exp()?.neg()?)?),
+            gate: Gate::Scalar(self.decay.log_alpha(&self.decay_proj.forward(x)?)?),
             beta: Some(beta),
             initial_state: None,
             exclusive: false,

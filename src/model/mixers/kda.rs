@@ -8,11 +8,11 @@
 //! `W_o (RMSNorm(o) ⊙ σ(W_up' W_down' x))` per head, a low-rank sigmoid gate.
 
 use super::deltanet::DeltaProjections;
+use super::gated_deltanet::Decay;
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec};
-use crate::kernels::activation::softplus;
 use crate::kernels::{Gate, Recurrence};
-use crate::model::nn::{split_heads, Linear, Params};
+use crate::model::nn::{Linear, Params};
 use candle_core::{Result, Tensor};
 
 /// KDA in the registry.
@@ -34,8 +34,7 @@ pub struct Kda {
     proj: DeltaProjections,
     decay_down: Linear,
     decay_up: Linear,
-    a_log: Tensor,
-    dt_bias: Tensor,
+    decay: Decay,
     out: HeadOutput,
 }
 
@@ -46,8 +45,7 @@ impl Kda {
             proj: DeltaProjections::new(spec, p)?,
             decay_down: Linear::new(p, "decay_down", spec.d_model, RANK, false, 1.0)?,
             decay_up: Linear::new(p, "decay_up", RANK, h * d, false, 1.0)?,
-            a_log: p.uniform("a_log", (h, 1), 1f64.ln(), 16f64.ln())?,
-            dt_bias: p.uniform("dt_bias", h * d, -4.0, -2.0)?,
+            decay: Decay::new(p, h, d)?,
             out: HeadOutput::low_rank_sigmoid(p, spec.d_model, h, d, RANK, out_gain)?,
         })
     }
@@ -64,9 +62,8 @@ impl LinearFamily for Kda {
 
     fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
         let (mut inputs, carry) = self.proj.project(x, conv)?;
-        let pre = self.decay_up.forward(&self.decay_down.forward(x)?)?.broadcast_add(&self.dt_bias)?;
-        let rate = split_heads(&softplus(&pre)?, self.proj.heads)?; // [B, T, H, d_k]
-        inputs.gate = Gate::Channel(rate.broadcast_mul(&self.a_log.exp()?.neg()?)?);
+        let pre = self.decay_up.forward(&self.decay_down.forward(x)?)?;
+        inputs.gate = Gate::Channel(self.decay.log_alpha_channels(&pre, self.proj.heads)?);
         Ok(Projected { inputs, conv: Some(carry), extra: self.out.from_input(x)? })
     }
 

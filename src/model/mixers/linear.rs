@@ -126,9 +126,20 @@ impl HeadOutput {
         Self::with_gate(p, heads * d_v, d_v, d_model, gate, out_gain)
     }
 
-    fn with_gate(p: &crate::model::nn::Params, width: usize, d_v: usize, d_model: usize, gate: OutputGate, out_gain: f64) -> Result<Self> {
+    fn with_gate(
+        p: &crate::model::nn::Params,
+        width: usize,
+        d_v: usize,
+        d_model: usize,
+        gate: OutputGate,
+        out_gain: f64,
+    ) -> Result<Self> {
         use crate::model::nn::{Linear, RmsNorm};
-        Ok(HeadOutput { norm: RmsNorm::new(p, "norm", d_v)?, gate, out: Linear::new(p, "out", width, d_model, false, out_gain)? })
+        Ok(HeadOutput {
+            norm: RmsNorm::new(p, "norm", d_v)?,
+            gate,
+            out: Linear::new(p, "out", width, d_model, false, out_gain)?,
+        })
     }
 
     /// What [`HeadOutput::forward`] needs from the mixer's input (the gate, activated, if gated).

@@ -231,7 +231,9 @@ fn hybrid_ratio(r: &Results) -> Option<Chart> {
     let shares = &r.derived.hybrid_ratio;
     let points: Vec<(String, f64, f64)> = shares
         .iter()
-        .filter_map(|s| Some((format!("{} of {} attention", s.attention_layers, s.n_layers), s.decode_seconds?, s.mqar?[0])))
+        .filter_map(|s| {
+            Some((format!("{} of {} attention", s.attention_layers, s.n_layers), s.decode_seconds?, s.mqar?[0]))
+        })
         .collect();
     if points.len() < 2 {
         return None;
@@ -251,7 +253,12 @@ fn hybrid_ratio(r: &Results) -> Option<Chart> {
     single(
         "hybrid_ratio.svg",
         "Recall against decode cost, per share of attention layers",
-        panel("", axis("decode step at the longest position (median)", Scale::Log, Unit::Seconds), accuracy_axis(), series),
+        panel(
+            "",
+            axis("decode step at the longest position (median)", Scale::Log, Unit::Seconds),
+            accuracy_axis(),
+            series,
+        ),
     )
 }
 
@@ -285,7 +292,10 @@ fn state_tracking(r: &Results) -> Option<Chart> {
         };
         let mut p = panel(
             format!("{task}: trained on {} tokens, tested on {longest}", first.spec.settings.train_len.unwrap_or(0)),
-            Axis { range: Some((0.0, 1.05)), ..axis("accuracy beyond the training length", Scale::Linear, Unit::Plain) },
+            Axis {
+                range: Some((0.0, 1.05)),
+                ..axis("accuracy beyond the training length", Scale::Linear, Unit::Plain)
+            },
             Axis { label: String::new(), scale: Scale::Linear, unit: Unit::Plain, range: Some((-1.0, n)) },
             series,
         );
@@ -366,7 +376,9 @@ fn accuracy_vs_state(r: &Results) -> Option<Chart> {
     // The width sweep's task at the pairs grid's own width is the grid's cell at those pairs: a point too.
     let width_pairs = r.of(Measurement::MqarWidth).find_map(|c| c.spec.settings.kv_pairs);
     let grid_point = |c: &CellResult| {
-        m == Measurement::MqarWidth && c.spec.measurement == Measurement::MqarAccuracy && Some(c.spec.value) == width_pairs
+        m == Measurement::MqarWidth
+            && c.spec.measurement == Measurement::MqarAccuracy
+            && Some(c.spec.value) == width_pairs
     };
     let mut series: Vec<Series> = Vec::new();
     let candidates = r.of(m).chain(r.of(Measurement::MqarAccuracy).filter(|c| grid_point(c)));
