@@ -401,3 +401,41 @@ fn shipped_suites_load_and_plan() {
     assert!(ids.contains(&"decode_latency/gated-deltanet+attention-4of4@small/position=8192"), "{ids:?}");
     assert_eq!(cells.len(), 4 * 4, "{ids:?}");
 }
+
+/// A `run` killed by a plain SIGTERM (only the parent gets it) takes its cell's child with it: the
+/// child notices its parent is gone and stops within a second instead of holding a core.
+#[test]
+fn a_killed_run_leaves_no_cell_running() {
+    let dir = temp_dir("orphan");
+    let suite = dir.join("long.toml");
+    let text = "name = \"long\"\nmodels = [\"gated-deltanet\"]\nsize = \"tiny\"\n[lm]\nsteps = 100000\nseq_len = 64\nbatch = 8\n";
+    std::fs::write(&suite, text).unwrap();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_seqbench"))
+        .args(["run", suite.to_str().unwrap(), "--out", dir.to_str().unwrap(), "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let children = |pid: u32| -> Vec<u32> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        text.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+    };
+    let start = std::time::Instant::now();
+    let cell = loop {
+        if let Some(c) = children(run.id()).first().copied() {
+            break c;
+        }
+        assert!(start.elapsed().as_secs() < 60, "no cell started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let killed = std::process::Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let _ = run.wait();
+    let gone = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{cell}/stat")).exists()
+        && !std::fs::read_to_string(format!("/proc/{cell}/stat")).unwrap_or_default().contains(") Z ")
+    {
+        assert!(gone.elapsed().as_secs() < 5, "the cell {cell} outlived its run");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

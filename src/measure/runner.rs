@@ -192,6 +192,19 @@ fn side_by_side_cells(
     })
 }
 
+/// A cell's child stops when the `run` that started it is gone (killed with SIGTERM, say: Ctrl-C
+/// reaches the whole process group, a plain `kill` only the parent): nobody would read its result,
+/// and it would hold cores a new run measures on.
+fn exit_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if std::os::unix::process::parent_id() != parent {
+            std::process::exit(130);
+        }
+    });
+}
+
 /// Runs one cell in a child process; any failure becomes a failed cell.
 pub(crate) fn run_child(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> CellResult {
     let start = Instant::now();
@@ -269,6 +282,7 @@ pub(crate) fn run_child(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Cell
 
 /// The child side: read a cell from stdin, run it, print its result as JSON.
 pub fn serve_cell() -> anyhow::Result<()> {
+    exit_with_parent();
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let spec: CellSpec = serde_json::from_str(&input).map_err(|e| usage(format!("cell: malformed spec: {e}")))?;
