@@ -21,7 +21,7 @@ use candle_core::{Result, Tensor};
 pub const MIXER: Descriptor = Descriptor {
     name: "gated_deltaproduct",
     family: Family::Linear,
-    update: "S_t = S_{t-1} α_t Π_j (I - β_{t,j} k_{t,j} k_{t,j}^T) + Σ_j (…) β_{t,j} v_{t,j} k_{t,j}^T, n_h = 2",
+    update: "S ← α_t S_{t-1}; for j = 1..n_h: S ← S (I - β_{t,j} k_{t,j} k_{t,j}^T) + β_{t,j} v_{t,j} k_{t,j}^T; S_t = S",
     recurrence: Some(Recurrence::GatedDeltaProduct),
     beats: &["linear_attention", "retnet"],
     validate: super::any_sizes,
