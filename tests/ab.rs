@@ -104,7 +104,10 @@ fn ab_side() -> &'static Value {
         let _turn = one_at_a_time();
         let (src, suite) = setup("rounds-src");
         let out = ab(&src, &suite, "src", &[], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Only the measured side is needed here: a complete run, whatever the gate said of it (on a
+        // loaded machine an A/A run may see one cell's rounds disagree: exit 1, not a failure here).
+        let code = out.status.code();
+        assert!(matches!(code, Some(0 | 1)), "{code:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         read(&src.join("src/baseline/results.json"))
     })
 }
