@@ -120,3 +120,26 @@ fn report_rejects_what_is_not_a_run() {
     std::fs::write(dir.join("results.json"), "{}").unwrap();
     assert_user_error(&seqbench(&["report", dir.to_str().unwrap()]), &["not a seqbench results file"]);
 }
+
+/// The committed hybrid-ratio run: its chart has one point per share on the decode-cost axis, its
+/// table one row per share, and the state grows with the share of attention layers.
+#[test]
+fn the_hybrid_ratio_reference_draws_recall_against_decode_cost() {
+    let dir = temp_dir("report", "hybrid-ratio");
+    std::fs::copy(repo("results/hybrid-ratio-reference-2core/results.json"), dir.join("results.json")).unwrap();
+    let out = seqbench(&["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = parse_svg(&dir.join("hybrid_ratio.svg"));
+    // The pure Gated DeltaNet share's MQAR cell timed out in this run: no point for it.
+    for text in ["1 of 4 attention", "2 of 4 attention", "4 of 4 attention", "test accuracy"] {
+        assert!(svg.texts.iter().any(|t| t == text), "hybrid_ratio.svg lacks `{text}`: {:?}", svg.texts);
+    }
+    assert!(svg.texts.iter().any(|t| t == "decode step at the longest position (median)"), "{:?}", svg.texts);
+    let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
+    assert!(md.contains("How much attention does a hybrid need?") && md.contains("| 2 of 4 |"), "{md}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let shares = r["derived"]["hybrid_ratio"].as_array().unwrap();
+    let bytes: Vec<f64> = shares.iter().map(|s| s["state_bytes"].as_f64().unwrap()).collect();
+    assert_eq!(shares.len(), 4);
+    assert!(bytes.windows(2).all(|w| w[0] < w[1]), "{bytes:?}");
+}

@@ -229,10 +229,11 @@ pub fn plan(r: &Results) -> Vec<Chart> {
 /// layers (each its own legend entry), joined in order of the share.
 fn hybrid_ratio(r: &Results) -> Option<Chart> {
     let shares = &r.derived.hybrid_ratio;
-    let points: Vec<(String, f64, f64)> = shares
+    let points: Vec<(&str, String, f64, f64)> = shares
         .iter()
         .filter_map(|s| {
-            Some((format!("{} of {} attention", s.attention_layers, s.n_layers), s.decode_seconds?, s.mqar?[0]))
+            let label = format!("{} of {} attention", s.attention_layers, s.n_layers);
+            Some((s.model.as_str(), label, s.decode_seconds?, s.mqar?[0]))
         })
         .collect();
     if points.len() < 2 {
@@ -242,11 +243,12 @@ fn hybrid_ratio(r: &Results) -> Option<Chart> {
         label: "by share".into(),
         model: shares[0].model.clone(),
         dashed: true,
-        points: points.iter().map(|(_, x, y)| (*x, *y)).collect(),
+        points: points.iter().map(|(_, _, x, y)| (*x, *y)).collect(),
     }];
-    series.extend(points.iter().zip(shares).map(|((label, x, y), s)| Series {
+    // Each share in its own colour (a share without both figures has no point).
+    series.extend(points.iter().map(|(model, label, x, y)| Series {
         label: label.clone(),
-        model: s.model.clone(),
+        model: model.to_string(),
         dashed: false,
         points: vec![(*x, *y)],
     }));
