@@ -107,7 +107,12 @@ fn ab_side() -> &'static Value {
         // Only the measured side is needed here: a complete run, whatever the gate said of it (on a
         // loaded machine an A/A run may see one cell's rounds disagree: exit 1, not a failure here).
         let code = out.status.code();
-        assert!(matches!(code, Some(0 | 1)), "{code:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "{code:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         read(&src.join("src/baseline/results.json"))
     })
 }

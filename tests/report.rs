@@ -137,7 +137,8 @@ fn the_hybrid_ratio_reference_draws_recall_against_decode_cost() {
     assert!(svg.texts.iter().any(|t| t == "decode step at the longest position (median)"), "{:?}", svg.texts);
     let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
     assert!(md.contains("How much attention does a hybrid need?") && md.contains("| 2 of 4 |"), "{md}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     let shares = r["derived"]["hybrid_ratio"].as_array().unwrap();
     let bytes: Vec<f64> = shares.iter().map(|s| s["state_bytes"].as_f64().unwrap()).collect();
     assert_eq!(shares.len(), 4);

@@ -283,11 +283,7 @@ fn protocol_text(r: &Results, c: &CellResult) -> String {
 /// its columns; a cell the run did not measure reads `not measured`.
 pub fn scorecard_grid(r: &Results) -> Option<Grid> {
     let sc = &r.derived.scorecard;
-    let acc = |v: &Option<[f64; 3]>| match v {
-        Some([m, lo, hi]) if lo < hi => format!("{m:.2} [{lo:.2}-{hi:.2}]"),
-        Some([m, _, _]) => format!("{m:.2}"),
-        None => "not measured".into(),
-    };
+    let acc = accuracy_spread;
     type Column<'a> = (String, Box<dyn Fn(&ScoreRow) -> String + 'a>);
     let mut columns: Vec<Column> = Vec::new();
     if let Some(t) = sc.train_seq_len {
@@ -345,6 +341,15 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
     })
 }
 
+/// `median [low-high]` over seeds (the median alone when they agree), or `not measured`.
+fn accuracy_spread(v: &Option<[f64; 3]>) -> String {
+    match v {
+        Some([m, lo, hi]) if lo < hi => format!("{m:.2} [{lo:.2}-{hi:.2}]"),
+        Some([m, _, _]) => format!("{m:.2}"),
+        None => "not measured".into(),
+    }
+}
+
 /// How much attention a hybrid needs ([`crate::results::hybrid_ratio`]): one row per share.
 pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
     let shares = &r.derived.hybrid_ratio;
@@ -369,11 +374,7 @@ pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
             vec![
                 s.model.clone(),
                 format!("{} of {}", s.attention_layers, s.n_layers),
-                match s.mqar {
-                    Some([m, lo, hi]) if lo < hi => format!("{m:.2} [{lo:.2}-{hi:.2}]"),
-                    Some([m, _, _]) => format!("{m:.2}"),
-                    None => none(),
-                },
+                accuracy_spread(&s.mqar),
                 s.decode_seconds.map_or_else(none, seconds),
                 s.state_bytes.map_or_else(none, |b| bytes(b.max(0.0) as usize)),
                 s.train_tokens_per_sec.map_or_else(none, |v| format!("{v:.0}")),

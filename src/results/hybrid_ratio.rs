@@ -2,7 +2,6 @@
 //! models), the figures a reader weighs against each other, read from the run's cells at each
 //! section's largest setting (stored in results.json as `derived.hybrid_ratio`).
 
-use super::stats::median;
 use super::{Measurement, Results, Status};
 use serde::{Deserialize, Serialize};
 
@@ -45,10 +44,7 @@ pub fn shares(r: &Results) -> Vec<Share> {
             model: model.clone(),
             attention_layers: k,
             n_layers: n,
-            mqar: figure(Measurement::MqarAccuracy).map(|(_, s)| {
-                let (lo, hi) = super::stats::range(&s);
-                [median(&s), lo, hi]
-            }),
+            mqar: figure(Measurement::MqarAccuracy).map(|(_, s)| super::scorecard::spread(&s)),
             decode_seconds: figure(Measurement::DecodeLatency).map(|(m, _)| m),
             state_bytes: figure(Measurement::Memory).map(|(m, _)| m),
             train_tokens_per_sec: figure(Measurement::TrainThroughput).map(|(m, _)| m),

@@ -50,7 +50,7 @@ fn values(r: &Results, m: Measurement) -> Vec<usize> {
 }
 
 /// Median, lowest and highest sample.
-fn spread(samples: &[f64]) -> [f64; 3] {
+pub(crate) fn spread(samples: &[f64]) -> [f64; 3] {
     let (lo, hi) = super::stats::range(samples);
     [median(samples), lo, hi]
 }
