@@ -155,3 +155,35 @@ fn deltaproduct_runs_at_any_number_of_householder_steps() {
     // 2 layers x (K - 1 = 3) carried tokens x 4 B x the channels of 2 more keys and values.
     assert_eq!(bytes[1] - bytes[0], 2 * 3 * 4 * ((1 + 2 * 3) * 32 - (1 + 2) * 32));
 }
+
+/// Mamba-3's kernel rewriting (each token's pair weighted by its own and the next token's step,
+/// the diagonal given back, the last pair carried to the next block) against its update run
+/// literally token by token, forward and every parameter's gradient, in every form, at odd lengths.
+#[test]
+fn mamba3_rewriting_equals_the_literal_trapezoidal_update() {
+    use seqbench::kernels::verify::rel_rmse;
+    use seqbench::model::mixers::linear::LinearMixer;
+    use seqbench::model::mixers::mamba3::Mamba3;
+    use seqbench::model::mixers::Mixer;
+    use seqbench::model::nn::Params;
+    let cfg = config::load("mamba3", "tiny").unwrap();
+    let p = Params::new(5, &Device::Cpu, DType::F32);
+    let m = LinearMixer(Mamba3::new(&cfg.mixer_spec(0), &p, 1.0).unwrap(), Device::Cpu);
+    let vars: Vec<_> = p.varmap().all_vars();
+    for t in [1, 2, 23, 70] {
+        let x = candle_core::Tensor::randn(0f32, 1.0, (2, t, 32), &Device::Cpu).unwrap();
+        let literal = m.0.literal(&x).unwrap();
+        let lg = literal.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        for form in [Form::Recurrent, Form::Chunkwise(16), Form::Parallel] {
+            let (y, _) = m.run(&x, None, form).unwrap();
+            let err = rel_rmse(&y, &literal).unwrap();
+            assert!(err < OUTPUT_TOL, "T={t} {form}: output relative error {err:.2e}");
+            let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            for v in &vars {
+                let (a, b) = (g.get(v.as_tensor()).unwrap(), lg.get(v.as_tensor()).unwrap());
+                let err = rel_rmse(a, b).unwrap();
+                assert!(err < GRAD_TOL, "T={t} {form}: gradient relative error {err:.2e}");
+            }
+        }
+    }
+}

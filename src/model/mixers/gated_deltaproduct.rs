@@ -91,7 +91,7 @@ impl LinearFamily for GatedDeltaProduct {
             low_rank: None,
             householder: n,
         };
-        Ok(Projected { inputs, conv: Some(carry), extra: self.out.from_input(x)? })
+        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: self.out.from_input(x)? })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -89,7 +89,7 @@ impl LinearFamily for Gla {
             low_rank: None,
             householder: 1,
         };
-        Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
+        Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -78,7 +78,7 @@ impl LinearFamily for Hgrn2 {
             low_rank: None,
             householder: 1,
         };
-        Ok(Projected { inputs, conv: None, extra: self.out.from_input(x)? })
+        Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

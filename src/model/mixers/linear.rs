@@ -12,15 +12,20 @@ pub struct LinearShape {
     pub heads: usize,
     pub d_k: usize,
     pub d_v: usize,
-    /// `(channels, width)` of the short causal convolution, if the model has one.
+    /// `(channels, width)` of what the model carries from past tokens, if anything: the last
+    /// `width - 1` inputs of its short causal convolution, RWKV's token shift (width 2), or
+    /// Mamba-3's previous token (width 2).
     pub conv: Option<(usize, usize)>,
 }
 
-/// What `project` produces: the kernel inputs (without the initial state), the new conv carry, and
-/// whatever the output transform needs (gates, skip inputs).
+/// What `project` produces: the kernel inputs (without the initial state), the new carry, a write
+/// still owed to the carried state, and whatever the output transform needs (gates, skip inputs).
 pub struct Projected {
     pub inputs: Inputs,
     pub conv: Option<Tensor>,
+    /// `[B, H, d_k, d_v]` added to the carried state before the block's first token: a past token's
+    /// write that depends on this block (Mamba-3's trapezoid term of the previous token).
+    pub pending: Option<Tensor>,
     pub extra: Vec<Tensor>,
 }
 
@@ -55,7 +60,10 @@ impl<F: LinearFamily> Mixer for LinearMixer<F> {
             }
         };
         let mut p = self.0.project(x, conv)?;
-        p.inputs.initial_state = s0;
+        p.inputs.initial_state = match (s0, p.pending.take()) {
+            (Some(s), Some(w)) => Some((s + w)?),
+            (s, _) => s,
+        };
         let out = kernels::run(form, &p.inputs)?;
         let y = self.0.output(&out.o, &p)?;
         Ok((y, State::Linear { s: out.state, conv: p.conv }))

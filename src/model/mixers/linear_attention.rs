@@ -68,7 +68,7 @@ impl LinearFamily for LinearAttention {
             low_rank: None,
             householder: 1,
         };
-        Ok(Projected { inputs, conv: None, extra: vec![] })
+        Ok(Projected { inputs, conv: None, pending: None, extra: vec![] })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -41,10 +41,7 @@ impl Mamba2 {
         let d_inner = 2 * spec.d_model;
         let heads = d_inner / spec.head_dim;
         let n = spec.d_state;
-        // dt initialised log-uniformly in [1e-3, 1e-1]; dt_bias = softplus^{-1}(dt).
-        let dt = p.draw_uniform("dt_init", heads, (1e-3f64).ln(), (1e-1f64).ln())?.exp()?;
-        let dt_bias = (&dt + (dt.neg()?.exp()?.neg()? + 1.0)?.log()?)?; // dt + log(1 - exp(-dt))
-        let dt_bias = p.from_values("dt_bias", dt_bias.to_vec1::<f32>()?)?;
+        let dt_bias = dt_bias(p, heads)?;
         Ok(Mamba2 {
             heads,
             head_dim: spec.head_dim,
@@ -59,6 +56,14 @@ impl Mamba2 {
             out: Linear::new(p, "out", d_inner, spec.d_model, false, out_gain)?,
         })
     }
+}
+
+/// The step-size bias `softplus⁻¹(Δ₀)` with `Δ₀` drawn log-uniformly in [1e-3, 1e-1] per head (so
+/// `Δ = softplus(dt + dt_bias)` starts at `Δ₀`), shared by Mamba-2 and Mamba-3.
+pub fn dt_bias(p: &Params, heads: usize) -> Result<Tensor> {
+    let dt = p.draw_uniform("dt_init", heads, (1e-3f64).ln(), (1e-1f64).ln())?.exp()?;
+    let dt_bias = (&dt + (dt.neg()?.exp()?.neg()? + 1.0)?.log()?)?; // dt + log(1 - exp(-dt))
+    p.from_values("dt_bias", dt_bias.to_vec1::<f32>()?)
 }
 
 impl LinearFamily for Mamba2 {
@@ -101,7 +106,7 @@ impl LinearFamily for Mamba2 {
             low_rank: None,
             householder: 1,
         };
-        Ok(Projected { inputs, conv: Some(carry), extra: vec![z, x] })
+        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: vec![z, x] })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

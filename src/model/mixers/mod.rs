@@ -97,6 +97,7 @@ registry! {
     sliding_window_attention,
     kda,
     gated_deltaproduct,
+    mamba3,
 }
 
 /// A registered mixer: a handle on its [`Descriptor`], compared and serialised by name and ordered
