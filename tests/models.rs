@@ -63,12 +63,13 @@ fn state_bytes_follow_the_lectures_table() {
             m.prefill(&ids, m.default_form()).unwrap().1.iter().map(|s| s.bytes()).sum()
         };
         let (a, b) = (held(10), held(100));
-        // KV cache: 2 x T x d x 4 bytes per attention layer (T up to W under a sliding window) on top
-        // of the constant recurrent states.
+        // KV cache: 2 x T x (kv_heads x head_dim) x 4 bytes per attention layer (T up to W under a
+        // sliding window) on top of the constant recurrent states.
         let kinds = cfg.layer_kinds();
+        let kv_width = cfg.kv_width();
         let kv = |t: usize| -> usize {
             let held = |k: &MixerKind| cfg.window_of(*k).map_or(t, |w| t.min(w));
-            kinds.iter().filter(|k| k.is_attention()).map(|k| 2 * held(k) * cfg.d_model * 4).sum()
+            kinds.iter().filter(|k| k.is_attention()).map(|k| 2 * held(k) * kv_width * 4).sum()
         };
         assert_eq!(b - a, kv(100) - kv(10), "{name}: measured state growth");
         if kinds.iter().all(|k| k.is_attention()) {
@@ -186,4 +187,34 @@ fn mamba3_rewriting_equals_the_literal_trapezoidal_update() {
             }
         }
     }
+}
+
+/// Grouped KV heads (`kv_heads`): 1 and 2 KV heads for 4 query heads, in full, gated and
+/// sliding-window attention: the forward equals prefill plus decode (over the window's slides), the
+/// cache holds `kv_heads` heads (bytes by the formula), and with one KV head per query head the
+/// model is the plain one.
+#[test]
+fn grouped_kv_heads_decode_and_hold_their_share_of_the_cache() {
+    let text = |mixer: &str, kv: usize| {
+        let window = if mixer == "sliding_window_attention" { "window = 9\n" } else { "" };
+        format!("name = \"g\"\nmixer = \"{mixer}\"\n{window}kv_heads = {kv}\n[sizes.tiny]\nd_model = 32\nn_layers = 2\nhead_dim = 8\n")
+    };
+    for mixer in ["attention", "gated_attention", "sliding_window_attention"] {
+        let mut bytes = Vec::new();
+        for kv in [1, 2, 4] {
+            let cfg = config::parse(&text(mixer, kv), "g.toml", "tiny", "test").unwrap();
+            let m = LanguageModel::new(&cfg, 3, &Device::Cpu, DType::F32).unwrap();
+            let (pre, empty, mismatch) = check::decode_agreement(&m, 41, 13).unwrap();
+            assert!(pre < DECODE_TOL && empty < DECODE_TOL, "{mixer} kv_heads={kv}: decode {pre:.2e} {empty:.2e}");
+            assert_eq!(mismatch, None, "{mixer} kv_heads={kv}: state bytes (held, formula) differ");
+            bytes.push(m.state_bytes(1, 5));
+        }
+        // 2 layers x (k, v) x 5 tokens x kv_heads x 8 x 4 bytes.
+        assert_eq!(bytes, vec![2 * 2 * 5 * 8 * 4, 2 * 2 * 5 * 2 * 8 * 4, 2 * 2 * 5 * 4 * 8 * 4], "{mixer}");
+    }
+    let cfg = config::parse(&text("attention", 4), "g.toml", "tiny", "test").unwrap();
+    let plain = LanguageModel::new(&cfg, 11, &Device::Cpu, DType::F32).unwrap();
+    let x = seqbench::model::data::byte_ids(2, 17, 5, &Device::Cpu).unwrap();
+    let (a, b) = (plain.forward(&x, Form::Recurrent).unwrap(), tiny("attention").forward(&x, Form::Recurrent).unwrap());
+    assert_eq!(seqbench::kernels::verify::rel_rmse(&a, &b).unwrap(), 0.0);
 }

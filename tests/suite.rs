@@ -361,6 +361,9 @@ fn bad_suite_input_exits_2_with_one_line() {
         (swa("window = 8\n", "attention"), &["swa.toml", "`window`", "sliding_window_attention"]),
         (swa("householder_steps = 0\n", "gated_deltaproduct"), &["swa.toml", "`householder_steps`", "at least 1"]),
         (swa("householder_steps = 2\n", "gated_deltanet"), &["swa.toml", "`householder_steps`", "gated_deltaproduct"]),
+        (swa("kv_heads = 3\n", "gated_attention"), &["swa.toml", "`kv_heads`", "divide the 4 query heads"]),
+        (swa("kv_heads = 0\n", "attention"), &["swa.toml", "`kv_heads`", "divide"]),
+        (swa("kv_heads = 2\n", "gated_deltanet"), &["swa.toml", "`kv_heads`", "attention layers"]),
         (
             swa("layers = [\"gated_deltanet\", \"attn\"]\n", "gated_deltanet"),
             &["swa.toml", "`layers`", "unknown mixer `attn`"],

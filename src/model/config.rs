@@ -39,6 +39,9 @@ struct ModelFile {
     window: Option<usize>,
     /// Gated DeltaProduct: delta-rule steps per token (n_h, default 2). Refused elsewhere.
     householder_steps: Option<usize>,
+    /// Attention layers: key/value heads, each shared by `heads / kv_heads` query heads (grouped
+    /// KV heads, GQA; default one per query head). Must divide the heads at every size.
+    kv_heads: Option<usize>,
     sizes: BTreeMap<String, SizeTable>,
 }
 
@@ -80,6 +83,9 @@ pub struct ModelConfig {
     /// Gated DeltaProduct's delta-rule steps per token (n_h; absent: 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub householder_steps: Option<usize>,
+    /// The attention layers' key/value heads (absent: one per query head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_heads: Option<usize>,
     /// Where the config came from (`built-in` or a path).
     pub source: String,
 }
@@ -102,6 +108,11 @@ impl ModelConfig {
     /// growing at their window, so they are not counted).
     pub fn attention_layers(&self) -> usize {
         self.layer_kinds().iter().filter(|k| k.is_attention() && self.window_of(**k).is_none()).count()
+    }
+
+    /// Channels an attention layer caches per token for k (and again for v): `kv_heads x head_dim`.
+    pub fn kv_width(&self) -> usize {
+        self.kv_heads.map_or(self.d_model, |kv| kv * self.head_dim)
     }
 
     /// The window a layer of mixer `kind` attends over (sliding-window attention only).
@@ -137,6 +148,7 @@ impl ModelConfig {
             allow_neg_eigval: self.allow_neg_eigval,
             window: self.window_of(self.layer_kinds()[layer]),
             householder_steps: self.householder_steps.unwrap_or(crate::kernels::HOUSEHOLDER_STEPS),
+            kv_heads: self.kv_heads.unwrap_or(self.d_model / self.head_dim),
         }
     }
 
@@ -337,6 +349,19 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         }
         _ => {}
     }
+    if let Some(kv) = raw.kv_heads {
+        let heads = s.d_model / s.head_dim.max(1);
+        if !kinds.iter().any(|k| k.is_attention()) {
+            return Err(field_err(file, "kv_heads", "applies to attention layers, and this model has none"));
+        }
+        if kv == 0 || heads % kv != 0 {
+            return Err(field_err(
+                file,
+                "kv_heads",
+                format!("must divide the {heads} query heads of size `{size}` (got {kv})"),
+            ));
+        }
+    }
     if raw.name.trim().is_empty() {
         return Err(field_err(file, "name", "must not be empty"));
     }
@@ -357,6 +382,7 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         allow_neg_eigval,
         window: raw.window,
         householder_steps: raw.householder_steps,
+        kv_heads: raw.kv_heads,
         source: source.to_string(),
     })
 }

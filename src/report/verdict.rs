@@ -382,11 +382,11 @@ fn memory(r: &Results) -> Option<String> {
         let width = crate::device::parse_dtype(&r.environment.dtype).map_or(4, |d| d.size_in_bytes());
         let expected = cell.filter(|c| c.spec.model.attention_layers() > 0).map(|c| {
             let b = c.spec.settings.batch.unwrap_or(1);
-            (2 * c.spec.model.attention_layers() * c.spec.model.d_model * width * b) as f64
+            (2 * c.spec.model.attention_layers() * c.spec.model.kv_width() * width * b) as f64
         });
         parts.push(match expected {
             Some(e) => format!(
-                "{label} grows {}/token (2 x attention layers x d x {width} B = {}: {})",
+                "{label} grows {}/token (2 x attention layers x KV width x {width} B = {}: {})",
                 bytes(*g as usize),
                 bytes(e as usize),
                 if (g - e).abs() < 0.5 { "exact match" } else { "MISMATCH" }

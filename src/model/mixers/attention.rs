@@ -39,9 +39,13 @@ const DECODE_ROOM: usize = 256;
 /// Multi-head causal attention up to the output projection: the q/k/v projection, RoPE, the KV cache
 /// and the attention itself, over every past token or, with a `window` W, over the last W (the cache
 /// then holds at most W tokens); the part every attention variant shares (their mixers add the
-/// output projection and whatever gates it).
+/// output projection and whatever gates it). With grouped KV heads (`kv_heads < heads`) each key/value
+/// head serves `heads / kv_heads` query heads: the cache holds `kv_heads` heads, and they are
+/// repeated to one per query head for the attention kernel (a copy of the cache per call: the
+/// bytes held shrink with the grouping, the attention's work does not).
 pub struct AttentionCore {
     heads: usize,
+    kv_heads: usize,
     head_dim: usize,
     window: Option<usize>,
     qkv: Linear,
@@ -52,9 +56,10 @@ impl AttentionCore {
     pub fn new(spec: &MixerSpec, p: &Params) -> Result<Self> {
         Ok(AttentionCore {
             heads: spec.heads(),
+            kv_heads: spec.kv_heads,
             head_dim: spec.head_dim,
             window: spec.window,
-            qkv: Linear::new(p, "qkv", spec.d_model, 3 * spec.d_model, false, 1.0)?,
+            qkv: Linear::new(p, "qkv", spec.d_model, spec.d_model + 2 * spec.kv_heads * spec.head_dim, false, 1.0)?,
             device: p.device().clone(),
         })
     }
@@ -77,7 +82,7 @@ impl AttentionCore {
             None => (2 * len).max(need + DECODE_ROOM),
             Some(w) => w.max(need) + DECODE_ROOM,
         };
-        let k = Tensor::zeros((batch, self.heads, capacity, self.head_dim), self.dtype(), &self.device)?;
+        let k = Tensor::zeros((batch, self.kv_heads, capacity, self.head_dim), self.dtype(), &self.device)?;
         Ok(KvBuffers { v: k.zeros_like()?, k, at: 0 })
     }
 
@@ -85,14 +90,26 @@ impl AttentionCore {
     fn rope(&self, x: &Tensor, start: usize) -> Result<Tensor> {
         crate::kernels::rope::rope(x, start, ROPE_BASE)
     }
+
+    /// `[B, kv_heads, T, d]` -> `[B, heads, T, d]`, each KV head repeated for the query heads it serves.
+    fn per_query_head(&self, x: &Tensor) -> Result<Tensor> {
+        if self.kv_heads == self.heads {
+            return Ok(x.clone());
+        }
+        let (b, kv, t, d) = x.dims4()?;
+        x.unsqueeze(2)?.broadcast_as((b, kv, self.heads / kv, t, d))?.contiguous()?.reshape((b, self.heads, t, d))
+    }
+
     /// Attends `x: [B, T, d_model]` continuing from `state`: the heads' outputs merged to
     /// `[B, T, d_model]` (f32, before any output projection) and the state after the last token.
     pub fn attend(&self, x: &Tensor, state: Option<&State>) -> Result<(Tensor, State)> {
         let (b, t, d) = x.dims3()?;
-        let heads = |m: Tensor| -> Result<Tensor> {
-            m.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+        let heads = |m: Tensor, n: usize| -> Result<Tensor> {
+            m.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()
         };
-        let qkv = self.qkv.forward(x)?.chunk(3, 2)?;
+        let qkv = self.qkv.forward(x)?;
+        let kv_width = self.kv_heads * self.head_dim;
+        let qkv = [qkv.narrow(2, 0, d)?, qkv.narrow(2, d, kv_width)?, qkv.narrow(2, d + kv_width, kv_width)?];
         let (past, dropped, buffers) = match state {
             None => (None, 0, None),
             Some(State::Kv { k, v, dropped, buffers }) => (Some((k, v)), *dropped, buffers.as_ref()),
@@ -101,9 +118,9 @@ impl AttentionCore {
         let len = past.map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
         let start = dropped + len;
         let cd = self.dtype();
-        let q = self.rope(&heads(qkv[0].clone())?, start)?.to_dtype(cd)?;
-        let k_new = self.rope(&heads(qkv[1].clone())?, start)?.to_dtype(cd)?;
-        let v_new = heads(qkv[2].clone())?.to_dtype(cd)?;
+        let q = self.rope(&heads(qkv[0].clone(), self.heads)?, start)?.to_dtype(cd)?;
+        let k_new = self.rope(&heads(qkv[1].clone(), self.kv_heads)?, start)?.to_dtype(cd)?;
+        let v_new = heads(qkv[2].clone(), self.kv_heads)?.to_dtype(cd)?;
         let (k, v, buffers) = match past {
             // Decoding: write the token into the capacity buffers, no copy of the cache (the products
             // below read the views in place on every device); under a window the view's oldest row
@@ -130,7 +147,8 @@ impl AttentionCore {
             _ => (k_new, v_new, None),
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let y = crate::kernels::attention::causal_attention(&q, &k, &v, scale, self.window)?;
+        let (kq, vq) = (self.per_query_head(&k)?, self.per_query_head(&v)?);
+        let y = crate::kernels::attention::causal_attention(&q, &kq, &vq, scale, self.window)?;
         let y = y.to_dtype(DType::F32)?.transpose(1, 2)?.reshape((b, t, d))?;
         // The state keeps what the next token may see: the whole cache, or its last W rows.
         let held = k.dim(2)?;
@@ -156,7 +174,7 @@ impl AttentionCore {
 
     /// Exact KV-cache bytes after `seq_len` tokens (the last W under a window).
     pub fn state_bytes(&self, batch: usize, seq_len: usize) -> usize {
-        2 * batch * self.kept(seq_len) * self.heads * self.head_dim * self.dtype().size_in_bytes()
+        2 * batch * self.kept(seq_len) * self.kv_heads * self.head_dim * self.dtype().size_in_bytes()
     }
 }
 

@@ -241,6 +241,9 @@ pub struct MixerSpec {
     pub window: Option<usize>,
     /// Gated DeltaProduct: delta-rule steps per token (see `ModelConfig::householder_steps`).
     pub householder_steps: usize,
+    /// Attention: key/value heads, each serving `heads() / kv_heads` query heads (see
+    /// `ModelConfig::kv_heads`).
+    pub kv_heads: usize,
 }
 
 impl MixerSpec {
