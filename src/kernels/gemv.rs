@@ -32,7 +32,7 @@ pub fn small_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 struct SmallMatmul;
 
 /// Dot product with eight independent accumulators, so the compiler vectorises it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());

@@ -11,8 +11,8 @@
 //! As the fused LSTM: one small matmul per step for the batch, gates recomputed for the backward,
 //! `dU` in one matmul at the end.
 
-use super::{fused_serves, recurrent_product, recurrent_weight_grad, scan};
-use crate::kernels::cpu::{as_slice, gemm, sigmoid_f32};
+use super::{add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan};
+use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Runs the recurrence: `xg: [B, T, 3d]` (gate order r, z, n), `u: [3d, d]`, `b_h: [3d]`, `h0: [B, d]`.
@@ -66,14 +66,14 @@ fn forward(
         for r in 0..b {
             hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
         }
-        gemm(b, 3 * d, d, &mut hg, 3 * d, &h, d, 1, u, 1, d, true, 1.0);
+        add_step_product(&mut hg, &h, u, (b, 3 * d, d));
         for r in 0..b {
             let x = &xg[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d];
             let hr = &hg[r * 3 * d..(r + 1) * 3 * d];
             for j in 0..d {
                 let rg = sigmoid_f32(x[j] + hr[j]);
                 let z = sigmoid_f32(x[d + j] + hr[d + j]);
-                let n = (x[2 * d + j] + rg * hr[2 * d + j]).tanh();
+                let n = tanh_f32(x[2 * d + j] + rg * hr[2 * d + j]);
                 let prev = h[r * d + j];
                 h[r * d + j] = (1.0 - z) * n + z * prev;
                 if let Some(s) = saved.as_deref_mut() {
@@ -194,7 +194,7 @@ impl CustomOp3 for GruBackward {
             }
             // dh_{t-1} = dh ⊙ z + dH U
             dh.copy_from_slice(&carry);
-            gemm(b, d, 3 * d, &mut dh, d, &dhg, 3 * d, 1, u, d, 1, true, 1.0);
+            add_step_product_transposed(&mut dh, &dhg, u, (b, 3 * d, d));
         }
         // dU = Σ dH^T h_{t-1}; db_h = Σ dH.
         recurrent_weight_grad(du, &dhg_all, &hs, h0, (b, t, d, 3 * d));

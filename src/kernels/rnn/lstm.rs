@@ -12,8 +12,8 @@
 //! pass, then runs in reverse; `dU` is one matmul over all steps at the end. Candle's autograd over
 //! the per-step ops ([`reference`]) keeps a graph that grows with T².
 
-use super::{fused_serves, recurrent_product, recurrent_weight_grad, scan};
-use crate::kernels::cpu::{as_slice, gemm, sigmoid_f32};
+use super::{add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan};
+use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Runs the recurrence: `xg: [B, T, 4d]` (gate order i, f, g, o), `u: [4d, d]`, `h0, c0: [B, d]`.
@@ -73,15 +73,15 @@ fn forward(
         for r in 0..b {
             g[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(&xg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]);
         }
-        gemm(b, 4 * d, d, &mut g, 4 * d, &h, d, 1, u, 1, d, true, 1.0);
+        add_step_product(&mut g, &h, u, (b, 4 * d, d));
         for r in 0..b {
             let gr = &mut g[r * 4 * d..(r + 1) * 4 * d];
             for j in 0..d {
                 let (i, f, gg, o) =
-                    (sigmoid_f32(gr[j]), sigmoid_f32(gr[d + j]), gr[2 * d + j].tanh(), sigmoid_f32(gr[3 * d + j]));
+                    (sigmoid_f32(gr[j]), sigmoid_f32(gr[d + j]), tanh_f32(gr[2 * d + j]), sigmoid_f32(gr[3 * d + j]));
                 let cj = f * c[r * d + j] + i * gg;
                 c[r * d + j] = cj;
-                h[r * d + j] = o * cj.tanh();
+                h[r * d + j] = o * tanh_f32(cj);
                 gr[j] = i;
                 gr[d + j] = f;
                 gr[2 * d + j] = gg;
@@ -195,7 +195,7 @@ impl CustomOp3 for LstmBackward {
                     let (i, f, g, o) = (gr[j], gr[d + j], gr[2 * d + j], gr[3 * d + j]);
                     let c = cells[row + j];
                     let c_prev = if step > 0 { cells[row - d + j] } else { s0[r * 2 * d + d + j] };
-                    let tc = c.tanh();
+                    let tc = tanh_f32(c);
                     let dcj = dc[r * d + j] + dhj * o * (1.0 - tc * tc);
                     let dgr = &mut dg[r * 4 * d..(r + 1) * 4 * d];
                     dgr[j] = dcj * g * i * (1.0 - i);
@@ -208,7 +208,8 @@ impl CustomOp3 for LstmBackward {
                     .copy_from_slice(&dg[r * 4 * d..(r + 1) * 4 * d]);
             }
             // dh_{t-1} = dG U
-            gemm(b, d, 4 * d, &mut dh, d, &dg, 4 * d, 1, u, d, 1, false, 1.0);
+            dh.iter_mut().for_each(|x| *x = 0.0);
+            add_step_product_transposed(&mut dh, &dg, u, (b, 4 * d, d));
         }
         let h0: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d..r * 2 * d + d].to_vec()).collect();
         recurrent_weight_grad(du, dxg, &hs, &h0, (b, t, d, 4 * d));

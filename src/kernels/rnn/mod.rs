@@ -7,7 +7,7 @@
 pub mod gru;
 pub mod lstm;
 
-use crate::kernels::cpu::gemm;
+use crate::kernels::cpu::gemm_threaded;
 use candle_core::{Result, Tensor};
 
 /// Runs `cell(x_t, state)` over the time axis of `x_proj: [B, T, n]` and stacks the outputs once
@@ -37,6 +37,54 @@ pub(crate) fn recurrent_product(h: &Tensor, u: &Tensor, bias: Option<&Tensor>) -
     }
 }
 
+/// `g[r] += U h[r]` for every row: `g: [b, n]`, `h: [b, d]`, `u: [n, d]`, a step's `h_{t-1} U^T`.
+/// One dot product per output over U's contiguous rows, each row read once for the whole batch: no
+/// packing of U on every step (the general matmul packs all of it, per step). Split over two
+/// threads by halves of the batch when the step is worth it (a sequence of steps has nothing else
+/// to run in parallel).
+pub(crate) fn add_step_product(g: &mut [f32], h: &[f32], u: &[f32], (b, n, d): (usize, usize, usize)) {
+    by_halves_of_the_batch(g, n, h, d, b * n * d, &|g, h| {
+        let rows = h.len() / d.max(1);
+        for (o, uo) in u.chunks_exact(d.max(1)).take(n).enumerate() {
+            for r in 0..rows {
+                g[r * n + o] += crate::kernels::gemv::dot(uo, &h[r * d..(r + 1) * d]);
+            }
+        }
+    });
+}
+
+/// `dh[r] += Σ_o dg[r, o] U[o]` for every row: `dh: [b, d]`, `dg: [b, n]`, `u: [n, d]`, a step's
+/// `dG U` (the backward of [`add_step_product`]), as row updates over U's contiguous rows.
+pub(crate) fn add_step_product_transposed(dh: &mut [f32], dg: &[f32], u: &[f32], (b, n, d): (usize, usize, usize)) {
+    by_halves_of_the_batch(dh, d, dg, n, b * n * d, &|dh, dg| {
+        for (dhr, dgr) in dh.chunks_exact_mut(d.max(1)).zip(dg.chunks_exact(n.max(1))) {
+            for (uo, w) in u.chunks_exact(d.max(1)).take(n).zip(dgr) {
+                dhr.iter_mut().zip(uo).for_each(|(x, u)| *x += w * u);
+            }
+        }
+    });
+}
+
+/// Runs `f(out rows, in rows)` on the batch's two halves side by side (`out`: rows of `out_w`,
+/// `inp`: rows of `in_w`) when `work` multiply-adds are worth a second thread, else on all of it.
+fn by_halves_of_the_batch(
+    out: &mut [f32],
+    out_w: usize,
+    inp: &[f32],
+    in_w: usize,
+    work: usize,
+    f: &(dyn Fn(&mut [f32], &[f32]) + Sync),
+) {
+    let b = inp.len() / in_w.max(1);
+    if b < 2 || work < crate::kernels::cpu::THREADED_MIN_WORK || rayon::current_num_threads() < 2 {
+        return f(out, inp);
+    }
+    let half = b / 2;
+    let (o1, o2) = out.split_at_mut(half * out_w);
+    let (i1, i2) = inp.split_at(half * in_w);
+    rayon::join(|| f(o1, i1), || f(o2, i2));
+}
+
 /// True when the fused op serves this call: f32 on the CPU and at least one step.
 fn fused_serves(xg: &Tensor, u: &Tensor) -> Result<bool> {
     Ok(crate::kernels::cpu::serves(xg) && crate::kernels::cpu::serves(u) && xg.dim(1)? > 0)
@@ -58,5 +106,5 @@ pub(crate) fn recurrent_weight_grad(
             h_prev[r * t * d + d..(r + 1) * t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d - d]);
         }
     }
-    gemm(g, d, b * t, du, d, dg, 1, g, &h_prev, d, 1, false, 1.0);
+    gemm_threaded(g, d, b * t, du, d, dg, 1, g, &h_prev, d, 1, false, 1.0);
 }

@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""seqbench against PyTorch eager, side by side in one run: training tokens/s per model and setting.
+
+    python3 scripts/pytorch_parity.py [--seqbench target/release/seqbench] \
+        [--out results/pytorch-parity-2core] [--models attention,gru,...] [--settings small:512:8,...]
+
+Needs torch and flash-linear-attention (`pip install torch flash-linear-attention`; fla's naive
+references are plain torch and run on the CPU). For each model and setting it times PyTorch's step,
+then seqbench's (`seqbench train-speed`, chunkwise and recurrent forms, the faster kept), on the
+same threads, one after the other, and writes `parity.json` (every sample, both sides, parameter
+counts) and `parity.md` (the ratio table README shows); `rows.jsonl` keeps each row as it is
+measured, and a rerun with the same --out measures only the missing ones.
+
+The PyTorch side is what a PyTorch user would run on a CPU, in seqbench's scaffold (byte embedding,
+RMSNorm pre-norm, SwiGLU MLP, AdamW; `pytorch_reference.LM`):
+  attention       F.scaled_dot_product_attention (causal) with RoPE
+  lstm, gru       torch.nn.LSTM / torch.nn.GRU (ATen's fused cells)
+  gated-deltanet  fla naive_chunk_gated_delta_rule, DeltaNet  fla delta_rule_chunkwise,
+  kda             fla naive_chunk_kda, retnet and mamba2  fla naive_chunk_simple_gla (scalar decay),
+  linear-attention fla naive_chunk_linear_attn, gla  fla naive_recurrent_gla (fla has no chunked naive GLA),
+each with seqbench's projections (short convolutions, gates, output norms) so the parameter counts
+match (both are recorded). Not covered: HGRN-2, RWKV-6, RWKV-7, mLSTM, Gated DeltaProduct, Mamba-3
+(no CPU-runnable fla reference for the first four's layers in this form; not written for the last two).
+"""
+import argparse, json, math, os, platform, statistics, subprocess, sys, tempfile, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_reference import LM, RMSNorm, Rnn, VOCAB, rope, samples  # noqa: E402
+
+from fla.ops.gated_delta_rule.naive import naive_chunk_gated_delta_rule  # noqa: E402
+from fla.ops.delta_rule.naive import delta_rule_chunkwise  # noqa: E402
+from fla.ops.simple_gla.naive import naive_chunk_simple_gla  # noqa: E402
+from fla.ops.linear_attn.naive import naive_chunk_linear_attn  # noqa: E402
+from fla.ops.gla.naive import naive_recurrent_gla  # noqa: E402
+from fla.ops.kda.naive import naive_chunk_kda  # noqa: E402
+
+# size name -> (d_model, n_layers, head_dim, d_mlp), as configs/models/*.toml
+SIZES = {"small": (256, 4, 64, 688), "tiny": (32, 2, 8, 88)}
+
+
+class SdpaAttention(nn.Module):
+    def __init__(self, d, hd):
+        super().__init__()
+        self.h, self.hd = d // hd, hd
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.out = nn.Linear(d, d, bias=False)
+
+    def forward(self, x, state=None):
+        b, t, d = x.shape
+        q, k, v = [m.view(b, t, self.h, self.hd).transpose(1, 2) for m in self.qkv(x).chunk(3, -1)]
+        y = F.scaled_dot_product_attention(rope(q, 0), rope(k, 0), v, is_causal=True)
+        return self.out(y.transpose(1, 2).reshape(b, t, d)), None
+
+
+class ShortConv(nn.Module):
+    """Depthwise causal convolution of width 4, then SiLU (seqbench's ShortConv)."""
+
+    def __init__(self, c, width=4):
+        super().__init__()
+        self.conv = nn.Conv1d(c, c, width, groups=c, padding=width - 1)
+
+    def forward(self, x):
+        t = x.shape[1]
+        return F.silu(self.conv(x.transpose(1, 2))[..., :t].transpose(1, 2))
+
+
+class HeadOutput(nn.Module):
+    """W_o (RMSNorm_head(o) * gate): gate silu(W_g x), a low-rank sigmoid, or none."""
+
+    def __init__(self, d, h, dv, gate):
+        super().__init__()
+        self.h, self.gate_kind = h, gate
+        self.norm = RMSNorm(dv)
+        if gate == "silu":
+            self.gate = nn.Linear(d, h * dv, bias=False)
+        elif gate == "low_rank":
+            self.gate = nn.Sequential(nn.Linear(d, 16, bias=False), nn.Linear(16, h * dv, bias=True))
+        self.out = nn.Linear(h * dv, d, bias=False)
+
+    def forward(self, o, x):
+        b, t = x.shape[:2]
+        y = self.norm(o).reshape(b, t, -1)
+        if self.gate_kind == "silu":
+            y = y * F.silu(self.gate(x))
+        elif self.gate_kind == "low_rank":
+            y = y * torch.sigmoid(self.gate(x))
+        return self.out(y)
+
+
+class FlaMixer(nn.Module):
+    """A linear-family mixer: seqbench's projections around an fla naive kernel."""
+
+    def __init__(self, d, hd, kind):
+        super().__init__()
+        self.kind, self.h, self.hd = kind, d // hd, hd
+        h = self.h
+        delta = kind in ("gated-deltanet", "deltanet", "kda")
+        self.dk = hd // 2 if kind == "gla" else hd
+        self.qkv = nn.Linear(d, h * (2 * self.dk + hd), bias=False)
+        self.conv = ShortConv(h * (2 * self.dk + hd)) if delta else None
+        self.beta = nn.Linear(d, h, bias=True) if delta else None
+        if kind == "gated-deltanet":
+            self.decay = nn.Linear(d, h, bias=False)
+            self.a_log = nn.Parameter(torch.zeros(h))
+            self.dt_bias = nn.Parameter(torch.zeros(h))
+        elif kind in ("kda", "gla"):
+            self.decay = nn.Sequential(nn.Linear(d, 16, bias=False), nn.Linear(16, h * self.dk, bias=kind == "gla"))
+            if kind == "kda":
+                self.a_log = nn.Parameter(torch.zeros(h))
+                self.dt_bias = nn.Parameter(torch.zeros(h * self.dk))
+        if kind == "retnet":
+            self.register_buffer("log_gamma", torch.tensor([math.log(1 - 2.0 ** (-5 - i)) for i in range(h)]))
+        gate = {"gated-deltanet": "silu", "gla": "silu", "retnet": "silu", "kda": "low_rank"}.get(kind, "none")
+        self.out = HeadOutput(d, h, hd, gate)
+
+    def forward(self, x, state=None):
+        b, t, _ = x.shape
+        h, dk, dv = self.h, self.dk, self.hd
+        qkv = self.qkv(x)
+        if self.conv is not None:
+            qkv = self.conv(qkv)
+        q, k, v = qkv.split([h * dk, h * dk, h * dv], -1)
+        q, k, v = q.view(b, t, h, dk), k.view(b, t, h, dk), v.view(b, t, h, dv)
+        if self.kind in ("gated-deltanet", "deltanet", "kda"):
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+            beta = torch.sigmoid(self.beta(x))
+        if self.kind == "gated-deltanet":
+            g = -self.a_log.exp() * F.softplus(self.decay(x) + self.dt_bias)
+            o, _ = naive_chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=64)
+        elif self.kind == "deltanet":
+            tr = lambda z: z.transpose(1, 2)  # noqa: E731
+            o = tr(delta_rule_chunkwise(tr(q), tr(k), tr(v), beta.transpose(1, 2), chunk_size=32)[0])
+        elif self.kind == "kda":
+            g = -self.a_log.exp().repeat_interleave(dk) * F.softplus(self.decay(x) + self.dt_bias)
+            o, _ = naive_chunk_kda(q, k, v, g.view(b, t, h, dk), beta, chunk_size=64)
+        elif self.kind == "retnet":
+            o, _ = naive_chunk_simple_gla(q, k, v, self.log_gamma.expand(b, t, h).contiguous())
+        elif self.kind == "linear-attention":
+            o = naive_chunk_linear_attn(q, k, v)
+        elif self.kind == "gla":
+            gk = F.logsigmoid(self.decay(x)).view(b, t, h, dk) / 16
+            o, _ = naive_recurrent_gla(q, k, v, gk)
+        return self.out(o.to(x.dtype), x), None
+
+
+class Mamba2(nn.Module):
+    """seqbench's Mamba-2 on fla's naive chunked scalar-decay kernel (q = C, k = B shared, v = Δx)."""
+
+    def __init__(self, d, hd, n=64):
+        super().__init__()
+        self.di, self.n = 2 * d, n
+        self.h = self.di // hd
+        self.in_proj = nn.Linear(d, 2 * self.di + 2 * n + self.h, bias=False)
+        self.conv = ShortConv(self.di + 2 * n)
+        self.a_log = nn.Parameter(torch.zeros(self.h))
+        self.dt_bias = nn.Parameter(torch.zeros(self.h))
+        self.skip = nn.Parameter(torch.ones(self.h))
+        self.norm = RMSNorm(self.di)
+        self.out = nn.Linear(self.di, d, bias=False)
+
+    def forward(self, u, state=None):
+        b, t, _ = u.shape
+        di, n, h = self.di, self.n, self.h
+        z, xbc, dt = self.in_proj(u).split([di, di + 2 * n, h], -1)
+        xbc = self.conv(xbc)
+        x, bm, cm = xbc.split([di, n, n], -1)
+        x = x.view(b, t, h, di // h)
+        delta = F.softplus(dt + self.dt_bias)
+        g = delta * -self.a_log.exp()
+        k, q = bm[:, :, None].expand(b, t, h, n), cm[:, :, None].expand(b, t, h, n)
+        o, _ = naive_chunk_simple_gla(q, k, x * delta[..., None], g, scale=1.0)
+        y = (o.to(u.dtype) + x * self.skip[:, None]).reshape(b, t, di) * F.silu(z)
+        return self.out(self.norm(y)), None
+
+
+TORCH_MIXERS = {
+    "attention": SdpaAttention,
+    "lstm": lambda d, hd: Rnn(d, hd, nn.LSTM),
+    "gru": lambda d, hd: Rnn(d, hd, nn.GRU),
+    "mamba2": lambda d, hd: Mamba2(d, hd, 64 if d >= 64 else 16),
+}
+for _kind in ["gated-deltanet", "deltanet", "kda", "retnet", "linear-attention", "gla"]:
+    TORCH_MIXERS[_kind] = (lambda kind: lambda d, hd: FlaMixer(d, hd, kind))(_kind)
+
+
+def torch_tokens_per_s(model_name, size, seq_len, batch, steps):
+    d, n, hd, d_mlp = SIZES[size]
+    torch.manual_seed(0)
+    model = LM(TORCH_MIXERS[model_name], d=d, n=n, hd=hd, d_mlp=d_mlp)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids = torch.randint(0, VOCAB, (batch, seq_len + 1))
+
+    def step():
+        logits, _ = model(ids[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    s = samples(step, 1, steps, 0.0)
+    params = sum(p.numel() for p in model.parameters())
+    return [batch * seq_len / x for x in s], params
+
+
+def seqbench_tokens_per_s(binary, model_name, size, seq_len, batch, steps, threads):
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [binary, "train-speed", "--models", f"{model_name}@{size}", "--seq-lens", str(seq_len),
+               "--batch", str(batch), "--forms", "chunkwise,recurrent", "--warmup", "1", "--samples", str(steps),
+               "--min-seconds", "0", "--out", out, "--run-id", "r", "--no-tables", "--no-report", "-q"]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        cells = json.load(open(os.path.join(out, "r", "results.json")))["cells"]
+    best = max((c for c in cells if c["status"] == "ok"), key=lambda c: c["summary"]["median"])
+    # Only the linear family has forms (the others' cells carry the default form's name).
+    form = best["settings"].get("form") if len(cells) > 1 else "-"
+    return best["samples"], form, int(best["metrics"]["param_bytes"] // 4)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seqbench", default="target/release/seqbench")
+    ap.add_argument("--out", default="results/pytorch-parity-2core")
+    ap.add_argument("--models", default=",".join(TORCH_MIXERS))
+    ap.add_argument("--settings", default="small:512:8,small:2048:8,tiny:64:32",
+                    help="size:seq_len:batch, comma-separated")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per side (after one warm-up)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--skip", default="kda:small:2048:8",
+                    help="model:size:seq_len:batch pairs not to run (default: fla's naive chunked KDA at "
+                         "T=2048, batch 8, which needed more than the machine's 24 GiB and was killed)")
+    args = ap.parse_args()
+    skip = set(args.skip.split(",")) if args.skip else set()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    # Rows are appended as they are measured, so an interrupted run keeps them and a rerun goes on.
+    progress = os.path.join(args.out, "rows.jsonl")
+    rows = [json.loads(line) for line in open(progress)] if os.path.exists(progress) else []
+    done = {(r["model"], r["size"], r["seq_len"], r["batch"]) for r in rows}
+    for setting in args.settings.split(","):
+        size, seq_len, batch = setting.split(":")
+        seq_len, batch = int(seq_len), int(batch)
+        for name in args.models.split(","):
+            if (name, size, seq_len, batch) in done or f"{name}:{setting}" in skip:
+                continue
+            t_samples, t_params = torch_tokens_per_s(name, size, seq_len, batch, args.steps)
+            s_samples, form, s_params = seqbench_tokens_per_s(args.seqbench, name, size, seq_len, batch, args.steps, args.threads)
+            row = dict(model=name, size=size, seq_len=seq_len, batch=batch,
+                       seqbench_tokens_per_s=statistics.median(s_samples), seqbench_form=form,
+                       seqbench_samples=s_samples, seqbench_params=s_params,
+                       pytorch_tokens_per_s=statistics.median(t_samples), pytorch_samples=t_samples,
+                       pytorch_params=t_params)
+            row["ratio"] = row["seqbench_tokens_per_s"] / row["pytorch_tokens_per_s"]
+            rows.append(row)
+            with open(progress, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps({k: v for k, v in row.items() if not k.endswith("samples")}), flush=True)
+    env = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": sys.version.split()[0],
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "seqbench": subprocess.run([args.seqbench, "--version"], capture_output=True, text=True).stdout.strip(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with open(os.path.join(args.out, "parity.json"), "w") as f:
+        json.dump({"environment": env, "rows": rows}, f, indent=1)
+    lines = ["| model | setting | seqbench tokens/s (form) | PyTorch eager tokens/s | ratio | params seqbench / PyTorch |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        # The spread: the slowest over the fastest sample of each side bounds the ratio.
+        lo = min(r["seqbench_samples"]) / max(r["pytorch_samples"])
+        hi = max(r["seqbench_samples"]) / min(r["pytorch_samples"])
+        lines.append(f"| {r['model']} | {r['size']} T={r['seq_len']} B={r['batch']} | {r['seqbench_tokens_per_s']:,.0f} "
+                     f"({r['seqbench_form']}) | {r['pytorch_tokens_per_s']:,.0f} | **{r['ratio']:.2f}x** "
+                     f"[{lo:.2f}-{hi:.2f}] | {r['seqbench_params'] / 1e6:.2f}M / {r['pytorch_params'] / 1e6:.2f}M |")
+    with open(os.path.join(args.out, "parity.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print("->", args.out)
+
+
+if __name__ == "__main__":
+    main()
