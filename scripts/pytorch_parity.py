@@ -221,12 +221,15 @@ def seqbench_tokens_per_s(binary, model_name, size, seq_len, batch, steps, threa
     return best["samples"], form, int(best["metrics"]["param_bytes"] // 4)
 
 
+DEFAULT_SETTINGS = "small:512:8,small:2048:8,tiny:64:32"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seqbench", default="target/release/seqbench")
     ap.add_argument("--out", default="results/pytorch-parity-2core")
     ap.add_argument("--models", default=",".join(TORCH_MIXERS))
-    ap.add_argument("--settings", default="small:512:8,small:2048:8,tiny:64:32",
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS,
                     help="size:seq_len:batch, comma-separated")
     ap.add_argument("--steps", type=int, default=3, help="timed steps per side (after one warm-up)")
     ap.add_argument("--threads", type=int, default=None)
@@ -260,6 +263,11 @@ def main():
             with open(progress, "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("samples")}), flush=True)
+    order = [tuple(x.split(":")) for x in args.settings.split(",")] + [tuple(x.split(":")) for x in DEFAULT_SETTINGS.split(",")]
+    names = list(TORCH_MIXERS)
+    rows.sort(key=lambda r: (order.index((r["size"], str(r["seq_len"]), str(r["batch"])))
+                             if (r["size"], str(r["seq_len"]), str(r["batch"])) in order else len(order),
+                             names.index(r["model"]) if r["model"] in names else len(names)))
     env = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
