@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_reference import LM, RMSNorm, Rnn, VOCAB, rope, samples  # noqa: E402
+from pytorch_reference import LM, RMSNorm, Rnn, rope, train_tokens_per_s  # noqa: E402
 
 from fla.ops.gated_delta_rule.naive import naive_chunk_gated_delta_rule  # noqa: E402
 from fla.ops.delta_rule.naive import delta_rule_chunkwise  # noqa: E402
@@ -191,17 +191,7 @@ def torch_tokens_per_s(model_name, size, seq_len, batch, steps):
     d, n, hd, d_mlp = SIZES[size]
     torch.manual_seed(0)
     model = LM(TORCH_MIXERS[model_name], d=d, n=n, hd=hd, d_mlp=d_mlp)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    ids = torch.randint(0, VOCAB, (batch, seq_len + 1))
-
-    def step():
-        logits, _ = model(ids[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    s = samples(step, 1, steps, 0.0)
+    _, s = train_tokens_per_s(model, batch, seq_len, n=steps, min_seconds=0.0)
     params = sum(p.numel() for p in model.parameters())
     return [batch * seq_len / x for x in s], params
 

@@ -182,7 +182,7 @@ def samples(fn, warmup, n, min_seconds):
     return out
 
 
-def train_tokens_per_s(model, batch, seq_len, n=5):
+def train_tokens_per_s(model, batch, seq_len, n=5, min_seconds=3.0):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(0, VOCAB, (batch, seq_len + 1))
 
@@ -193,7 +193,7 @@ def train_tokens_per_s(model, batch, seq_len, n=5):
         loss.backward()
         opt.step()
 
-    s = samples(step, 1, n, 3.0)
+    s = samples(step, 1, n, min_seconds)
     return batch * seq_len / statistics.median(s), s
 
 

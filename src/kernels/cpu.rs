@@ -92,41 +92,25 @@ pub(crate) fn gemm(
     gemm_on(gemm_crate::Parallelism::None, m, n, k, dst, lhs, rhs, args)
 }
 
-/// Products worth splitting over the pool on their own (multiply-adds): a sequential loop of them
-/// (an RNN's per-step `h U^T` at batch 8, width 256: 2M) has nothing else to run in parallel.
+/// Products worth splitting over the pool on their own (multiply-adds): one of a sequential
+/// computation that has nothing else to run beside it (an RNN's weight gradient over all steps).
 pub const THREADED_MIN_WORK: usize = 1 << 20;
 
-/// [`gemm`] on the whole thread pool when the product is worth it ([`THREADED_MIN_WORK`]): for the
-/// sequential products of a recurrence, which no caller can parallelise over.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_threaded(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
-    accumulate: bool,
-    scale: f32,
-) {
+/// The whole pool for a product of `work` multiply-adds worth splitting ([`THREADED_MIN_WORK`]),
+/// else this thread: for [`gemm_on`] where no caller parallelises around the product.
+pub(crate) fn pool_for(work: usize) -> gemm_crate::Parallelism {
     let threads = rayon::current_num_threads();
-    let parallelism = if m * n * k >= THREADED_MIN_WORK && threads > 1 {
+    if work >= THREADED_MIN_WORK && threads > 1 {
         gemm_crate::Parallelism::Rayon(threads)
     } else {
         gemm_crate::Parallelism::None
-    };
-    let args = (dst_rs, lhs_rs, lhs_cs, rhs_rs, rhs_cs, accumulate, scale);
-    gemm_on(parallelism, m, n, k, dst, lhs, rhs, args)
+    }
 }
 
-/// The product behind [`gemm`] and [`gemm_threaded`]; `args`: the strides, accumulate and scale.
+/// [`gemm`] with a choice of threads ([`pool_for`]); `args`: `(dst_rs, lhs_rs, lhs_cs, rhs_rs,
+/// rhs_cs, accumulate, scale)` as there.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn gemm_on(
+pub(crate) fn gemm_on(
     parallelism: gemm_crate::Parallelism,
     m: usize,
     n: usize,

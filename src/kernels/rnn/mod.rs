@@ -7,7 +7,7 @@
 pub mod gru;
 pub mod lstm;
 
-use crate::kernels::cpu::gemm_threaded;
+use crate::kernels::cpu::{gemm_on, pool_for};
 use candle_core::{Result, Tensor};
 
 /// Runs `cell(x_t, state)` over the time axis of `x_proj: [B, T, n]` and stacks the outputs once
@@ -106,5 +106,5 @@ pub(crate) fn recurrent_weight_grad(
             h_prev[r * t * d + d..(r + 1) * t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d - d]);
         }
     }
-    gemm_threaded(g, d, b * t, du, d, dg, 1, g, &h_prev, d, 1, false, 1.0);
+    gemm_on(pool_for(g * d * b * t), g, d, b * t, du, dg, &h_prev, (d, 1, g, d, 1, false, 1.0));
 }
