@@ -8,10 +8,12 @@
 //!     dX = (dr, dz, dn),  dH = (dr, dz, dn ⊙ r),  dh_{t-1} = dh ⊙ z + dH U,  dU = Σ dH^T h_{t-1},  db_h = Σ dH
 //! ```
 //!
-//! As the fused LSTM: one small matmul per step for the batch, gates recomputed for the backward,
+//! As the fused LSTM: one product per step for the batch ([`super::add_step_product`]), gates recomputed for the backward,
 //! `dU` in one matmul at the end.
 
-use super::{add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan};
+use super::{
+    add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
+};
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 

@@ -8,11 +8,13 @@
 //!     dc ⊙ i ⊙ (1-g²), dh ⊙ tanh c_t ⊙ o(1-o)),  dh_{t-1} = dG U,  dc_{t-1} = dc ⊙ f,  dU = Σ_t dG_t^T h_{t-1}
 //! ```
 //!
-//! One small matmul per step for the whole batch; the backward recomputes the gates in one forward
+//! One product per step for the whole batch ([`super::add_step_product`]: dot products over U's rows, no packing); the backward recomputes the gates in one forward
 //! pass, then runs in reverse; `dU` is one matmul over all steps at the end. Candle's autograd over
 //! the per-step ops ([`reference`]) keeps a graph that grows with T².
 
-use super::{add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan};
+use super::{
+    add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
+};
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
