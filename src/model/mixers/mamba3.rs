@@ -172,19 +172,19 @@ impl Mamba3 {
         let f = self.features(u, None)?;
         let (b, t, h, _) = f.q.dims4()?;
         let mut s = Tensor::zeros((b, h, self.d_state, self.head_dim), u.dtype(), u.device())?;
-        let outer = |k: &Tensor, v: &Tensor| -> Result<Tensor> { k.unsqueeze(3)?.broadcast_mul(&v.unsqueeze(2)?) };
-        let per_head = |x: &Tensor, i: usize| -> Result<Tensor> { x.narrow(1, i, 1)?.squeeze(1)?.unsqueeze(2)?.unsqueeze(3) };
+        let token = |x: &Tensor, i: usize| -> Result<Tensor> { x.narrow(1, i, 1)?.squeeze(1) };
+        let per_head = |x: &Tensor, i: usize| -> Result<Tensor> { token(x, i)?.unsqueeze(2)?.unsqueeze(3) };
+        // Token i's pair k_i v_i^T, [B, H, N, P].
+        let pair = |i: usize| -> Result<Tensor> { token(&f.k, i)?.unsqueeze(3)?.broadcast_mul(&token(&f.v, i)?.unsqueeze(2)?) };
         let mut ys = Vec::with_capacity(t);
         for i in 0..t {
-            let token = |x: &Tensor| -> Result<Tensor> { x.narrow(1, i, 1)?.squeeze(1) };
             let alpha = per_head(&f.log_alpha, i)?.exp()?;
-            s = (s.broadcast_mul(&alpha)? + outer(&token(&f.k)?, &token(&f.v)?)?.broadcast_mul(&per_head(&f.own, i)?)?)?;
+            s = (s.broadcast_mul(&alpha)? + pair(i)?.broadcast_mul(&per_head(&f.own, i)?)?)?;
             if i > 0 {
-                let prev = outer(&f.k.narrow(1, i - 1, 1)?.squeeze(1)?, &f.v.narrow(1, i - 1, 1)?.squeeze(1)?)?;
-                s = (s + prev.broadcast_mul(&(per_head(&f.previous, i)? * &alpha)?)?)?;
+                s = (s + pair(i - 1)?.broadcast_mul(&(per_head(&f.previous, i)? * &alpha)?)?)?;
             }
             // y = S^T q per head: [B, H, 1, N] x [B, H, N, P].
-            ys.push(token(&f.q)?.unsqueeze(2)?.contiguous()?.matmul(&s)?.squeeze(2)?);
+            ys.push(token(&f.q, i)?.unsqueeze(2)?.contiguous()?.matmul(&s)?.squeeze(2)?);
         }
         self.read_out(&Tensor::stack(&ys, 1)?, &f.v, &f.z)
     }
