@@ -5,15 +5,34 @@
 
 use crate::cli::AbArgs;
 use crate::error::usage;
-use crate::measure::ab::{self, AbOptions, AB_SIDES};
+use crate::measure::ab::{AbOptions, AbRun, AB_SIDES};
 use crate::measure::runner;
 use crate::report::{self, Json, Markdown};
-use crate::results::compare::{compare, Options, Verdict};
+use crate::results::compare::{compare, rounds_to_reach, Comparison, Options, Verdict};
 use crate::results::suite::Suite;
 use std::path::{Path, PathBuf};
 
-/// The fewest rounds with which the one-sided signed-rank test can reach p < 0.05 (1/32).
+/// The fewest planned rounds: every cell's median of per-round ratios decides whether it gets
+/// confirmation rounds, and five all worse would already be p = 1/32 for a cell alone.
 pub const MIN_ROUNDS: usize = 5;
+
+/// Rounds of a confirmed cell that may go the other way (a noisy neighbour slowing the baseline's
+/// turn, whatever the size) with a real change still reaching the per-cell level.
+pub const TOLERATED_REVERSALS: usize = 1;
+
+/// The cells worth confirming: the median of their per-round ratios beyond the threshold either way
+/// but not significant at the run's per-cell level, which the planned rounds are too few to reach.
+fn suspects(cmp: &Comparison, threshold_of: impl Fn(&crate::results::Measurement) -> f64) -> Vec<String> {
+    cmp.cells
+        .iter()
+        .filter(|c| c.verdict == Verdict::WithinNoise)
+        .filter(|c| {
+            let (w, t) = (c.worse_factor.unwrap_or(1.0), threshold_of(&c.measurement));
+            w > 1.0 + t || w < 1.0 / (1.0 + t)
+        })
+        .map(|c| c.id.clone())
+        .collect()
+}
 
 /// A binary that exists and can be run (bad input otherwise).
 fn binary(path: &Path, flag: &str) -> anyhow::Result<PathBuf> {
@@ -30,7 +49,7 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
     let per_measurement = super::compare::per_measurement(&a.threshold_for)?;
     if a.rounds < MIN_ROUNDS {
         return Err(usage(format!(
-            "--rounds {}: at least {MIN_ROUNDS} are needed for the signed-rank test over rounds to reach p < 0.05",
+            "--rounds {}: at least {MIN_ROUNDS} are needed (their median per-round ratio decides which cells are confirmed)",
             a.rounds
         )));
     }
@@ -62,14 +81,28 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
             candidate.display()
         );
     }
-    let opts = AbOptions {
-        binaries: [baseline.clone(), candidate.clone()],
-        rounds: a.rounds,
-        dir: dir.clone(),
-        quiet: a.common.quiet,
-    };
-    let [base, new] = ab::run_ab(suite, &opts)?;
-    let cmp = compare(&base, &new, &Options { threshold, per_measurement, normalize: false });
+    let opts = AbOptions { binaries: [baseline.clone(), candidate.clone()], dir: dir.clone(), quiet: a.common.quiet };
+    let mut run = AbRun::start(suite, opts)?;
+    run.rounds(a.rounds, None)?;
+    let opts = Options { threshold, per_measurement, normalize: false };
+    let mut cmp = compare(&run.sides()[0], &run.sides()[1], &opts);
+    // A change seen in the planned rounds is confirmed by more rounds of those cells alone, enough to
+    // reach the per-cell level of the whole run (cheap when nothing changed, which is the usual case).
+    let confirm = suspects(&cmp, |m| opts.threshold_for(*m));
+    let total = rounds_to_reach(cmp.alpha, TOLERATED_REVERSALS).max(a.rounds);
+    if !confirm.is_empty() && total > a.rounds {
+        if !a.common.quiet {
+            eprintln!(
+                "confirming {} cell(s) with {} more rounds (each cell is tested at p < {:.2e}: {} cells in the run)",
+                confirm.len(),
+                total - a.rounds,
+                cmp.alpha,
+                (crate::results::compare::FAMILY_ALPHA / cmp.alpha).round()
+            );
+        }
+        run.rounds(total - a.rounds, Some(&confirm))?;
+        cmp = compare(&run.sides()[0], &run.sides()[1], &opts);
+    }
     super::compare::print(&cmp, a.only_changes, a.common.quiet, a.markdown.as_deref())?;
     report::export(&Markdown { only_changes: a.only_changes, ..Default::default() }, &cmp, &dir.join("ab.md"))?;
     report::export(
@@ -78,6 +111,8 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
             "baseline_binary": baseline,
             "candidate_binary": candidate,
             "rounds": a.rounds,
+            "confirmed_cells": confirm,
+            "confirmation_rounds": if confirm.is_empty() { a.rounds } else { total },
             "threshold": threshold,
             "injected_slowdown": std::env::var(crate::measure::sample::SLOWDOWN_ENV).ok(),
             "comparison": cmp,

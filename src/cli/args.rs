@@ -108,12 +108,13 @@ pub struct AbArgs {
     /// The candidate binary (default: this one).
     #[arg(long)]
     pub candidate: Option<PathBuf>,
-    /// Rounds: every cell is measured this many times by each binary. At least 5, so that the
-    /// one-sided signed-rank test over the rounds can reach p < 0.05.
+    /// Rounds: every cell is measured this many times by each binary (at least 5). A cell whose
+    /// median per-round ratio is beyond the threshold then gets more rounds, as many as the sign test
+    /// needs to reach the run's per-cell level (0.01 / cells) with one round reversed.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Regression threshold in percent: a cell regresses when the median of its per-round ratios is
-    /// worse by more than this (and the signed-rank test over the rounds agrees).
+    /// worse by more than this (and the sign test over the rounds agrees at the run's level).
     #[arg(long, default_value_t = 10.0)]
     pub threshold: f64,
     /// Per-measurement threshold, e.g. `decode_latency=15` or `latency=15` (repeatable).

@@ -114,7 +114,7 @@ impl Exporter<Comparison> for Markdown<'_> {
             ));
         }
         s.push_str(&table(&comparison_grid(cmp, self.only_changes)));
-        s.push_str(&format!("{}\n", cmp.method.rule()));
+        s.push_str(&format!("{}\n", cmp.method.rule(cmp.alpha)));
         Ok(s.into_bytes())
     }
 }

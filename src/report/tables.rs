@@ -401,9 +401,15 @@ fn change_row(c: &CellChange) -> Vec<String> {
         v(c.new_median),
         c.change.map_or("-".into(), pct),
         c.ci.map_or("-".into(), |(lo, hi)| format!("[{}, {}]", pct(lo), pct(hi))),
-        c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+        c.p_value.map_or("-".into(), p_text),
         c.verdict.name().to_string(),
     ]
+}
+
+/// A p-value: three decimals, or two significant digits below 0.001 (the per-cell levels of
+/// paired rounds are that small).
+pub fn p_text(p: f64) -> String {
+    if p >= 1e-3 { format!("{p:.3}") } else { format!("{p:.1e}") }
 }
 
 /// A comparison's cells (only the improved and regressed ones with `only_changes`).
@@ -424,7 +430,7 @@ pub fn comparison_grid(cmp: &Comparison, only_changes: bool) -> Grid {
 /// One line: how many cells regressed, improved, stayed within noise.
 pub fn comparison_summary(cmp: &Comparison) -> String {
     format!(
-        "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}",
+        "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}{}",
         cmp.cells.len(),
         if cmp.method == Method::PairedRounds { " in paired rounds" } else { "" },
         if cmp.normalized { " (normalized by calibration)" } else { "" },
@@ -432,6 +438,7 @@ pub fn comparison_summary(cmp: &Comparison) -> String {
         cmp.count(Verdict::Improved),
         cmp.count(Verdict::WithinNoise),
         cmp.count(Verdict::NotComparable),
+        if cmp.method == Method::PairedRounds { format!(" (each cell at p < {})", p_text(cmp.alpha)) } else { String::new() },
         if cmp.missing.is_empty() {
             String::new()
         } else {
@@ -446,11 +453,11 @@ pub fn regression_lines(cmp: &Comparison) -> Vec<String> {
         .iter()
         .map(|c| {
             format!(
-                "regressed: {} ({}, x{:.2} worse, p = {:.3})",
+                "regressed: {} ({}, x{:.2} worse, p = {})",
                 c.id,
                 c.change.map_or("-".into(), pct),
                 c.worse_factor.unwrap_or(0.0),
-                c.p_value.unwrap_or(1.0)
+                p_text(c.p_value.unwrap_or(1.0))
             )
         })
         .collect()

@@ -1,15 +1,34 @@
 //! Comparing two runs cell by cell, as asv and criterion do on noisy machines: a cell regresses only
-//! when the rank-sum test finds the samples differ (p < 0.05) *and* the median is worse by more than
-//! the threshold. The direction of "better" is known per measurement.
+//! when a test finds the two sides differ *and* the median is worse by more than the threshold. Two
+//! independent runs: the rank-sum test per cell (p < 0.05). The two sides of one `seqbench ab` run:
+//! the sign test over the paired rounds, each of the m cells at FAMILY_ALPHA / m (Bonferroni),
+//! so that the chance of any false alarm in a run stays below FAMILY_ALPHA however many cells it has.
+//! The direction of "better" is known per measurement.
 
-use crate::results::stats::{bootstrap_change_ci, bootstrap_median_ci, mann_whitney_p, median, signed_rank_p};
+use crate::results::stats::{bootstrap_change_ci, binomial_half_tail, bootstrap_median_ci, mann_whitney_p, median, sign_test_p};
 use crate::results::Results;
 use crate::results::{CellResult, Measurement, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Significance level of the rank-sum test.
+/// Significance level of the rank-sum test of each cell of two independent runs.
 pub const ALPHA: f64 = 0.05;
+
+/// Paired rounds: the most a run of the same binary on both sides may be flagged anywhere (the
+/// family-wise error rate); each of m cells is tested at `FAMILY_ALPHA / m`.
+pub const FAMILY_ALPHA: f64 = 0.01;
+
+/// Paired rounds: the per-cell significance level when `cells` cells are compared.
+pub fn paired_level(cells: usize) -> f64 {
+    FAMILY_ALPHA / cells.max(1) as f64
+}
+
+/// The fewest rounds with which the one-sided sign test reaches `p < level` even when `reversed`
+/// of them went the other way (a noisy neighbour): the smallest n with `P(X >= n - reversed) < level`,
+/// `X ~ Binomial(n, 1/2)`.
+pub fn rounds_to_reach(level: f64, reversed: usize) -> usize {
+    (reversed + 1..).find(|&n| binomial_half_tail(n, n - reversed) < level).unwrap_or(usize::MAX)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +94,8 @@ pub struct Comparison {
     pub new_run: String,
     pub normalized: bool,
     pub method: Method,
+    /// Per-cell significance level of the test: ALPHA (rank sum), FAMILY_ALPHA / cells (paired).
+    pub alpha: f64,
     pub warnings: Vec<String>,
     /// Baseline cells with no result in the new run (not compared).
     pub missing: Vec<String>,
@@ -152,20 +173,21 @@ pub enum Method {
     /// change of the medians.
     RankSum,
     /// One `seqbench ab` run: both binaries measured cell by cell in interleaved rounds; per round the
-    /// ratio of the medians, a one-sided signed-rank test over the rounds, bootstrap interval of the
+    /// ratio of the medians, a one-sided sign test over the rounds, bootstrap interval of the
     /// median ratio.
     PairedRounds,
 }
 
 impl Method {
-    /// One sentence for reports: when a cell regresses.
-    pub fn rule(self) -> String {
+    /// One sentence for reports: when a cell regresses, at the per-cell level `alpha`.
+    pub fn rule(self, alpha: f64) -> String {
         match self {
             Method::RankSum => format!(
-                "A cell regresses when the rank-sum test finds its samples differ (p < {ALPHA}) and its median is worse by more than the threshold."
+                "A cell regresses when the rank-sum test finds its samples differ (p < {alpha}) and its median is worse by more than the threshold."
             ),
             Method::PairedRounds => format!(
-                "Both binaries ran every cell in interleaved rounds; a cell regresses when the median of its per-round ratios is worse by more than the threshold and the one-sided signed-rank test over the rounds agrees (p < {ALPHA})."
+                "Both binaries ran every cell in interleaved rounds; a cell regresses when the median of its per-round ratios is worse by more than the threshold and the one-sided sign test over the rounds agrees at p < {alpha:.2e} ({FAMILY_ALPHA} over the run's cells, Bonferroni: a run of one binary against itself is flagged anywhere at most {}% of the time).",
+                FAMILY_ALPHA * 100.0
             ),
         }
     }
@@ -203,11 +225,12 @@ fn comparable(b: &CellResult, n: &CellResult, opts: &Options) -> Result<CellChan
     Ok(out)
 }
 
-/// Sets the verdict from how many times worse the new side is and the test's p-value.
-fn decide(out: &mut CellChange, worse: f64, p: f64, threshold: f64, n: (usize, usize)) {
+/// Sets the verdict from how many times worse the new side is and the test's p-value, significant
+/// below `alpha`.
+fn decide(out: &mut CellChange, worse: f64, (p, alpha): (f64, f64), threshold: f64, n: (usize, usize)) {
     out.worse_factor = Some(worse);
     out.p_value = Some(p);
-    let significant = p < ALPHA;
+    let significant = p < alpha;
     out.verdict = if significant && worse > 1.0 + threshold {
         Verdict::Regressed
     } else if significant && worse < 1.0 / (1.0 + threshold) {
@@ -216,7 +239,7 @@ fn decide(out: &mut CellChange, worse: f64, p: f64, threshold: f64, n: (usize, u
         Verdict::WithinNoise
     };
     if !significant && (worse > 1.0 + threshold || worse < 1.0 / (1.0 + threshold)) {
-        out.note = format!("beyond the threshold but not significant (p = {p:.3}, n = {}/{})", n.0, n.1);
+        out.note = format!("beyond the threshold but not significant (p = {p:.3}, needs < {alpha:.2e}; n = {}/{})", n.0, n.1);
     }
 }
 
@@ -241,6 +264,10 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
             rb.len() == rn.len() && (rb.len() >= 2 || b.status != Status::Ok || n.status != Status::Ok)
         });
     let method = if paired { Method::PairedRounds } else { Method::RankSum };
+    let alpha = match method {
+        Method::RankSum => ALPHA,
+        Method::PairedRounds => paired_level(pairs.iter().filter(|(b, n)| comparable(b, n, opts).is_ok()).count()),
+    };
     let mut cells = Vec::new();
     for (b, n) in pairs {
         let mut out = match comparable(b, n, opts) {
@@ -272,7 +299,7 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
                 out.change = Some(nm / bm - 1.0);
                 out.ci = Some(bootstrap_change_ci(&bs, &ns, 1000, 7));
                 let worse = if m.higher_is_better() { bm / nm } else { nm / bm };
-                decide(&mut out, worse, mann_whitney_p(&bs, &ns), threshold, (bs.len(), ns.len()));
+                decide(&mut out, worse, (mann_whitney_p(&bs, &ns), alpha), threshold, (bs.len(), ns.len()));
             }
             Method::PairedRounds => {
                 // Per round: log of new over baseline, after each side's normalisation.
@@ -294,8 +321,8 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
                 let worse = if m.higher_is_better() { (-center).exp() } else { center.exp() };
                 // One-sided, in the direction of the observed change.
                 let worse_logs: Vec<f64> = logs.iter().map(|v| if m.higher_is_better() { -v } else { *v }).collect();
-                let p = signed_rank_p(&worse_logs, worse >= 1.0);
-                decide(&mut out, worse, p, threshold, (logs.len(), logs.len()));
+                let p = sign_test_p(&worse_logs, worse >= 1.0);
+                decide(&mut out, worse, (p, alpha), threshold, (logs.len(), logs.len()));
             }
         }
         cells.push(out);
@@ -318,6 +345,7 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
         new_run: new.run_id.clone(),
         normalized: opts.normalize,
         method,
+        alpha,
         warnings,
         missing,
         cells,

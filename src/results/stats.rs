@@ -1,5 +1,5 @@
 //! Statistics of samples: the sampling plan a cell follows, medians, percentiles and the median
-//! absolute deviation, and the tests `compare` uses (rank-sum, signed-rank, bootstrap intervals).
+//! absolute deviation, and the tests `compare` uses (rank-sum, sign test, bootstrap intervals).
 //! The sampling loop itself is `measure::sample`.
 
 use serde::{Deserialize, Serialize};
@@ -221,55 +221,35 @@ mod change_tests {
     }
 }
 
-/// One-sided p-value of the Wilcoxon signed-rank test that the paired differences `d` are centred
-/// above zero (`greater`) or below it: the probability, under random signs, of a signed-rank sum at
-/// least as extreme as the one observed. Zeros are dropped (Wilcoxon's convention) and tied
-/// magnitudes get mid-ranks. Exact (all 2^n sign patterns) up to n = 20, normal approximation with a
-/// tie correction above. With nothing left after dropping zeros, p is 1.
-pub fn signed_rank_p(d: &[f64], greater: bool) -> f64 {
-    let mut x: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0 && v.is_finite()).collect();
-    if !greater {
-        x.iter_mut().for_each(|v| *v = -*v);
-    }
-    let n = x.len();
-    if n == 0 {
+/// `P(X >= k)` for `X ~ Binomial(n, 1/2)`, exact (summed in log space, so any n).
+pub fn binomial_half_tail(n: usize, k: usize) -> f64 {
+    if k == 0 {
         return 1.0;
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| x[a].abs().total_cmp(&x[b].abs()));
-    let mut ranks = vec![0f64; n];
-    let mut ties = 0f64;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && x[order[j + 1]].abs() == x[order[i]].abs() {
-            j += 1;
+    let ln_half_n = n as f64 * 0.5f64.ln();
+    // ln C(n, i) by the running product C(n, i) = C(n, i - 1) (n - i + 1) / i.
+    let mut ln_c = 0.0;
+    let mut tail = 0.0;
+    for i in 0..=n {
+        if i > 0 {
+            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
         }
-        for k in i..=j {
-            ranks[order[k]] = (i + j) as f64 / 2.0 + 1.0;
+        if i >= k {
+            tail += (ln_c + ln_half_n).exp();
         }
-        let t = (j - i + 1) as f64;
-        ties += t * t * t - t;
-        i = j + 1;
     }
-    let observed: f64 = (0..n).filter(|&k| x[k] > 0.0).map(|k| ranks[k]).sum();
-    if n <= 20 {
-        let mut at_least = 0u64;
-        for signs in 0u64..(1u64 << n) {
-            let w: f64 = (0..n).filter(|k| signs >> k & 1 == 1).map(|k| ranks[k]).sum();
-            if w >= observed - 1e-9 {
-                at_least += 1;
-            }
-        }
-        return at_least as f64 / (1u64 << n) as f64;
-    }
-    let nf = n as f64;
-    let mean = nf * (nf + 1.0) / 4.0;
-    let sigma = (nf * (nf + 1.0) * (2.0 * nf + 1.0) / 24.0 - ties / 48.0).sqrt();
-    if sigma == 0.0 {
-        return 1.0;
-    }
-    1.0 - normal_cdf((observed - mean - 0.5) / sigma)
+    tail.min(1.0)
+}
+
+/// One-sided p-value of the sign test that the paired differences `d` lie above zero more often than
+/// below (`greater`), or below more often: `P(X >= k)` with `X ~ Binomial(n, 1/2)`, k the differences
+/// on that side and n those that are not zero (zeros dropped). A difference counts once whatever its
+/// size, so a round that a noisy neighbour reverses costs the same however far it went. With
+/// nothing left after dropping zeros, p is 1.
+pub fn sign_test_p(d: &[f64], greater: bool) -> f64 {
+    let x: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0 && v.is_finite()).collect();
+    let k = x.iter().filter(|v| (**v > 0.0) == greater).count();
+    binomial_half_tail(x.len(), k)
 }
 
 /// Percentile bootstrap (95%) of the median of `x`, seeded.
@@ -302,19 +282,20 @@ mod paired_tests {
     use super::*;
 
     #[test]
-    fn signed_rank_exact_values() {
-        // Five positive differences: only the all-positive pattern is as extreme, p = 1/32.
-        assert!((signed_rank_p(&[0.1, 0.2, 0.3, 0.4, 0.5], true) - 1.0 / 32.0).abs() < 1e-12);
-        assert!((signed_rank_p(&[0.1, 0.2, 0.3, 0.4, 0.5], false) - 1.0).abs() < 1e-12);
-        // One negative of rank 1 among five: W+ = 14, patterns with W+ >= 14 are 2 of 32.
-        assert!((signed_rank_p(&[-0.1, 0.2, 0.3, 0.4, 0.5], true) - 2.0 / 32.0).abs() < 1e-12);
-        // All zero: nothing to test.
-        assert_eq!(signed_rank_p(&[0.0, 0.0, 0.0], true), 1.0);
-        // Symmetric differences are not significant either way.
-        assert!(signed_rank_p(&[-0.2, -0.1, 0.1, 0.2], true) > 0.4);
-        // Large n uses the normal approximation and agrees in direction.
-        let up: Vec<f64> = (1..=30).map(|i| i as f64 * 0.01).collect();
-        assert!(signed_rank_p(&up, true) < 1e-4 && signed_rank_p(&up, false) > 0.99);
+    fn sign_test_exact_values() {
+        // Five positive differences: p = 1/32; the other direction p = 1.
+        assert!((sign_test_p(&[0.1, 0.2, 0.3, 0.4, 0.5], true) - 1.0 / 32.0).abs() < 1e-12);
+        assert!((sign_test_p(&[0.1, 0.2, 0.3, 0.4, 0.5], false) - 1.0).abs() < 1e-12);
+        // One negative among five, of any size: P(X >= 4) = 6/32.
+        assert!((sign_test_p(&[-0.1, 0.2, 0.3, 0.4, 0.5], true) - 6.0 / 32.0).abs() < 1e-12);
+        assert_eq!(sign_test_p(&[-9.0, 0.2, 0.3, 0.4, 0.5], true), sign_test_p(&[-0.1, 0.2, 0.3, 0.4, 0.5], true));
+        // Zeros are dropped; all zero leaves nothing to test.
+        assert!((sign_test_p(&[0.0, 0.1, 0.2], true) - 0.25).abs() < 1e-12);
+        assert_eq!(sign_test_p(&[0.0, 0.0, 0.0], true), 1.0);
+        // 14 of 14 and 13 of 14: 1/16384 and 15/16384.
+        assert!((binomial_half_tail(14, 14) - 1.0 / 16384.0).abs() < 1e-15);
+        assert!((binomial_half_tail(14, 13) - 15.0 / 16384.0).abs() < 1e-15);
+        assert!((binomial_half_tail(7, 0) - 1.0).abs() < 1e-12 && (binomial_half_tail(2000, 1000) - 0.5089).abs() < 1e-3);
     }
 
     #[test]
