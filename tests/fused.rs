@@ -1,7 +1,7 @@
 //! Every fused CPU kernel agrees with the plain reference in its own folder (`seqbench::kernels`),
 //! forward and gradients, at odd lengths that cross their block and checkpoint boundaries (64
 //! tokens). Each test calls the fused op itself, so it compares two different implementations
-//! whatever SEQBENCH_PLAIN_OPS says; a kind with no fused form is skipped by name.
+//! whatever SEQBENCH_PLAIN_OPS says.
 
 use candle_core::{DType, Device, Tensor, Var};
 use seqbench::kernels::verify::{agreement, kernel_case, run_with_grads_by};
@@ -10,9 +10,7 @@ use seqbench::kernels::{self, attention, norm, rnn, rope, swiglu, Form, Recurren
 #[test]
 fn fused_scan_matches_the_plain_recurrent_form() {
     let mut failures = Vec::new();
-    let skipped: Vec<&str> = Recurrence::ALL.iter().filter(|k| !k.has_fused_scan()).map(|k| k.name()).collect();
-    assert_eq!(skipped, ["channel-gate-rank-one"], "kinds without a fused scan (skipped here)");
-    for kind in Recurrence::ALL.into_iter().filter(|k| k.has_fused_scan()) {
+    for kind in Recurrence::ALL {
         for t in [1, 63, 64, 65, 130] {
             for with_state in [false, true] {
                 let case = kernel_case(kind, (2, t, 2, 16, 12), with_state, 11 + t as u64, DType::F32).unwrap();

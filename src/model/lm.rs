@@ -123,12 +123,9 @@ impl LanguageModel {
     ///
     /// Where the fused kernels serve the device (the CPU), the fused recurrent scan is the default
     /// instead: there it trains and prefills faster than the chunkwise form of plain ops (see
-    /// `seqbench bench kernels`). A recurrence without a fused scan (RWKV-7's rank-one transition)
-    /// keeps the model chunkwise.
+    /// `seqbench bench kernels`), and keeps only its inputs for the backward.
     pub fn default_form(&self) -> Form {
-        let scan_serves_all =
-            self.config.layer_kinds().iter().all(|k| k.recurrence().is_none_or(|r| r.has_fused_scan()));
-        if crate::kernels::cpu::enabled(self.device()) && scan_serves_all {
+        if crate::kernels::cpu::enabled(self.device()) {
             Form::Recurrent
         } else {
             Form::Chunkwise(self.config.chunk_size)

@@ -38,7 +38,7 @@ pub fn training_estimate(
                 let recurrence = recurrence.unwrap_or(Recurrence::Plain);
                 let state = heads * dh * dh * f * b;
                 let chunk = match form {
-                    Form::Recurrent if fused_scan && recurrence.has_fused_scan() => return 8.0 * b * t * d * f + state,
+                    Form::Recurrent if fused_scan => return 8.0 * b * t * d * f + state,
                     Form::Recurrent => return 4.0 * t * state,
                     Form::Chunkwise(c) => (c as f64).min(t),
                     Form::Parallel => seq_len.max(1).next_power_of_two() as f64,

@@ -153,12 +153,6 @@ impl Recurrence {
         self.gate() == GateKind::Channel
     }
 
-    /// True when the fused CPU scan ([`scan`]) serves this kind; the rank-one transition has no
-    /// fused form and runs as plain ops.
-    pub fn has_fused_scan(self) -> bool {
-        !self.low_rank()
-    }
-
     pub const ALL: [Recurrence; 9] = [
         Recurrence::Plain,
         Recurrence::ScalarGate,
@@ -240,13 +234,13 @@ pub struct Output {
     pub state: Tensor,
 }
 
-/// Runs the recurrence in the given form. On the CPU, f32 recurrent runs without the rank-one
-/// term go to the fused scan ([`scan`]); everything else, and every form under
-/// SEQBENCH_PLAIN_OPS=1, runs as plain candle ops ([`run_plain`]).
+/// Runs the recurrence in the given form. On the CPU, f32 recurrent runs go to the fused scan
+/// ([`scan`]); everything else, and every form under SEQBENCH_PLAIN_OPS=1, runs as plain candle
+/// ops ([`run_plain`]).
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
     let (inputs, n) = one_step_per_row(inputs)?;
     let h = Heads::new(&inputs)?;
-    let out = if form == Form::Recurrent && h.low_rank.is_none() && crate::kernels::cpu::serves(&h.q) {
+    let out = if form == Form::Recurrent && crate::kernels::cpu::serves(&h.q) {
         fused(&h)?
     } else {
         plain(form, &h)?
@@ -308,18 +302,16 @@ fn last_step_of_each_token(out: Output, n: usize) -> Result<Output> {
 }
 
 /// The recurrent form as the fused CPU scan ([`scan`]), whatever SEQBENCH_PLAIN_OPS says: f32 on the
-/// CPU, every kind of recurrence but the rank-one transition (which has no fused form).
+/// CPU, every kind of recurrence.
 pub fn run_fused(inputs: &Inputs) -> Result<Output> {
     let (inputs, n) = one_step_per_row(inputs)?;
-    let h = Heads::new(&inputs)?;
-    if h.low_rank.is_some() {
-        candle_core::bail!("the rank-one transition has no fused scan")
-    }
-    last_step_of_each_token(fused(&h)?, n)
+    last_step_of_each_token(fused(&Heads::new(&inputs)?)?, n)
 }
 
 fn fused(h: &Heads) -> Result<Output> {
-    let (o, state) = scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), &h.s0, h.exclusive)?;
+    let low_rank = h.low_rank.as_ref().map(|(a, b)| (a, b));
+    let (o, state) =
+        scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), low_rank, &h.s0, h.exclusive)?;
     Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })
 }
 
