@@ -282,12 +282,16 @@ impl Scan {
                 let prev = &before[(t - t0) * n..(t - t0 + 1) * n];
                 let d_o = &dout[t * dv..(t + 1) * dv];
                 let d = self.token_grad(dx, t);
-                // Rebuild A_t, M_t (with p_t), r_t and u_t from S_{t-1}.
+                // Rebuild A_t, M_t (with p_t), r_t and u_t from S_{t-1}; M_t = A_t without the rank-one term.
                 decayed.copy_from_slice(prev);
                 self.decay(&mut decayed, tok.g);
-                m.copy_from_slice(prev);
-                self.transition(&mut m, &tok, &mut w);
-                self.written(&m, &tok, &mut w);
+                if self.low_rank {
+                    self.read(prev, tok.a, &mut w.p);
+                    m.copy_from_slice(&decayed);
+                    add_outer(&mut m, tok.b, &w.p);
+                }
+                let m: &[f32] = if self.low_rank { &m } else { &decayed };
+                self.written(m, &tok, &mut w);
                 if !self.exclusive {
                     // o_t = S_t^T q_t with S_t = M + k u^T:  dq = S_t do,  dS += q do^T.
                     for i in 0..dk {
