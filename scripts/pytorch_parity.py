@@ -3,6 +3,7 @@
 
     python3 scripts/pytorch_parity.py [--seqbench target/release/seqbench] \
         [--out results/pytorch-parity-2core] [--models attention,gru,...] [--settings small:512:8,...]
+    python3 scripts/pytorch_parity.py --decode [--positions 128,2048]     (the decode step instead)
 
 Needs torch and flash-linear-attention (`pip install torch flash-linear-attention`; fla's naive
 references are plain torch and run on the CPU). For each model and setting it times PyTorch's step,
@@ -18,9 +19,10 @@ RMSNorm pre-norm, SwiGLU MLP, AdamW; `pytorch_reference.LM`):
   gated-deltanet  fla naive_chunk_gated_delta_rule, DeltaNet  fla delta_rule_chunkwise,
   kda             fla naive_chunk_kda, retnet and mamba2  fla naive_chunk_simple_gla (scalar decay),
   linear-attention fla naive_chunk_linear_attn, gla  fla naive_recurrent_gla (fla has no chunked naive GLA),
+  rwkv7           fla dplr_chunkwise (the generalised delta rule's naive chunked form),
 each with seqbench's projections (short convolutions, gates, output norms) so the parameter counts
-match (both are recorded). Not covered: HGRN-2, RWKV-6, RWKV-7, mLSTM, Gated DeltaProduct, Mamba-3
-(no CPU-runnable fla reference for the first four's layers in this form; not written for the last two).
+match (both are recorded). Not covered: HGRN-2, RWKV-6, mLSTM, Gated DeltaProduct, Mamba-3
+(no CPU-runnable fla reference for the first three's layers in this form; not written for the last two).
 """
 import argparse, json, math, os, platform, statistics, subprocess, sys, tempfile, time
 
@@ -29,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_reference import LM, RMSNorm, Rnn, rope, train_tokens_per_s  # noqa: E402
+from pytorch_reference import LM, RMSNorm, Rnn, rope, samples, train_tokens_per_s  # noqa: E402
 
 from fla.ops.gated_delta_rule.naive import naive_chunk_gated_delta_rule  # noqa: E402
 from fla.ops.delta_rule.naive import delta_rule_chunkwise  # noqa: E402
@@ -37,6 +39,7 @@ from fla.ops.simple_gla.naive import naive_chunk_simple_gla  # noqa: E402
 from fla.ops.linear_attn.naive import naive_chunk_linear_attn  # noqa: E402
 from fla.ops.gla.naive import naive_recurrent_gla  # noqa: E402
 from fla.ops.kda.naive import naive_chunk_kda  # noqa: E402
+from fla.ops.generalized_delta_rule.dplr.naive import dplr_chunkwise  # noqa: E402
 
 # size name -> (d_model, n_layers, head_dim, d_mlp), as configs/models/*.toml
 SIZES = {"small": (256, 4, 64, 688), "tiny": (32, 2, 8, 88)}
@@ -52,8 +55,18 @@ class SdpaAttention(nn.Module):
     def forward(self, x, state=None):
         b, t, d = x.shape
         q, k, v = [m.view(b, t, self.h, self.hd).transpose(1, 2) for m in self.qkv(x).chunk(3, -1)]
-        y = F.scaled_dot_product_attention(rope(q, 0), rope(k, 0), v, is_causal=True)
-        return self.out(y.transpose(1, 2).reshape(b, t, d)), None
+        if state is None:
+            y = F.scaled_dot_product_attention(rope(q, 0), rope(k, 0), v, is_causal=True)
+            return self.out(y.transpose(1, 2).reshape(b, t, d)), None
+        # Decode: the KV cache `(k, v): [b, h, position, hd]` grows by concatenation (as transformers'
+        # DynamicCache does); the new query sees every cached key.
+        start = state[0].shape[2]
+        k, v = torch.cat([state[0], rope(k, start)], 2), torch.cat([state[1], v], 2)
+        y = F.scaled_dot_product_attention(rope(q, start), k, v)
+        return self.out(y.transpose(1, 2).reshape(b, t, d)), (k, v)
+
+    def empty(self, b, position):
+        return (torch.randn(b, self.h, position, self.hd), torch.randn(b, self.h, position, self.hd))
 
 
 class ShortConv(nn.Module):
@@ -66,6 +79,15 @@ class ShortConv(nn.Module):
     def forward(self, x):
         t = x.shape[1]
         return F.silu(self.conv(x.transpose(1, 2))[..., :t].transpose(1, 2))
+
+    def step(self, x, window):
+        """One token `x: [b, 1, c]` given the previous `width - 1` inputs `window: [b, width - 1, c]`."""
+        window = torch.cat([window, x], 1)  # oldest first, as the kernel's taps
+        y = (window * self.conv.weight[:, 0].t()).sum(1, keepdim=True) + self.conv.bias
+        return F.silu(y), window[:, 1:]
+
+    def empty(self, b):
+        return torch.zeros(b, self.conv.kernel_size[0] - 1, self.conv.in_channels)
 
 
 class HeadOutput(nn.Module):
@@ -118,6 +140,8 @@ class FlaMixer(nn.Module):
         self.out = HeadOutput(d, h, hd, gate)
 
     def forward(self, x, state=None):
+        if state is not None:
+            return self.step(x, state)
         b, t, _ = x.shape
         h, dk, dv = self.h, self.dk, self.hd
         qkv = self.qkv(x)
@@ -146,6 +170,47 @@ class FlaMixer(nn.Module):
             o, _ = naive_recurrent_gla(q, k, v, gk)
         return self.out(o.to(x.dtype), x), None
 
+    def empty(self, b, position):
+        s = torch.zeros(b, self.h, self.dk, self.hd)
+        return (s, self.conv.empty(b) if self.conv is not None else None)
+
+    def step(self, x, state):
+        """One token on the state `(S: [b, h, d_k, d_v], conv window)`: the recurrence written as a
+        PyTorch user writes a decode step (fla's kernels for it are Triton-only):
+        S = exp(g) S;  u = beta (v - S^T k) (delta rule) or v;  S += k u^T;  o = S^T q."""
+        b = x.shape[0]
+        h, dk, dv = self.h, self.dk, self.hd
+        S, window = state
+        qkv = self.qkv(x)
+        if self.conv is not None:
+            qkv, window = self.conv.step(qkv, window)
+        q, k, v = qkv.split([h * dk, h * dk, h * dv], -1)
+        q, k, v = q.view(b, h, dk), k.view(b, h, dk), v.view(b, h, dv)
+        delta = self.kind in ("gated-deltanet", "deltanet", "kda")
+        if delta:
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        q = q * dk ** -0.5
+        if self.kind == "gated-deltanet":
+            g = (-self.a_log.exp() * F.softplus(self.decay(x) + self.dt_bias)).view(b, h, 1, 1)
+        elif self.kind == "kda":
+            g = (-self.a_log.exp().repeat_interleave(dk) * F.softplus(self.decay(x) + self.dt_bias)).view(b, h, dk, 1)
+        elif self.kind == "retnet":
+            g = self.log_gamma.view(1, h, 1, 1)
+        elif self.kind == "gla":
+            g = (F.logsigmoid(self.decay(x)) / 16).view(b, h, dk, 1)
+        else:
+            g = None
+        if g is not None:
+            S = S * g.exp()
+        if delta:
+            beta = torch.sigmoid(self.beta(x)).view(b, h, 1)
+            u = beta * (v - torch.einsum("bhk,bhkv->bhv", k, S))
+        else:
+            u = v
+        S = S + k[..., None] * u[:, :, None, :]
+        o = torch.einsum("bhk,bhkv->bhv", q, S).view(b, 1, h, dv)
+        return self.out(o, x), (S, window)
+
 
 class Mamba2(nn.Module):
     """seqbench's Mamba-2 on fla's naive chunked scalar-decay kernel (q = C, k = B shared, v = Δx)."""
@@ -162,10 +227,24 @@ class Mamba2(nn.Module):
         self.norm = RMSNorm(self.di)
         self.out = nn.Linear(self.di, d, bias=False)
 
+    def empty(self, b, position):
+        return (torch.zeros(b, self.h, self.n, self.di // self.h), self.conv.empty(b))
+
     def forward(self, u, state=None):
         b, t, _ = u.shape
         di, n, h = self.di, self.n, self.h
         z, xbc, dt = self.in_proj(u).split([di, di + 2 * n, h], -1)
+        if state is not None:
+            # Decode: S = exp(g) S + B (Δx)^T per head, y = S^T C + D x.
+            S, window = state
+            xbc, window = self.conv.step(xbc, window)
+            x, bm, cm = xbc.split([di, n, n], -1)
+            x = x.view(b, h, di // h)
+            delta = F.softplus(dt + self.dt_bias).view(b, h)
+            S = S * (delta * -self.a_log.exp()).exp()[..., None, None] + bm.view(b, 1, n, 1) * (x * delta[..., None])[:, :, None, :]
+            o = torch.einsum("bn,bhnp->bhp", cm.view(b, n), S)
+            y = (o + x * self.skip[:, None]).reshape(b, 1, di) * F.silu(z)
+            return self.out(self.norm(y)), (S, window)
         xbc = self.conv(xbc)
         x, bm, cm = xbc.split([di, n, n], -1)
         x = x.view(b, t, h, di // h)
@@ -177,11 +256,69 @@ class Mamba2(nn.Module):
         return self.out(self.norm(y)), None
 
 
+class Rwkv7(nn.Module):
+    """seqbench's RWKV-7 on fla's naive chunked DPLR kernel (`dplr_chunkwise`, the generalised delta
+    rule S_t = Diag(w_t) S_{t-1} + beta_t (alpha_t^T S_{t-1}) + k_t v_t^T with alpha = -kappa,
+    beta = kappa * rate): token shift, low-rank decay and rate, current-token bonus, silu gate."""
+
+    def __init__(self, d, hd):
+        super().__init__()
+        self.h, self.hd = d // hd, hd
+        self.mu = nn.Parameter(torch.rand(6, d))
+        self.rkvg = nn.Linear(d, 4 * d, bias=False)
+        self.omega = nn.Parameter(torch.linspace(-2, 2, d))
+        self.decay = nn.Sequential(nn.Linear(d, 32, bias=False), nn.Tanh(), nn.Linear(32, d, bias=False))
+        self.alpha = nn.Parameter(torch.zeros(d))
+        self.rate = nn.Sequential(nn.Linear(d, 16, bias=False), nn.Linear(16, d, bias=False))
+        self.xi = nn.Parameter(torch.full((d,), 0.85))
+        self.lam = nn.Parameter(torch.ones(d))
+        self.rho = nn.Parameter(torch.rand(self.h, hd) - 0.5)
+        self.out = HeadOutput(d, self.h, hd, "none")
+
+    def empty(self, b, position):
+        return (torch.zeros(b, self.h, self.hd, self.hd), torch.zeros(b, 1, self.h * self.hd))
+
+    def forward(self, x, state=None):
+        b, t, d = x.shape
+        h, hd = self.h, self.hd
+        if state is not None:
+            S, prev = state
+            xx = prev - x
+        else:
+            xx = F.pad(x, (0, 0, 1, -1)) - x  # x_{t-1} - x_t
+        xr, xw, xk, xv, xa, xg = [x + xx * self.mu[i] for i in range(6)]
+        wr, wk, wv, wg = self.rkvg.weight.chunk(4, 0)
+        r, k, v, g = F.linear(xr, wr), F.linear(xk, wk), F.linear(xv, wv), F.linear(xg, wg)
+        log_w = torch.sigmoid(self.decay(xw) + self.omega) * -math.exp(-0.5)
+        rate = torch.sigmoid(self.rate(xa) + self.alpha)
+        heads = lambda z: z.view(b, t, h, hd)  # noqa: E731
+        kappa = F.normalize(heads(k * self.xi), dim=-1)
+        written = heads(k * (1 + (rate - 1) * self.lam))
+        r, v, rate = heads(r), heads(v), heads(rate)
+        bonus = (r * written * self.rho).sum(-1, keepdim=True) * v
+        tr = lambda z: z.transpose(1, 2)  # noqa: E731
+        if state is not None:
+            # Decode: S = Diag(w) S + b (a^T S) + k v^T with a = -kappa, b = kappa * rate; o = S^T r.
+            a, bb, w = -kappa[:, 0], (kappa * rate)[:, 0], heads(log_w)[:, 0].exp()
+            S = S * w[..., None] + bb[..., None] * torch.einsum("bhk,bhkv->bhv", a, S)[:, :, None, :] \
+                + written[:, 0, :, :, None] * v[:, 0, :, None, :]
+            o = torch.einsum("bhk,bhkv->bhv", r[:, 0], S)[:, None]
+            y = self.out.norm(o + bonus).reshape(b, t, d) * F.silu(g)
+            return self.out.out(y), (S, x)
+        # fla's naive DPLR scales q by d_k^-1/2; seqbench's RWKV-7 reads with scale 1. T must be a
+        # multiple of its chunk (32): every setting here is.
+        o, _ = dplr_chunkwise(tr(r) * hd ** 0.5, tr(written), tr(v), tr(-kappa), tr(kappa * rate), tr(heads(log_w)),
+                              chunk_size=32)
+        y = self.out.norm(tr(o).to(x.dtype) + bonus).reshape(b, t, d) * F.silu(g)
+        return self.out.out(y), None
+
+
 TORCH_MIXERS = {
     "attention": SdpaAttention,
     "lstm": lambda d, hd: Rnn(d, hd, nn.LSTM),
     "gru": lambda d, hd: Rnn(d, hd, nn.GRU),
     "mamba2": lambda d, hd: Mamba2(d, hd, 64 if d >= 64 else 16),
+    "rwkv7": Rwkv7,
 }
 for _kind in ["gated-deltanet", "deltanet", "kda", "retnet", "linear-attention", "gla"]:
     TORCH_MIXERS[_kind] = (lambda kind: lambda d, hd: FlaMixer(d, hd, kind))(_kind)
@@ -214,6 +351,96 @@ def seqbench_tokens_per_s(binary, model_name, size, seq_len, batch, steps, threa
 DEFAULT_SETTINGS = "small:512:8,small:2048:8,tiny:64:32"
 
 
+def empty_state(mixer, position):
+    """A layer's decode state at `position` (batch 1): a random KV cache of that length for
+    attention, zeros for the recurrent ones (their step does not depend on the position)."""
+    if isinstance(mixer, Rnn):
+        d = mixer.rnn.hidden_size
+        h0 = torch.zeros(1, 1, d)
+        return (h0, torch.zeros(1, 1, d)) if isinstance(mixer.rnn, nn.LSTM) else h0
+    return mixer.empty(1, position)
+
+
+@torch.no_grad()
+def torch_decode_seconds(model_name, size, position):
+    """One decode step of the whole model at batch 1, from the same state each time (the median of
+    at least 50 steps and 1 s)."""
+    d, n, hd, d_mlp = SIZES[size]
+    torch.manual_seed(0)
+    model = LM(TORCH_MIXERS[model_name], d=d, n=n, hd=hd, d_mlp=d_mlp).eval()
+    states = [empty_state(m, position) for m in model.mixers]
+    ids = torch.randint(0, 256, (1, 1))
+    return samples(lambda: model(ids, states), 5, 50, 1.0)
+
+
+def seqbench_decode_seconds(binary, model_name, size, positions, threads):
+    """`seqbench latency` at batch 1: the decode step's samples at each position."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [binary, "latency", "--models", f"{model_name}@{size}", "--seq-lens", ",".join(map(str, positions)),
+               "--prompt", "16", "--batch", "1", "--out", out, "--run-id", "r", "--no-tables", "--no-report", "-q"]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        cells = json.load(open(os.path.join(out, "r", "results.json")))["cells"]
+    return {c["value"]: c["samples"] for c in cells
+            if c["measurement"] == "decode_latency" and c["status"] == "ok" and c["parameter"] == "position"}
+
+
+@torch.no_grad()
+def self_test():
+    """The PyTorch peers' decode steps, token by token from an empty state, against their full
+    forward (fla's naive kernels) at tiny size, T = 64: relative error per model."""
+    errors = {}
+    for name in TORCH_MIXERS:
+        torch.manual_seed(0)
+        model = LM(TORCH_MIXERS[name], d=32, n=2, hd=8, d_mlp=88).eval()
+        ids = torch.randint(0, 256, (1, 64))
+        full, _ = model(ids)
+        states, outs = [empty_state(m, 0) for m in model.mixers], []
+        for t in range(ids.shape[1]):
+            o, states = model(ids[:, t:t + 1], states)
+            outs.append(o)
+        errors[name] = ((full - torch.cat(outs, 1)).norm() / full.norm()).item()
+        print(f"{name}: decode vs forward {errors[name]:.1e}")
+    bad = [n for n, e in errors.items() if not e < 1e-5]
+    if bad:
+        sys.exit(f"decode disagrees with the forward: {', '.join(bad)}")
+
+
+def decode_rows(args):
+    """Decode per model and position, both sides; rows appended to decode.jsonl (resumable) and
+    the table written to decode.md."""
+    progress = os.path.join(args.out, "decode.jsonl")
+    rows = [json.loads(line) for line in open(progress)] if os.path.exists(progress) else []
+    done = {(r["model"], r["position"]) for r in rows}
+    positions = [int(p) for p in args.positions.split(",")]
+    for name in args.models.split(","):
+        todo = [p for p in positions if (name, p) not in done]
+        if not todo:
+            continue
+        ours = seqbench_decode_seconds(args.seqbench, name, "small", todo, args.threads)
+        for p in todo:
+            theirs = torch_decode_seconds(name, "small", p)
+            row = dict(model=name, size="small", position=p, batch=1,
+                       seqbench_ms=statistics.median(ours[p]) * 1e3, seqbench_samples=ours[p],
+                       pytorch_ms=statistics.median(theirs) * 1e3, pytorch_samples=theirs)
+            row["speedup"] = row["pytorch_ms"] / row["seqbench_ms"]
+            rows.append(row)
+            with open(progress, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps({k: v for k, v in row.items() if not k.endswith("samples")}), flush=True)
+    names = list(TORCH_MIXERS)
+    rows.sort(key=lambda r: (names.index(r["model"]) if r["model"] in names else len(names), r["position"]))
+    lines = ["| model | position | seqbench decode step, ms | PyTorch eager step, ms | PyTorch / seqbench |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['position']} | {r['seqbench_ms']:.3f} | {r['pytorch_ms']:.3f} | "
+                     f"**{r['speedup']:.2f}x** |")
+    with open(os.path.join(args.out, "decode.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seqbench", default="target/release/seqbench")
@@ -223,14 +450,26 @@ def main():
                     help="size:seq_len:batch, comma-separated")
     ap.add_argument("--steps", type=int, default=3, help="timed steps per side (after one warm-up)")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--skip", default="kda:small:2048:8",
-                    help="model:size:seq_len:batch pairs not to run (default: fla's naive chunked KDA at "
-                         "T=2048, batch 8, which needed more than the machine's 24 GiB and was killed)")
+    ap.add_argument("--decode", action="store_true",
+                    help="measure the decode step (batch 1, small, at --positions) instead of training")
+    ap.add_argument("--positions", default="128,2048", help="decode positions, comma-separated")
+    ap.add_argument("--self-test", action="store_true",
+                    help="check each PyTorch peer's decode step against its full forward, then exit")
+    ap.add_argument("--skip", default="kda:small:2048:8,rwkv7:small:2048:8",
+                    help="model:size:seq_len:batch pairs not to run (default: fla's naive chunked KDA and "
+                         "DPLR (RWKV-7) at T=2048, batch 8, which needed more than the machine's 24 GiB and "
+                         "were killed)")
     args = ap.parse_args()
     skip = set(args.skip.split(",")) if args.skip else set()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.self_test:
+        self_test()
+        return
     os.makedirs(args.out, exist_ok=True)
+    if args.decode:
+        decode_rows(args)
+        return
     # Rows are appended as they are measured, so an interrupted run keeps them and a rerun goes on.
     progress = os.path.join(args.out, "rows.jsonl")
     rows = [json.loads(line) for line in open(progress)] if os.path.exists(progress) else []
