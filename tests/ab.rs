@@ -100,7 +100,10 @@ fn the_same_binary_on_both_sides_passes_and_a_2x_slowdown_fails_in_every_timed_c
     assert!(worse > 1.5, "{worse}");
     assert_eq!(cmp["confirmation_rounds"], 14);
     let confirmed = cmp["confirmed_cells"].as_array().unwrap();
-    assert!(confirmed.len() == 6 && confirmed.iter().all(|c| !c.as_str().unwrap().starts_with("memory")), "{confirmed:?}");
+    assert!(
+        confirmed.len() == 6 && confirmed.iter().all(|c| !c.as_str().unwrap().starts_with("memory")),
+        "{confirmed:?}"
+    );
     let side = read(&dir.join("slow/candidate/results.json"));
     for c in side["cells"].as_array().unwrap() {
         let rounds = c["metrics"].as_object().unwrap().keys().filter(|k| k.starts_with("round_median.")).count();

@@ -409,7 +409,11 @@ fn change_row(c: &CellChange) -> Vec<String> {
 /// A p-value: three decimals, or two significant digits below 0.001 (the per-cell levels of
 /// paired rounds are that small).
 pub fn p_text(p: f64) -> String {
-    if p >= 1e-3 { format!("{p:.3}") } else { format!("{p:.1e}") }
+    if p >= 1e-3 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
 }
 
 /// A comparison's cells (only the improved and regressed ones with `only_changes`).
@@ -438,7 +442,11 @@ pub fn comparison_summary(cmp: &Comparison) -> String {
         cmp.count(Verdict::Improved),
         cmp.count(Verdict::WithinNoise),
         cmp.count(Verdict::NotComparable),
-        if cmp.method == Method::PairedRounds { format!(" (each cell at p < {})", p_text(cmp.alpha)) } else { String::new() },
+        if cmp.method == Method::PairedRounds {
+            format!(" (each cell at p < {})", p_text(cmp.alpha))
+        } else {
+            String::new()
+        },
         if cmp.missing.is_empty() {
             String::new()
         } else {

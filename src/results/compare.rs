@@ -5,7 +5,9 @@
 //! so that the chance of any false alarm in a run stays below FAMILY_ALPHA however many cells it has.
 //! The direction of "better" is known per measurement.
 
-use crate::results::stats::{bootstrap_change_ci, binomial_half_tail, bootstrap_median_ci, mann_whitney_p, median, sign_test_p};
+use crate::results::stats::{
+    binomial_half_tail, bootstrap_change_ci, bootstrap_median_ci, mann_whitney_p, median, sign_test_p,
+};
 use crate::results::Results;
 use crate::results::{CellResult, Measurement, Status};
 use serde::Serialize;
@@ -239,7 +241,8 @@ fn decide(out: &mut CellChange, worse: f64, (p, alpha): (f64, f64), threshold: f
         Verdict::WithinNoise
     };
     if !significant && (worse > 1.0 + threshold || worse < 1.0 / (1.0 + threshold)) {
-        out.note = format!("beyond the threshold but not significant (p = {p:.3}, needs < {alpha:.2e}; n = {}/{})", n.0, n.1);
+        out.note =
+            format!("beyond the threshold but not significant (p = {p:.3}, needs < {alpha:.2e}; n = {}/{})", n.0, n.1);
     }
 }
 

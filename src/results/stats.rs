@@ -295,7 +295,9 @@ mod paired_tests {
         // 14 of 14 and 13 of 14: 1/16384 and 15/16384.
         assert!((binomial_half_tail(14, 14) - 1.0 / 16384.0).abs() < 1e-15);
         assert!((binomial_half_tail(14, 13) - 15.0 / 16384.0).abs() < 1e-15);
-        assert!((binomial_half_tail(7, 0) - 1.0).abs() < 1e-12 && (binomial_half_tail(2000, 1000) - 0.5089).abs() < 1e-3);
+        assert!(
+            (binomial_half_tail(7, 0) - 1.0).abs() < 1e-12 && (binomial_half_tail(2000, 1000) - 0.5089).abs() < 1e-3
+        );
     }
 
     #[test]

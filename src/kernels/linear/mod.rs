@@ -240,11 +240,7 @@ pub struct Output {
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
     let (inputs, n) = one_step_per_row(inputs)?;
     let h = Heads::new(&inputs)?;
-    let out = if form == Form::Recurrent && crate::kernels::cpu::serves(&h.q) {
-        fused(&h)?
-    } else {
-        plain(form, &h)?
-    };
+    let out = if form == Form::Recurrent && crate::kernels::cpu::serves(&h.q) { fused(&h)? } else { plain(form, &h)? };
     last_step_of_each_token(out, n)
 }
 
@@ -310,8 +306,7 @@ pub fn run_fused(inputs: &Inputs) -> Result<Output> {
 
 fn fused(h: &Heads) -> Result<Output> {
     let low_rank = h.low_rank.as_ref().map(|(a, b)| (a, b));
-    let (o, state) =
-        scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), low_rank, &h.s0, h.exclusive)?;
+    let (o, state) = scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), low_rank, &h.s0, h.exclusive)?;
     Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })
 }
 
