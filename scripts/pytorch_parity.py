@@ -393,7 +393,8 @@ def self_test():
     errors = {}
     for name in TORCH_MIXERS:
         torch.manual_seed(0)
-        model = LM(TORCH_MIXERS[name], d=32, n=2, hd=8, d_mlp=88).eval()
+        d, n, hd, d_mlp = SIZES["tiny"]
+        model = LM(TORCH_MIXERS[name], d=d, n=n, hd=hd, d_mlp=d_mlp).eval()
         ids = torch.randint(0, 256, (1, 64))
         full, _ = model(ids)
         states, outs = [empty_state(m, 0) for m in model.mixers], []

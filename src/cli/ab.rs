@@ -8,7 +8,7 @@ use crate::error::usage;
 use crate::measure::ab::{AbOptions, AbRun, AB_SIDES};
 use crate::measure::runner;
 use crate::report::{self, Json, Markdown};
-use crate::results::compare::{compare, rounds_to_reach, Comparison, Options, Verdict};
+use crate::results::compare::{beyond_threshold, compare, rounds_to_reach, Comparison, Options, Verdict};
 use crate::results::suite::Suite;
 use std::path::{Path, PathBuf};
 
@@ -26,10 +26,7 @@ fn suspects(cmp: &Comparison, threshold_of: impl Fn(&crate::results::Measurement
     cmp.cells
         .iter()
         .filter(|c| c.verdict == Verdict::WithinNoise)
-        .filter(|c| {
-            let (w, t) = (c.worse_factor.unwrap_or(1.0), threshold_of(&c.measurement));
-            w > 1.0 + t || w < 1.0 / (1.0 + t)
-        })
+        .filter(|c| beyond_threshold(c.worse_factor.unwrap_or(1.0), threshold_of(&c.measurement)))
         .map(|c| c.id.clone())
         .collect()
 }
@@ -88,9 +85,9 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
     let mut cmp = compare(&run.sides()[0], &run.sides()[1], &opts);
     // A change seen in the planned rounds is confirmed by more rounds of those cells alone, enough to
     // reach the per-cell level of the whole run (cheap when nothing changed, which is the usual case).
-    let confirm = suspects(&cmp, |m| opts.threshold_for(*m));
     let total = rounds_to_reach(cmp.alpha, TOLERATED_REVERSALS).max(a.rounds);
-    if !confirm.is_empty() && total > a.rounds {
+    let confirm = if total > a.rounds { suspects(&cmp, |m| opts.threshold_for(*m)) } else { Vec::new() };
+    if !confirm.is_empty() {
         if !a.common.quiet {
             eprintln!(
                 "confirming {} cell(s) with {} more rounds (each cell is tested at p < {:.2e}: {} cells in the run)",

@@ -227,6 +227,11 @@ fn comparable(b: &CellResult, n: &CellResult, opts: &Options) -> Result<CellChan
     Ok(out)
 }
 
+/// True when `worse` (> 1 worse, < 1 better) is beyond the threshold either way.
+pub fn beyond_threshold(worse: f64, threshold: f64) -> bool {
+    worse > 1.0 + threshold || worse < 1.0 / (1.0 + threshold)
+}
+
 /// Sets the verdict from how many times worse the new side is and the test's p-value, significant
 /// below `alpha`.
 fn decide(out: &mut CellChange, worse: f64, (p, alpha): (f64, f64), threshold: f64, n: (usize, usize)) {
@@ -240,7 +245,7 @@ fn decide(out: &mut CellChange, worse: f64, (p, alpha): (f64, f64), threshold: f
     } else {
         Verdict::WithinNoise
     };
-    if !significant && (worse > 1.0 + threshold || worse < 1.0 / (1.0 + threshold)) {
+    if !significant && beyond_threshold(worse, threshold) {
         out.note =
             format!("beyond the threshold but not significant (p = {p:.3}, needs < {alpha:.2e}; n = {}/{})", n.0, n.1);
     }
@@ -267,13 +272,14 @@ pub fn compare(base: &Results, new: &Results, opts: &Options) -> Comparison {
             rb.len() == rn.len() && (rb.len() >= 2 || b.status != Status::Ok || n.status != Status::Ok)
         });
     let method = if paired { Method::PairedRounds } else { Method::RankSum };
+    let checked: Vec<_> = pairs.into_iter().map(|(b, n)| (b, n, comparable(b, n, opts))).collect();
     let alpha = match method {
         Method::RankSum => ALPHA,
-        Method::PairedRounds => paired_level(pairs.iter().filter(|(b, n)| comparable(b, n, opts).is_ok()).count()),
+        Method::PairedRounds => paired_level(checked.iter().filter(|(_, _, c)| c.is_ok()).count()),
     };
     let mut cells = Vec::new();
-    for (b, n) in pairs {
-        let mut out = match comparable(b, n, opts) {
+    for (b, n, checked) in checked {
+        let mut out = match checked {
             Ok(out) => out,
             Err(out) => {
                 cells.push(out);

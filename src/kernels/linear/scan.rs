@@ -242,9 +242,10 @@ impl Scan {
     }
 
     /// Forward of one pair: `x` its packed tokens, `s` holds `S_0` and is left at `S_T`; `o` gets
-    /// `T x d_v`; every `SEGMENT` tokens the state before the segment is pushed onto `checkpoints`.
-    fn forward(&self, x: &[f32], s: &mut [f32], o: &mut [f32], mut checkpoints: Option<&mut Vec<f32>>) {
-        let mut w = Scratch::new(self.dv);
+    /// `T x d_v` (`None`: the outputs are not kept); every `SEGMENT` tokens the state before the
+    /// segment is pushed onto `checkpoints`.
+    fn forward(&self, x: &[f32], s: &mut [f32], mut o: Option<&mut [f32]>, mut checkpoints: Option<&mut Vec<f32>>) {
+        let (mut w, mut discarded) = (Scratch::new(self.dv), vec![0f32; self.dv]);
         for t in 0..self.t {
             if t % SEGMENT == 0 {
                 if let Some(c) = checkpoints.as_deref_mut() {
@@ -252,7 +253,11 @@ impl Scan {
                 }
             }
             let tok = self.token(x, t);
-            self.step(s, &tok, &mut o[t * self.dv..(t + 1) * self.dv], &mut w);
+            let out = match o.as_deref_mut() {
+                Some(o) => &mut o[t * self.dv..(t + 1) * self.dv],
+                None => &mut discarded[..],
+            };
+            self.step(s, &tok, out, &mut w);
         }
     }
 
@@ -264,7 +269,7 @@ impl Scan {
         let mut s = s0.to_vec();
         let mut scratch = vec![0f32; dv];
         // Pass 1: checkpoints (outputs discarded).
-        self.forward(x, &mut s, &mut vec![0f32; self.t * dv], Some(&mut checkpoints));
+        self.forward(x, &mut s, None, Some(&mut checkpoints));
         // Per segment, from the last: recompute S_{t-1} for each token, then run backwards.
         let mut before = vec![0f32; SEGMENT * n]; // S_{t-1} of each token in the segment
         let mut w = Scratch::new(dv);
@@ -373,7 +378,7 @@ impl CustomOp2 for ScanOp {
         par_chunks(&mut out, sc.out_width(), 4 * b * h * sc.t * sc.state(), |pair, buf| {
             let (o, s) = buf.split_at_mut(sc.t * sc.dv);
             s.copy_from_slice(&s0[pair * sc.state()..(pair + 1) * sc.state()]);
-            sc.forward(&x[pair * sc.t * sc.width()..(pair + 1) * sc.t * sc.width()], s, o, None);
+            sc.forward(&x[pair * sc.t * sc.width()..(pair + 1) * sc.t * sc.width()], s, Some(o), None);
         });
         Ok((CpuStorage::F32(out), Shape::from((b, h, sc.out_width()))))
     }

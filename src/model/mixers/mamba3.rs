@@ -33,7 +33,7 @@ pub const MIXER: Descriptor = Descriptor {
     update: "S_t = α_t S_{t-1} + (1-λ_t) Δ_t α_t v_{t-1} k_{t-1}^T + λ_t Δ_t v_t k_t^T (k, q rotated by data-dependent phases)",
     recurrence: Some(Recurrence::ScalarGate),
     beats: &["linear_attention"],
-    validate: validate,
+    validate,
     build: |spec, p, gain| Ok(super::linear::boxed(Mamba3::new(spec, p, gain)?, p.device())),
 };
 
