@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use seqbench::kernels::verify::{agreement, kernel_case, run_with_grads_by};
-use seqbench::kernels::{self, attention, norm, rnn, rope, swiglu, Form, Recurrence};
+use seqbench::kernels::{self, attention, conv, norm, rnn, rope, swiglu, Form, Recurrence};
 
 #[test]
 fn fused_scan_matches_the_plain_recurrent_form() {
@@ -150,6 +150,32 @@ fn fused_norm_and_swiglu_match_their_plain_forms() {
     let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
     let e = rel(gf.get(&gu).unwrap(), gp.get(&gu).unwrap());
     assert!(e < 1e-5, "swiglu gradient differs by {e:.2e}");
+}
+
+/// The fused short causal conv + SiLU against its composed form, forward and the gradients of input,
+/// taps and bias: without history (zero padding) and with K-1 rows of it, at lengths shorter than
+/// the taps, one, and odd.
+#[test]
+fn fused_causal_conv_matches_the_plain_form() {
+    let dev = Device::Cpu;
+    for (k, t, history) in [(4, 1, 0), (4, 2, 0), (4, 1, 3), (4, 37, 0), (4, 37, 3), (3, 65, 2), (1, 9, 0)] {
+        let c = 10;
+        let x = Var::from_tensor(&seqbench::rng::normal(7, "x", (3, history + t, c), 1.0, &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&seqbench::rng::normal(8, "w", (k, c), 0.7, &dev).unwrap()).unwrap();
+        let bias = Var::from_tensor(&seqbench::rng::normal(9, "b", c, 0.5, &dev).unwrap()).unwrap();
+        let fused = conv::fused(&x, &w, &bias, history).unwrap();
+        let plain = conv::reference(&x, &w, &bias, history).unwrap();
+        assert_eq!(fused.dims(), &[3, t, c]);
+        let case = format!("K={k} T={t} history={history}");
+        assert!(rel(&fused, &plain) < 1e-6, "causal conv forward, {case}");
+        let probe = seqbench::rng::normal(10, "probe", (3, t, c), 1.0, &dev).unwrap();
+        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("x", &x), ("w", &w), ("bias", &bias)] {
+            let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+            assert!(e < 1e-5, "causal conv gradient of {name} differs by {e:.2e}, {case}");
+        }
+    }
 }
 
 /// Fused RoPE against the composed form, forward (also with an offset) and gradient.

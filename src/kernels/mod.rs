@@ -7,10 +7,10 @@
 //! | [`linear`]: the linear-attention family's recurrence | `linear/reference.rs` (f64 loop over scalars) | `recurrent.rs`, `chunkwise.rs` (plain ops, all three exact forms), `scan.rs` (fused CPU scan) |
 //! | [`attention`]: causal softmax attention | `attention/reference.rs` | `attention/fused.rs` |
 //! | [`rnn`]: the LSTM and GRU recurrences | `reference` in `rnn/lstm.rs`, `rnn/gru.rs` | `fused` beside it |
-//! | [`norm`] (RMSNorm), [`rope`], [`swiglu`], [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
+//! | [`norm`] (RMSNorm), [`rope`], [`swiglu`], [`conv`] (short causal conv + SiLU), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
 //!
 //! Each operation's entry point (`linear::run`, `attention::causal_attention`, `rnn::lstm::lstm`,
-//! `norm::rms_norm`, ...) takes the fused CPU form where it serves ([`cpu::serves`]: f32 on the CPU
+//! `norm::rms_norm`, `conv::causal_conv_silu`, ...) takes the fused CPU form where it serves ([`cpu::serves`]: f32 on the CPU
 //! unless SEQBENCH_PLAIN_OPS=1) and the plain form elsewhere. [`activation`] holds the elementwise
 //! gates in plain ops; [`verify`] the agreement checks shared by `seqbench check` and the tests.
 //!
@@ -19,6 +19,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod conv;
 pub mod cpu;
 pub mod gemv;
 pub mod linear;

@@ -182,22 +182,22 @@ impl ShortConv {
         })
     }
 
-    /// `x: [B, T, C]`, `carry: [B, K-1, C]` (zeros when None). Returns `y` and the new carry.
+    /// `x: [B, T, C]`, `carry: [B, K-1, C]` (zeros when None). Returns `y = silu(conv(x))`
+    /// ([`kernels::conv::causal_conv_silu`](crate::kernels::conv::causal_conv_silu)) and the new carry.
     pub fn forward(&self, x: &Tensor, carry: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         let (b, t, c) = x.dims3()?;
-        let k = self.width;
-        let carry = match carry {
-            Some(c) => c.clone(),
-            None => Tensor::zeros((b, k - 1, c), x.dtype(), x.device())?,
+        let history = self.width - 1;
+        let (input, given) = match carry {
+            Some(carry) => (Tensor::cat(&[carry, x], 1)?, history),
+            None => (x.clone(), 0),
         };
-        let ext = Tensor::cat(&[&carry, x], 1)?; // [B, K-1+T, C]
-        let mut y = self.bias.broadcast_as((b, t, c))?.clone();
-        for j in 0..k {
-            let w = self.weight.narrow(0, j, 1)?; // [1, C]
-            y = (y + ext.narrow(1, j, t)?.broadcast_mul(&w)?)?;
-        }
-        let new_carry = ext.narrow(1, t, k - 1)?.contiguous()?;
-        Ok((y.silu()?, new_carry))
+        let y = crate::kernels::conv::causal_conv_silu(&input, &self.weight, &self.bias, given)?;
+        let new_carry = if given == 0 && t < history {
+            Tensor::cat(&[&Tensor::zeros((b, history - t, c), x.dtype(), x.device())?, x], 1)?
+        } else {
+            input.narrow(1, input.dim(1)? - history, history)?.contiguous()?
+        };
+        Ok((y, new_carry))
     }
 }
 
