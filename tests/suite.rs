@@ -389,8 +389,7 @@ fn bad_suite_input_exits_2_with_one_line() {
     );
 }
 
-/// Every shipped suite loads and plans its cells (the full suite with its 2026 contenders and the
-/// hybrid-ratio sweep, one model per share).
+/// Every shipped suite loads and plans its cells (the hybrid-ratio sweep: one model per share).
 #[test]
 fn shipped_suites_load_and_plan() {
     use seqbench::results::suite::{Suite, BUILT_IN};
