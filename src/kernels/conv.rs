@@ -65,8 +65,8 @@ struct Geometry {
     c: usize,
     rows: usize,
     t: usize,
-    /// Input row of output row t's first tap, plus this offset: `t + j + offset - (K-1)`, with
-    /// `offset = history` (so negative rows, the zero padding, occur only without history).
+    /// Rows of carried context at the start of each batch row: tap j of output row t reads input
+    /// row `t + j + history - (K-1)`, which is below 0 (the zero padding) only without history.
     history: usize,
 }
 
