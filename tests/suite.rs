@@ -441,3 +441,19 @@ fn a_killed_run_leaves_no_cell_running() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The race behind a flaky CI run: a `run` killed between starting a cell's child and the child's
+/// first look at its parent. The child is told its run's pid, so it still notices: here a child
+/// whose named run is not its parent exits 130 at once, before reading its cell.
+#[test]
+fn a_cell_whose_run_died_before_it_started_exits_at_once() {
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seqbench"))
+        .arg("cell")
+        .env("SEQBENCH_PARENT_PID", "1")
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(start.elapsed().as_secs() < 5);
+}

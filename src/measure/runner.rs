@@ -192,13 +192,24 @@ fn side_by_side_cells(
     })
 }
 
+/// The pid of the `run` that started a cell, handed to its child: the child compares its parent
+/// against it, so a parent killed before the child's first look is noticed too (reading the
+/// parent's pid at start-up would then read the reaper's).
+const PARENT_ENV: &str = "SEQBENCH_PARENT_PID";
+
 /// A cell's child stops when the `run` that started it is gone (killed with SIGTERM, say: Ctrl-C
 /// reaches the whole process group, a plain `kill` only the parent): nobody would read its result,
-/// and it would hold cores a new run measures on.
+/// and it would hold cores a new run measures on. Checked at once and then every 200 ms.
 fn exit_with_parent() {
-    let parent = std::os::unix::process::parent_id();
+    let parent = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or_else(std::os::unix::process::parent_id);
+    if std::os::unix::process::parent_id() != parent {
+        std::process::exit(130);
+    }
     std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(200));
         if std::os::unix::process::parent_id() != parent {
             std::process::exit(130);
         }
@@ -212,6 +223,7 @@ pub(crate) fn run_child(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Cell
     let failed = |msg: String| CellResult::failed(spec, msg, start.elapsed().as_secs_f64());
     let mut command = Command::new(exe);
     command.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.env(PARENT_ENV, std::process::id().to_string());
     if opts.strip_knob {
         command.env_remove(crate::measure::sample::SLOWDOWN_ENV);
     }
