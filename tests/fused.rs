@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use seqbench::kernels::verify::{agreement, kernel_case, run_with_grads_by};
-use seqbench::kernels::{self, attention, conv, norm, rnn, rope, swiglu, Form, Recurrence};
+use seqbench::kernels::{self, attention, conv, loss, norm, rnn, rope, swiglu, Form, Recurrence};
 
 #[test]
 fn fused_scan_matches_the_plain_recurrent_form() {
@@ -174,6 +174,35 @@ fn fused_causal_conv_matches_the_plain_form() {
         for (name, v) in [("x", &x), ("w", &w), ("bias", &bias)] {
             let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
             assert!(e < 1e-5, "causal conv gradient of {name} differs by {e:.2e}, {case}");
+        }
+    }
+}
+
+/// The fused weighted cross-entropy against its composed form (log_softmax, gather, weighting),
+/// loss and the logits' gradient under an upstream factor: weights all one (language modelling), a
+/// 0/1 query mask, fractional, all zero (loss and gradient 0), at odd row counts and vocabularies,
+/// with logits large enough that a softmax without its maximum subtracted would overflow.
+#[test]
+fn fused_cross_entropy_matches_the_plain_form() {
+    let dev = Device::Cpu;
+    for (n, v, scale) in [(1, 2, 1.0), (37, 17, 3.0), (130, 256, 1.0), (9, 5, 60.0)] {
+        let z = Var::from_tensor(&seqbench::rng::normal(11, "z", (n, v), scale, &dev).unwrap()).unwrap();
+        let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7 + 3) % v as u32).collect();
+        let targets = Tensor::new(targets.as_slice(), &dev).unwrap();
+        let mask: Vec<f32> = (0..n).map(|i| (i % 3 == 1) as u32 as f32).collect();
+        let fraction: Vec<f32> = (0..n).map(|i| (i % 5) as f32 / 4.0).collect();
+        for (kind, w) in [("ones", vec![1f32; n]), ("mask", mask), ("fractional", fraction), ("zeros", vec![0f32; n])] {
+            let w = Tensor::new(w.as_slice(), &dev).unwrap();
+            let fused = loss::fused(&z, &targets, &w).unwrap();
+            let plain = loss::reference(&z, &targets, &w).unwrap();
+            let case = format!("N={n} V={v} logits x{scale} weights {kind}");
+            let (f, p) = (fused.to_scalar::<f32>().unwrap(), plain.to_scalar::<f32>().unwrap());
+            assert!(f.is_finite() && (f - p).abs() <= 1e-5 * p.abs().max(1.0), "loss {f} vs {p}, {case}");
+            let gf = (&fused * 2.5).unwrap().backward().unwrap();
+            let gp = (&plain * 2.5).unwrap().backward().unwrap();
+            let (gf, gp) = (gf.get(&z).unwrap(), gp.get(&z).unwrap());
+            let e = (gf - gp).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(e < 1e-6, "gradient differs by {e:.2e}, {case}");
         }
     }
 }

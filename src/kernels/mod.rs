@@ -7,7 +7,7 @@
 //! | [`linear`]: the linear-attention family's recurrence | `linear/reference.rs` (f64 loop over scalars) | `recurrent.rs`, `chunkwise.rs` (plain ops, all three exact forms), `scan.rs` (fused CPU scan) |
 //! | [`attention`]: causal softmax attention | `attention/reference.rs` | `attention/fused.rs` |
 //! | [`rnn`]: the LSTM and GRU recurrences | `reference` in `rnn/lstm.rs`, `rnn/gru.rs` | `fused` beside it |
-//! | [`norm`] (RMSNorm), [`rope`], [`swiglu`], [`conv`] (short causal conv + SiLU), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
+//! | [`norm`] (RMSNorm), [`rope`], [`swiglu`], [`conv`] (short causal conv + SiLU), [`loss`] (weighted cross-entropy), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
 //!
 //! Each operation's entry point (`linear::run`, `attention::causal_attention`, `rnn::lstm::lstm`,
 //! `norm::rms_norm`, `conv::causal_conv_silu`, ...) takes the fused CPU form where it serves ([`cpu::serves`]: f32 on the CPU
@@ -23,6 +23,7 @@ pub mod conv;
 pub mod cpu;
 pub mod gemv;
 pub mod linear;
+pub mod loss;
 pub mod norm;
 pub mod rnn;
 pub mod rope;

@@ -5,7 +5,7 @@ use crate::kernels::Form;
 use crate::model::config::ModelConfig;
 use crate::model::mixers::{self, Family, Mixer, State};
 use crate::model::nn::{Linear, Params, RmsNorm};
-use candle_core::{DType, Device, Result, Tensor, Var, D};
+use candle_core::{DType, Device, Result, Tensor, Var};
 
 /// SwiGLU feed-forward: `W_down (silu(W_gate x) ⊙ W_up x)`.
 struct Mlp {
@@ -157,21 +157,21 @@ impl LanguageModel {
 
     /// Mean cross-entropy (nats) of predicting `targets` from `ids`, both `[B, T]`.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor, form: Form) -> Result<Tensor> {
-        let logits = self.forward(ids, form)?;
-        let v = self.config.vocab;
-        candle_nn::loss::cross_entropy(&logits.reshape(((), v))?, &targets.flatten_all()?)
+        let targets = targets.flatten_all()?;
+        let weights = Tensor::ones(targets.dims1()?, DType::F32, targets.device())?;
+        self.weighted_loss(ids, &targets, &weights, form)
     }
 
     /// Mean cross-entropy over the positions where `mask` (`[B, T]`, 0/1 f32) is 1: the recall tasks
     /// score only their query positions.
     pub fn masked_loss(&self, ids: &Tensor, targets: &Tensor, mask: &Tensor, form: Form) -> Result<Tensor> {
+        self.weighted_loss(ids, &targets.flatten_all()?, &mask.flatten_all()?, form)
+    }
+
+    /// `Σ_i w_i CE_i / max(Σ_i w_i, 1)` over the `B*T` positions ([`crate::kernels::loss`]).
+    fn weighted_loss(&self, ids: &Tensor, targets: &Tensor, weights: &Tensor, form: Form) -> Result<Tensor> {
         let logits = self.forward(ids, form)?;
-        let v = self.config.vocab;
-        let logp = candle_nn::ops::log_softmax(&logits.reshape(((), v))?, D::Minus1)?;
-        let picked = logp.gather(&targets.flatten_all()?.unsqueeze(1)?, 1)?.squeeze(1)?; // [B*T]
-        let mask = mask.flatten_all()?;
-        let count = mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64;
-        (picked * mask)?.sum_all()? / -count
+        crate::kernels::loss::cross_entropy(&logits.reshape(((), self.config.vocab))?, targets, weights)
     }
 
     /// Processes a prompt in parallel; returns its logits and the detached states for decoding.
