@@ -45,9 +45,20 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
+    // A binary built from uncommitted sources says so: results measured with it are not the commit's.
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no", "--", "src", "configs", "Cargo.toml", "Cargo.lock", "build.rs"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| !o.stdout.is_empty());
+    let commit = if dirty && commit != "unknown" { format!("{commit}-dirty") } else { commit };
     println!("cargo:rustc-env=SEQBENCH_CANDLE_VERSION={candle}");
     println!("cargo:rustc-env=SEQBENCH_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    for sources in ["src", "configs", "Cargo.toml", "build.rs"] {
+        println!("cargo:rerun-if-changed={sources}");
+    }
 }
