@@ -38,27 +38,30 @@ fn main() {
         .and_then(|p| p.lines().find(|l| l.starts_with("version = ")))
         .map(|l| l.trim_start_matches("version = ").trim_matches('"').to_string())
         .unwrap_or_else(|| "unknown".into());
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|o| o.trim().to_string());
     // A binary built from uncommitted sources says so: results measured with it are not the commit's.
-    let dirty = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no", "--", "src", "configs", "Cargo.toml", "Cargo.lock", "build.rs"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .is_some_and(|o| !o.stdout.is_empty());
-    let commit = if dirty && commit != "unknown" { format!("{commit}-dirty") } else { commit };
+    let status = [&["status", "--porcelain", "--untracked-files=no", "--"][..], &SOURCES[..]].concat();
+    let dirty = git(&status).is_some_and(|o| !o.is_empty());
+    let commit = match commit {
+        Some(c) if dirty => format!("{c}-dirty"),
+        Some(c) => c,
+        None => "unknown".into(),
+    };
     println!("cargo:rustc-env=SEQBENCH_CANDLE_VERSION={candle}");
     println!("cargo:rustc-env=SEQBENCH_GIT_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
-    for sources in ["src", "configs", "Cargo.toml", "build.rs"] {
-        println!("cargo:rerun-if-changed={sources}");
+    for path in SOURCES {
+        println!("cargo:rerun-if-changed={path}");
     }
+}
+
+/// What the binary is built from: a change to any of these reruns this script, and an uncommitted
+/// one marks the commit `-dirty`.
+const SOURCES: [&str; 5] = ["src", "configs", "Cargo.toml", "Cargo.lock", "build.rs"];
+
+/// The standard output of `git ARGS`, if git ran and succeeded.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok().filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -205,14 +205,15 @@ fn exit_with_parent() {
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
         .unwrap_or_else(std::os::unix::process::parent_id);
-    if std::os::unix::process::parent_id() != parent {
-        std::process::exit(130);
-    }
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(200));
+    let exit_if_orphaned = move || {
         if std::os::unix::process::parent_id() != parent {
             std::process::exit(130);
         }
+    };
+    exit_if_orphaned();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(200));
+        exit_if_orphaned();
     });
 }
 
