@@ -158,6 +158,37 @@ pub(crate) fn gemm_on(
 /// pieces to the pool costs more than they take (a decode step at batch 1).
 pub const PARALLEL_MIN_WORK: usize = 1 << 18;
 
+/// An output buffer that parallel workers write at disjoint places (rows interleaved between
+/// workers, as a time-major `[B, T, H, d]` tensor's are between its (batch, head) pairs).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: workers only write through `rows`, whose callers promise disjoint ranges.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    pub fn new(buf: &mut [f32]) -> Self {
+        SharedOut { ptr: buf.as_mut_ptr(), len: buf.len() }
+    }
+
+    /// Writes `src`'s rows of `width` floats to `at(i)`, row i's offset in the buffer.
+    ///
+    /// # Safety
+    /// No other worker writes any of these rows while this runs, and the buffer outlives the call.
+    pub unsafe fn write_rows(&self, src: &[f32], width: usize, at: impl Fn(usize) -> usize) {
+        for (i, row) in src.chunks_exact(width).enumerate() {
+            let start = at(i);
+            assert!(start + width <= self.len, "row {i} at {start} is outside the buffer");
+            // SAFETY: in bounds (checked); disjoint from other workers' rows (the caller's promise).
+            unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), width) }.copy_from_slice(row);
+        }
+    }
+}
+
 /// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`: on the rayon pool when `work` (the
 /// whole call's multiply-adds, roughly) is worth it, in order on this thread otherwise.
 pub(crate) fn par_chunks(data: &mut [f32], chunk: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {

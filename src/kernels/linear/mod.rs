@@ -239,8 +239,11 @@ pub struct Output {
 /// ops ([`run_plain`]).
 pub fn run(form: Form, inputs: &Inputs) -> Result<Output> {
     let (inputs, n) = one_step_per_row(inputs)?;
-    let h = Heads::new(&inputs)?;
-    let out = if form == Form::Recurrent && crate::kernels::cpu::serves(&h.q) { fused(&h)? } else { plain(form, &h)? };
+    let out = if form == Form::Recurrent && crate::kernels::cpu::serves(&inputs.q) {
+        fused(&Heads::time_major(&inputs)?)?
+    } else {
+        plain(form, &Heads::new(&inputs)?)?
+    };
     last_step_of_each_token(out, n)
 }
 
@@ -301,13 +304,14 @@ fn last_step_of_each_token(out: Output, n: usize) -> Result<Output> {
 /// CPU, every kind of recurrence.
 pub fn run_fused(inputs: &Inputs) -> Result<Output> {
     let (inputs, n) = one_step_per_row(inputs)?;
-    last_step_of_each_token(fused(&Heads::new(&inputs)?)?, n)
+    last_step_of_each_token(fused(&Heads::time_major(&inputs)?)?, n)
 }
 
+/// The fused scan on time-major inputs ([`Heads::time_major`]): no transposes either way.
 fn fused(h: &Heads) -> Result<Output> {
     let low_rank = h.low_rank.as_ref().map(|(a, b)| (a, b));
     let (o, state) = scan::linear_scan(&h.q, &h.k, &h.v, h.g.as_ref(), h.beta.as_ref(), low_rank, &h.s0, h.exclusive)?;
-    Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })
+    Ok(Output { o, state })
 }
 
 /// Runs the recurrence in the given form with plain candle ops only: the reference of the fused kernels.
@@ -336,7 +340,9 @@ fn plain(form: Form, h: &Heads) -> Result<Output> {
     Ok(Output { o: o.transpose(1, 2)?.contiguous()?, state })
 }
 
-/// The inputs in head-major layout `[B, H, T, D]`, gates as `[B, H, T, 1]` (scalar) or `[B, H, T, d_k]`.
+/// The inputs, checked, in head-major layout `[B, H, T, D]` ([`Heads::new`], the plain forms) or
+/// time-major `[B, T, H, D]` ([`Heads::time_major`], the fused scan); gates as `[.., 1]` (scalar) or
+/// `[.., d_k]`, β as `[.., 1]`.
 pub(crate) struct Heads {
     pub b: usize,
     pub h: usize,
@@ -356,6 +362,15 @@ pub(crate) struct Heads {
 
 impl Heads {
     fn new(x: &Inputs) -> Result<Self> {
+        Self::with_layout(x, |x| x.transpose(1, 2)?.contiguous())
+    }
+
+    fn time_major(x: &Inputs) -> Result<Self> {
+        Self::with_layout(x, |x| Ok(x.clone()))
+    }
+
+    /// Checks the shapes and lays each `[B, T, H, D]` input out with `heads`.
+    fn with_layout(x: &Inputs, heads: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Self> {
         let (b, t, h, dk) = x.q.dims4()?;
         let dv = x.v.dim(3)?;
         if x.k.dims() != [b, t, h, dk] {
@@ -364,7 +379,6 @@ impl Heads {
         if x.v.dims() != [b, t, h, dv] {
             candle_core::bail!("v has shape {:?}, expected [{b}, {t}, {h}, d_v]", x.v.dims())
         }
-        let heads = |x: &Tensor| -> Result<Tensor> { x.transpose(1, 2)?.contiguous() };
         let g = match &x.gate {
             Gate::None => None,
             Gate::Scalar(g) => {

@@ -23,7 +23,8 @@
 //! The plain-op recurrent and chunkwise forms (`kernels::run_plain`) are its references in tests.
 
 use super::GateKind;
-use crate::kernels::cpu::{as_slice, par_chunks};
+use crate::kernels::cpu::{as_slice, par_chunks, SharedOut};
+use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 /// Tokens between state checkpoints in the backward.
@@ -57,15 +58,16 @@ impl Scan {
     fn state(&self) -> usize {
         self.dk * self.dv
     }
-    /// Floats per pair of the packed output: o (T x d_v) then the final state.
-    fn out_width(&self) -> usize {
-        self.t * self.dv + self.state()
     }
-}
 
-/// Runs the scan on head-major inputs `q, k: [B, H, T, d_k]`, `v: [B, H, T, d_v]`, `g: [B, H, T, 1 or
-/// d_k]`, `beta: [B, H, T, 1]`, the rank-one vectors `(a, b): [B, H, T, d_k]`, `s0: [B, H, d_k, d_v]`;
-/// returns `o: [B, H, T, d_v]` and the final state. Differentiable in every input.
+/// Runs the scan on time-major inputs `q, k: [B, T, H, d_k]`, `v: [B, T, H, d_v]`, `g: [B, T, H, 1 or
+/// d_k]`, `beta: [B, T, H, 1]`, the rank-one vectors `(a, b): [B, T, H, d_k]`, `s0: [B, H, d_k, d_v]`;
+/// returns `o: [B, T, H, d_v]` and the final state. Differentiable in every input.
+///
+/// The output and the final state are two ops on the same packed inputs ([`ScanOp`], [`FinalState`]):
+/// the state is computed with the output and handed over, and each has its own backward, so a loss
+/// on the output alone (training) backpropagates through no state-sized slicing, and one on both
+/// gets the sum of the two.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_scan(
     q: &Tensor,
@@ -77,8 +79,8 @@ pub fn linear_scan(
     s0: &Tensor,
     exclusive: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let (b, h, t, dk) = q.dims4()?;
-    let dv = v.dim(3)?;
+    let t = q.dim(1)?;
+    let (dk, dv) = (q.dim(3)?, v.dim(3)?);
     let gate = match g.map(|g| g.dim(3)).transpose()? {
         None => GateKind::None,
         Some(1) => GateKind::Scalar,
@@ -91,11 +93,28 @@ pub fn linear_scan(
     if let Some((a, bb)) = low_rank {
         parts.extend([a.clone(), bb.clone()]);
     }
-    let packed = Tensor::cat(&parts, D::Minus1)?.contiguous()?;
-    let out = packed.apply_op2(&s0.contiguous()?, ScanOp(scan))?; // [B, H, T*dv + dk*dv]
-    let o = out.narrow(2, 0, t * dv)?.reshape((b, h, t, dv))?;
-    let s = out.narrow(2, t * dv, dk * dv)?.reshape((b, h, dk, dv))?;
-    Ok((o, s))
+    let packed = Tensor::cat(&parts, D::Minus1)?.contiguous()?; // [B, T, H, width]
+    let s0 = s0.contiguous()?;
+    let last = Arc::new(Mutex::new(None));
+    let o = packed.apply_op2(&s0, ScanOp { scan, last: last.clone() })?;
+    let state = packed.apply_op2(&s0, FinalState { scan, last })?;
+    Ok((o, state))
+}
+
+/// Where token `t`'s row of `width` floats of pair `pair` (= batch · H + head) starts in a
+/// time-major `[B, T, H, width]` buffer.
+fn row_at(pair: usize, heads: usize, t_len: usize, t: usize, width: usize) -> usize {
+    ((pair / heads * t_len + t) * heads + pair % heads) * width
+}
+
+/// One pair's rows of a time-major buffer, gathered into `T x width`.
+fn gather(x: &[f32], pair: usize, heads: usize, t_len: usize, width: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(t_len * width);
+    for t in 0..t_len {
+        let at = row_at(pair, heads, t_len, t, width);
+        out.extend_from_slice(&x[at..at + width]);
+    }
+    out
 }
 
 /// The views of one token's packed inputs (`a`, `b` empty without the rank-one term).
@@ -362,8 +381,33 @@ impl Scan {
     }
 }
 
-/// Forward op: (packed tokens `[B, H, T, width]`, `S_0`) -> `[B, H, T*d_v + d_k*d_v]`.
-struct ScanOp(Scan);
+/// The packed input's `(B, T, H, width)`.
+fn packed_dims(l: &Layout) -> Result<(usize, usize, usize, usize)> {
+    l.shape().dims4()
+}
+
+/// Forward op: (packed tokens `[B, T, H, width]`, `S_0`) -> `o: [B, T, H, d_v]`; the final states go
+/// to `last` for [`FinalState`].
+struct ScanOp {
+    scan: Scan,
+    last: Arc<Mutex<Option<Vec<f32>>>>,
+}
+
+/// The scan's forward: the outputs `[B, T, H, d_v]` and the final states `[B, H, d_k, d_v]`.
+fn forward_all(sc: &Scan, x: &[f32], s0: &[f32], (b, t, h, w): (usize, usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
+    let n = sc.state();
+    let mut o = vec![0f32; b * t * h * sc.dv];
+    let mut states = vec![0f32; b * h * n];
+    let out = SharedOut::new(&mut o);
+    par_chunks(&mut states, n, 4 * b * h * t * n, |pair, s| {
+        s.copy_from_slice(&s0[pair * n..(pair + 1) * n]);
+        let mut o_pair = vec![0f32; t * sc.dv];
+        sc.forward(&gather(x, pair, h, t, w), s, Some(&mut o_pair), None);
+        // SAFETY: each pair writes its own rows; `o` outlives the call.
+        unsafe { out.write_rows(&o_pair, sc.dv, |i| row_at(pair, h, t, i, sc.dv)) };
+    });
+    (o, states)
+}
 
 impl CustomOp2 for ScanOp {
     fn name(&self) -> &'static str {
@@ -371,30 +415,71 @@ impl CustomOp2 for ScanOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let sc = self.0;
-        let (x, s0) = (as_slice(s1, l1)?, as_slice(s2, l2)?);
-        let (b, h, _, _) = l1.shape().dims4()?;
-        let mut out = vec![0f32; b * h * sc.out_width()];
-        par_chunks(&mut out, sc.out_width(), 4 * b * h * sc.t * sc.state(), |pair, buf| {
-            let (o, s) = buf.split_at_mut(sc.t * sc.dv);
-            s.copy_from_slice(&s0[pair * sc.state()..(pair + 1) * sc.state()]);
-            sc.forward(&x[pair * sc.t * sc.width()..(pair + 1) * sc.t * sc.width()], s, Some(o), None);
-        });
-        Ok((CpuStorage::F32(out), Shape::from((b, h, sc.out_width()))))
+        let dims = packed_dims(l1)?;
+        let (o, states) = forward_all(&self.scan, as_slice(s1, l1)?, as_slice(s2, l2)?, dims);
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(states);
+        let (b, t, h, _) = dims;
+        Ok((CpuStorage::F32(o), Shape::from((b, t, h, self.scan.dv))))
     }
 
     fn bwd(&self, x: &Tensor, s0: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let sc = self.0;
-        let (b, h, t, w) = x.dims4()?;
-        let packed = x.apply_op3_no_bwd(s0, &grad.contiguous()?, &ScanBackward(sc))?; // [B, H, T*w + dk*dv]
-        let dx = packed.narrow(2, 0, t * w)?.reshape((b, h, t, w))?;
-        let ds0 = packed.narrow(2, t * w, sc.state())?.reshape((b, h, sc.dk, sc.dv))?;
-        Ok((Some(dx), Some(ds0)))
+        backward(self.scan, Upstream::Output, x, s0, grad)
     }
 }
 
-/// Backward op: (packed tokens, `S_0`, gradient of the packed output) -> `[B, H, T*width + d_k*d_v]`.
-struct ScanBackward(Scan);
+/// Forward op: (packed tokens, `S_0`) -> the final state `[B, H, d_k, d_v]`, as [`ScanOp`] on the
+/// same inputs left it (recomputed if it did not run).
+struct FinalState {
+    scan: Scan,
+    last: Arc<Mutex<Option<Vec<f32>>>>,
+}
+
+impl CustomOp2 for FinalState {
+    fn name(&self) -> &'static str {
+        "fused-linear-scan-state"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = packed_dims(l1)?;
+        let handed = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let states = match handed {
+            Some(s) => s,
+            None => forward_all(&self.scan, as_slice(s1, l1)?, as_slice(s2, l2)?, dims).1,
+        };
+        let (b, _, h, _) = dims;
+        Ok((CpuStorage::F32(states), Shape::from((b, h, self.scan.dk, self.scan.dv))))
+    }
+
+    fn bwd(&self, x: &Tensor, s0: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        backward(self.scan, Upstream::State, x, s0, grad)
+    }
+}
+
+/// Which output a backward's upstream gradient belongs to.
+#[derive(Clone, Copy)]
+enum Upstream {
+    /// `do: [B, T, H, d_v]` (the final state's gradient is zero).
+    Output,
+    /// `dS_T: [B, H, d_k, d_v]` (the outputs' gradient is zero).
+    State,
+}
+
+/// The gradients of the packed inputs `[B, T, H, width]` and of `S_0` for one upstream gradient.
+fn backward(sc: Scan, upstream: Upstream, x: &Tensor, s0: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (b, t, h, w) = x.dims4()?;
+    let flat = x.apply_op3_no_bwd(s0, &grad.contiguous()?, &ScanBackward { scan: sc, upstream })?;
+    let n_dx = b * t * h * w;
+    let dx = flat.narrow(0, 0, n_dx)?.reshape((b, t, h, w))?;
+    let ds0 = flat.narrow(0, n_dx, b * h * sc.state())?.reshape((b, h, sc.dk, sc.dv))?;
+    Ok((Some(dx), Some(ds0)))
+}
+
+/// Backward op: (packed tokens, `S_0`, upstream gradient) -> the flat `[dx: B·T·H·width | dS_0:
+/// B·H·d_k·d_v]`.
+struct ScanBackward {
+    scan: Scan,
+    upstream: Upstream,
+}
 
 impl CustomOp3 for ScanBackward {
     fn name(&self) -> &'static str {
@@ -410,23 +495,26 @@ impl CustomOp3 for ScanBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let sc = self.0;
+        let sc = self.scan;
         let (x, s0, grad) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
-        let (b, h, _, _) = l1.shape().dims4()?;
-        let per = sc.t * sc.width() + sc.state();
-        let mut out = vec![0f32; b * h * per];
-        par_chunks(&mut out, per, 16 * b * h * sc.t * sc.state(), |pair, buf| {
-            let (dx, ds) = buf.split_at_mut(sc.t * sc.width());
-            let g = &grad[pair * sc.out_width()..(pair + 1) * sc.out_width()];
-            ds.copy_from_slice(&g[sc.t * sc.dv..]);
-            sc.backward(
-                &x[pair * sc.t * sc.width()..(pair + 1) * sc.t * sc.width()],
-                &s0[pair * sc.state()..(pair + 1) * sc.state()],
-                &g[..sc.t * sc.dv],
-                dx,
-                ds,
-            );
+        let (b, t, h, w) = packed_dims(l1)?;
+        let (n, n_dx) = (sc.state(), b * t * h * w);
+        let mut out = vec![0f32; n_dx + b * h * n];
+        let (dx_all, ds_all) = out.split_at_mut(n_dx);
+        let dx_out = SharedOut::new(dx_all);
+        par_chunks(ds_all, n, 16 * b * h * t * n, |pair, ds| {
+            let d_o = match self.upstream {
+                Upstream::Output => gather(grad, pair, h, t, sc.dv),
+                Upstream::State => {
+                    ds.copy_from_slice(&grad[pair * n..(pair + 1) * n]);
+                    vec![0f32; t * sc.dv]
+                }
+            };
+            let mut dx = vec![0f32; t * w];
+            sc.backward(&gather(x, pair, h, t, w), &s0[pair * n..(pair + 1) * n], &d_o, &mut dx, ds);
+            // SAFETY: each pair writes its own rows; `out` outlives the call.
+            unsafe { dx_out.write_rows(&dx, w, |i| row_at(pair, h, t, i, w)) };
         });
-        Ok((CpuStorage::F32(out), Shape::from((b, h, per))))
+        Ok((CpuStorage::F32(out), Shape::from(n_dx + b * h * n)))
     }
 }
