@@ -13,7 +13,7 @@
 //! recomputing the softmax instead of keeping it. [`cross_entropy`] picks the fused op where it
 //! serves (f32 on the CPU), else the reference.
 
-use crate::kernels::cpu::{as_slice, par_chunks};
+use crate::kernels::cpu::{as_slice, exp_f32, par_chunks};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
 /// `Σ_i w_i (logsumexp(z_i) - z_{i,y_i}) / max(Σ_i w_i, 1)` for logits `[N, V]`, targets `[N]`
@@ -89,7 +89,7 @@ impl<'a> Rows<'a> {
     fn row(&self, i: usize) -> (&[f32], f32, f32) {
         let z = &self.z[i * self.v..(i + 1) * self.v];
         let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = z.iter().map(|&x| (x - max).exp()).sum();
+        let sum: f32 = z.iter().map(|&x| exp_f32(x - max)).sum();
         (z, max, sum.ln())
     }
 }
@@ -164,7 +164,7 @@ impl CustomOp3 for CrossEntropyBackward {
                 let (z, max, log_sum) = rows.row(i);
                 let shift = max + log_sum;
                 for (o, &x) in out.iter_mut().zip(z) {
-                    *o = g * (x - shift).exp();
+                    *o = g * exp_f32(x - shift);
                 }
                 out[rows.y[i] as usize] -= g;
             }

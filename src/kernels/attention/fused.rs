@@ -13,7 +13,7 @@
 //! allocated, and the backward recomputes P instead of storing it (flash attention's trade). Tested
 //! against [`super::reference`].
 
-use crate::kernels::cpu::{as_slice, gemm, pair_rows, par_chunks, rows_contiguous};
+use crate::kernels::cpu::{as_slice, exp_f32, gemm, pair_rows, par_chunks, rows_contiguous};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Query rows per block.
@@ -93,11 +93,9 @@ fn probabilities(
         let (first, last) = dims.visible(r0 + r);
         let (first, last) = (first - k0, last - k0);
         let max = row[first..last].iter().fold(f32::NEG_INFINITY, |m, x| m.max(*x));
-        let mut sum = 0.0f32;
-        for x in &mut row[first..last] {
-            *x = (*x - max).exp();
-            sum += *x;
-        }
+        // The exponentials first (a loop that vectorises), then their sum in the same order.
+        row[first..last].iter_mut().for_each(|x| *x = exp_f32(*x - max));
+        let sum: f32 = row[first..last].iter().sum();
         let inv = 1.0 / sum;
         row[first..last].iter_mut().for_each(|x| *x *= inv);
         row[..first].iter_mut().for_each(|x| *x = 0.0);

@@ -23,7 +23,7 @@
 //! The plain-op recurrent and chunkwise forms (`kernels::run_plain`) are its references in tests.
 
 use super::GateKind;
-use crate::kernels::cpu::{as_slice, par_chunks, SharedOut};
+use crate::kernels::cpu::{as_slice, exp_f32, par_chunks, SharedOut};
 use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
@@ -201,12 +201,12 @@ impl Scan {
         match self.gate {
             GateKind::None => {}
             GateKind::Scalar => {
-                let a = g[0].exp();
+                let a = exp_f32(g[0]);
                 s.iter_mut().for_each(|x| *x *= a);
             }
             GateKind::Channel => {
                 for (row, gi) in s.chunks_exact_mut(self.dv).zip(g) {
-                    let a = gi.exp();
+                    let a = exp_f32(*gi);
                     row.iter_mut().for_each(|x| *x *= a);
                 }
             }
@@ -355,14 +355,14 @@ impl Scan {
                     GateKind::None => {}
                     GateKind::Scalar => {
                         d.g[0] = ds.iter().zip(decayed.iter()).map(|(x, y)| x * y).sum();
-                        let e = tok.g[0].exp();
+                        let e = exp_f32(tok.g[0]);
                         ds.iter_mut().for_each(|x| *x *= e);
                     }
                     GateKind::Channel => {
                         for i in 0..dk {
                             let row = &mut ds[i * dv..(i + 1) * dv];
                             d.g[i] = row.iter().zip(&decayed[i * dv..(i + 1) * dv]).map(|(x, y)| x * y).sum();
-                            let e = tok.g[i].exp();
+                            let e = exp_f32(tok.g[i]);
                             row.iter_mut().for_each(|x| *x *= e);
                         }
                     }
