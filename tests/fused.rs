@@ -299,3 +299,47 @@ fn small_matmul_matches_the_plain_product() {
         }
     }
 }
+
+/// The fused activations against their plain forms, forward and gradient, over values from -40 to
+/// 40 (where e^{±x} over- or underflows a naive form) and around 0.
+#[test]
+fn fused_activations_match_the_plain_forms() {
+    use seqbench::kernels::activation::Kind;
+    let dev = Device::Cpu;
+    let wide = (seqbench::rng::normal(8, "x", (3, 7, 129), 1.0, &dev).unwrap() * 13.0).unwrap();
+    let x = Var::from_tensor(&wide.clamp(-40f32, 40f32).unwrap()).unwrap();
+    let probe = seqbench::rng::normal(9, "probe", (3, 7, 129), 1.0, &dev).unwrap();
+    for kind in Kind::ALL {
+        let fused = kind.fused(&x).unwrap();
+        let plain = kind.reference(&x).unwrap();
+        let e = rel(&fused, &plain);
+        assert!(e < 1e-5, "{kind:?}: forward differs by {e:.2e}");
+        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let e = rel(gf.get(&x).unwrap(), gp.get(&x).unwrap());
+        assert!(e < 1e-5, "{kind:?}: gradient differs by {e:.2e}");
+    }
+}
+
+/// The fused L2 normalisation against its plain form, forward and gradient, on rows of odd width,
+/// one of them all zeros (where ε decides).
+#[test]
+fn fused_l2_normalize_matches_the_plain_form() {
+    let dev = Device::Cpu;
+    let x = seqbench::rng::normal(4, "x", (2, 5, 3, 17), 2.0, &dev).unwrap();
+    let zero_row = Tensor::zeros((1, 5, 3, 17), DType::F32, &dev).unwrap();
+    let x = Var::from_tensor(&Tensor::cat(&[&x, &zero_row], 0).unwrap()).unwrap();
+    let probe = seqbench::rng::normal(5, "probe", (3, 5, 3, 17), 1.0, &dev).unwrap();
+    let fused = norm::l2_fused(&x, 1e-6).unwrap();
+    let plain = norm::l2_reference(&x, 1e-6).unwrap();
+    let e = rel(&fused, &plain);
+    assert!(e < 1e-5, "forward differs by {e:.2e}");
+    let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    // The zero row's gradient is dy / sqrt(ε), 1000x the others': compare the two parts apart.
+    let (gf, gp) = (gf.get(&x).unwrap(), gp.get(&x).unwrap());
+    for (part, start, len) in [("rows", 0, 2), ("zero row", 2, 1)] {
+        let e = rel(&gf.narrow(0, start, len).unwrap(), &gp.narrow(0, start, len).unwrap());
+        assert!(e < 1e-5, "{part}: gradient differs by {e:.2e}");
+    }
+}

@@ -39,7 +39,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.500_000_06;
     let er = p * r * r + r + 1.0;
     // 2^n from n's bits in t: t = 1.5·2^23 + n, so its mantissa's low bits are n + 2^22.
     let k = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);

@@ -30,7 +30,8 @@ pub mod rope;
 pub mod swiglu;
 pub mod verify;
 
+pub use norm::l2_normalize;
 pub use linear::{
-    l2_normalize, reference, run, run_plain, Form, Gate, GateKind, Inputs, Output, Recurrence, DEFAULT_CHUNK,
+    reference, run, run_plain, Form, Gate, GateKind, Inputs, Output, Recurrence, DEFAULT_CHUNK,
     HOUSEHOLDER_STEPS,
 };

@@ -6,10 +6,16 @@
 //!   dx = r (w ⊙ dy) - x r³ mean((w ⊙ dy) ⊙ x),   dw = Σ_rows dy ⊙ x r
 //! ```
 //!
-//! [`rms_norm`] picks the fused op where it serves (f32 on the CPU), else the reference.
+//! [`rms_norm`] picks the fused op where it serves (f32 on the CPU), else the reference. The same
+//! for the L2 normalisation of the delta rule's keys and queries, [`l2_normalize`]:
+//!
+//! ```text
+//!   y = x · n⁻¹,   n = (Σ x² + ε)^(1/2)                         (per row of the last dimension)
+//!   dx = (dy - y (y · dy)) n⁻¹
+//! ```
 
 use crate::kernels::cpu::{as_slice, par_chunks};
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 /// `x / sqrt(mean(x²) + ε) ⊙ w`: the fused op where it serves, else [`reference`].
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
@@ -109,5 +115,82 @@ impl CustomOp3 for RmsNormBackward {
         }
         let n = out.len();
         Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}
+
+/// `x / ||x||_2` over the last dimension (`||x||_2 = sqrt(Σ x² + ε)`): the fused op where it serves,
+/// else [`l2_reference`]. Differentiable.
+pub fn l2_normalize(x: &Tensor, eps: f64) -> Result<Tensor> {
+    if crate::kernels::cpu::serves(x) {
+        return l2_fused(x, eps);
+    }
+    l2_reference(x, eps)
+}
+
+/// The L2 normalisation in plain candle ops.
+pub fn l2_reference(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + eps)?.sqrt()?;
+    x.broadcast_div(&norm)
+}
+
+/// The L2 normalisation as one CPU op with its backward.
+pub fn l2_fused(x: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(L2Norm { eps: eps as f32 })
+}
+
+struct L2Norm {
+    eps: f32,
+}
+
+fn inv_norm(row: &[f32], eps: f32) -> f32 {
+    1.0 / (row.iter().map(|v| v * v).sum::<f32>() + eps).sqrt()
+}
+
+impl CustomOp1 for L2Norm {
+    fn name(&self) -> &'static str {
+        "fused-l2-norm"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = as_slice(s, l)?;
+        let d = l.shape().dim(D::Minus1)?;
+        let mut y = vec![0f32; x.len()];
+        par_chunks(&mut y, d, 2 * x.len(), |i, out| {
+            let row = &x[i * d..(i + 1) * d];
+            let r = inv_norm(row, self.eps);
+            out.iter_mut().zip(row).for_each(|(o, v)| *o = v * r);
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&dy.contiguous()?, &L2NormBackward { eps: self.eps })?))
+    }
+}
+
+/// (x, dy) -> dx.
+struct L2NormBackward {
+    eps: f32,
+}
+
+impl CustomOp2 for L2NormBackward {
+    fn name(&self) -> &'static str {
+        "fused-l2-norm-backward"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, dy) = (as_slice(s1, l1)?, as_slice(s2, l2)?);
+        let d = l1.shape().dim(D::Minus1)?;
+        let mut dx = vec![0f32; x.len()];
+        par_chunks(&mut dx, d, 4 * x.len(), |i, out| {
+            let (xr, gr) = (&x[i * d..(i + 1) * d], &dy[i * d..(i + 1) * d]);
+            let r = inv_norm(xr, self.eps);
+            // y · dy = r (x · dy)
+            let ydy = r * xr.iter().zip(gr).map(|(a, b)| a * b).sum::<f32>();
+            for ((o, xv), g) in out.iter_mut().zip(xr).zip(gr) {
+                *o = (g - xv * r * ydy) * r;
+            }
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

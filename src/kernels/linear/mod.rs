@@ -26,7 +26,7 @@ mod recurrent;
 pub mod reference;
 pub mod scan;
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Result, Tensor};
 
 /// How a linear recurrence is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -454,8 +454,4 @@ impl Heads {
     }
 }
 
-/// `x / ||x||_2` over the last dimension (DeltaNet's q/k normalisation), differentiable.
-pub fn l2_normalize(x: &Tensor, eps: f64) -> Result<Tensor> {
-    let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + eps)?.sqrt()?;
-    x.broadcast_div(&norm)
-}
+

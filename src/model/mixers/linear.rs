@@ -154,7 +154,7 @@ impl HeadOutput {
     pub fn from_input(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         Ok(match &self.gate {
             OutputGate::None => vec![],
-            OutputGate::Silu(g) => vec![g.forward(x)?.silu()?],
+            OutputGate::Silu(g) => vec![crate::kernels::activation::silu(&g.forward(x)?)?],
             OutputGate::LowRankSigmoid(down, up) => {
                 vec![crate::kernels::activation::sigmoid(&up.forward(&down.forward(x)?)?)?]
             }

@@ -163,7 +163,7 @@ impl Mamba3 {
     /// `W_out ((y + D v) ⊙ silu(z))`.
     fn read_out(&self, y: &Tensor, v: &Tensor, z: &Tensor) -> Result<Tensor> {
         let y = (y + v.broadcast_mul(&self.skip.unsqueeze(1)?)?)?;
-        self.out.forward(&(merge_heads(&y)? * z.silu()?)?)
+        self.out.forward(&(merge_heads(&y)? * crate::kernels::activation::silu(&z)?)?)
     }
 
     /// The oracle: the trapezoidal update token by token from the start of the sequence, in plain

@@ -141,7 +141,7 @@ impl LinearFamily for Rwkv6 {
             low_rank: None,
             householder: 1,
         };
-        Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![g.silu()?, bonus] })
+        Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![crate::kernels::activation::silu(&g)?, bonus] })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -116,7 +116,7 @@ impl LinearFamily for Rwkv7 {
             low_rank: Some((kappa.neg()?, (&kappa * rate)?)),
             householder: 1,
         };
-        Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![g.silu()?, bonus] })
+        Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![crate::kernels::activation::silu(&g)?, bonus] })
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
