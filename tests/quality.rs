@@ -368,3 +368,25 @@ fn verdicts_rank_only_what_the_seeds_separate() {
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Parity")).unwrap();
     assert!(v.contains("held: deltanet-negeig@tiny > deltanet@tiny"), "{v}");
 }
+
+#[test]
+fn the_training_crossover_is_claimed_only_beyond_the_samples_spread() {
+    let tr = Measurement::TrainThroughput;
+    // At T=64 the linear model's median is higher but its samples overlap attention's; at 512 every
+    // sample is above.
+    let r = with_cells(vec![
+        (tr, "attention", 64, vec![59_000.0, 60_000.0, 61_000.0]),
+        (tr, "linear-attention", 64, vec![58_000.0, 60_500.0, 63_000.0]),
+        (tr, "attention", 512, vec![3_000.0, 3_100.0, 3_200.0]),
+        (tr, "linear-attention", 512, vec![3_400.0, 3_500.0, 3_600.0]),
+    ]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Training")).unwrap();
+    assert!(v.contains("linear beats attention from T=512"), "{v}");
+    // Overlapping at every length: no crossover.
+    let r = with_cells(vec![
+        (tr, "attention", 64, vec![59_000.0, 60_000.0, 61_000.0]),
+        (tr, "linear-attention", 64, vec![58_000.0, 60_500.0, 63_000.0]),
+    ]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Training")).unwrap();
+    assert!(v.contains("no crossover claimed") && !v.contains("beats"), "{v}");
+}

@@ -30,8 +30,7 @@ pub mod rope;
 pub mod swiglu;
 pub mod verify;
 
-pub use norm::l2_normalize;
 pub use linear::{
-    reference, run, run_plain, Form, Gate, GateKind, Inputs, Output, Recurrence, DEFAULT_CHUNK,
-    HOUSEHOLDER_STEPS,
+    reference, run, run_plain, Form, Gate, GateKind, Inputs, Output, Recurrence, DEFAULT_CHUNK, HOUSEHOLDER_STEPS,
 };
+pub use norm::l2_normalize;

@@ -256,7 +256,7 @@ fn train(r: &Results) -> Option<String> {
             .find(|(l, _, f)| f.as_deref() == Some("recurrent") && model_of(l).as_deref() == Some(model.as_str()));
         if let (Some(c), Some((rl, _, _))) = (at(r, m, label, t), rec) {
             if let Some(rv) = at(r, m, rl, t) {
-                speedups.push((model, c / rv));
+                speedups.push((label.clone(), c / rv));
             }
         }
     }
@@ -281,8 +281,14 @@ fn train(r: &Results) -> Option<String> {
                 .filter_map(|(l, _, _)| at(r, m, l, len).map(|v| (l.clone(), v)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
         };
-        let crossover = lens.iter().find(|&&len| match (best_linear(len), at(r, m, &attn, len)) {
-            (Some((_, lin)), Some(a)) => lin > a,
+        // A crossover is claimed only where the linear model's samples all lie above attention's.
+        let samples = |label: &str, len: usize| {
+            r.of(m).filter(ok).find(|c| c.spec.label == label && c.spec.value == len).map(|c| c.samples.clone())
+        };
+        let crossover = lens.iter().find(|&&len| match (best_linear(len), samples(&attn, len)) {
+            (Some((lin, _)), Some(a)) => {
+                samples(&lin, len).is_some_and(|l| separate(&l, &a, true) == Separation::Above)
+            }
             _ => false,
         });
         if let (Some((best, lin)), Some(a)) = (best_linear(t), at(r, m, &attn, t)) {
@@ -291,8 +297,11 @@ fn train(r: &Results) -> Option<String> {
                 value("tokens/s", a),
                 value("tokens/s", lin),
                 match crossover {
-                    Some(len) => format!("linear beats attention from T={len} in this grid"),
-                    None => "attention is ahead at every length of this grid (no crossover yet)".into(),
+                    Some(len) =>
+                        format!("linear beats attention from T={len} in this grid (every sample above attention's)"),
+                    None => "at no length of this grid do the fastest linear model's samples all lie above \
+                             attention's (no crossover claimed)"
+                        .into(),
                 }
             ));
         }

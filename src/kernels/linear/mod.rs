@@ -453,5 +453,3 @@ impl Heads {
         self.q.dtype()
     }
 }
-
-

@@ -24,8 +24,8 @@
 
 use super::GateKind;
 use crate::kernels::cpu::{as_slice, exp_f32, par_chunks, SharedOut};
-use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
+use std::sync::{Arc, Mutex};
 
 /// Tokens between state checkpoints in the backward.
 const SEGMENT: usize = 64;
@@ -58,7 +58,7 @@ impl Scan {
     fn state(&self) -> usize {
         self.dk * self.dv
     }
-    }
+}
 
 /// Runs the scan on time-major inputs `q, k: [B, T, H, d_k]`, `v: [B, T, H, d_v]`, `g: [B, T, H, 1 or
 /// d_k]`, `beta: [B, T, H, 1]`, the rank-one vectors `(a, b): [B, T, H, d_k]`, `s0: [B, H, d_k, d_v]`;
@@ -465,7 +465,13 @@ enum Upstream {
 }
 
 /// The gradients of the packed inputs `[B, T, H, width]` and of `S_0` for one upstream gradient.
-fn backward(sc: Scan, upstream: Upstream, x: &Tensor, s0: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+fn backward(
+    sc: Scan,
+    upstream: Upstream,
+    x: &Tensor,
+    s0: &Tensor,
+    grad: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let (b, t, h, w) = x.dims4()?;
     let flat = x.apply_op3_no_bwd(s0, &grad.contiguous()?, &ScanBackward { scan: sc, upstream })?;
     let n_dx = b * t * h * w;
