@@ -46,6 +46,31 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     er * f32::from_bits((k.wrapping_add(127) as u32) << 23)
 }
 
+/// `Σ_i a_i b_i` over the shorter of the two, in 16 independent partial sums added as a tree: a
+/// left-to-right sum is a chain of dependent adds that does not vectorise (the fused scan's
+/// backward is mostly such dot products of 16-64 floats).
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let n = a.len().min(b.len());
+    let (a, b) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
+    let tail: f32 = a.remainder().iter().zip(b.remainder()).map(|(x, y)| x * y).sum();
+    let mut acc = [0f32; LANES];
+    for (x, y) in a.zip(b) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
+}
+
 /// `σ(x)` of one value (the kernels' gates).
 #[inline(always)]
 pub(crate) fn sigmoid_f32(x: f32) -> f32 {
@@ -232,6 +257,19 @@ pub(crate) fn par_chunks(data: &mut [f32], chunk: usize, work: usize, f: impl Fn
 #[cfg(test)]
 mod tests {
     use super::exp_f32;
+
+    #[test]
+    fn dot_is_the_sum_of_products_at_every_length() {
+        for n in [0, 1, 15, 16, 17, 64, 100] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() - 0.3).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let got = super::dot(&a, &b) as f64;
+            assert!((got - want).abs() < 1e-5 * (1.0 + want.abs()), "n={n}: {got} against {want}");
+        }
+        // The shorter length counts.
+        assert_eq!(super::dot(&[1.0, 2.0, 3.0], &[1.0, 1.0]), 3.0);
+    }
 
     #[test]
     fn exp_f32_matches_the_f64_exponential() {

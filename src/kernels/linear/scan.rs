@@ -23,7 +23,7 @@
 //! The plain-op recurrent and chunkwise forms (`kernels::run_plain`) are its references in tests.
 
 use super::GateKind;
-use crate::kernels::cpu::{as_slice, exp_f32, par_chunks, SharedOut};
+use crate::kernels::cpu::{as_slice, dot, exp_f32, par_chunks, SharedOut};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 use std::sync::{Arc, Mutex};
 
@@ -167,7 +167,7 @@ fn add_outer(s: &mut [f32], x: &[f32], y: &[f32]) {
 /// `out_i = Σ_j S_ij y_j` (`y` over value channels).
 fn apply(s: &[f32], y: &[f32], out: &mut [f32]) {
     for (oi, row) in out.iter_mut().zip(s.chunks_exact(y.len())) {
-        *oi = row.iter().zip(y).map(|(a, b)| a * b).sum();
+        *oi = dot(row, y);
     }
 }
 
@@ -318,10 +318,10 @@ impl Scan {
                 self.written(m, &tok, &mut w);
                 if !self.exclusive {
                     // o_t = S_t^T q_t with S_t = M + k u^T:  dq = S_t do,  dS += q do^T.
+                    // dq_i = Σ_j (M_ij + k_i u_j) do_j = (M do)_i + k_i (u · do)
+                    let u_do = dot(&w.u, d_o);
                     for i in 0..dk {
-                        let row = &m[i * dv..(i + 1) * dv];
-                        let ki = tok.k[i];
-                        d.q[i] = (0..dv).map(|j| (row[j] + ki * w.u[j]) * d_o[j]).sum();
+                        d.q[i] = dot(&m[i * dv..(i + 1) * dv], d_o) + tok.k[i] * u_do;
                     }
                     add_outer(ds, tok.q, d_o);
                 }
@@ -330,15 +330,13 @@ impl Scan {
                 self.read(ds, tok.k, &mut du);
                 if self.delta {
                     // u = β (v - r):  dv = β du,  dβ = du·(v - r),  dr = -β du;  r = M^T k: dk += M dr, dM += k dr^T.
-                    let mut db = 0.0f32;
                     for j in 0..dv {
                         d.v[j] = tok.beta * du[j];
-                        db += du[j] * (tok.v[j] - w.r[j]);
                         dr[j] = -tok.beta * du[j];
                     }
-                    d.beta[0] = db;
+                    d.beta[0] = dot(&du, tok.v) - dot(&du, &w.r);
                     for i in 0..dk {
-                        d.k[i] += m[i * dv..(i + 1) * dv].iter().zip(dr.iter()).map(|(x, y)| x * y).sum::<f32>();
+                        d.k[i] += dot(&m[i * dv..(i + 1) * dv], &dr);
                     }
                     add_outer(ds, tok.k, &dr);
                 } else {
@@ -354,14 +352,14 @@ impl Scan {
                 match self.gate {
                     GateKind::None => {}
                     GateKind::Scalar => {
-                        d.g[0] = ds.iter().zip(decayed.iter()).map(|(x, y)| x * y).sum();
+                        d.g[0] = dot(ds, &decayed);
                         let e = exp_f32(tok.g[0]);
                         ds.iter_mut().for_each(|x| *x *= e);
                     }
                     GateKind::Channel => {
                         for i in 0..dk {
                             let row = &mut ds[i * dv..(i + 1) * dv];
-                            d.g[i] = row.iter().zip(&decayed[i * dv..(i + 1) * dv]).map(|(x, y)| x * y).sum();
+                            d.g[i] = dot(row, &decayed[i * dv..(i + 1) * dv]);
                             let e = exp_f32(tok.g[i]);
                             row.iter_mut().for_each(|x| *x *= e);
                         }
