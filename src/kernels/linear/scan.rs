@@ -287,8 +287,11 @@ impl Scan {
         let mut checkpoints = Vec::with_capacity(self.t.div_ceil(SEGMENT) * n);
         let mut s = s0.to_vec();
         let mut scratch = vec![0f32; dv];
-        // Pass 1: checkpoints (outputs discarded).
-        self.forward(x, &mut s, None, Some(&mut checkpoints));
+        // Pass 1: the state before each segment (outputs discarded), up to the last segment's start:
+        // the last segment is recomputed below anyway (a sequence of one segment needs no pass).
+        let last_start = (self.t.div_ceil(SEGMENT).max(1) - 1) * SEGMENT;
+        Scan { t: last_start, ..*self }.forward(x, &mut s, None, Some(&mut checkpoints));
+        checkpoints.extend_from_slice(&s);
         // Per segment, from the last: recompute S_{t-1} for each token, then run backwards.
         let mut before = vec![0f32; SEGMENT * n]; // S_{t-1} of each token in the segment
         let mut w = Scratch::new(dv);
