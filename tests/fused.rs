@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use seqbench::kernels::verify::{agreement, kernel_case, run_with_grads_by};
-use seqbench::kernels::{self, attention, conv, loss, norm, rnn, rope, swiglu, Form, Recurrence};
+use seqbench::kernels::{self, attention, conv, loss, mlp, norm, rnn, rope, swiglu, Form, Recurrence};
 
 #[test]
 fn fused_scan_matches_the_plain_recurrent_form() {
@@ -341,5 +341,30 @@ fn fused_l2_normalize_matches_the_plain_form() {
     for (part, start, len) in [("rows", 0, 2), ("zero row", 2, 1)] {
         let e = rel(&gf.narrow(0, start, len).unwrap(), &gp.narrow(0, start, len).unwrap());
         assert!(e < 1e-5, "{part}: gradient differs by {e:.2e}");
+    }
+}
+
+/// The fused SwiGLU MLP against the composed projections and gate, forward and the gradients of the
+/// input and both weights, at row counts around the gemm's blocks and a hidden width that is not a
+/// multiple of the vector width.
+#[test]
+fn fused_mlp_matches_the_composed_form() {
+    let dev = Device::Cpu;
+    // The last case is large enough for the products to split over the thread pool.
+    for (n, d, m) in [(1, 8, 5), (37, 16, 43), (130, 32, 86), (600, 64, 100)] {
+        let x = Var::from_tensor(&seqbench::rng::normal(1, "x", (n, d), 1.0, &dev).unwrap()).unwrap();
+        let w_gu = Var::from_tensor(&seqbench::rng::normal(2, "w_gu", (2 * m, d), 0.3, &dev).unwrap()).unwrap();
+        let w_d = Var::from_tensor(&seqbench::rng::normal(3, "w_d", (d, m), 0.3, &dev).unwrap()).unwrap();
+        let probe = seqbench::rng::normal(4, "probe", (n, d), 1.0, &dev).unwrap();
+        let fused = mlp::fused(&x, &w_gu, &w_d).unwrap();
+        let plain = mlp::reference(&x, &w_gu, &w_d).unwrap();
+        let e = rel(&fused, &plain);
+        assert!(e < 1e-5, "N={n} d={d} m={m}: forward differs by {e:.2e}");
+        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("x", &x), ("W_gu", &w_gu), ("W_d", &w_d)] {
+            let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+            assert!(e < 1e-5, "N={n} d={d} m={m}: d{name} differs by {e:.2e}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! at batch 1 (half its time, measured with perf). Backward by plain matmuls. [`project`] picks
 //! [`small_matmul`] for a few f32 rows on the CPU, else the [`reference`] matmul.
 
-use crate::kernels::cpu::as_slice;
+use crate::kernels::cpu::{as_slice, dot};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// Rows up to which [`small_matmul`] is used instead of the general matmul.
@@ -30,20 +30,6 @@ pub fn small_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 }
 
 struct SmallMatmul;
-
-/// Dot product with eight independent accumulators, so the compiler vectorises it.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
 
 impl CustomOp2 for SmallMatmul {
     fn name(&self) -> &'static str {

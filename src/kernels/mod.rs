@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod gemv;
 pub mod linear;
 pub mod loss;
+pub mod mlp;
 pub mod norm;
 pub mod rnn;
 pub mod rope;

@@ -33,6 +33,28 @@ pub fn fused(gu: &Tensor) -> Result<Tensor> {
 
 struct SwiGlu;
 
+/// One row: `out = silu(g) ⊙ u` for `gu = [g | u]`.
+#[inline]
+pub(crate) fn forward_row(gu: &[f32], out: &mut [f32]) {
+    let (g, u) = gu.split_at(out.len());
+    for ((o, gv), uv) in out.iter_mut().zip(g).zip(u) {
+        *o = gv * sigmoid_f32(*gv) * uv;
+    }
+}
+
+/// One row's gradient: `out = [dg | du]` for `gu = [g | u]` and the output's gradient `dy`.
+#[inline]
+pub(crate) fn backward_row(gu: &[f32], dy: &[f32], out: &mut [f32]) {
+    let h = dy.len();
+    let (g, u) = gu.split_at(h);
+    let (dg, du) = out.split_at_mut(h);
+    for j in 0..h {
+        let s = sigmoid_f32(g[j]);
+        dg[j] = dy[j] * u[j] * s * (1.0 + g[j] * (1.0 - s));
+        du[j] = dy[j] * g[j] * s;
+    }
+}
+
 impl CustomOp1 for SwiGlu {
     fn name(&self) -> &'static str {
         "fused-swiglu"
@@ -47,12 +69,7 @@ impl CustomOp1 for SwiGlu {
         }
         let h = two_h / 2;
         let mut y = vec![0f32; gu.len() / 2];
-        par_chunks(&mut y, h, 8 * gu.len(), |i, out| {
-            let (g, u) = gu[i * two_h..(i + 1) * two_h].split_at(h);
-            for ((o, gv), uv) in out.iter_mut().zip(g).zip(u) {
-                *o = gv * sigmoid_f32(*gv) * uv;
-            }
-        });
+        par_chunks(&mut y, h, 8 * gu.len(), |i, out| forward_row(&gu[i * two_h..(i + 1) * two_h], out));
         let mut shape = dims.to_vec();
         *shape.last_mut().expect("rank >= 1") = h;
         Ok((CpuStorage::F32(y), Shape::from(shape)))
@@ -77,15 +94,7 @@ impl CustomOp2 for SwiGluBackward {
         let h = two_h / 2;
         let mut out = vec![0f32; gu.len()];
         par_chunks(&mut out, two_h, 16 * gu.len(), |i, o| {
-            let (g, u) = gu[i * two_h..(i + 1) * two_h].split_at(h);
-            let d = &dy[i * h..(i + 1) * h];
-            let (dg, du) = o.split_at_mut(h);
-            for j in 0..h {
-                let s = sigmoid_f32(g[j]);
-                let silu = g[j] * s;
-                dg[j] = d[j] * u[j] * s * (1.0 + g[j] * (1.0 - s));
-                du[j] = d[j] * silu;
-            }
+            backward_row(&gu[i * two_h..(i + 1) * two_h], &dy[i * h..(i + 1) * h], o)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

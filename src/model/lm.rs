@@ -15,6 +15,13 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // The fused MLP for training and prefill; a decode step's few rows keep the small-row
+        // projections (`kernels::gemv`), which do not pack the weights.
+        let (w_gu, w_d) = (&self.gate_up.weight, &self.down.weight);
+        let d = x.dim(candle_core::D::Minus1)?;
+        if x.elem_count() / d.max(1) > crate::kernels::gemv::MAX_ROWS && crate::kernels::mlp::serves(x, w_gu, w_d) {
+            return crate::kernels::mlp::fused(&x.reshape(((), d))?, w_gu, w_d)?.reshape(x.shape());
+        }
         self.down.forward(&crate::kernels::swiglu::swiglu(&self.gate_up.forward(x)?)?)
     }
 }

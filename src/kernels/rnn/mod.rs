@@ -47,7 +47,7 @@ pub(crate) fn add_step_product(g: &mut [f32], h: &[f32], u: &[f32], (b, n, d): (
         let rows = h.len() / d.max(1);
         for (o, uo) in u.chunks_exact(d.max(1)).take(n).enumerate() {
             for r in 0..rows {
-                g[r * n + o] += crate::kernels::gemv::dot(uo, &h[r * d..(r + 1) * d]);
+                g[r * n + o] += crate::kernels::cpu::dot(uo, &h[r * d..(r + 1) * d]);
             }
         }
     });
