@@ -17,22 +17,22 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 
 /// `σ(x)`.
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
-    pick(x, Kind::Sigmoid, sigmoid_reference)
+    pick(x, Kind::Sigmoid)
 }
 
 /// `x σ(x)` (SiLU, swish).
 pub fn silu(x: &Tensor) -> Result<Tensor> {
-    pick(x, Kind::Silu, silu_reference)
+    pick(x, Kind::Silu)
 }
 
 /// `log(1 + e^x)`.
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
-    pick(x, Kind::Softplus, softplus_reference)
+    pick(x, Kind::Softplus)
 }
 
 /// `log σ(x)`.
 pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
-    pick(x, Kind::LogSigmoid, log_sigmoid_reference)
+    pick(x, Kind::LogSigmoid)
 }
 
 /// `σ(x) = 1 / (1 + e^{-x})` in plain ops.
@@ -141,11 +141,12 @@ fn scale_each(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
     out.iter_mut().zip(x).for_each(|(o, &v)| *o *= f(v));
 }
 
-fn pick(x: &Tensor, kind: Kind, reference: fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+/// The fused op where it serves (f32 on the CPU), else the plain form.
+fn pick(x: &Tensor, kind: Kind) -> Result<Tensor> {
     if crate::kernels::cpu::serves(x) {
         kind.fused(x)
     } else {
-        reference(x)
+        kind.reference(x)
     }
 }
 
