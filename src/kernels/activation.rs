@@ -104,43 +104,6 @@ impl Kind {
     }
 }
 
-/// Runs `$body` with `$k` bound to `kind` as a constant, one copy per kind: each loop then has no
-/// branch per element and vectorises.
-macro_rules! per_kind {
-    ($kind:expr, $k:ident => $body:expr) => {
-        match $kind {
-            Kind::Sigmoid => {
-                let $k = Kind::Sigmoid;
-                $body
-            }
-            Kind::Silu => {
-                let $k = Kind::Silu;
-                $body
-            }
-            Kind::Softplus => {
-                let $k = Kind::Softplus;
-                $body
-            }
-            Kind::LogSigmoid => {
-                let $k = Kind::LogSigmoid;
-                $body
-            }
-        }
-    };
-}
-
-/// `out_i = f(x_i)`.
-#[inline(always)]
-fn each(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
-    out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
-}
-
-/// `out_i *= f(x_i)`.
-#[inline(always)]
-fn scale_each(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
-    out.iter_mut().zip(x).for_each(|(o, &v)| *o *= f(v));
-}
-
 /// The fused op where it serves (f32 on the CPU), else the plain form.
 fn pick(x: &Tensor, kind: Kind) -> Result<Tensor> {
     if crate::kernels::cpu::serves(x) {
@@ -168,7 +131,7 @@ impl CustomOp1 for Activation {
         let kind = self.0;
         par_chunks(&mut y, PIECE, WORK_PER_ELEMENT * x.len(), |i, out| {
             let xs = &x[i * PIECE..i * PIECE + out.len()];
-            per_kind!(kind, k => each(out, xs, |v| k.value(v)));
+            out.iter_mut().zip(xs).for_each(|(o, &v)| *o = kind.value(v));
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
@@ -192,8 +155,9 @@ impl CustomOp2 for ActivationBackward {
         let kind = self.0;
         par_chunks(&mut dx, PIECE, WORK_PER_ELEMENT * x.len(), |i, out| {
             let range = i * PIECE..i * PIECE + out.len();
-            out.copy_from_slice(&dy[range.clone()]);
-            per_kind!(kind, k => scale_each(out, &x[range], |v| k.derivative(v)));
+            for ((o, &v), &d) in out.iter_mut().zip(&x[range.clone()]).zip(&dy[range]) {
+                *o = d * kind.derivative(v);
+            }
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }

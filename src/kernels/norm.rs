@@ -14,7 +14,7 @@
 //!   dx = (dy - y (y · dy)) n⁻¹
 //! ```
 
-use crate::kernels::cpu::{as_slice, par_chunks};
+use crate::kernels::cpu::{as_slice, dot, par_chunks};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 /// `x / sqrt(mean(x²) + ε) ⊙ w`: the fused op where it serves, else [`reference`].
@@ -143,7 +143,7 @@ struct L2Norm {
 }
 
 fn inv_norm(row: &[f32], eps: f32) -> f32 {
-    1.0 / (row.iter().map(|v| v * v).sum::<f32>() + eps).sqrt()
+    1.0 / (dot(row, row) + eps).sqrt()
 }
 
 impl CustomOp1 for L2Norm {
@@ -186,7 +186,7 @@ impl CustomOp2 for L2NormBackward {
             let (xr, gr) = (&x[i * d..(i + 1) * d], &dy[i * d..(i + 1) * d]);
             let r = inv_norm(xr, self.eps);
             // y · dy = r (x · dy)
-            let ydy = r * xr.iter().zip(gr).map(|(a, b)| a * b).sum::<f32>();
+            let ydy = r * dot(xr, gr);
             for ((o, xv), g) in out.iter_mut().zip(xr).zip(gr) {
                 *o = (g - xv * r * ydy) * r;
             }

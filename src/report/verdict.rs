@@ -219,8 +219,13 @@ fn ok(c: &&CellResult) -> bool {
 }
 
 /// Median of the cell of `label` at `value`.
+/// The measured cell of row `label` at `value`.
+fn cell_at<'a>(r: &'a Results, m: Measurement, label: &str, value: usize) -> Option<&'a CellResult> {
+    r.of(m).filter(ok).find(|c| c.spec.label == label && c.spec.value == value)
+}
+
 fn at(r: &Results, m: Measurement, label: &str, value: usize) -> Option<f64> {
-    r.of(m).filter(ok).find(|c| c.spec.label == label && c.spec.value == value).and_then(|c| c.median())
+    cell_at(r, m, label, value).and_then(|c| c.median())
 }
 
 fn labels(r: &Results, m: Measurement) -> Vec<(String, MixerKind, Option<String>)> {
@@ -282,12 +287,9 @@ fn train(r: &Results) -> Option<String> {
                 .max_by(|a, b| a.1.total_cmp(&b.1))
         };
         // A crossover is claimed only where the linear model's samples all lie above attention's.
-        let samples = |label: &str, len: usize| {
-            r.of(m).filter(ok).find(|c| c.spec.label == label && c.spec.value == len).map(|c| c.samples.clone())
-        };
-        let crossover = lens.iter().find(|&&len| match (best_linear(len), samples(&attn, len)) {
+        let crossover = lens.iter().find(|&&len| match (best_linear(len), cell_at(r, m, &attn, len)) {
             (Some((lin, _)), Some(a)) => {
-                samples(&lin, len).is_some_and(|l| separate(&l, &a, true) == Separation::Above)
+                cell_at(r, m, &lin, len).is_some_and(|l| separate(&l.samples, &a.samples, true) == Separation::Above)
             }
             _ => false,
         });

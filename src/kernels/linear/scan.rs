@@ -382,11 +382,6 @@ impl Scan {
     }
 }
 
-/// The packed input's `(B, T, H, width)`.
-fn packed_dims(l: &Layout) -> Result<(usize, usize, usize, usize)> {
-    l.shape().dims4()
-}
-
 /// Forward op: (packed tokens `[B, T, H, width]`, `S_0`) -> `o: [B, T, H, d_v]`; the final states go
 /// to `last` for [`FinalState`].
 struct ScanOp {
@@ -416,7 +411,7 @@ impl CustomOp2 for ScanOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dims = packed_dims(l1)?;
+        let dims = l1.shape().dims4()?;
         let (o, states) = forward_all(&self.scan, as_slice(s1, l1)?, as_slice(s2, l2)?, dims);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(states);
         let (b, t, h, _) = dims;
@@ -441,7 +436,7 @@ impl CustomOp2 for FinalState {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dims = packed_dims(l1)?;
+        let dims = l1.shape().dims4()?;
         let handed = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
         let states = match handed {
             Some(s) => s,
@@ -504,7 +499,7 @@ impl CustomOp3 for ScanBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let sc = self.scan;
         let (x, s0, grad) = (as_slice(s1, l1)?, as_slice(s2, l2)?, as_slice(s3, l3)?);
-        let (b, t, h, w) = packed_dims(l1)?;
+        let (b, t, h, w) = l1.shape().dims4()?;
         let (n, n_dx) = (sc.state(), b * t * h * w);
         let mut out = vec![0f32; n_dx + b * h * n];
         let (dx_all, ds_all) = out.split_at_mut(n_dx);
