@@ -230,28 +230,30 @@ fn fused_rope_matches_the_plain_form() {
 #[test]
 fn fused_lstm_matches_the_per_step_reference() {
     let dev = Device::Cpu;
-    let (b, t, d) = (3, 37, 8);
-    let var = |name: &str, shape: Vec<usize>, scale: f64| {
-        Var::from_tensor(&seqbench::rng::normal(8, name, shape, scale, &dev).unwrap()).unwrap()
-    };
-    let xg = var("xg", vec![b, t, 4 * d], 1.0);
-    let u = var("u", vec![4 * d, d], 0.4);
-    let h0 = var("h0", vec![b, d], 0.5);
-    let c0 = var("c0", vec![b, d], 0.5);
-    let (y, c_t) = rnn::lstm::fused(&xg, &u, &h0, &c0).unwrap();
-    let (y_ref, c_ref) = rnn::lstm::reference(&xg, &u, &h0, &c0).unwrap();
-    assert!(rel(&y, &y_ref) < 1e-5, "outputs differ by {:.2e}", rel(&y, &y_ref));
-    assert!(rel(&c_t, &c_ref) < 1e-5, "final cell differs");
-    let wy = seqbench::rng::normal(9, "wy", (b, t, d), 1.0, &dev).unwrap();
-    let wc = seqbench::rng::normal(9, "wc", (b, d), 1.0, &dev).unwrap();
-    let loss = |y: &Tensor, c: &Tensor| {
-        ((y * &wy).unwrap().sum_all().unwrap() + (c * &wc).unwrap().sum_all().unwrap()).unwrap()
-    };
-    let gf = loss(&y, &c_t).backward().unwrap();
-    let gp = loss(&y_ref, &c_ref).backward().unwrap();
-    for (name, v) in [("xg", &xg), ("u", &u), ("h0", &h0), ("c0", &c0)] {
-        let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
-        assert!(e < 1e-4, "gradient of {name} differs by {e:.2e}");
+    // d = 13 and 5 rows take the step product's narrow and single-column tiles and a partial row tile.
+    for (b, t, d) in [(3, 37, 8), (5, 19, 13)] {
+        let var = |name: &str, shape: Vec<usize>, scale: f64| {
+            Var::from_tensor(&seqbench::rng::normal(8, name, shape, scale, &dev).unwrap()).unwrap()
+        };
+        let xg = var("xg", vec![b, t, 4 * d], 1.0);
+        let u = var("u", vec![4 * d, d], 0.4);
+        let h0 = var("h0", vec![b, d], 0.5);
+        let c0 = var("c0", vec![b, d], 0.5);
+        let (y, c_t) = rnn::lstm::fused(&xg, &u, &h0, &c0).unwrap();
+        let (y_ref, c_ref) = rnn::lstm::reference(&xg, &u, &h0, &c0).unwrap();
+        assert!(rel(&y, &y_ref) < 1e-5, "outputs differ by {:.2e}", rel(&y, &y_ref));
+        assert!(rel(&c_t, &c_ref) < 1e-5, "final cell differs");
+        let wy = seqbench::rng::normal(9, "wy", (b, t, d), 1.0, &dev).unwrap();
+        let wc = seqbench::rng::normal(9, "wc", (b, d), 1.0, &dev).unwrap();
+        let loss = |y: &Tensor, c: &Tensor| {
+            ((y * &wy).unwrap().sum_all().unwrap() + (c * &wc).unwrap().sum_all().unwrap()).unwrap()
+        };
+        let gf = loss(&y, &c_t).backward().unwrap();
+        let gp = loss(&y_ref, &c_ref).backward().unwrap();
+        for (name, v) in [("xg", &xg), ("u", &u), ("h0", &h0), ("c0", &c0)] {
+            let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+            assert!(e < 1e-4, "d={d}: gradient of {name} differs by {e:.2e}");
+        }
     }
 }
 
@@ -259,23 +261,25 @@ fn fused_lstm_matches_the_per_step_reference() {
 #[test]
 fn fused_gru_matches_the_per_step_reference() {
     let dev = Device::Cpu;
-    let (b, t, d) = (3, 37, 8);
-    let var = |name: &str, shape: Vec<usize>, scale: f64| {
-        Var::from_tensor(&seqbench::rng::normal(10, name, shape, scale, &dev).unwrap()).unwrap()
-    };
-    let xg = var("xg", vec![b, t, 3 * d], 1.0);
-    let u = var("u", vec![3 * d, d], 0.4);
-    let bh = var("bh", vec![3 * d], 0.3);
-    let h0 = var("h0", vec![b, d], 0.5);
-    let y = rnn::gru::fused(&xg, &u, &bh, &h0).unwrap();
-    let y_ref = rnn::gru::reference(&xg, &u, &bh, &h0).unwrap();
-    assert!(rel(&y, &y_ref) < 1e-5, "outputs differ by {:.2e}", rel(&y, &y_ref));
-    let w = seqbench::rng::normal(11, "w", (b, t, d), 1.0, &dev).unwrap();
-    let gf = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
-    let gp = (&y_ref * &w).unwrap().sum_all().unwrap().backward().unwrap();
-    for (name, v) in [("xg", &xg), ("u", &u), ("b_h", &bh), ("h0", &h0)] {
-        let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
-        assert!(e < 1e-4, "gradient of {name} differs by {e:.2e}");
+    // d = 13 and 5 rows take the step product's narrow and single-column tiles and a partial row tile.
+    for (b, t, d) in [(3, 37, 8), (5, 19, 13)] {
+        let var = |name: &str, shape: Vec<usize>, scale: f64| {
+            Var::from_tensor(&seqbench::rng::normal(10, name, shape, scale, &dev).unwrap()).unwrap()
+        };
+        let xg = var("xg", vec![b, t, 3 * d], 1.0);
+        let u = var("u", vec![3 * d, d], 0.4);
+        let bh = var("bh", vec![3 * d], 0.3);
+        let h0 = var("h0", vec![b, d], 0.5);
+        let y = rnn::gru::fused(&xg, &u, &bh, &h0).unwrap();
+        let y_ref = rnn::gru::reference(&xg, &u, &bh, &h0).unwrap();
+        assert!(rel(&y, &y_ref) < 1e-5, "outputs differ by {:.2e}", rel(&y, &y_ref));
+        let w = seqbench::rng::normal(11, "w", (b, t, d), 1.0, &dev).unwrap();
+        let gf = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&y_ref * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("xg", &xg), ("u", &u), ("b_h", &bh), ("h0", &h0)] {
+            let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+            assert!(e < 1e-4, "d={d}: gradient of {name} differs by {e:.2e}");
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 
 use super::{
     add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
+    transposed,
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -64,30 +65,64 @@ fn forward(
 ) {
     let mut h = h0.to_vec();
     let mut hg = vec![0f32; b * 3 * d];
+    let u_t = transposed(u, (3 * d, d));
+    let mut rzn = vec![0f32; 3 * d];
     for step in 0..t {
         for r in 0..b {
             hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
         }
-        add_step_product(&mut hg, &h, u, (b, 3 * d, d));
+        add_step_product(&mut hg, &h, &u_t, (b, 3 * d, d));
         for r in 0..b {
-            let x = &xg[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d];
-            let hr = &hg[r * 3 * d..(r + 1) * 3 * d];
-            for j in 0..d {
-                let rg = sigmoid_f32(x[j] + hr[j]);
-                let z = sigmoid_f32(x[d + j] + hr[d + j]);
-                let n = tanh_f32(x[2 * d + j] + rg * hr[2 * d + j]);
-                let prev = h[r * d + j];
-                h[r * d + j] = (1.0 - z) * n + z * prev;
-                if let Some(s) = saved.as_deref_mut() {
-                    let o = (r * t + step) * 4 * d;
-                    s[o + j] = rg;
-                    s[o + d + j] = z;
-                    s[o + 2 * d + j] = n;
-                    s[o + 3 * d + j] = hr[2 * d + j];
-                }
+            let at = (r * t + step) * 3 * d;
+            cell_step(&xg[at..at + 3 * d], &hg[r * 3 * d..(r + 1) * 3 * d], &mut h[r * d..(r + 1) * d], &mut rzn);
+            if let Some(s) = saved.as_deref_mut() {
+                let o = (r * t + step) * 4 * d;
+                s[o..o + 3 * d].copy_from_slice(&rzn);
+                s[o + 3 * d..o + 4 * d].copy_from_slice(&hg[r * 3 * d + 2 * d..(r + 1) * 3 * d]);
             }
             hs[(r * t + step) * d..(r * t + step + 1) * d].copy_from_slice(&h[r * d..(r + 1) * d]);
         }
+    }
+}
+
+/// One row's step: from `x` (`X_t`, `[3d]`) and `hg` (`H = h_{t-1} U^T + b_h`, `[3d]`) writes the
+/// gates r, z, n into `rzn` (`[3d]`) and turns `h` into `h_t`. Loops over equal-length slices, so
+/// they and their exponentials vectorise.
+fn cell_step(x: &[f32], hg: &[f32], h: &mut [f32], rzn: &mut [f32]) {
+    let d = h.len();
+    let (rz, n) = rzn.split_at_mut(2 * d);
+    for (g, (x, hv)) in rz.iter_mut().zip(x[..2 * d].iter().zip(&hg[..2 * d])) {
+        *g = sigmoid_f32(x + hv);
+    }
+    let (r, z) = rz.split_at(d);
+    for (((n, x), hn), r) in n.iter_mut().zip(&x[2 * d..3 * d]).zip(&hg[2 * d..3 * d]).zip(r) {
+        *n = tanh_f32(x + r * hn);
+    }
+    for ((h, z), n) in h.iter_mut().zip(z).zip(&*n) {
+        *h = (1.0 - z) * n + z * *h;
+    }
+}
+
+/// One row's step backward: from the saved gates (r, z, n, H_n: `[4d]`), `h_{t-1}` and the step's
+/// total `dh`, writes `dX` (`[3d]`: dr, dz, dn), `dH` (`[3d]`: dr, dz, dn ⊙ r) and the direct part
+/// of `dh_{t-1}`, `dh ⊙ z`, into `carry`. One loop over equal-length slices, so it vectorises.
+fn cell_backward(saved: &[f32], prev: &[f32], dh: &[f32], dx: &mut [f32], dhg: &mut [f32], carry: &mut [f32]) {
+    let d = carry.len();
+    let (rg, rest) = saved.split_at(d);
+    let (z, rest) = rest.split_at(d);
+    let (n, hn) = rest.split_at(d);
+    let (dxr, rest) = dx.split_at_mut(d);
+    let (dxz, dxn) = rest.split_at_mut(d);
+    let (dhr, rest) = dhg.split_at_mut(d);
+    let (dhz, dhn) = rest.split_at_mut(d);
+    let (prev, dh, hn, dxn, dhn) = (&prev[..d], &dh[..d], &hn[..d], &mut dxn[..d], &mut dhn[..d]);
+    for j in 0..d {
+        let dn = dh[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j]);
+        let dz = dh[j] * (prev[j] - n[j]) * z[j] * (1.0 - z[j]);
+        let dr = dn * hn[j] * rg[j] * (1.0 - rg[j]);
+        (dxr[j], dxz[j], dxn[j]) = (dr, dz, dn);
+        (dhr[j], dhz[j], dhn[j]) = (dr, dz, dn * rg[j]);
+        carry[j] = dh[j] * z[j];
     }
 }
 
@@ -171,28 +206,23 @@ impl CustomOp3 for GruBackward {
         let mut dh = vec![0f32; b * d];
         let mut dhg = vec![0f32; b * 3 * d];
         let mut carry = vec![0f32; b * d];
+        let mut total = vec![0f32; d]; // a row's dh: carried plus the step's own
         for step in (0..t).rev() {
             for r in 0..b {
-                let o = (r * t + step) * 4 * d;
-                for j in 0..d {
-                    let dhj = dh[r * d + j] + grad[(r * t + step) * d + j];
-                    let (rg, z, n, hn) = (saved[o + j], saved[o + d + j], saved[o + 2 * d + j], saved[o + 3 * d + j]);
-                    let prev = if step > 0 { hs[(r * t + step - 1) * d + j] } else { h0[r * d + j] };
-                    let dn = dhj * (1.0 - z) * (1.0 - n * n);
-                    let dz = dhj * (prev - n) * z * (1.0 - z);
-                    let dr = dn * hn * rg * (1.0 - rg);
-                    let x = &mut dxg[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d];
-                    x[j] = dr;
-                    x[d + j] = dz;
-                    x[2 * d + j] = dn;
-                    let hgr = &mut dhg[r * 3 * d..(r + 1) * 3 * d];
-                    hgr[j] = dr;
-                    hgr[d + j] = dz;
-                    hgr[2 * d + j] = dn * rg;
-                    carry[r * d + j] = dhj * z;
+                let at = r * t + step;
+                let prev = if step > 0 { &hs[(at - 1) * d..at * d] } else { &h0[r * d..(r + 1) * d] };
+                for ((x, a), g) in total.iter_mut().zip(&dh[r * d..(r + 1) * d]).zip(&grad[at * d..(at + 1) * d]) {
+                    *x = a + g;
                 }
-                dhg_all[(r * t + step) * 3 * d..(r * t + step + 1) * 3 * d]
-                    .copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
+                cell_backward(
+                    &saved[at * 4 * d..(at + 1) * 4 * d],
+                    prev,
+                    &total,
+                    &mut dxg[at * 3 * d..(at + 1) * 3 * d],
+                    &mut dhg[r * 3 * d..(r + 1) * 3 * d],
+                    &mut carry[r * d..(r + 1) * d],
+                );
+                dhg_all[at * 3 * d..(at + 1) * 3 * d].copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
             }
             // dh_{t-1} = dh ⊙ z + dH U
             dh.copy_from_slice(&carry);

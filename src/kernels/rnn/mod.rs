@@ -37,32 +37,99 @@ pub(crate) fn recurrent_product(h: &Tensor, u: &Tensor, bias: Option<&Tensor>) -
     }
 }
 
-/// `g[r] += U h[r]` for every row: `g: [b, n]`, `h: [b, d]`, `u: [n, d]`, a step's `h_{t-1} U^T`.
-/// One dot product per output over U's contiguous rows, each row read once for the whole batch: no
-/// packing of U on every step (the general matmul packs all of it, per step). Split over two
-/// threads by halves of the batch when the step is worth it (a sequence of steps has nothing else
-/// to run in parallel).
-pub(crate) fn add_step_product(g: &mut [f32], h: &[f32], u: &[f32], (b, n, d): (usize, usize, usize)) {
-    by_halves_of_the_batch(g, n, h, d, b * n * d, &|g, h| {
-        let rows = h.len() / d.max(1);
-        for (o, uo) in u.chunks_exact(d.max(1)).take(n).enumerate() {
-            for r in 0..rows {
-                g[r * n + o] += crate::kernels::cpu::dot(uo, &h[r * d..(r + 1) * d]);
-            }
-        }
-    });
+/// `g[r] += U h[r]` for every row: `g: [b, n]`, `h: [b, d]`, `u_t: [d, n]` (U transposed, made once
+/// per sequence by [`transposed`]), a step's `h_{t-1} U^T`, through [`add_rows_times`].
+pub(crate) fn add_step_product(g: &mut [f32], h: &[f32], u_t: &[f32], (b, n, d): (usize, usize, usize)) {
+    by_halves_of_the_batch(g, n, h, d, b * n * d, &|g, h| add_rows_times(g, h, u_t, (d, n)));
 }
 
 /// `dh[r] += Σ_o dg[r, o] U[o]` for every row: `dh: [b, d]`, `dg: [b, n]`, `u: [n, d]`, a step's
-/// `dG U` (the backward of [`add_step_product`]), as row updates over U's contiguous rows.
+/// `dG U` (the backward of [`add_step_product`]), through [`add_rows_times`] on U as it is.
 pub(crate) fn add_step_product_transposed(dh: &mut [f32], dg: &[f32], u: &[f32], (b, n, d): (usize, usize, usize)) {
-    by_halves_of_the_batch(dh, d, dg, n, b * n * d, &|dh, dg| {
-        for (dhr, dgr) in dh.chunks_exact_mut(d.max(1)).zip(dg.chunks_exact(n.max(1))) {
-            for (uo, w) in u.chunks_exact(d.max(1)).take(n).zip(dgr) {
-                dhr.iter_mut().zip(uo).for_each(|(x, u)| *x += w * u);
+    by_halves_of_the_batch(dh, d, dg, n, b * n * d, &|dh, dg| add_rows_times(dh, dg, u, (n, d)));
+}
+
+/// `u: [n, d]` transposed to `[d, n]` (row-major), for [`add_step_product`].
+pub(crate) fn transposed(u: &[f32], (n, d): (usize, usize)) -> Vec<f32> {
+    let mut t = vec![0f32; n * d];
+    for (o, row) in u.chunks_exact(d.max(1)).take(n).enumerate() {
+        for (k, v) in row.iter().enumerate() {
+            t[k * n + o] = *v;
+        }
+    }
+    t
+}
+
+/// Rows per register tile of [`add_rows_times`].
+const TILE_ROWS: usize = 4;
+/// Columns per register tile of [`add_rows_times`] (two AVX-512 or four AVX2 registers per row).
+const TILE_COLS: usize = 32;
+
+/// `out[r, :] += Σ_k a[r, k] w[k, :]` for every row: `out: [rows, n]`, `a: [rows, k]`, `w: [k, n]`
+/// row-major. Tiles of [`TILE_ROWS`] x [`TILE_COLS`] outputs stay in registers over the whole `k`
+/// loop: each `w` row is read once per tile of rows, each output loaded and stored once. For a
+/// step's product of small matrices this replaced one dot product per output (short dot products
+/// end in a horizontal sum each; measured in `docs/performance.md`). Columns past the last whole
+/// tile go through narrower tiles of 8, then one at a time.
+pub(crate) fn add_rows_times(out: &mut [f32], a: &[f32], w: &[f32], (k, n): (usize, usize)) {
+    let rows = a.len() / k.max(1);
+    let mut r0 = 0;
+    while r0 < rows {
+        let rb = TILE_ROWS.min(rows - r0);
+        let mut c0 = 0;
+        while c0 + TILE_COLS <= n {
+            match rb {
+                4 => tile::<4, TILE_COLS>(out, a, w, (r0, c0), (k, n)),
+                3 => tile::<3, TILE_COLS>(out, a, w, (r0, c0), (k, n)),
+                2 => tile::<2, TILE_COLS>(out, a, w, (r0, c0), (k, n)),
+                _ => tile::<1, TILE_COLS>(out, a, w, (r0, c0), (k, n)),
+            }
+            c0 += TILE_COLS;
+        }
+        while c0 + 8 <= n {
+            match rb {
+                4 => tile::<4, 8>(out, a, w, (r0, c0), (k, n)),
+                3 => tile::<3, 8>(out, a, w, (r0, c0), (k, n)),
+                2 => tile::<2, 8>(out, a, w, (r0, c0), (k, n)),
+                _ => tile::<1, 8>(out, a, w, (r0, c0), (k, n)),
+            }
+            c0 += 8;
+        }
+        for c in c0..n {
+            for r in r0..r0 + rb {
+                out[r * n + c] += (0..k).map(|kk| a[r * k + kk] * w[kk * n + c]).sum::<f32>();
             }
         }
-    });
+        r0 += rb;
+    }
+}
+
+/// One `R x C` tile of [`add_rows_times`] at (row `r0`, column `c0`), accumulated in registers.
+#[inline(always)]
+fn tile<const R: usize, const C: usize>(
+    out: &mut [f32],
+    a: &[f32],
+    w: &[f32],
+    (r0, c0): (usize, usize),
+    (k, n): (usize, usize),
+) {
+    let a = &a[r0 * k..(r0 + R) * k];
+    let mut acc = [[0f32; C]; R];
+    for kk in 0..k {
+        let wr: &[f32; C] = w[kk * n + c0..kk * n + c0 + C].try_into().expect("C columns");
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let av = a[r * k + kk];
+            for (x, wv) in acc_r.iter_mut().zip(wr) {
+                *x += av * wv;
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        let o = &mut out[(r0 + r) * n + c0..(r0 + r) * n + c0 + C];
+        for (x, v) in o.iter_mut().zip(acc_r) {
+            *x += v;
+        }
+    }
 }
 
 /// Runs `f(out rows, in rows)` on the batch's two halves side by side (`out`: rows of `out_w`,
@@ -107,4 +174,39 @@ pub(crate) fn recurrent_weight_grad(
         }
     }
     gemm_on(pool_for(g * d * b * t), g, d, b * t, du, dg, &h_prev, (d, 1, g, d, 1, false, 1.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The register-tiled product against a plain triple loop, at row counts around the tile's (1 to
+    /// 9) and column counts that exercise the wide tile, the narrow one and the single columns.
+    #[test]
+    fn add_rows_times_is_the_plain_product_at_every_shape() {
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 25.0;
+        for rows in 1..=9 {
+            for (k, n) in [(1, 1), (5, 3), (8, 32), (13, 45), (32, 128), (7, 75)] {
+                let a: Vec<f32> = (0..rows * k).map(value).collect();
+                let w: Vec<f32> = (0..k * n).map(|i| value(i + 7)).collect();
+                let mut out: Vec<f32> = (0..rows * n).map(|i| value(i + 3)).collect();
+                let mut expected = out.clone();
+                for r in 0..rows {
+                    for c in 0..n {
+                        expected[r * n + c] += (0..k).map(|kk| a[r * k + kk] * w[kk * n + c]).sum::<f32>();
+                    }
+                }
+                add_rows_times(&mut out, &a, &w, (k, n));
+                for (i, (x, y)) in out.iter().zip(&expected).enumerate() {
+                    assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "rows {rows}, k {k}, n {n}: {i}: {x} vs {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_swaps_rows_and_columns() {
+        let u: Vec<f32> = (0..6).map(|i| i as f32).collect(); // [3, 2]
+        assert_eq!(transposed(&u, (3, 2)), vec![0.0, 2.0, 4.0, 1.0, 3.0, 5.0]);
+    }
 }
