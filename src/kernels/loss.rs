@@ -88,8 +88,8 @@ impl<'a> Rows<'a> {
     /// Row `i`'s logits, its maximum and `log Σ_j e^{z_j - max}`.
     fn row(&self, i: usize) -> (&[f32], f32, f32) {
         let z = &self.z[i * self.v..(i + 1) * self.v];
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = z.iter().map(|&x| exp_f32(x - max)).sum();
+        let max = crate::kernels::cpu::max(z);
+        let sum = crate::kernels::cpu::sum_map(z, |x| exp_f32(x - max));
         (z, max, sum.ln())
     }
 }

@@ -41,7 +41,7 @@ struct RmsNorm {
 }
 
 fn inv_rms(row: &[f32], eps: f32) -> f32 {
-    let ms = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    let ms = crate::kernels::cpu::dot(row, row) / row.len() as f32;
     1.0 / (ms + eps).sqrt()
 }
 

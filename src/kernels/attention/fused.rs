@@ -92,10 +92,10 @@ fn probabilities(
         let row = &mut s[r * n..(r + 1) * n];
         let (first, last) = dims.visible(r0 + r);
         let (first, last) = (first - k0, last - k0);
-        let max = row[first..last].iter().fold(f32::NEG_INFINITY, |m, x| m.max(*x));
-        // The exponentials first (a loop that vectorises), then their sum in the same order.
+        let max = crate::kernels::cpu::max(&row[first..last]);
+        // The exponentials first (a loop that vectorises), then their sum in 8 lanes.
         row[first..last].iter_mut().for_each(|x| *x = exp_f32(*x - max));
-        let sum: f32 = row[first..last].iter().sum();
+        let sum = crate::kernels::cpu::sum_map(&row[first..last], |x| x);
         let inv = 1.0 / sum;
         row[first..last].iter_mut().for_each(|x| *x *= inv);
         row[..first].iter_mut().for_each(|x| *x = 0.0);
@@ -215,7 +215,7 @@ impl CustomOp3 for AttentionBackward {
                 // dS = P ⊙ (dP - rowsum(dO ⊙ O)), in place in dp
                 for r in 0..rows {
                     let i = r0 + r;
-                    let delta: f32 = g[i * d..(i + 1) * d].iter().zip(&o[i * d..(i + 1) * d]).map(|(a, b)| a * b).sum();
+                    let delta = crate::kernels::cpu::dot(&g[i * d..(i + 1) * d], &o[i * d..(i + 1) * d]);
                     for (x, pr) in dp[r * n..(r + 1) * n].iter_mut().zip(&p[r * n..(r + 1) * n]) {
                         *x = pr * (*x - delta);
                     }
