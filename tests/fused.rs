@@ -372,3 +372,49 @@ fn fused_mlp_matches_the_composed_form() {
         }
     }
 }
+
+/// Broadcasting with the one-pass gradient against candle's `broadcast_as`, forward and gradient,
+/// for every pattern the models use (a bias over rows, a per-head value over (B, T), B and C shared
+/// by the heads, a per-head step over a head's channels) and odd sizes; `add` and `mul` against
+/// `broadcast_add` / `broadcast_mul` in both operands.
+#[test]
+fn fused_expand_matches_broadcast_as() {
+    use candle_core::Shape;
+    use seqbench::kernels::broadcast;
+    let dev = Device::Cpu;
+    let cases: [(Vec<usize>, Vec<usize>); 6] = [
+        (vec![7], vec![5, 3, 7]),
+        (vec![5, 3, 1, 6], vec![5, 3, 4, 6]),
+        (vec![5, 3, 4, 1], vec![5, 3, 4, 9]),
+        (vec![4, 1], vec![2, 3, 4, 5]),
+        (vec![1, 11], vec![13, 11]),
+        (vec![3, 1, 1], vec![3, 2, 5]),
+    ];
+    for (i, (source, target)) in cases.into_iter().enumerate() {
+        let x = Var::from_tensor(&seqbench::rng::normal(20 + i as u64, "x", source.clone(), 1.0, &dev).unwrap()).unwrap();
+        let shape = Shape::from(target.clone());
+        let fused = broadcast::expand(&x, &shape).unwrap();
+        let plain = broadcast::expand_reference(&x, &shape).unwrap();
+        assert_eq!(fused.dims(), target.as_slice());
+        assert!(rel(&fused, &plain) == 0.0, "{source:?} -> {target:?}: forward differs");
+        let probe = seqbench::rng::normal(30 + i as u64, "probe", target.clone(), 1.0, &dev).unwrap();
+        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let e = rel(gf.get(&x).unwrap(), gp.get(&x).unwrap());
+        assert!(e < 1e-6, "{source:?} -> {target:?}: gradient differs by {e:.2e}");
+
+        let y = Var::from_tensor(&seqbench::rng::normal(40 + i as u64, "y", target.clone(), 1.0, &dev).unwrap()).unwrap();
+        for (name, fused, plain) in [
+            ("add", broadcast::add(&y, &x).unwrap(), y.broadcast_add(&x).unwrap()),
+            ("mul", broadcast::mul(&x, &y).unwrap(), x.broadcast_mul(&y).unwrap()),
+        ] {
+            assert!(rel(&fused, &plain) < 1e-7, "{name} {source:?} -> {target:?}: forward differs");
+            let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            for (operand, v) in [("x", &x), ("y", &y)] {
+                let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+                assert!(e < 1e-6, "{name} {source:?} -> {target:?}: gradient of {operand} differs by {e:.2e}");
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! | [`attention`]: causal softmax attention | `attention/reference.rs` | `attention/fused.rs` |
 //! | [`rnn`]: the LSTM and GRU recurrences | `reference` in `rnn/lstm.rs`, `rnn/gru.rs` | `fused` beside it |
 //! | [`norm`] (RMSNorm), [`rope`], [`swiglu`], [`conv`] (short causal conv + SiLU), [`loss`] (weighted cross-entropy), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
+//! | [`broadcast`]: broadcasting with a one-pass gradient | `expand_reference` (candle's `broadcast_as`) | `expand`, `add`, `mul` |
 //!
 //! Each operation's entry point (`linear::run`, `attention::causal_attention`, `rnn::lstm::lstm`,
 //! `norm::rms_norm`, `conv::causal_conv_silu`, ...) takes the fused CPU form where it serves ([`cpu::serves`]: f32 on the CPU
@@ -19,6 +20,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod broadcast;
 pub mod conv;
 pub mod cpu;
 pub mod gemv;

@@ -126,7 +126,7 @@ impl Linear {
         let y = crate::kernels::gemv::project(&x2, &self.weight)?;
         let y = y.to_dtype(x.dtype())?.reshape(out_dims)?;
         match &self.bias {
-            Some(b) => y.broadcast_add(b),
+            Some(b) => crate::kernels::broadcast::add(&y, b),
             None => Ok(y),
         }
     }

@@ -7,6 +7,7 @@ use super::deltanet::DeltaProjections;
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::softplus;
+use crate::kernels::broadcast::{add, mul};
 use crate::kernels::{Gate, Recurrence};
 use crate::model::nn::{Linear, Params};
 use candle_core::{Result, Tensor};
@@ -38,13 +39,13 @@ impl Decay {
 
     /// `pre: [B, T, H]` (or `[B, T, H, d_k]` split by the caller) -> log α, same shape.
     pub fn log_alpha(&self, pre: &Tensor) -> Result<Tensor> {
-        softplus(&pre.broadcast_add(&self.dt_bias)?)?.broadcast_mul(&self.a_log.exp()?.neg()?)
+        mul(&softplus(&add(pre, &self.dt_bias)?)?, &self.a_log.exp()?.neg()?)
     }
 
     /// Per key channel: `pre: [B, T, H·d_k]` -> `[B, T, H, d_k]`.
     pub fn log_alpha_channels(&self, pre: &Tensor, heads: usize) -> Result<Tensor> {
-        let rate = crate::model::nn::split_heads(&softplus(&pre.broadcast_add(&self.dt_bias)?)?, heads)?;
-        rate.broadcast_mul(&self.a_log.exp()?.neg()?)
+        let rate = crate::model::nn::split_heads(&softplus(&add(pre, &self.dt_bias)?)?, heads)?;
+        mul(&rate, &self.a_log.exp()?.neg()?)
     }
 }
 

@@ -7,9 +7,10 @@
 use super::linear::{LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec};
 use crate::kernels::activation::softplus;
+use crate::kernels::broadcast::{add, expand, mul};
 use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm, ShortConv};
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Shape, Tensor, D};
 
 /// Mamba2 in the registry.
 pub const MIXER: Descriptor = Descriptor {
@@ -89,12 +90,12 @@ impl LinearFamily for Mamba2 {
         let dt = proj.narrow(D::Minus1, 2 * di + 2 * n, h)?;
         let x = split_heads(&xbc.narrow(D::Minus1, 0, di)?, h)?; // [B, T, H, P]
         let shared = |off: usize| -> Result<Tensor> {
-            xbc.narrow(D::Minus1, off, n)?.unsqueeze(2)?.broadcast_as((b, t, h, n))?.contiguous()
+            expand(&xbc.narrow(D::Minus1, off, n)?.unsqueeze(2)?, &Shape::from((b, t, h, n)))
         };
         let (k, q) = (shared(di)?, shared(di + n)?); // B and C
-        let delta = softplus(&dt.broadcast_add(&self.dt_bias)?)?; // [B, T, H]
-        let g = delta.broadcast_mul(&self.a_log.exp()?.neg()?)?;
-        let v = x.broadcast_mul(&delta.unsqueeze(3)?)?;
+        let delta = softplus(&add(&dt, &self.dt_bias)?)?; // [B, T, H]
+        let g = mul(&delta, &self.a_log.exp()?.neg()?)?;
+        let v = mul(&x, &delta.unsqueeze(3)?)?;
         let inputs = Inputs {
             q,
             k,
@@ -111,7 +112,7 @@ impl LinearFamily for Mamba2 {
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
         let (z, x) = (&p.extra[0], &p.extra[1]);
-        let y = (o + x.broadcast_mul(&self.skip.unsqueeze(1)?)?)?;
+        let y = (o + mul(x, &self.skip.unsqueeze(1)?)?)?;
         let y = (merge_heads(&y)? * crate::kernels::activation::silu(&z)?)?;
         self.out.forward(&self.norm.forward(&y)?)
     }

@@ -22,9 +22,10 @@
 use super::linear::{LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec, SizeError, Sizes};
 use crate::kernels::activation::{sigmoid, softplus};
+use crate::kernels::broadcast::{add, expand, mul};
 use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm};
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Shape, Tensor, D};
 
 /// Mamba-3 in the registry.
 pub const MIXER: Descriptor = Descriptor {
@@ -137,7 +138,7 @@ impl Mamba3 {
         };
         let (z, x, bm, cm) = (take(di)?, take(di)?, take(n)?, take(n)?);
         let (dt, a_pre, lambda, theta) = (take(h)?, take(h)?, take(h)?, take(a)?);
-        let delta = softplus(&dt.broadcast_add(&self.dt_bias)?)?; // [B, T, H]
+        let delta = softplus(&add(&dt, &self.dt_bias)?)?; // [B, T, H]
         let rate = softplus(&a_pre)?.neg()?.minimum(-A_FLOOR)?;
         let lambda = sigmoid(&lambda)?;
         let own = (&lambda * &delta)?;
@@ -153,7 +154,7 @@ impl Mamba3 {
         let phase = (phase - (turns * std::f64::consts::TAU)?)?;
         let (cos, sin) = (phase.cos()?, phase.sin()?);
         let head_bias = |x: &Tensor, bias: &Tensor| -> Result<Tensor> {
-            x.unsqueeze(2)?.broadcast_add(bias)?.broadcast_as((b, t, h, n))?.contiguous()
+            add(&expand(&x.unsqueeze(2)?, &Shape::from((b, t, h, n)))?, bias)
         };
         let k = rotate(&head_bias(&self.b_norm.forward(&bm)?, &self.b_bias)?, &cos, &sin)?;
         let q = rotate(&head_bias(&self.c_norm.forward(&cm)?, &self.c_bias)?, &cos, &sin)?;
@@ -162,7 +163,7 @@ impl Mamba3 {
 
     /// `W_out ((y + D v) ⊙ silu(z))`.
     fn read_out(&self, y: &Tensor, v: &Tensor, z: &Tensor) -> Result<Tensor> {
-        let y = (y + v.broadcast_mul(&self.skip.unsqueeze(1)?)?)?;
+        let y = (y + mul(v, &self.skip.unsqueeze(1)?)?)?;
         self.out.forward(&(merge_heads(&y)? * crate::kernels::activation::silu(&z)?)?)
     }
 

@@ -6,9 +6,10 @@
 use super::linear::{HeadOutput, LinearFamily, LinearShape, Projected};
 use super::linear_attention::split_fused;
 use super::{Descriptor, Family, MixerKind, MixerSpec};
+use crate::kernels::broadcast::expand;
 use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{Linear, Params};
-use candle_core::{Result, Tensor};
+use candle_core::{Result, Shape, Tensor};
 
 /// RetNet in the registry.
 pub const MIXER: Descriptor = Descriptor {
@@ -57,7 +58,7 @@ impl LinearFamily for RetNet {
         let (b, t, _) = x.dims3()?;
         let parts = split_fused(&self.qkv.forward(x)?, 3, self.heads)?;
         let q = (&parts[0] * (1.0 / (self.head_dim as f64).sqrt()))?;
-        let g = self.log_gamma.broadcast_as((b, t, self.heads))?.contiguous()?;
+        let g = expand(&self.log_gamma, &Shape::from((b, t, self.heads)))?;
         let inputs = Inputs {
             q,
             k: parts[1].clone(),
