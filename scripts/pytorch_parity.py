@@ -8,7 +8,9 @@
 Needs torch and flash-linear-attention (`pip install torch flash-linear-attention`; fla's naive
 references are plain torch and run on the CPU). For each model and setting it times PyTorch's step,
 then seqbench's (`seqbench train-speed`, chunkwise and recurrent forms, the faster kept), on the
-same threads, one after the other, and writes `parity.json` (every sample, both sides, parameter
+same threads, one after the other, in `--rounds` paired rounds (the ratio is the median of the
+rounds' ratios, its range their min-max: a shared machine's drift reaches both sides of a round
+alike), and writes `parity.json` (every sample, both sides, parameter
 counts) and `parity.md` (the ratio table README shows); `rows.jsonl` keeps each row as it is
 measured, and a rerun with the same --out measures only the missing ones.
 
@@ -333,18 +335,20 @@ def torch_tokens_per_s(model_name, size, seq_len, batch, steps):
     return [batch * seq_len / x for x in s], params
 
 
-def seqbench_tokens_per_s(binary, model_name, size, seq_len, batch, steps, threads):
+def seqbench_tokens_per_s(binary, model_name, size, seq_len, batch, steps, threads, forms="chunkwise,recurrent"):
+    """`seqbench train-speed` for one model and setting over `forms` (the linear family's); returns the
+    fastest form's samples (tokens/s), its name ("-" for models without forms) and the parameter count."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [binary, "train-speed", "--models", f"{model_name}@{size}", "--seq-lens", str(seq_len),
-               "--batch", str(batch), "--forms", "chunkwise,recurrent", "--warmup", "1", "--samples", str(steps),
+               "--batch", str(batch), "--forms", forms, "--warmup", "1", "--samples", str(steps),
                "--min-seconds", "0", "--out", out, "--run-id", "r", "--no-tables", "--no-report", "-q"]
         if threads:
             cmd += ["--threads", str(threads)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         cells = json.load(open(os.path.join(out, "r", "results.json")))["cells"]
     best = max((c for c in cells if c["status"] == "ok"), key=lambda c: c["summary"]["median"])
-    # Only the linear family has forms (the others' cells carry the default form's name).
-    form = best["settings"].get("form") if len(cells) > 1 else "-"
+    # Only the linear family has forms (the others' cells carry the default form's name, one cell).
+    form = best["settings"].get("form") if len(cells) > 1 or "," not in forms else "-"
     return best["samples"], form, int(best["metrics"]["param_bytes"] // 4)
 
 
@@ -449,7 +453,9 @@ def main():
     ap.add_argument("--models", default=",".join(TORCH_MIXERS))
     ap.add_argument("--settings", default=DEFAULT_SETTINGS,
                     help="size:seq_len:batch, comma-separated")
-    ap.add_argument("--steps", type=int, default=3, help="timed steps per side (after one warm-up)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per side and round (after one warm-up)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="paired rounds per row (PyTorch, then seqbench); the ratio is the rounds' median")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--decode", action="store_true",
                     help="measure the decode step (batch 1, small, at --positions) instead of training")
@@ -481,14 +487,26 @@ def main():
         for name in args.models.split(","):
             if (name, size, seq_len, batch) in done or f"{name}:{setting}" in skip:
                 continue
-            t_samples, t_params = torch_tokens_per_s(name, size, seq_len, batch, args.steps)
-            s_samples, form, s_params = seqbench_tokens_per_s(args.seqbench, name, size, seq_len, batch, args.steps, args.threads)
+            # Paired rounds: PyTorch's steps, then seqbench's, `--rounds` times, so that the machine's
+            # drift (other tenants, clocks) reaches both sides of a round alike; the ratio is the
+            # median of the rounds' ratios and its range their min-max. The first round picks
+            # seqbench's faster form, which the later rounds measure alone.
+            t_samples, s_samples, round_ratios, form = [], [], [], None
+            for _ in range(args.rounds):
+                t, t_params = torch_tokens_per_s(name, size, seq_len, batch, args.steps)
+                forms = "chunkwise,recurrent" if form in (None, "-") else form
+                s, f, s_params = seqbench_tokens_per_s(args.seqbench, name, size, seq_len, batch, args.steps,
+                                                       args.threads, forms)
+                form = form or f
+                t_samples += t
+                s_samples += s
+                round_ratios.append(statistics.median(s) / statistics.median(t))
             row = dict(model=name, size=size, seq_len=seq_len, batch=batch,
                        seqbench_tokens_per_s=statistics.median(s_samples), seqbench_form=form,
                        seqbench_samples=s_samples, seqbench_params=s_params,
                        pytorch_tokens_per_s=statistics.median(t_samples), pytorch_samples=t_samples,
-                       pytorch_params=t_params)
-            row["ratio"] = row["seqbench_tokens_per_s"] / row["pytorch_tokens_per_s"]
+                       pytorch_params=t_params, round_ratios=round_ratios)
+            row["ratio"] = statistics.median(round_ratios)
             rows.append(row)
             with open(progress, "a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -509,12 +527,16 @@ def main():
     }
     with open(os.path.join(args.out, "parity.json"), "w") as f:
         json.dump({"environment": env, "rows": rows}, f, indent=1)
-    lines = ["| model | setting | seqbench tokens/s (form) | PyTorch eager tokens/s | ratio | params seqbench / PyTorch |",
+    lines = ["| model | setting | seqbench tokens/s (form) | PyTorch eager tokens/s | ratio [rounds' range] | params seqbench / PyTorch |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        # The spread: the slowest over the fastest sample of each side bounds the ratio.
-        lo = min(r["seqbench_samples"]) / max(r["pytorch_samples"])
-        hi = max(r["seqbench_samples"]) / min(r["pytorch_samples"])
+        # The spread: the paired rounds' ratios (rows from before --rounds: the slowest over the
+        # fastest sample of each side).
+        if r.get("round_ratios"):
+            lo, hi = min(r["round_ratios"]), max(r["round_ratios"])
+        else:
+            lo = min(r["seqbench_samples"]) / max(r["pytorch_samples"])
+            hi = max(r["seqbench_samples"]) / min(r["pytorch_samples"])
         lines.append(f"| {r['model']} | {r['size']} T={r['seq_len']} B={r['batch']} | {r['seqbench_tokens_per_s']:,.0f} "
                      f"({r['seqbench_form']}) | {r['pytorch_tokens_per_s']:,.0f} | **{r['ratio']:.2f}x** "
                      f"[{lo:.2f}-{hi:.2f}] | {r['seqbench_params'] / 1e6:.2f}M / {r['pytorch_params'] / 1e6:.2f}M |")
