@@ -13,7 +13,7 @@
 
 use super::{
     add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
-    transposed,
+    transposed_for,
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -65,13 +65,13 @@ fn forward(
 ) {
     let mut h = h0.to_vec();
     let mut hg = vec![0f32; b * 3 * d];
-    let u_t = transposed(u, (3 * d, d));
+    let u_t = transposed_for(u, (3 * d, d), (b, t));
     let mut rzn = vec![0f32; 3 * d];
     for step in 0..t {
         for r in 0..b {
             hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
         }
-        add_step_product(&mut hg, &h, &u_t, (b, 3 * d, d));
+        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (b, 3 * d, d));
         for r in 0..b {
             let at = (r * t + step) * 3 * d;
             cell_step(&xg[at..at + 3 * d], &hg[r * 3 * d..(r + 1) * 3 * d], &mut h[r * d..(r + 1) * d], &mut rzn);

@@ -14,7 +14,7 @@
 
 use super::{
     add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
-    transposed,
+    transposed_for,
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -71,13 +71,13 @@ fn forward(
     let mut h: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d..r * 2 * d + d].to_vec()).collect();
     let mut c: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d + d..(r + 1) * 2 * d].to_vec()).collect();
     let mut g = vec![0f32; b * 4 * d];
-    let u_t = transposed(u, (4 * d, d));
+    let u_t = transposed_for(u, (4 * d, d), (b, t));
     for step in 0..t {
         // G = X_t + h U^T, for the whole batch.
         for r in 0..b {
             g[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(&xg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]);
         }
-        add_step_product(&mut g, &h, &u_t, (b, 4 * d, d));
+        add_step_product(&mut g, &h, (u, u_t.as_deref()), (b, 4 * d, d));
         for r in 0..b {
             let gr = &mut g[r * 4 * d..(r + 1) * 4 * d];
             cell_step(gr, &mut c[r * d..(r + 1) * d], &mut h[r * d..(r + 1) * d]);

@@ -37,10 +37,34 @@ pub(crate) fn recurrent_product(h: &Tensor, u: &Tensor, bias: Option<&Tensor>) -
     }
 }
 
-/// `g[r] += U h[r]` for every row: `g: [b, n]`, `h: [b, d]`, `u_t: [d, n]` (U transposed, made once
-/// per sequence by [`transposed`]), a step's `h_{t-1} U^T`, through [`add_rows_times`].
-pub(crate) fn add_step_product(g: &mut [f32], h: &[f32], u_t: &[f32], (b, n, d): (usize, usize, usize)) {
-    by_halves_of_the_batch(g, n, h, d, b * n * d, &|g, h| add_rows_times(g, h, u_t, (d, n)));
+/// `g[r] += U h[r]` for every row: `g: [b, n]`, `h: [b, d]`, `u: [n, d]`, a step's `h_{t-1} U^T`.
+/// With `u_t` (U transposed to `[d, n]`, made once per sequence by [`transposed`]) through
+/// [`add_rows_times`]' register tiles; without it (a single step, as in decoding, where transposing
+/// U would cost as much as the step: 8x slower LSTM decode, measured; see [`transposed_for`]) one
+/// dot product per output over U's contiguous rows.
+pub(crate) fn add_step_product(
+    g: &mut [f32],
+    h: &[f32],
+    (u, u_t): (&[f32], Option<&[f32]>),
+    (b, n, d): (usize, usize, usize),
+) {
+    by_halves_of_the_batch(g, n, h, d, b * n * d, &|g, h| match u_t {
+        Some(u_t) => add_rows_times(g, h, u_t, (d, n)),
+        None => {
+            for (o, uo) in u.chunks_exact(d.max(1)).take(n).enumerate() {
+                for (r, hr) in h.chunks_exact(d.max(1)).enumerate() {
+                    g[r * n + o] += crate::kernels::cpu::dot(uo, hr);
+                }
+            }
+        }
+    });
+}
+
+/// U transposed for [`add_step_product`] when the tiles pay for it: more than one step and more than
+/// one row (one row reads all of U per step either way; a 16-token prompt at batch 1 took 3.4x longer
+/// with the transposition, measured).
+pub(crate) fn transposed_for(u: &[f32], (n, d): (usize, usize), (b, t): (usize, usize)) -> Option<Vec<f32>> {
+    (b > 1 && t > 1).then(|| transposed(u, (n, d)))
 }
 
 /// `dh[r] += Σ_o dg[r, o] U[o]` for every row: `dh: [b, d]`, `dg: [b, n]`, `u: [n, d]`, a step's
@@ -49,12 +73,18 @@ pub(crate) fn add_step_product_transposed(dh: &mut [f32], dg: &[f32], u: &[f32],
     by_halves_of_the_batch(dh, d, dg, n, b * n * d, &|dh, dg| add_rows_times(dh, dg, u, (n, d)));
 }
 
-/// `u: [n, d]` transposed to `[d, n]` (row-major), for [`add_step_product`].
+/// `u: [n, d]` transposed to `[d, n]` (row-major), for [`add_step_product`], in 32 x 32 blocks (a
+/// column-by-column scatter misses the cache on every write at d = 256).
 pub(crate) fn transposed(u: &[f32], (n, d): (usize, usize)) -> Vec<f32> {
+    const BLOCK: usize = 32;
     let mut t = vec![0f32; n * d];
-    for (o, row) in u.chunks_exact(d.max(1)).take(n).enumerate() {
-        for (k, v) in row.iter().enumerate() {
-            t[k * n + o] = *v;
+    for o0 in (0..n).step_by(BLOCK) {
+        for k0 in (0..d).step_by(BLOCK) {
+            for o in o0..(o0 + BLOCK).min(n) {
+                for k in k0..(k0 + BLOCK).min(d) {
+                    t[k * n + o] = u[o * d + k];
+                }
+            }
         }
     }
     t
