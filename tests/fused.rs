@@ -393,7 +393,8 @@ fn fused_expand_matches_broadcast_as() {
         (vec![3, 1, 1], vec![3, 2, 5]),
     ];
     for (i, (source, target)) in cases.into_iter().enumerate() {
-        let x = Var::from_tensor(&seqbench::rng::normal(20 + i as u64, "x", source.clone(), 1.0, &dev).unwrap()).unwrap();
+        let x =
+            Var::from_tensor(&seqbench::rng::normal(20 + i as u64, "x", source.clone(), 1.0, &dev).unwrap()).unwrap();
         let shape = Shape::from(target.clone());
         let fused = broadcast::expand(&x, &shape).unwrap();
         let plain = broadcast::expand_reference(&x, &shape).unwrap();
@@ -405,7 +406,8 @@ fn fused_expand_matches_broadcast_as() {
         let e = rel(gf.get(&x).unwrap(), gp.get(&x).unwrap());
         assert!(e < 1e-6, "{source:?} -> {target:?}: gradient differs by {e:.2e}");
 
-        let y = Var::from_tensor(&seqbench::rng::normal(40 + i as u64, "y", target.clone(), 1.0, &dev).unwrap()).unwrap();
+        let y =
+            Var::from_tensor(&seqbench::rng::normal(40 + i as u64, "y", target.clone(), 1.0, &dev).unwrap()).unwrap();
         for (name, fused, plain) in [
             ("add", broadcast::add(&y, &x).unwrap(), y.broadcast_add(&x).unwrap()),
             ("mul", broadcast::mul(&x, &y).unwrap(), x.broadcast_mul(&y).unwrap()),

@@ -22,10 +22,10 @@
 use super::linear::{LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec, SizeError, Sizes};
 use crate::kernels::activation::{sigmoid, softplus};
-use crate::kernels::broadcast::{add, expand, mul};
+use crate::kernels::broadcast::{add, mul};
 use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm};
-use candle_core::{Result, Shape, Tensor, D};
+use candle_core::{Result, Tensor, D};
 
 /// Mamba-3 in the registry.
 pub const MIXER: Descriptor = Descriptor {
@@ -128,7 +128,6 @@ impl Mamba3 {
 
     /// The update's inputs for `u: [B, T, d_model]` following the carried previous token.
     pub fn features(&self, u: &Tensor, carry: Option<&Tensor>) -> Result<Features> {
-        let (b, t, _) = u.dims3()?;
         let (h, n, di, a) = (self.heads, self.d_state, self.d_inner, self.phases);
         let proj = self.in_proj.forward(u)?;
         let mut at = 0;
@@ -154,7 +153,7 @@ impl Mamba3 {
         let phase = (phase - (turns * std::f64::consts::TAU)?)?;
         let (cos, sin) = (phase.cos()?, phase.sin()?);
         let head_bias = |x: &Tensor, bias: &Tensor| -> Result<Tensor> {
-            add(&expand(&x.unsqueeze(2)?, &Shape::from((b, t, h, n)))?, bias)
+            add(&x.unsqueeze(2)?, bias) // [B, T, 1, n] + [H, n] -> [B, T, H, n]
         };
         let k = rotate(&head_bias(&self.b_norm.forward(&bm)?, &self.b_bias)?, &cos, &sin)?;
         let q = rotate(&head_bias(&self.c_norm.forward(&cm)?, &self.c_bias)?, &cos, &sin)?;
