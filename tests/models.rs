@@ -1,6 +1,7 @@
 //! Every model: the full-sequence forward equals prefill plus token-by-token decode; the linear family's
 //! forms agree through the whole model (logits and every parameter's gradient) at odd lengths; every
-//! parameter gets a finite, non-zero gradient; the exact state bytes match the formula.
+//! parameter gets a finite, non-zero gradient; recomputing the mixers in the backward gives the same
+//! gradients; the exact state bytes match the formula.
 
 use candle_core::{DType, Device};
 use seqbench::kernels::Form;
@@ -41,6 +42,19 @@ fn forms_agree_through_the_model() {
                 assert!(grad < GRAD_TOL, "{name} {form} T={t}: gradient of {worst} relative error {grad:.2e}");
             }
         }
+    }
+}
+
+#[test]
+fn recomputed_mixers_give_the_kept_activations_gradients() {
+    for name in config::built_in_names() {
+        let m = tiny(name);
+        for t in [1, 37] {
+            let (out, grad, worst) = check::recompute_agreement(&m, t).unwrap();
+            assert!(out < OUTPUT_TOL, "{name} T={t}: logits relative error {out:.2e}");
+            assert!(grad < GRAD_TOL, "{name} T={t}: gradient of {worst} relative error {grad:.2e}");
+        }
+        assert!(!m.recomputes(), "{name}: the check leaves the setting as it found it");
     }
 }
 

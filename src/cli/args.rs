@@ -297,6 +297,11 @@ pub struct TrainSpeedArgs {
     /// Forms for the linear family: chunkwise[:C], recurrent, parallel.
     #[arg(long, value_delimiter = ',', default_value = "chunkwise,recurrent")]
     pub forms: Vec<String>,
+    /// Recompute each mixer in the backward instead of keeping its activations (activation
+    /// checkpointing: a step holds one layer's mixer intermediates at a time, for one more forward
+    /// of the mixers; CPU only): `off`, `on`, or `both` to measure each model both ways.
+    #[arg(long, value_enum, default_value = "off")]
+    pub recompute: crate::results::suite::RecomputeMode,
     #[command(flatten)]
     pub bench: BenchArgs,
 }
@@ -430,6 +435,10 @@ pub struct TrainArgs {
     /// with the model's chunk size).
     #[arg(long)]
     pub form: Option<String>,
+    /// Recompute each mixer in the backward instead of keeping its activations (activation
+    /// checkpointing: less memory for one more forward of the mixers; CPU only).
+    #[arg(long)]
+    pub recompute: bool,
     /// Save the trained weights as safetensors.
     #[arg(long)]
     pub save: Option<PathBuf>,

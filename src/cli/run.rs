@@ -127,6 +127,7 @@ pub fn train_speed(a: &TrainSpeedArgs) -> anyhow::Result<bool> {
         seq_lens: a.seq_lens.clone(),
         batch: a.batch,
         forms: a.forms.clone(),
+        recompute: a.recompute,
         plan: None,
         models: None,
     });

@@ -50,6 +50,7 @@ pub fn options(args: &TrainArgs, cfg: &ModelConfig) -> anyhow::Result<TrainOptio
     };
     Ok(TrainOptions {
         weight_decay: args.weight_decay,
+        recompute: args.recompute,
         ..TrainOptions::new(args.steps, args.seq_len, args.batch, args.lr, args.seed, form)
     })
 }
@@ -69,7 +70,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
-    if let Err(too_big) = memory::training_fits(&model, opts.batch, opts.seq_len, opts.form) {
+    model.set_recompute(opts.recompute).map_err(|e| usage(format!("--recompute: {e}")))?;
+    if let Err(too_big) = memory::training_fits(&model, opts.batch, opts.seq_len, opts.form, opts.recompute) {
         return Err(usage(format!(
             "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available on {}",
             cfg.label(),

@@ -47,7 +47,7 @@ pub struct CheckRow {
 
 /// Logits and every parameter's gradient (in name order) of the loss in `form`.
 fn logits_and_grads(m: &LanguageModel, x: &Tensor, y: &Tensor, form: Form) -> Result<(Tensor, Vec<Tensor>)> {
-    let grads = m.loss(x, y, form)?.backward()?;
+    let grads = m.backward(&m.loss(x, y, form)?)?;
     let g = m
         .named_vars()
         .iter()
@@ -61,16 +61,40 @@ fn logits_and_grads(m: &LanguageModel, x: &Tensor, y: &Tensor, form: Form) -> Re
 pub fn form_agreement(m: &LanguageModel, form: Form, t: usize) -> Result<(f64, f64, String)> {
     let dev = m.device();
     let (x, y) = (crate::model::data::byte_ids(2, t, 5, dev)?, crate::model::data::byte_ids(2, t, 6, dev)?);
-    let (base, base_g) = logits_and_grads(m, &x, &y, Form::Recurrent)?;
-    let (other, other_g) = logits_and_grads(m, &x, &y, form)?;
+    let base = logits_and_grads(m, &x, &y, Form::Recurrent)?;
+    let other = logits_and_grads(m, &x, &y, form)?;
+    worst_disagreement(m, &other, &base)
+}
+
+/// Largest relative errors of a training step whose mixers are recomputed in the backward
+/// ([`crate::model::recompute`]) against one that keeps their activations, in the model's default
+/// form at length `t`: (logits, worst parameter gradient, that parameter's name). CPU only.
+pub fn recompute_agreement(m: &LanguageModel, t: usize) -> Result<(f64, f64, String)> {
+    let dev = m.device();
+    let (x, y) = (crate::model::data::byte_ids(2, t, 5, dev)?, crate::model::data::byte_ids(2, t, 6, dev)?);
+    let was = m.recomputes();
+    m.set_recompute(false)?;
+    let kept = logits_and_grads(m, &x, &y, m.default_form())?;
+    m.set_recompute(true)?;
+    let recomputed = logits_and_grads(m, &x, &y, m.default_form());
+    m.set_recompute(was)?;
+    worst_disagreement(m, &recomputed?, &kept)
+}
+
+/// (logits' relative error, the worst parameter gradient's, its name) of `other` against `base`.
+fn worst_disagreement(
+    m: &LanguageModel,
+    (other, other_g): &(Tensor, Vec<Tensor>),
+    (base, base_g): &(Tensor, Vec<Tensor>),
+) -> Result<(f64, f64, String)> {
     let mut worst = (0.0, String::from("-"));
-    for ((name, _), (a, b)) in m.named_vars().iter().zip(other_g.iter().zip(&base_g)) {
+    for ((name, _), (a, b)) in m.named_vars().iter().zip(other_g.iter().zip(base_g)) {
         let e = rel_rmse(a, b)?;
         if e > worst.0 || e.is_nan() {
             worst = (e, name.clone());
         }
     }
-    Ok((rel_rmse(&other, &base)?, worst.0, worst.1))
+    Ok((rel_rmse(other, base)?, worst.0, worst.1))
 }
 
 /// `Some((bytes held, bytes by formula))` when a state's exact size differs from its formula.
@@ -100,13 +124,11 @@ pub fn decode_agreement(m: &LanguageModel, t: usize, prompt: usize) -> Result<(f
 /// Names of parameters whose gradient after one loss evaluation is missing, zero or not finite.
 pub fn parameters_without_gradient(m: &LanguageModel) -> Result<Vec<String>> {
     let dev = m.device();
-    let grads = m
-        .loss(
-            &crate::model::data::byte_ids(2, 33, 1, dev)?,
-            &crate::model::data::byte_ids(2, 33, 2, dev)?,
-            m.default_form(),
-        )?
-        .backward()?;
+    let grads = m.backward(&m.loss(
+        &crate::model::data::byte_ids(2, 33, 1, dev)?,
+        &crate::model::data::byte_ids(2, 33, 2, dev)?,
+        m.default_form(),
+    )?)?;
     let mut bad = Vec::new();
     for (name, var) in m.named_vars() {
         let ok = match grads.get(var.as_tensor()) {
@@ -141,6 +163,17 @@ pub fn check_model(m: &LanguageModel, t: usize) -> Result<Vec<CheckRow>> {
                 note: format!("worst gradient: {worst}"),
             });
         }
+    }
+    if m.device().is_cpu() {
+        let (out, grad, worst) = recompute_agreement(m, t)?;
+        rows.push(CheckRow {
+            subject: subject.clone(),
+            check: format!("kept activations vs recomputed mixers (T={t})"),
+            output_err: Some(out),
+            grad_err: Some(grad),
+            passed: out < tol.output && grad < tol.grad,
+            note: format!("worst gradient: {worst}"),
+        });
     }
     let prompt = t / 2;
     let (pre, empty, bytes) = decode_agreement(m, t, prompt)?;

@@ -5,7 +5,11 @@ use crate::kernels::Form;
 use crate::model::config::ModelConfig;
 use crate::model::mixers::{self, Family, Mixer, State};
 use crate::model::nn::{Linear, Params, RmsNorm};
+use crate::model::recompute::{Recompute, Segment};
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// SwiGLU feed-forward: `W_down (silu(W_gate x) ⊙ W_up x)`.
 struct Mlp {
@@ -33,14 +37,25 @@ struct Block {
     mlp: Mlp,
 }
 
+impl Block {
+    /// `x + mlp(norm(x))`.
+    fn mlp_residual(&self, x: &Tensor) -> Result<Tensor> {
+        x + self.mlp.forward(&self.mlp_norm.forward(x)?)?
+    }
+}
+
 /// A byte-level language model (vocabulary 256).
 pub struct LanguageModel {
     pub config: ModelConfig,
     params: Params,
     embed: Tensor,
-    blocks: Vec<Block>,
+    blocks: Vec<Arc<Block>>,
     norm: RmsNorm,
     head: Linear,
+    /// Training recomputes each mixer in the backward instead of keeping its activations
+    /// ([`LanguageModel::set_recompute`]).
+    recompute_on: AtomicBool,
+    recompute: Recompute,
 }
 
 impl LanguageModel {
@@ -63,7 +78,7 @@ impl LanguageModel {
         let blocks = (0..n)
             .map(|i| {
                 let b = p.sub(&format!("layers.{i}"));
-                Ok(Block {
+                Ok(Arc::new(Block {
                     mixer_norm: RmsNorm::new(&b, "mixer_norm", d)?,
                     mixer: mixers::build(&config.mixer_spec(i), &b.sub("mixer"))?,
                     mlp_norm: RmsNorm::new(&b, "mlp_norm", d)?,
@@ -71,7 +86,7 @@ impl LanguageModel {
                         gate_up: Linear::new(&b.sub("mlp"), "gate_up", d, 2 * config.d_mlp, false, 1.0)?,
                         down: Linear::new(&b.sub("mlp"), "down", config.d_mlp, d, false, out_gain)?,
                     },
-                })
+                }))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(LanguageModel {
@@ -81,7 +96,37 @@ impl LanguageModel {
             params: p,
             embed,
             blocks,
+            recompute_on: AtomicBool::new(false),
+            recompute: Recompute::default(),
         })
+    }
+
+    /// Whether training recomputes each block's mixer (and its norm) in the backward instead of
+    /// keeping its activations ([`crate::model::recompute`]): a step then holds one layer's mixer
+    /// intermediates at a time, for one more forward of the mixers. CPU only.
+    pub fn set_recompute(&self, on: bool) -> Result<()> {
+        if on && !self.device().is_cpu() {
+            candle_core::bail!("recompute runs on the CPU only (its op has no CUDA form)");
+        }
+        self.recompute_on.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn recomputes(&self) -> bool {
+        self.recompute_on.load(Ordering::Relaxed)
+    }
+
+    /// Back-propagates `loss`: the gradients of every parameter, those found by recomputed mixers
+    /// included (the optimizer does the same through [`LanguageModel::recompute_gradients`]).
+    pub fn backward(&self, loss: &Tensor) -> Result<GradStore> {
+        let mut grads = loss.backward()?;
+        self.recompute.merge_into(&mut grads)?;
+        Ok(grads)
+    }
+
+    /// Where this model's recomputed mixers leave their weights' gradients during a backward.
+    pub fn recompute_gradients(&self) -> Recompute {
+        self.recompute.clone()
     }
 
     pub fn device(&self) -> &Device {
@@ -142,24 +187,42 @@ impl LanguageModel {
     /// Logits `[B, T, 256]` for byte ids `[B, T]` (u32), continuing from `states` (None: a fresh
     /// sequence). Returns the states after the last token (still attached to the graph).
     pub fn run(&self, ids: &Tensor, states: Option<&[State]>, form: Form) -> Result<(Tensor, Vec<State>)> {
-        let (b, t) = ids.dims2()?;
-        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
-        let mut x = x.reshape((b, t, self.config.d_model))?;
+        let mut x = self.embed_ids(ids)?;
         let mut next = Vec::with_capacity(self.blocks.len());
         for (i, block) in self.blocks.iter().enumerate() {
             let state = states.map(|s| &s[i]);
             let (y, s) = block.mixer.run(&block.mixer_norm.forward(&x)?, state, form)?;
-            x = (x + y)?;
-            x = (&x + block.mlp.forward(&block.mlp_norm.forward(&x)?)?)?;
+            x = block.mlp_residual(&(x + y)?)?;
             next.push(s);
         }
-        let logits = self.head.forward(&self.norm.forward(&x)?)?;
-        Ok((logits, next))
+        Ok((self.logits(&x)?, next))
     }
 
-    /// Training forward over whole sequences.
+    /// Training forward over whole sequences (each mixer under [`Recompute::checkpoint`] when
+    /// [`LanguageModel::set_recompute`] is on).
     pub fn forward(&self, ids: &Tensor, form: Form) -> Result<Tensor> {
-        Ok(self.run(ids, None, form)?.0)
+        if !self.recomputes() {
+            return Ok(self.run(ids, None, form)?.0);
+        }
+        let mut x = self.embed_ids(ids)?;
+        for block in &self.blocks {
+            let b = block.clone();
+            let mixer: Segment = Arc::new(move |x: &Tensor| Ok(b.mixer.run(&b.mixer_norm.forward(x)?, None, form)?.0));
+            x = block.mlp_residual(&(&x + self.recompute.checkpoint(&x, mixer)?)?)?;
+        }
+        self.logits(&x)
+    }
+
+    /// The residual stream's input: byte ids `[B, T]` embedded, `[B, T, d_model]` in f32.
+    fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
+        x.reshape((b, t, self.config.d_model))
+    }
+
+    /// `head(norm(x))`: logits `[B, T, 256]`.
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.head.forward(&self.norm.forward(x)?)
     }
 
     /// Mean cross-entropy (nats) of predicting `targets` from `ids`, both `[B, T]`.

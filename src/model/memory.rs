@@ -10,7 +10,8 @@ use crate::model::mixers::{Family, MixerKind};
 /// activations autograd keeps. Deliberately generous: it exists to refuse what cannot fit, not to
 /// predict the peak (the benchmarks measure that).
 /// `fused_scan`: the fused CPU kernels run (the recurrent form as the fused scan, which keeps no
-/// per-token states; the LSTM/GRU recurrences as single ops).
+/// per-token states; the LSTM/GRU recurrences as single ops). `recompute`: the mixers are recomputed
+/// in the backward ([`crate::model::recompute`]), so one layer's mixer activations live at a time.
 pub fn training_estimate(
     cfg: &ModelConfig,
     params: usize,
@@ -18,6 +19,7 @@ pub fn training_estimate(
     seq_len: usize,
     form: Form,
     fused_scan: bool,
+    recompute: bool,
 ) -> usize {
     let f = 4.0; // bytes per f32
     let (b, t, d, l) = (batch as f64, seq_len as f64, cfg.d_model as f64, cfg.n_layers as f64);
@@ -53,7 +55,8 @@ pub fn training_estimate(
             }
         }
     };
-    let mixers: f64 = cfg.layer_kinds().into_iter().map(layer).sum();
+    let per_layer = cfg.layer_kinds().into_iter().map(layer);
+    let mixers: f64 = if recompute { per_layer.fold(0.0, f64::max) } else { per_layer.sum() };
     (4.0 * params as f64 * f + dense + mixers) as usize
 }
 
@@ -85,9 +88,10 @@ pub fn training_fits(
     batch: usize,
     seq_len: usize,
     form: Form,
+    recompute: bool,
 ) -> Result<usize, TooBig> {
     let fused = crate::kernels::cpu::enabled(model.device());
-    let need = training_estimate(&model.config, model.num_params(), batch, seq_len, form, fused);
+    let need = training_estimate(&model.config, model.num_params(), batch, seq_len, form, fused, recompute);
     match crate::device::available_on(model.device()) {
         Some(available) if need > available => Err(TooBig { need, available }),
         _ => Ok(need),

@@ -8,6 +8,8 @@
 //! GradScaler): a step whose gradients overflow is skipped and the scale halved; after
 //! [`GROWTH_INTERVAL`] good steps it doubles.
 
+use crate::model::recompute::Recompute;
+use crate::model::LanguageModel;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
 use candle_nn::{AdamW, Optimizer as _, ParamsAdamW};
@@ -30,6 +32,13 @@ pub struct Gradients {
     norm: Option<f64>,
 }
 
+impl Gradients {
+    /// The gradient of a parameter's f32 master (the parameter itself when it is f32).
+    pub fn get(&self, master: &Tensor) -> Option<&Tensor> {
+        self.store.get(master)
+    }
+}
+
 /// AdamW over f32 masters of the model's parameters.
 pub struct Optimizer {
     adamw: AdamW,
@@ -39,6 +48,8 @@ pub struct Optimizer {
     loss_scale: Option<LossScale>,
     /// Steps skipped because a scaled f16 gradient overflowed.
     pub skipped_steps: usize,
+    /// Where a model's recomputed mixers leave their weights' gradients ([`Optimizer::for_model`]).
+    recompute: Option<Recompute>,
 }
 
 impl Optimizer {
@@ -58,7 +69,15 @@ impl Optimizer {
             pairs,
             loss_scale: f16.then_some(LossScale { scale: INITIAL_SCALE, good_steps: 0 }),
             skipped_steps: 0,
+            recompute: None,
         })
+    }
+
+    /// AdamW over every parameter of `model`, whose backward includes the gradients its recomputed
+    /// mixers find ([`LanguageModel::set_recompute`]).
+    pub fn for_model(model: &LanguageModel, params: ParamsAdamW) -> Result<Self> {
+        let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
+        Ok(Optimizer { recompute: Some(model.recompute_gradients()), ..Optimizer::new(vars, params)? })
     }
 
     pub fn set_learning_rate(&mut self, lr: f64) {
@@ -75,6 +94,9 @@ impl Optimizer {
     pub fn backward(&mut self, loss: &Tensor) -> Result<Option<Gradients>> {
         let scale = self.loss_scale();
         let mut grads = if scale == 1.0 { loss.backward()? } else { (loss * scale)?.backward()? };
+        if let Some(recompute) = &self.recompute {
+            recompute.merge_into(&mut grads)?;
+        }
         for (var, master) in &self.pairs {
             if var.dtype() == DType::F32 && scale == 1.0 {
                 continue; // its own master, already in f32 and unscaled

@@ -27,6 +27,9 @@ pub struct TrainOptions {
     pub form: Form,
     /// Validation windows evaluated at the end (at most).
     pub valid_windows: usize,
+    /// Each mixer recomputed in the backward instead of keeping its activations
+    /// ([`crate::model::recompute`]).
+    pub recompute: bool,
 }
 
 pub(crate) fn ser_form<S: serde::Serializer>(f: &Form, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -49,6 +52,7 @@ impl TrainOptions {
             seed,
             form,
             valid_windows: 64,
+            recompute: false,
         }
     }
 
@@ -104,9 +108,9 @@ pub fn fit(
     mut next_batch: impl FnMut(usize) -> Result<Batch>,
     mut on_step: impl FnMut(&StepInfo) -> anyhow::Result<ControlFlow<()>>,
 ) -> anyhow::Result<Fitted> {
-    let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
     let params = ParamsAdamW { lr: opts.lr, weight_decay: opts.weight_decay, ..Default::default() };
-    let mut opt = Optimizer::new(vars, params)?;
+    model.set_recompute(opts.recompute)?;
+    let mut opt = Optimizer::for_model(model, params)?;
     let mut losses = Vec::with_capacity(opts.steps);
     let start = Instant::now();
     for step in 0..opts.steps {

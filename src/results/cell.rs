@@ -148,6 +148,10 @@ pub struct Settings {
     /// Kernel form of the linear family (`chunkwise:64`, `recurrent`, `parallel`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<String>,
+    /// Training recomputes each mixer in the backward instead of keeping its activations (train);
+    /// absent: kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recompute: Option<bool>,
     /// Prompt length (generation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<usize>,

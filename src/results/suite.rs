@@ -138,8 +138,33 @@ pub struct TrainSection {
     /// other models have one form.
     #[serde(default = "default_forms")]
     pub forms: Vec<String>,
+    /// Whether the steps recompute each mixer in the backward instead of keeping its activations
+    /// (`off`, `on`, or `both`: each model measured both ways, side by side).
+    #[serde(default)]
+    pub recompute: RecomputeMode,
     pub plan: Option<SamplePlan>,
     pub models: Option<Vec<String>>,
+}
+
+/// Training with kept activations, with recomputed mixers ([`crate::model::recompute`]), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RecomputeMode {
+    #[default]
+    Off,
+    On,
+    Both,
+}
+
+impl RecomputeMode {
+    /// The settings measured: false for kept activations, true for recomputed mixers.
+    pub fn variants(self) -> &'static [bool] {
+        match self {
+            RecomputeMode::Off => &[false],
+            RecomputeMode::On => &[true],
+            RecomputeMode::Both => &[false, true],
+        }
+    }
 }
 
 fn default_forms() -> Vec<String> {
@@ -684,16 +709,24 @@ impl Suite {
                 } else {
                     vec![Form::Chunkwise(m.chunk_size)]
                 };
-                for form in forms {
-                    let default = form == Form::Chunkwise(m.chunk_size);
-                    let label = if m.has_linear() && (t.forms.len() > 1 || !default) {
+                for (form, &recompute) in forms.iter().flat_map(|f| t.recompute.variants().iter().map(move |r| (f, r)))
+                {
+                    let default = *form == Form::Chunkwise(m.chunk_size);
+                    let mut label = if m.has_linear() && (t.forms.len() > 1 || !default) {
                         format!("{} [{}]", m.label(), form)
                     } else {
                         m.label()
                     };
+                    if recompute {
+                        label.push_str(" +recompute");
+                    }
                     for &len in t.seq_lens.iter().filter(|&&l| !ratio || Some(l) == longest) {
-                        let settings =
-                            Settings { batch: Some(t.batch), form: Some(form.to_string()), ..Default::default() };
+                        let settings = Settings {
+                            batch: Some(t.batch),
+                            form: Some(form.to_string()),
+                            recompute: recompute.then_some(true),
+                            ..Default::default()
+                        };
                         push(Measurement::TrainThroughput, &m, label.clone(), len, settings, plan);
                     }
                 }
