@@ -57,7 +57,7 @@ pub fn options(args: &TrainArgs, cfg: &ModelConfig) -> anyhow::Result<TrainOptio
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let cfg = config::load(&args.model, &args.size)?;
-    let opts = options(args, &cfg)?;
+    let mut opts = options(args, &cfg)?;
     let corpus = match &args.corpus {
         Some(path) => Corpus::from_file(path, opts.seq_len)?,
         None => Corpus::synthetic(opts.seed),
@@ -70,6 +70,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )));
     }
     let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
+    let fits = |recompute| memory::training_fits(&model, opts.batch, opts.seq_len, opts.form, recompute);
+    if !opts.recompute && model.device().is_cpu() && fits(false).is_err() && fits(true).is_ok() {
+        eprintln!(
+            "note: with every layer's activations kept this would not fit; recomputing the mixers in the backward (--recompute)"
+        );
+        opts.recompute = true;
+    }
     model.set_recompute(opts.recompute).map_err(|e| usage(format!("--recompute: {e}")))?;
     if let Err(too_big) = memory::training_fits(&model, opts.batch, opts.seq_len, opts.form, opts.recompute) {
         return Err(usage(format!(
@@ -84,7 +91,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )));
     }
     eprintln!(
-        "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}, products in {} on {}",
+        "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}{}, products in {} on {}",
         cfg.label(),
         count(model.num_params()),
         bytes(model.param_bytes()),
@@ -93,6 +100,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         opts.batch,
         opts.seq_len,
         opts.form,
+        if opts.recompute { ", mixers recomputed in the backward" } else { "" },
         model.dtype().as_str(),
         crate::device::spec()
     );

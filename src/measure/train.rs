@@ -20,7 +20,12 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     if let Err(too_big) = crate::model::memory::training_fits(model, batch, seq_len, form, recompute) {
         let mut metrics = BTreeMap::new();
         metrics.insert("need_bytes".into(), too_big.need as f64);
-        let msg = format!("needs about {} bytes, {} available", too_big.need, too_big.available);
+        let mut msg = format!("needs about {} bytes, {} available", too_big.need, too_big.available);
+        if !recompute {
+            if let Ok(need) = crate::model::memory::training_fits(model, batch, seq_len, form, true) {
+                msg.push_str(&format!(" (with --recompute on: about {need} bytes, which fits)"));
+            }
+        }
         return Ok(Outcome { status: super::Status::Refused, samples: vec![], metrics, error: Some(msg) });
     }
     let mut opt = Optimizer::for_model(model, ParamsAdamW { lr: 1e-4, ..Default::default() })?;

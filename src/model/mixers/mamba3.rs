@@ -160,9 +160,13 @@ impl Mamba3 {
         Ok(Features { q, k, v: split_heads(&x, h)?, z, log_alpha: (delta * rate)?, own, previous, phase })
     }
 
-    /// `W_out ((y + D v) ⊙ silu(z))`.
-    fn read_out(&self, y: &Tensor, v: &Tensor, z: &Tensor) -> Result<Tensor> {
-        let y = (y + mul(v, &self.skip.unsqueeze(1)?)?)?;
+    /// `W_out ((y + (D - e) v) ⊙ silu(z))`, `e: [B, T, H]` a correction of the skip per token (the
+    /// kernel's overshoot, [`LinearFamily::project`]) or none: one product with v instead of two.
+    fn read_out(&self, y: &Tensor, v: &Tensor, z: &Tensor, e: Option<&Tensor>) -> Result<Tensor> {
+        let y = match e {
+            Some(e) => (y + v.broadcast_mul(&add(&e.neg()?, &self.skip)?.unsqueeze(3)?)?)?,
+            None => (y + mul(v, &self.skip.unsqueeze(1)?)?)?,
+        };
         self.out.forward(&(merge_heads(&y)? * crate::kernels::activation::silu(&z)?)?)
     }
 
@@ -186,7 +190,7 @@ impl Mamba3 {
             // y = S^T q per head: [B, H, 1, N] x [B, H, N, P].
             ys.push(token(&f.q, i)?.unsqueeze(2)?.contiguous()?.matmul(&s)?.squeeze(2)?);
         }
-        self.read_out(&Tensor::stack(&ys, 1)?, &f.v, &f.z)
+        self.read_out(&Tensor::stack(&ys, 1)?, &f.v, &f.z, None)
     }
 }
 
@@ -259,6 +263,6 @@ impl LinearFamily for Mamba3 {
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
         let (overshoot, v, z) = (&p.extra[0], &p.extra[1], &p.extra[2]);
-        self.read_out(&(o - v.broadcast_mul(&overshoot.unsqueeze(3)?)?)?, v, z)
+        self.read_out(o, v, z, Some(overshoot))
     }
 }
