@@ -226,7 +226,7 @@ fn fused_rope_matches_the_plain_form() {
 }
 
 /// The fused LSTM recurrence against its per-step reference, forward (outputs and the final cell)
-/// and gradients of every input.
+/// and gradients of every input, from the gates its forward kept and from recomputed ones.
 #[test]
 fn fused_lstm_matches_the_per_step_reference() {
     let dev = Device::Cpu;
@@ -251,9 +251,14 @@ fn fused_lstm_matches_the_per_step_reference() {
         };
         let gf = loss(&y, &c_t).backward().unwrap();
         let gp = loss(&y_ref, &c_ref).backward().unwrap();
+        // The first backward used the gates the forward kept; a second one finds them taken and
+        // recomputes them: the same gradients.
+        let again = loss(&y, &c_t).backward().unwrap();
         for (name, v) in [("xg", &xg), ("u", &u), ("h0", &h0), ("c0", &c0)] {
             let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
             assert!(e < 1e-4, "d={d}: gradient of {name} differs by {e:.2e}");
+            let e = rel(again.get(v).unwrap(), gf.get(v).unwrap());
+            assert!(e < 1e-6, "d={d}: gradient of {name} from recomputed gates differs by {e:.2e}");
         }
     }
 }

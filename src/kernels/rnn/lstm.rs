@@ -8,8 +8,9 @@
 //!     dc ⊙ i ⊙ (1-g²), dh ⊙ tanh c_t ⊙ o(1-o)),  dh_{t-1} = dG U,  dc_{t-1} = dc ⊙ f,  dU = Σ_t dG_t^T h_{t-1}
 //! ```
 //!
-//! One product per step for the whole batch ([`super::add_step_product`]: register tiles over U transposed once, no packing per step); the backward recomputes the gates in one forward
-//! pass, then runs in reverse; `dU` is one matmul over all steps at the end. Candle's autograd over
+//! One product per step for the whole batch ([`super::add_step_product`]: register tiles over U
+//! transposed once, no packing per step); a forward whose backward may run keeps its gates, cells
+//! and hidden states ([`Saved`]), and the backward runs in reverse from them; `dU` is one matmul over all steps at the end. Candle's autograd over
 //! the per-step ops ([`reference`]) keeps a graph that grows with T².
 
 use super::{
@@ -18,6 +19,7 @@ use super::{
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::{Arc, Mutex};
 
 /// Runs the recurrence: `xg: [B, T, 4d]` (gate order i, f, g, o), `u: [4d, d]`, `h0, c0: [B, d]`.
 /// Returns `h: [B, T, d]` and the final cell `c_T: [B, d]`, differentiable in every input: the
@@ -49,11 +51,26 @@ pub fn fused(xg: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<(Tenso
     let (b, t, four_d) = xg.dims3()?;
     let d = four_d / 4;
     let s0 = Tensor::cat(&[h0, c0], 1)?.contiguous()?;
-    let out = xg.contiguous()?.apply_op3(&u.contiguous()?, &s0, Lstm)?; // [B, (T + 1) d]
+    // Only a forward whose backward can run keeps its gates (inference, prefill and decode do not).
+    let keep = [xg, u, &s0].iter().any(|x| x.track_op());
+    let op = Lstm { saved: keep.then(|| Arc::new(Mutex::new(None))) };
+    let out = xg.contiguous()?.apply_op3(&u.contiguous()?, &s0, op)?; // [B, (T + 1) d]
     Ok((out.narrow(1, 0, t * d)?.reshape((b, t, d))?, out.narrow(1, t * d, d)?))
 }
 
-struct Lstm;
+/// What the forward keeps for the backward: the activated gates `[B, T, 4d]`, the cells and the
+/// hidden states `[B, T, d]` (5d + d floats per token; the backward then skips the forward pass
+/// that would recompute them, a third of the op's sequential products).
+struct Saved {
+    gates: Vec<f32>,
+    cells: Vec<f32>,
+    hs: Vec<f32>,
+}
+
+struct Lstm {
+    /// Filled by the forward when its backward may run.
+    saved: Option<Arc<Mutex<Option<Saved>>>>,
+}
 
 /// The forward pass over all steps. Writes `h_t` into `hs` (`[B, T, d]`), and, when given, the
 /// activated gates (`[B, T, 4d]`: i, f, g, o) and cells (`[B, T, d]`) for the backward.
@@ -161,12 +178,20 @@ impl CustomOp3 for Lstm {
         let (b, t, four_d) = l1.shape().dims3()?;
         let d = four_d / 4;
         let (mut hs, mut c_last) = (vec![0f32; b * t * d], vec![0f32; b * d]);
-        forward((b, t, d), xg, u, s0, &mut hs, &mut c_last, None, None);
+        let mut kept = self.saved.as_ref().map(|_| (vec![0f32; b * t * 4 * d], vec![0f32; b * t * d]));
+        let (gates, cells) = match kept.as_mut() {
+            Some((g, c)) => (Some(g.as_mut_slice()), Some(c.as_mut_slice())),
+            None => (None, None),
+        };
+        forward((b, t, d), xg, u, s0, &mut hs, &mut c_last, gates, cells);
         // Pack per batch row: h_1..h_T then c_T.
         let mut out = vec![0f32; b * (t + 1) * d];
         for r in 0..b {
             out[r * (t + 1) * d..r * (t + 1) * d + t * d].copy_from_slice(&hs[r * t * d..(r + 1) * t * d]);
             out[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d].copy_from_slice(&c_last[r * d..(r + 1) * d]);
+        }
+        if let (Some(slot), Some((gates, cells))) = (&self.saved, kept) {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Saved { gates, cells, hs });
         }
         Ok((CpuStorage::F32(out), Shape::from((b, (t + 1) * d))))
     }
@@ -183,7 +208,10 @@ impl CustomOp3 for Lstm {
         let d = four_d / 4;
         // The backward op reads (xg, u packed with s0, grad): u and s0 travel in one tensor.
         let us0 = Tensor::cat(&[u.flatten_all()?, s0.flatten_all()?], 0)?;
-        let packed = xg.apply_op3_no_bwd(&us0, &grad.contiguous()?, &LstmBackward { b, d })?;
+        // The forward's gates, taken (a second backward through this op would recompute them).
+        let saved = self.saved.as_ref().and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let packed =
+            xg.apply_op3_no_bwd(&us0, &grad.contiguous()?, &LstmBackward { b, d, saved: Mutex::new(saved) })?;
         let n_x = b * t * four_d;
         let dx = packed.narrow(0, 0, n_x)?.reshape((b, t, four_d))?;
         let du = packed.narrow(0, n_x, four_d * d)?.reshape((four_d, d))?;
@@ -192,10 +220,12 @@ impl CustomOp3 for Lstm {
     }
 }
 
-/// (xg, [u; s0] flat, grad of the packed output) -> [dxg flat, dU flat, d(s0) flat].
+/// (xg, [u; s0] flat, grad of the packed output) -> [dxg flat, dU flat, d(s0) flat], from the
+/// forward's [`Saved`] values when it kept them, else recomputing them in one forward pass.
 struct LstmBackward {
     b: usize,
     d: usize,
+    saved: Mutex<Option<Saved>>,
 }
 
 impl CustomOp3 for LstmBackward {
@@ -216,11 +246,14 @@ impl CustomOp3 for LstmBackward {
         let (b, d) = (self.b, self.d);
         let t = l1.shape().dims3()?.1;
         let (u, s0) = us0.split_at(4 * d * d);
-        let mut hs = vec![0f32; b * t * d];
-        let mut cells = vec![0f32; b * t * d];
-        let mut gates = vec![0f32; b * t * 4 * d];
-        let mut c_last = vec![0f32; b * d];
-        forward((b, t, d), xg, u, s0, &mut hs, &mut c_last, Some(&mut gates), Some(&mut cells));
+        let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Saved { gates, cells, hs } = saved.unwrap_or_else(|| {
+            let mut s =
+                Saved { gates: vec![0f32; b * t * 4 * d], cells: vec![0f32; b * t * d], hs: vec![0f32; b * t * d] };
+            let mut c_last = vec![0f32; b * d];
+            forward((b, t, d), xg, u, s0, &mut s.hs, &mut c_last, Some(&mut s.gates), Some(&mut s.cells));
+            s
+        });
         let n_x = b * t * 4 * d;
         let mut out = vec![0f32; n_x + 4 * d * d + b * 2 * d];
         let (dxg, rest) = out.split_at_mut(n_x);
