@@ -7,7 +7,7 @@
 //! | [`linear`]: the linear-attention family's recurrence | `linear/reference.rs` (f64 loop over scalars) | `recurrent.rs`, `chunkwise.rs` (plain ops, all three exact forms), `scan.rs` (fused CPU scan) |
 //! | [`attention`]: causal softmax attention | `attention/reference.rs` | `attention/fused.rs` |
 //! | [`rnn`]: the LSTM and GRU recurrences | `reference` in `rnn/lstm.rs`, `rnn/gru.rs` | `fused` beside it |
-//! | [`norm`] (RMSNorm), [`rope`], [`swiglu`], [`conv`] (short causal conv + SiLU), [`loss`] (weighted cross-entropy), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
+//! | [`norm`] (RMSNorm), [`rope`], [`rotation`] (Mamba-3's data-dependent pair rotation), [`swiglu`], [`conv`] (short causal conv + SiLU), [`loss`] (weighted cross-entropy), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
 //! | [`broadcast`]: broadcasting with a one-pass gradient | `expand_reference` (candle's `broadcast_as`) | `expand`, `add`, `mul` |
 //!
 //! Each operation's entry point (`linear::run`, `attention::causal_attention`, `rnn::lstm::lstm`,
@@ -30,6 +30,7 @@ pub mod mlp;
 pub mod norm;
 pub mod rnn;
 pub mod rope;
+pub mod rotation;
 pub mod swiglu;
 pub mod verify;
 

@@ -23,6 +23,7 @@ use super::linear::{LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec, SizeError, Sizes};
 use crate::kernels::activation::{sigmoid, softplus};
 use crate::kernels::broadcast::{add, mul};
+use crate::kernels::rotation::rotate;
 use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm};
 use candle_core::{Result, Tensor, D};
@@ -151,12 +152,12 @@ impl Mamba3 {
         }
         let turns = (phase.detach() / std::f64::consts::TAU)?.floor()?;
         let phase = (phase - (turns * std::f64::consts::TAU)?)?;
-        let (cos, sin) = (phase.cos()?, phase.sin()?);
-        let head_bias = |x: &Tensor, bias: &Tensor| -> Result<Tensor> {
-            add(&x.unsqueeze(2)?, bias) // [B, T, 1, n] + [H, n] -> [B, T, H, n]
-        };
-        let k = rotate(&head_bias(&self.b_norm.forward(&bm)?, &self.b_bias)?, &cos, &sin)?;
-        let q = rotate(&head_bias(&self.c_norm.forward(&cm)?, &self.c_bias)?, &cos, &sin)?;
+        // [B, T, 1, n] + [H, n] -> [B, T, H, n], its pairs (i, i + n/2), i < N/4, turned by φ (the
+        // pairing of Mamba-3's MIMO kernel; the SISO one pairs (2i, 2i+1), the same up to a fixed
+        // permutation of B's and C's channels).
+        let rotated = |x: &Tensor, bias: &Tensor| -> Result<Tensor> { rotate(&add(&x.unsqueeze(2)?, bias)?, &phase) };
+        let k = rotated(&self.b_norm.forward(&bm)?, &self.b_bias)?;
+        let q = rotated(&self.c_norm.forward(&cm)?, &self.c_bias)?;
         Ok(Features { q, k, v: split_heads(&x, h)?, z, log_alpha: (delta * rate)?, own, previous, phase })
     }
 
@@ -192,26 +193,6 @@ impl Mamba3 {
         }
         self.read_out(&Tensor::stack(&ys, 1)?, &f.v, &f.z, None)
     }
-}
-
-/// Rotates the pairs `(i, i + N/2)`, `i < phases`, of `x: [B, T, H, N]` by `phase: [B, T, H, phases]`
-/// given as its cosine and sine (the pairing of Mamba-3's MIMO kernel; the SISO one pairs `(2i, 2i+1)`,
-/// the same up to a fixed permutation of B's and C's channels). The other channels pass unchanged.
-fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let (n, a) = (x.dim(D::Minus1)?, cos.dim(D::Minus1)?);
-    let half = n / 2;
-    let (x1, x2) = (x.narrow(D::Minus1, 0, a)?, x.narrow(D::Minus1, half, a)?);
-    let r1 = ((&x1 * cos)? - (&x2 * sin)?)?;
-    let r2 = ((&x2 * cos)? + (&x1 * sin)?)?;
-    let mut parts = vec![r1];
-    if half > a {
-        parts.push(x.narrow(D::Minus1, a, half - a)?);
-    }
-    parts.push(r2);
-    if n > half + a {
-        parts.push(x.narrow(D::Minus1, half + a, n - half - a)?);
-    }
-    Tensor::cat(&parts, D::Minus1)
 }
 
 impl LinearFamily for Mamba3 {
