@@ -226,7 +226,8 @@ fn fused_rope_matches_the_plain_form() {
 }
 
 /// Fused pair rotation (Mamba-3's B and C) against the plain form, forward and the gradients of
-/// both the input and the phases; with all pairs turned, and with channels left unturned.
+/// both the input and the phases; with all pairs turned, and with channels left unturned; and with a
+/// per-head bias on an input shared by the heads.
 #[test]
 fn fused_rotation_matches_the_plain_form() {
     use seqbench::kernels::rotation;
@@ -244,6 +245,19 @@ fn fused_rotation_matches_the_plain_form() {
         for (name, v) in [("x", x.as_tensor()), ("phase", phase.as_tensor())] {
             let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
             assert!(e < 1e-5, "n={n} a={a}: gradient of {name} differs by {e:.2e}");
+        }
+        // With a per-head bias on an input shared by the heads (Mamba-3's B and C).
+        let shared = Var::from_tensor(&seqbench::rng::normal(6, "shared", (2, 37, n), 1.0, &dev).unwrap()).unwrap();
+        let bias = Var::from_tensor(&seqbench::rng::normal(6, "bias", (3, n), 1.0, &dev).unwrap()).unwrap();
+        let fused = rotation::rotate_biased(&shared, &bias, &phase).unwrap();
+        let plain = rotation::biased_reference(&shared, &bias, &phase).unwrap();
+        let e = rel(&fused, &plain);
+        assert!(e < 1e-6, "n={n} a={a}: biased forward differs by {e:.2e}");
+        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("x", shared.as_tensor()), ("bias", bias.as_tensor()), ("phase", phase.as_tensor())] {
+            let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
+            assert!(e < 1e-5, "n={n} a={a}: biased rotation's gradient of {name} differs by {e:.2e}");
         }
     }
 }

@@ -23,7 +23,7 @@ use super::linear::{LinearFamily, LinearShape, Projected};
 use super::{Descriptor, Family, MixerKind, MixerSpec, SizeError, Sizes};
 use crate::kernels::activation::{sigmoid, softplus};
 use crate::kernels::broadcast::{add, mul};
-use crate::kernels::rotation::rotate;
+use crate::kernels::rotation::rotate_biased;
 use crate::kernels::{Gate, Inputs, Recurrence};
 use crate::model::nn::{merge_heads, split_heads, Linear, Params, RmsNorm};
 use candle_core::{Result, Tensor, D};
@@ -155,7 +155,7 @@ impl Mamba3 {
         // [B, T, 1, n] + [H, n] -> [B, T, H, n], its pairs (i, i + n/2), i < N/4, turned by φ (the
         // pairing of Mamba-3's MIMO kernel; the SISO one pairs (2i, 2i+1), the same up to a fixed
         // permutation of B's and C's channels).
-        let rotated = |x: &Tensor, bias: &Tensor| -> Result<Tensor> { rotate(&add(&x.unsqueeze(2)?, bias)?, &phase) };
+        let rotated = |x: &Tensor, bias: &Tensor| -> Result<Tensor> { rotate_biased(x, bias, &phase) };
         let k = rotated(&self.b_norm.forward(&bm)?, &self.b_bias)?;
         let q = rotated(&self.c_norm.forward(&cm)?, &self.c_bias)?;
         Ok(Features { q, k, v: split_heads(&x, h)?, z, log_alpha: (delta * rate)?, own, previous, phase })
