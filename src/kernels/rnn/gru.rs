@@ -71,7 +71,7 @@ fn forward(
         for r in 0..b {
             hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
         }
-        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (b, 3 * d, d));
+        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (b, 3 * d, d), true);
         for r in 0..b {
             let at = (r * t + step) * 3 * d;
             cell_step(&xg[at..at + 3 * d], &hg[r * 3 * d..(r + 1) * 3 * d], &mut h[r * d..(r + 1) * d], &mut rzn);
@@ -226,7 +226,7 @@ impl CustomOp3 for GruBackward {
             }
             // dh_{t-1} = dh ⊙ z + dH U
             dh.copy_from_slice(&carry);
-            add_step_product_transposed(&mut dh, &dhg, u, (b, 3 * d, d));
+            add_step_product_transposed(&mut dh, &dhg, u, (b, 3 * d, d), true);
         }
         // dU = Σ dH^T h_{t-1}; db_h = Σ dH.
         recurrent_weight_grad(du, &dhg_all, &hs, h0, (b, t, d, 3 * d));

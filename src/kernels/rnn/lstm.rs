@@ -14,8 +14,8 @@
 //! the per-step ops ([`reference`]) keeps a graph that grows with T².
 
 use super::{
-    add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
-    transposed_for,
+    add_step_product, add_step_product_transposed, batch_split, fused_serves, recurrent_product, recurrent_weight_grad,
+    scan, transposed_for,
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -73,9 +73,49 @@ struct Lstm {
 }
 
 /// The forward pass over all steps. Writes `h_t` into `hs` (`[B, T, d]`), and, when given, the
-/// activated gates (`[B, T, 4d]`: i, f, g, o) and cells (`[B, T, d]`) for the backward.
+/// activated gates (`[B, T, 4d]`: i, f, g, o) and cells (`[B, T, d]`) for the backward. Each half
+/// of the batch on its own thread when that pays ([`batch_split`]).
 #[allow(clippy::too_many_arguments)]
 fn forward(
+    (b, t, d): (usize, usize, usize),
+    xg: &[f32],
+    u: &[f32],
+    s0: &[f32],
+    hs: &mut [f32],
+    c_last: &mut [f32],
+    gates_out: Option<&mut [f32]>,
+    cells_out: Option<&mut [f32]>,
+) {
+    let Some(half) = batch_split(b, 4 * d * d * b) else {
+        return forward_rows((b, t, d), xg, u, s0, hs, c_last, gates_out, cells_out);
+    };
+    // Every buffer is batch-major: the first `half` rows of each are one contiguous slice.
+    let (xg1, xg2) = xg.split_at(half * t * 4 * d);
+    let (s01, s02) = s0.split_at(half * 2 * d);
+    let (hs1, hs2) = hs.split_at_mut(half * t * d);
+    let (c1, c2) = c_last.split_at_mut(half * d);
+    let (g1, g2) = split_opt(gates_out, half * t * 4 * d);
+    let (e1, e2) = split_opt(cells_out, half * t * d);
+    rayon::join(
+        || forward_rows((half, t, d), xg1, u, s01, hs1, c1, g1, e1),
+        || forward_rows((b - half, t, d), xg2, u, s02, hs2, c2, g2, e2),
+    );
+}
+
+/// An optional buffer split at `at`.
+fn split_opt(x: Option<&mut [f32]>, at: usize) -> (Option<&mut [f32]>, Option<&mut [f32]>) {
+    match x {
+        Some(x) => {
+            let (a, b) = x.split_at_mut(at);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    }
+}
+
+/// [`forward`] over these rows on this thread.
+#[allow(clippy::too_many_arguments)]
+fn forward_rows(
     (b, t, d): (usize, usize, usize),
     xg: &[f32],
     u: &[f32],
@@ -94,7 +134,7 @@ fn forward(
         for r in 0..b {
             g[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(&xg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]);
         }
-        add_step_product(&mut g, &h, (u, u_t.as_deref()), (b, 4 * d, d));
+        add_step_product(&mut g, &h, (u, u_t.as_deref()), (b, 4 * d, d), false);
         for r in 0..b {
             let gr = &mut g[r * 4 * d..(r + 1) * 4 * d];
             cell_step(gr, &mut c[r * d..(r + 1) * d], &mut h[r * d..(r + 1) * d]);
@@ -258,28 +298,23 @@ impl CustomOp3 for LstmBackward {
         let mut out = vec![0f32; n_x + 4 * d * d + b * 2 * d];
         let (dxg, rest) = out.split_at_mut(n_x);
         let (du, ds0) = rest.split_at_mut(4 * d * d);
-        // Carried gradients: dh from the next step, dc from the next step (the final cell's own gradient first).
-        let mut dh = vec![0f32; b * d];
-        let mut dc: Vec<f32> =
-            (0..b).flat_map(|r| grad[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d].to_vec()).collect();
-        let mut dg = vec![0f32; b * 4 * d];
-        for step in (0..t).rev() {
-            for r in 0..b {
-                let row = (r * t + step) * d;
-                let c_prev = if step > 0 { &cells[row - d..row] } else { &s0[r * 2 * d + d..(r + 1) * 2 * d] };
-                let dgr = &mut dxg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d];
-                cell_backward(
-                    &gates[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d],
-                    (&cells[row..row + d], c_prev),
-                    (&dh[r * d..(r + 1) * d], &grad[r * (t + 1) * d + step * d..r * (t + 1) * d + (step + 1) * d]),
-                    &mut dc[r * d..(r + 1) * d],
-                    dgr,
+        let (mut dh, mut dc) = (vec![0f32; b * d], vec![0f32; b * d]);
+        match batch_split(b, 4 * d * d * b) {
+            None => backward_rows((b, t, d), u, s0, (&gates, &cells), grad, dxg, &mut dh, &mut dc),
+            Some(half) => {
+                // Batch-major buffers: the first `half` rows of each are one contiguous slice.
+                let (s01, s02) = s0.split_at(half * 2 * d);
+                let (ga1, ga2) = gates.split_at(half * t * 4 * d);
+                let (ce1, ce2) = cells.split_at(half * t * d);
+                let (gr1, gr2) = grad.split_at(half * (t + 1) * d);
+                let (dx1, dx2) = dxg.split_at_mut(half * t * 4 * d);
+                let (dh1, dh2) = dh.split_at_mut(half * d);
+                let (dc1, dc2) = dc.split_at_mut(half * d);
+                rayon::join(
+                    || backward_rows((half, t, d), u, s01, (ga1, ce1), gr1, dx1, dh1, dc1),
+                    || backward_rows((b - half, t, d), u, s02, (ga2, ce2), gr2, dx2, dh2, dc2),
                 );
-                dg[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(dgr);
             }
-            // dh_{t-1} = dG U
-            dh.iter_mut().for_each(|x| *x = 0.0);
-            add_step_product_transposed(&mut dh, &dg, u, (b, 4 * d, d));
         }
         let h0: Vec<f32> = (0..b).flat_map(|r| s0[r * 2 * d..r * 2 * d + d].to_vec()).collect();
         recurrent_weight_grad(du, dxg, &hs, &h0, (b, t, d, 4 * d));
@@ -289,5 +324,46 @@ impl CustomOp3 for LstmBackward {
         }
         let n = out.len();
         Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}
+
+/// The reverse pass over these rows on this thread: from the kept `(gates, cells)` and the output's
+/// gradient `grad` (`[b, (T + 1) d]`: every h_t's, then c_T's), writes the gates' pre-activation
+/// gradients `dxg` (`[b, T, 4d]`) and leaves `dh_0`, `dc_0` in `dh`, `dc` (`[b, d]`).
+#[allow(clippy::too_many_arguments)]
+fn backward_rows(
+    (b, t, d): (usize, usize, usize),
+    u: &[f32],
+    s0: &[f32],
+    (gates, cells): (&[f32], &[f32]),
+    grad: &[f32],
+    dxg: &mut [f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+) {
+    // Carried gradients: dh from the next step (none after the last), dc from the next step (the
+    // final cell's own gradient first).
+    dh.iter_mut().for_each(|x| *x = 0.0);
+    for r in 0..b {
+        dc[r * d..(r + 1) * d].copy_from_slice(&grad[r * (t + 1) * d + t * d..(r + 1) * (t + 1) * d]);
+    }
+    let mut dg = vec![0f32; b * 4 * d];
+    for step in (0..t).rev() {
+        for r in 0..b {
+            let row = (r * t + step) * d;
+            let c_prev = if step > 0 { &cells[row - d..row] } else { &s0[r * 2 * d + d..(r + 1) * 2 * d] };
+            let dgr = &mut dxg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d];
+            cell_backward(
+                &gates[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d],
+                (&cells[row..row + d], c_prev),
+                (&dh[r * d..(r + 1) * d], &grad[r * (t + 1) * d + step * d..r * (t + 1) * d + (step + 1) * d]),
+                &mut dc[r * d..(r + 1) * d],
+                dgr,
+            );
+            dg[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(dgr);
+        }
+        // dh_{t-1} = dG U
+        dh.iter_mut().for_each(|x| *x = 0.0);
+        add_step_product_transposed(dh, &dg, u, (b, 4 * d, d), false);
     }
 }

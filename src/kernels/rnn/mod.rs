@@ -42,13 +42,16 @@ pub(crate) fn recurrent_product(h: &Tensor, u: &Tensor, bias: Option<&Tensor>) -
 /// [`add_rows_times`]' register tiles; without it (a single step, as in decoding, where transposing
 /// U would cost as much as the step: 8x slower LSTM decode, measured; see [`transposed_for`]) one
 /// dot product per output over U's contiguous rows.
+/// `split`: the rows may go to two threads (false when the caller already runs halves of the
+/// batch on their own threads, [`batch_split`]).
 pub(crate) fn add_step_product(
     g: &mut [f32],
     h: &[f32],
     (u, u_t): (&[f32], Option<&[f32]>),
     (b, n, d): (usize, usize, usize),
+    split: bool,
 ) {
-    by_halves_of_the_batch(g, n, h, d, b * n * d, &|g, h| match u_t {
+    by_halves_of_the_batch(g, n, h, d, if split { b * n * d } else { 0 }, &|g, h| match u_t {
         Some(u_t) => add_rows_times(g, h, u_t, (d, n)),
         None => {
             for (o, uo) in u.chunks_exact(d.max(1)).take(n).enumerate() {
@@ -69,8 +72,24 @@ pub(crate) fn transposed_for(u: &[f32], (n, d): (usize, usize), (b, t): (usize, 
 
 /// `dh[r] += Σ_o dg[r, o] U[o]` for every row: `dh: [b, d]`, `dg: [b, n]`, `u: [n, d]`, a step's
 /// `dG U` (the backward of [`add_step_product`]), through [`add_rows_times`] on U as it is.
-pub(crate) fn add_step_product_transposed(dh: &mut [f32], dg: &[f32], u: &[f32], (b, n, d): (usize, usize, usize)) {
-    by_halves_of_the_batch(dh, d, dg, n, b * n * d, &|dh, dg| add_rows_times(dh, dg, u, (n, d)));
+/// `split` as in [`add_step_product`].
+pub(crate) fn add_step_product_transposed(
+    dh: &mut [f32],
+    dg: &[f32],
+    u: &[f32],
+    (b, n, d): (usize, usize, usize),
+    split: bool,
+) {
+    let work = if split { b * n * d } else { 0 };
+    by_halves_of_the_batch(dh, d, dg, n, work, &|dh, dg| add_rows_times(dh, dg, u, (n, d)));
+}
+
+/// The rows of the first half when a recurrence over `b` rows, `work` multiply-adds per step, pays
+/// for running each half of the batch on its own thread for the whole sequence (the rows never
+/// meet: one dispatch per sequence instead of one per step), else None.
+pub(crate) fn batch_split(b: usize, work: usize) -> Option<usize> {
+    let threaded = b >= 2 && work >= crate::kernels::cpu::THREADED_MIN_WORK && rayon::current_num_threads() >= 2;
+    threaded.then_some(b / 2)
 }
 
 /// `u: [n, d]` transposed to `[d, n]` (row-major), for [`add_step_product`], in 32 x 32 blocks (a

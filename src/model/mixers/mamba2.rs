@@ -113,7 +113,7 @@ impl LinearFamily for Mamba2 {
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
         let (z, x) = (&p.extra[0], &p.extra[1]);
         let y = (o + mul(x, &self.skip.unsqueeze(1)?)?)?;
-        let y = (merge_heads(&y)? * crate::kernels::activation::silu(&z)?)?;
+        let y = (merge_heads(&y)? * crate::kernels::activation::silu(z)?)?;
         self.out.forward(&self.norm.forward(&y)?)
     }
 }

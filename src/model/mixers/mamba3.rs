@@ -168,7 +168,7 @@ impl Mamba3 {
             Some(e) => (y + v.broadcast_mul(&add(&e.neg()?, &self.skip)?.unsqueeze(3)?)?)?,
             None => (y + mul(v, &self.skip.unsqueeze(1)?)?)?,
         };
-        self.out.forward(&(merge_heads(&y)? * crate::kernels::activation::silu(&z)?)?)
+        self.out.forward(&(merge_heads(&y)? * crate::kernels::activation::silu(z)?)?)
     }
 
     /// The oracle: the trapezoidal update token by token from the start of the sequence, in plain
