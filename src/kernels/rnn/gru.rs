@@ -12,8 +12,8 @@
 //! `dU` in one matmul at the end.
 
 use super::{
-    add_step_product, add_step_product_transposed, fused_serves, recurrent_product, recurrent_weight_grad, scan,
-    transposed_for,
+    add_step_product, add_step_product_transposed, batch_split, fused_serves, recurrent_product, recurrent_weight_grad,
+    scan, split_opt, transposed_for,
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -54,7 +54,33 @@ pub fn fused(xg: &Tensor, u: &Tensor, b_h: &Tensor, h0: &Tensor) -> Result<Tenso
 struct Gru;
 
 /// The forward pass; `saved` (when given) receives r, z, n, H_n per (row, step): `[B, T, 4d]`.
+/// Each half of the batch on its own thread when that pays ([`batch_split`]).
+#[allow(clippy::too_many_arguments)]
 fn forward(
+    (b, t, d): (usize, usize, usize),
+    xg: &[f32],
+    u: &[f32],
+    bh: &[f32],
+    h0: &[f32],
+    hs: &mut [f32],
+    saved: Option<&mut [f32]>,
+) {
+    let Some(half) = batch_split(b, 3 * d * d * b) else {
+        return forward_rows((b, t, d), xg, u, bh, h0, hs, saved);
+    };
+    // Batch-major buffers: the first `half` rows of each are one contiguous slice.
+    let (xg1, xg2) = xg.split_at(half * t * 3 * d);
+    let (h01, h02) = h0.split_at(half * d);
+    let (hs1, hs2) = hs.split_at_mut(half * t * d);
+    let (sv1, sv2) = split_opt(saved, half * t * 4 * d);
+    rayon::join(
+        || forward_rows((half, t, d), xg1, u, bh, h01, hs1, sv1),
+        || forward_rows((b - half, t, d), xg2, u, bh, h02, hs2, sv2),
+    );
+}
+
+/// [`forward`] over these rows on this thread.
+fn forward_rows(
     (b, t, d): (usize, usize, usize),
     xg: &[f32],
     u: &[f32],
@@ -71,7 +97,7 @@ fn forward(
         for r in 0..b {
             hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
         }
-        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (b, 3 * d, d), true);
+        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (b, 3 * d, d), false);
         for r in 0..b {
             let at = (r * t + step) * 3 * d;
             cell_step(&xg[at..at + 3 * d], &hg[r * 3 * d..(r + 1) * 3 * d], &mut h[r * d..(r + 1) * d], &mut rzn);
@@ -204,29 +230,22 @@ impl CustomOp3 for GruBackward {
         let (dbh, dh0) = rest.split_at_mut(3 * d);
         let mut dhg_all = vec![0f32; n_x]; // dH per (row, step), for dU and db_h
         let mut dh = vec![0f32; b * d];
-        let mut dhg = vec![0f32; b * 3 * d];
-        let mut carry = vec![0f32; b * d];
-        let mut total = vec![0f32; d]; // a row's dh: carried plus the step's own
-        for step in (0..t).rev() {
-            for r in 0..b {
-                let at = r * t + step;
-                let prev = if step > 0 { &hs[(at - 1) * d..at * d] } else { &h0[r * d..(r + 1) * d] };
-                for ((x, a), g) in total.iter_mut().zip(&dh[r * d..(r + 1) * d]).zip(&grad[at * d..(at + 1) * d]) {
-                    *x = a + g;
-                }
-                cell_backward(
-                    &saved[at * 4 * d..(at + 1) * 4 * d],
-                    prev,
-                    &total,
-                    &mut dxg[at * 3 * d..(at + 1) * 3 * d],
-                    &mut dhg[r * 3 * d..(r + 1) * 3 * d],
-                    &mut carry[r * d..(r + 1) * d],
+        match batch_split(b, 3 * d * d * b) {
+            None => backward_rows((b, t, d), u, (h0, &hs, &saved), grad, (dxg, &mut dhg_all), &mut dh),
+            Some(half) => {
+                // Batch-major buffers: the first `half` rows of each are one contiguous slice.
+                let (h01, h02) = h0.split_at(half * d);
+                let (hs1, hs2) = hs.split_at(half * t * d);
+                let (sv1, sv2) = saved.split_at(half * t * 4 * d);
+                let (gr1, gr2) = grad.split_at(half * t * d);
+                let (dx1, dx2) = dxg.split_at_mut(half * t * 3 * d);
+                let (dg1, dg2) = dhg_all.split_at_mut(half * t * 3 * d);
+                let (dh1, dh2) = dh.split_at_mut(half * d);
+                rayon::join(
+                    || backward_rows((half, t, d), u, (h01, hs1, sv1), gr1, (dx1, dg1), dh1),
+                    || backward_rows((b - half, t, d), u, (h02, hs2, sv2), gr2, (dx2, dg2), dh2),
                 );
-                dhg_all[at * 3 * d..(at + 1) * 3 * d].copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
             }
-            // dh_{t-1} = dh ⊙ z + dH U
-            dh.copy_from_slice(&carry);
-            add_step_product_transposed(&mut dh, &dhg, u, (b, 3 * d, d), true);
         }
         // dU = Σ dH^T h_{t-1}; db_h = Σ dH.
         recurrent_weight_grad(du, &dhg_all, &hs, h0, (b, t, d, 3 * d));
@@ -238,5 +257,43 @@ impl CustomOp3 for GruBackward {
         dh0.copy_from_slice(&dh);
         let n = out.len();
         Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}
+
+/// The reverse pass over these rows on this thread: from `h0`, the hidden states `hs` and the saved
+/// gates of the forward, and every step's output gradient `grad` (`[b, T, d]`), writes `dX` and `dH`
+/// per (row, step) (`[b, T, 3d]` each) and leaves `dh_0` in `dh` (`[b, d]`).
+fn backward_rows(
+    (b, t, d): (usize, usize, usize),
+    u: &[f32],
+    (h0, hs, saved): (&[f32], &[f32], &[f32]),
+    grad: &[f32],
+    (dxg, dhg_all): (&mut [f32], &mut [f32]),
+    dh: &mut [f32],
+) {
+    dh.iter_mut().for_each(|x| *x = 0.0);
+    let mut dhg = vec![0f32; b * 3 * d];
+    let mut carry = vec![0f32; b * d];
+    let mut total = vec![0f32; d]; // a row's dh: carried plus the step's own
+    for step in (0..t).rev() {
+        for r in 0..b {
+            let at = r * t + step;
+            let prev = if step > 0 { &hs[(at - 1) * d..at * d] } else { &h0[r * d..(r + 1) * d] };
+            for ((x, a), g) in total.iter_mut().zip(&dh[r * d..(r + 1) * d]).zip(&grad[at * d..(at + 1) * d]) {
+                *x = a + g;
+            }
+            cell_backward(
+                &saved[at * 4 * d..(at + 1) * 4 * d],
+                prev,
+                &total,
+                &mut dxg[at * 3 * d..(at + 1) * 3 * d],
+                &mut dhg[r * 3 * d..(r + 1) * 3 * d],
+                &mut carry[r * d..(r + 1) * d],
+            );
+            dhg_all[at * 3 * d..(at + 1) * 3 * d].copy_from_slice(&dhg[r * 3 * d..(r + 1) * 3 * d]);
+        }
+        // dh_{t-1} = dh ⊙ z + dH U
+        dh.copy_from_slice(&carry);
+        add_step_product_transposed(dh, &dhg, u, (b, 3 * d, d), false);
     }
 }

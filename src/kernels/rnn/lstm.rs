@@ -15,7 +15,7 @@
 
 use super::{
     add_step_product, add_step_product_transposed, batch_split, fused_serves, recurrent_product, recurrent_weight_grad,
-    scan, transposed_for,
+    scan, split_opt, transposed_for,
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -100,17 +100,6 @@ fn forward(
         || forward_rows((half, t, d), xg1, u, s01, hs1, c1, g1, e1),
         || forward_rows((b - half, t, d), xg2, u, s02, hs2, c2, g2, e2),
     );
-}
-
-/// An optional buffer split at `at`.
-fn split_opt(x: Option<&mut [f32]>, at: usize) -> (Option<&mut [f32]>, Option<&mut [f32]>) {
-    match x {
-        Some(x) => {
-            let (a, b) = x.split_at_mut(at);
-            (Some(a), Some(b))
-        }
-        None => (None, None),
-    }
 }
 
 /// [`forward`] over these rows on this thread.

@@ -84,6 +84,17 @@ pub(crate) fn add_step_product_transposed(
     by_halves_of_the_batch(dh, d, dg, n, work, &|dh, dg| add_rows_times(dh, dg, u, (n, d)));
 }
 
+/// An optional buffer split at `at` (a batch-major buffer at the first half's rows).
+pub(crate) fn split_opt(x: Option<&mut [f32]>, at: usize) -> (Option<&mut [f32]>, Option<&mut [f32]>) {
+    match x {
+        Some(x) => {
+            let (a, b) = x.split_at_mut(at);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    }
+}
+
 /// The rows of the first half when a recurrence over `b` rows, `work` multiply-adds per step, pays
 /// for running each half of the batch on its own thread for the whole sequence (the rows never
 /// meet: one dispatch per sequence instead of one per step), else None.
