@@ -109,6 +109,30 @@ fn train_saves_weights_and_report() {
     assert!(report["report"]["entropy_floor_bits"].as_f64().unwrap() > 0.0);
 }
 
+/// `train --recompute` trains exactly as with kept activations (the same losses to the last bit: the
+/// gradients are the same) and says so in its report; `train-speed --recompute` takes off, on or both.
+#[test]
+fn recompute_trains_the_same_and_bad_values_exit_2() {
+    let dir = temp_dir("recompute");
+    let losses = |recompute: bool| {
+        let j = dir.join(format!("r{recompute}.json"));
+        let mut args = vec!["train", "--model", "mamba2@tiny", "--steps", "3", "--seq-len", "33", "--batch", "2", "-q"];
+        args.extend(["--json", j.to_str().unwrap()]);
+        if recompute {
+            args.push("--recompute");
+        }
+        let out = seqbench(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+        assert_eq!(report["options"]["recompute"], recompute);
+        report["report"]["losses"].clone()
+    };
+    assert_eq!(losses(true), losses(false));
+    let out = seqbench(&["train-speed", "--recompute", "sometimes", "--models", "attention@tiny"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+}
+
 /// `run --jobs 2` trains the quality cells two at a time (each child with half the threads) and runs
 /// the timing cells alone: every cell is measured, in the planned order, as with one job; bad values
 /// and clap's own errors are one line and exit 2.
