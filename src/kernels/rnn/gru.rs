@@ -97,7 +97,7 @@ fn forward_rows(
         for r in 0..b {
             hg[r * 3 * d..(r + 1) * 3 * d].copy_from_slice(bh);
         }
-        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (b, 3 * d, d), false);
+        add_step_product(&mut hg, &h, (u, u_t.as_deref()), (3 * d, d));
         for r in 0..b {
             let at = (r * t + step) * 3 * d;
             cell_step(&xg[at..at + 3 * d], &hg[r * 3 * d..(r + 1) * 3 * d], &mut h[r * d..(r + 1) * d], &mut rzn);
@@ -294,6 +294,6 @@ fn backward_rows(
         }
         // dh_{t-1} = dh ⊙ z + dH U
         dh.copy_from_slice(&carry);
-        add_step_product_transposed(dh, &dhg, u, (b, 3 * d, d), false);
+        add_step_product_transposed(dh, &dhg, u, (3 * d, d));
     }
 }

@@ -123,7 +123,7 @@ fn forward_rows(
         for r in 0..b {
             g[r * 4 * d..(r + 1) * 4 * d].copy_from_slice(&xg[(r * t + step) * 4 * d..(r * t + step + 1) * 4 * d]);
         }
-        add_step_product(&mut g, &h, (u, u_t.as_deref()), (b, 4 * d, d), false);
+        add_step_product(&mut g, &h, (u, u_t.as_deref()), (4 * d, d));
         for r in 0..b {
             let gr = &mut g[r * 4 * d..(r + 1) * 4 * d];
             cell_step(gr, &mut c[r * d..(r + 1) * d], &mut h[r * d..(r + 1) * d]);
@@ -353,6 +353,6 @@ fn backward_rows(
         }
         // dh_{t-1} = dG U
         dh.iter_mut().for_each(|x| *x = 0.0);
-        add_step_product_transposed(dh, &dg, u, (b, 4 * d, d), false);
+        add_step_product_transposed(dh, &dg, u, (4 * d, d));
     }
 }

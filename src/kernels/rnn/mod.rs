@@ -42,16 +42,9 @@ pub(crate) fn recurrent_product(h: &Tensor, u: &Tensor, bias: Option<&Tensor>) -
 /// [`add_rows_times`]' register tiles; without it (a single step, as in decoding, where transposing
 /// U would cost as much as the step: 8x slower LSTM decode, measured; see [`transposed_for`]) one
 /// dot product per output over U's contiguous rows.
-/// `split`: the rows may go to two threads (false when the caller already runs halves of the
-/// batch on their own threads, [`batch_split`]).
-pub(crate) fn add_step_product(
-    g: &mut [f32],
-    h: &[f32],
-    (u, u_t): (&[f32], Option<&[f32]>),
-    (b, n, d): (usize, usize, usize),
-    split: bool,
-) {
-    by_halves_of_the_batch(g, n, h, d, if split { b * n * d } else { 0 }, &|g, h| match u_t {
+/// On this thread: the callers run halves of the batch on their own threads ([`batch_split`]).
+pub(crate) fn add_step_product(g: &mut [f32], h: &[f32], (u, u_t): (&[f32], Option<&[f32]>), (n, d): (usize, usize)) {
+    match u_t {
         Some(u_t) => add_rows_times(g, h, u_t, (d, n)),
         None => {
             for (o, uo) in u.chunks_exact(d.max(1)).take(n).enumerate() {
@@ -60,7 +53,7 @@ pub(crate) fn add_step_product(
                 }
             }
         }
-    });
+    }
 }
 
 /// U transposed for [`add_step_product`] when the tiles pay for it: more than one step and more than
@@ -72,16 +65,9 @@ pub(crate) fn transposed_for(u: &[f32], (n, d): (usize, usize), (b, t): (usize, 
 
 /// `dh[r] += Σ_o dg[r, o] U[o]` for every row: `dh: [b, d]`, `dg: [b, n]`, `u: [n, d]`, a step's
 /// `dG U` (the backward of [`add_step_product`]), through [`add_rows_times`] on U as it is.
-/// `split` as in [`add_step_product`].
-pub(crate) fn add_step_product_transposed(
-    dh: &mut [f32],
-    dg: &[f32],
-    u: &[f32],
-    (b, n, d): (usize, usize, usize),
-    split: bool,
-) {
-    let work = if split { b * n * d } else { 0 };
-    by_halves_of_the_batch(dh, d, dg, n, work, &|dh, dg| add_rows_times(dh, dg, u, (n, d)));
+/// On this thread, as [`add_step_product`].
+pub(crate) fn add_step_product_transposed(dh: &mut [f32], dg: &[f32], u: &[f32], (n, d): (usize, usize)) {
+    add_rows_times(dh, dg, u, (n, d))
 }
 
 /// An optional buffer split at `at` (a batch-major buffer at the first half's rows).
@@ -190,26 +176,6 @@ fn tile<const R: usize, const C: usize>(
             *x += v;
         }
     }
-}
-
-/// Runs `f(out rows, in rows)` on the batch's two halves side by side (`out`: rows of `out_w`,
-/// `inp`: rows of `in_w`) when `work` multiply-adds are worth a second thread, else on all of it.
-fn by_halves_of_the_batch(
-    out: &mut [f32],
-    out_w: usize,
-    inp: &[f32],
-    in_w: usize,
-    work: usize,
-    f: &(dyn Fn(&mut [f32], &[f32]) + Sync),
-) {
-    let b = inp.len() / in_w.max(1);
-    if b < 2 || work < crate::kernels::cpu::THREADED_MIN_WORK || rayon::current_num_threads() < 2 {
-        return f(out, inp);
-    }
-    let half = b / 2;
-    let (o1, o2) = out.split_at_mut(half * out_w);
-    let (i1, i2) = inp.split_at(half * in_w);
-    rayon::join(|| f(o1, i1), || f(o2, i2));
 }
 
 /// True when the fused op serves this call: f32 on the CPU and at least one step.
