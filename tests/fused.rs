@@ -225,28 +225,16 @@ fn fused_rope_matches_the_plain_form() {
     }
 }
 
-/// Fused pair rotation (Mamba-3's B and C) against the plain form, forward and the gradients of
-/// both the input and the phases; with all pairs turned, and with channels left unturned; and with a
-/// per-head bias on an input shared by the heads.
+/// Fused pair rotation with a per-head bias on an input shared by the heads (Mamba-3's B and C)
+/// against the plain form, forward and the gradients of the input, the bias and the phases; with all
+/// pairs turned, and with channels left unturned.
 #[test]
 fn fused_rotation_matches_the_plain_form() {
     use seqbench::kernels::rotation;
     let dev = Device::Cpu;
     for (n, a) in [(16, 4), (12, 6), (10, 3)] {
-        let x = Var::from_tensor(&seqbench::rng::normal(6, "x", (2, 37, 3, n), 1.0, &dev).unwrap()).unwrap();
         let phase = Var::from_tensor(&seqbench::rng::normal(6, "phase", (2, 37, 3, a), 2.0, &dev).unwrap()).unwrap();
-        let fused = rotation::fused(&x, &phase).unwrap();
-        let plain = rotation::reference(&x, &phase).unwrap();
-        let e = rel(&fused, &plain);
-        assert!(e < 1e-6, "n={n} a={a}: forward differs by {e:.2e}");
         let probe = seqbench::rng::normal(7, "probe", (2, 37, 3, n), 1.0, &dev).unwrap();
-        let gf = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let gp = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        for (name, v) in [("x", x.as_tensor()), ("phase", phase.as_tensor())] {
-            let e = rel(gf.get(v).unwrap(), gp.get(v).unwrap());
-            assert!(e < 1e-5, "n={n} a={a}: gradient of {name} differs by {e:.2e}");
-        }
-        // With a per-head bias on an input shared by the heads (Mamba-3's B and C).
         let shared = Var::from_tensor(&seqbench::rng::normal(6, "shared", (2, 37, n), 1.0, &dev).unwrap()).unwrap();
         let bias = Var::from_tensor(&seqbench::rng::normal(6, "bias", (3, n), 1.0, &dev).unwrap()).unwrap();
         let fused = rotation::rotate_biased(&shared, &bias, &phase).unwrap();

@@ -1,29 +1,22 @@
 //! A data-dependent rotation of channel pairs (Mamba-3's complex dynamics on B and C): [`reference`]
-//! in plain ops and [`fused`], a CPU custom op with its backward. For `x: [B, T, H, n]` and phases
-//! `φ: [B, T, H, a]`, `a <= n/2`, the pairs `(x_i, x_{i+n/2})`, `i < a`, turn by `φ_i`; the other
-//! channels pass unchanged:
+//! in plain ops, and [`rotate_biased`], which adds a per-head bias to an input shared by the heads
+//! and turns it, as a CPU custom op with its backward (plain form: [`biased_reference`]). For
+//! `x: [B, T, H, n]` and phases `φ: [B, T, H, a]`, `a <= n/2`, the pairs `(x_i, x_{i+n/2})`, `i < a`,
+//! turn by `φ_i`; the other channels pass unchanged:
 //!
 //! ```text
 //!   r1 = x1 cos φ - x2 sin φ,   r2 = x2 cos φ + x1 sin φ
 //!   backward: (dx1, dx2) = the rotation of (dr1, dr2) by -φ,   dφ = dr2 r1 - dr1 r2
 //! ```
 //!
-//! The plain form keeps eight `[B, T, H, a]` products and a concatenation for its backward; the
-//! fused one keeps only its inputs. [`rotate`] picks the fused op where it serves (f32 on the CPU).
+//! The plain form keeps the biased copy, eight `[B, T, H, a]` products and a concatenation for its
+//! backward; the fused one keeps only its inputs.
 
 use crate::kernels::cpu::{as_slice, par_chunks};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
 
-/// Rotates the pairs `(i, i + n/2)`, `i < a`, of `x: [B, T, H, n]` by `phase: [B, T, H, a]`.
-/// Differentiable in both.
-pub fn rotate(x: &Tensor, phase: &Tensor) -> Result<Tensor> {
-    if crate::kernels::cpu::serves(x) && crate::kernels::cpu::serves(phase) {
-        return fused(x, phase);
-    }
-    reference(x, phase)
-}
-
-/// The rotation in plain candle ops.
+/// Rotates the pairs `(i, i + n/2)`, `i < a`, of `x: [B, T, H, n]` by `phase: [B, T, H, a]`, in
+/// plain candle ops (differentiable in both).
 pub fn reference(x: &Tensor, phase: &Tensor) -> Result<Tensor> {
     let (n, a) = (x.dim(D::Minus1)?, phase.dim(D::Minus1)?);
     let half = n / 2;
@@ -52,17 +45,10 @@ pub fn rotate_biased(x: &Tensor, bias: &Tensor, phase: &Tensor) -> Result<Tensor
     biased_reference(x, bias, phase)
 }
 
-/// [`rotate_biased`] in plain ops: `[B, T, 1, n] + [H, n]`, then [`rotate`].
+/// [`rotate_biased`] in plain ops: `[B, T, 1, n] + [H, n]`, then [`reference`].
 pub fn biased_reference(x: &Tensor, bias: &Tensor, phase: &Tensor) -> Result<Tensor> {
-    rotate(&x.unsqueeze(2)?.broadcast_add(bias)?, phase)
+    reference(&x.unsqueeze(2)?.broadcast_add(bias)?, phase)
 }
-
-/// The fused CPU op (f32).
-pub fn fused(x: &Tensor, phase: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&phase.contiguous()?, Rotation)
-}
-
-struct Rotation;
 
 /// Rotates one row `x` (`n` channels) by `phase` (`a` angles), negated when `inverse`, into `out`.
 fn rotate_row(x: &[f32], phase: &[f32], inverse: bool, out: &mut [f32]) {
@@ -79,28 +65,6 @@ fn rotate_in_place(row: &mut [f32], phase: &[f32], inverse: bool) {
         let (x1, x2) = (row[i], row[half + i]);
         row[i] = x1 * c - x2 * s;
         row[half + i] = x2 * c + x1 * s;
-    }
-}
-
-impl CustomOp2 for Rotation {
-    fn name(&self) -> &'static str {
-        "fused-rotation"
-    }
-
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (x, phase) = (as_slice(s1, l1)?, as_slice(s2, l2)?);
-        let (n, a) = (l1.shape().dims4()?.3, l2.shape().dims4()?.3);
-        let mut y = vec![0f32; x.len()];
-        par_chunks(&mut y, n.max(1), 8 * x.len(), |row, out| {
-            rotate_row(&x[row * n..(row + 1) * n], &phase[row * a..(row + 1) * a], false, out)
-        });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
-    }
-
-    fn bwd(&self, x: &Tensor, phase: &Tensor, r: &Tensor, dr: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let packed = dr.contiguous()?.apply_op2_no_bwd(&Tensor::cat(&[phase, r], D::Minus1)?, &RotationBackward)?;
-        let n = x.dim(D::Minus1)?;
-        Ok((Some(packed.narrow(D::Minus1, 0, n)?), Some(packed.narrow(D::Minus1, n, phase.dim(D::Minus1)?)?)))
     }
 }
 

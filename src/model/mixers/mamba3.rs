@@ -155,9 +155,8 @@ impl Mamba3 {
         // [B, T, 1, n] + [H, n] -> [B, T, H, n], its pairs (i, i + n/2), i < N/4, turned by φ (the
         // pairing of Mamba-3's MIMO kernel; the SISO one pairs (2i, 2i+1), the same up to a fixed
         // permutation of B's and C's channels).
-        let rotated = |x: &Tensor, bias: &Tensor| -> Result<Tensor> { rotate_biased(x, bias, &phase) };
-        let k = rotated(&self.b_norm.forward(&bm)?, &self.b_bias)?;
-        let q = rotated(&self.c_norm.forward(&cm)?, &self.c_bias)?;
+        let k = rotate_biased(&self.b_norm.forward(&bm)?, &self.b_bias, &phase)?;
+        let q = rotate_biased(&self.c_norm.forward(&cm)?, &self.c_bias, &phase)?;
         Ok(Features { q, k, v: split_heads(&x, h)?, z, log_alpha: (delta * rate)?, own, previous, phase })
     }
 
