@@ -10,7 +10,8 @@
 //!
 //! One product per step for the whole batch ([`super::add_step_product`]: register tiles over U
 //! transposed once, no packing per step); a forward whose backward may run keeps its gates, cells
-//! and hidden states ([`Saved`]), and the backward runs in reverse from them; `dU` is one matmul over all steps at the end. Candle's autograd over
+//! and hidden states ([`Saved`]), and the backward runs in reverse from them; `dU` is one matmul
+//! over all steps at the end. Candle's autograd over
 //! the per-step ops ([`reference`]) keeps a graph that grows with T².
 
 use super::{
@@ -19,7 +20,7 @@ use super::{
 };
 use crate::kernels::cpu::{as_slice, sigmoid_f32, tanh_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Runs the recurrence: `xg: [B, T, 4d]` (gate order i, f, g, o), `u: [4d, d]`, `h0, c0: [B, d]`.
 /// Returns `h: [B, T, d]` and the final cell `c_T: [B, d]`, differentiable in every input: the
@@ -53,13 +54,13 @@ pub fn fused(xg: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<(Tenso
     let s0 = Tensor::cat(&[h0, c0], 1)?.contiguous()?;
     // Only a forward whose backward can run keeps its gates (inference, prefill and decode do not).
     let keep = [xg, u, &s0].iter().any(|x| x.track_op());
-    let op = Lstm { saved: keep.then(|| Arc::new(Mutex::new(None))) };
+    let op = Lstm { saved: keep.then(|| Mutex::new(None)) };
     let out = xg.contiguous()?.apply_op3(&u.contiguous()?, &s0, op)?; // [B, (T + 1) d]
     Ok((out.narrow(1, 0, t * d)?.reshape((b, t, d))?, out.narrow(1, t * d, d)?))
 }
 
 /// What the forward keeps for the backward: the activated gates `[B, T, 4d]`, the cells and the
-/// hidden states `[B, T, d]` (5d + d floats per token; the backward then skips the forward pass
+/// hidden states `[B, T, d]` (6d floats per token; the backward then skips the forward pass
 /// that would recompute them, a third of the op's sequential products).
 struct Saved {
     gates: Vec<f32>,
@@ -69,7 +70,7 @@ struct Saved {
 
 struct Lstm {
     /// Filled by the forward when its backward may run.
-    saved: Option<Arc<Mutex<Option<Saved>>>>,
+    saved: Option<Mutex<Option<Saved>>>,
 }
 
 /// The forward pass over all steps. Writes `h_t` into `hs` (`[B, T, d]`), and, when given, the
