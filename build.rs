@@ -47,13 +47,47 @@ fn main() {
         Some(c) => c,
         None => "unknown".into(),
     };
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustc = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     println!("cargo:rustc-env=SEQBENCH_CANDLE_VERSION={candle}");
     println!("cargo:rustc-env=SEQBENCH_GIT_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    println!("cargo:rustc-env=SEQBENCH_RUSTC_VERSION={rustc}");
+    println!("cargo:rustc-env=SEQBENCH_SOURCE_DIR={manifest_dir}");
+    for path in git_state_paths(&manifest_dir) {
+        println!("cargo:rerun-if-changed={path}");
+    }
     for path in SOURCES {
         println!("cargo:rerun-if-changed={path}");
     }
+}
+
+/// What the commit stamp reads, as absolute paths (a worktree's or a clone's own, so that checkouts
+/// sharing one target directory do not take each other's stamp for fresh): HEAD, the directory of
+/// the ref HEAD points to (a commit writes or replaces the ref's file there), packed-refs, and the
+/// index (staging or committing a change). Only paths that exist are named: cargo reruns a build
+/// script on every build when a named path is missing.
+fn git_state_paths(manifest_dir: &str) -> Vec<String> {
+    let mut names = vec!["HEAD".to_string(), "index".to_string(), "packed-refs".to_string()];
+    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        let reference = reference.trim();
+        names.push(reference.rsplit_once('/').map_or(reference, |(dir, _)| dir).to_string());
+    }
+    names
+        .iter()
+        .filter_map(|name| git(&["rev-parse", "--git-path", name]))
+        .map(|p| {
+            let p = std::path::PathBuf::from(p.trim());
+            if p.is_absolute() { p } else { std::path::Path::new(manifest_dir).join(p) }
+        })
+        .filter(|p| p.exists())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// What the binary is built from: a change to any of these reruns this script, and an uncommitted

@@ -26,7 +26,7 @@ each with seqbench's projections (short convolutions, gates, output norms) so th
 match (both are recorded). Not covered: HGRN-2, RWKV-6, mLSTM, Gated DeltaProduct, Mamba-3
 (no CPU-runnable fla reference for the first three's layers in this form; not written for the last two).
 """
-import argparse, json, math, os, platform, statistics, subprocess, sys, tempfile, time
+import argparse, importlib.metadata, json, math, os, platform, statistics, subprocess, sys, tempfile, time
 
 import torch
 import torch.nn as nn
@@ -518,11 +518,17 @@ def main():
                              names.index(r["model"]) if r["model"] in names else len(names)))
     env = {
         "torch": torch.__version__,
+        "fla": importlib.metadata.version("flash-linear-attention"),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "command_line": sys.argv,
         "threads": torch.get_num_threads(),
         "python": sys.version.split()[0],
         "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "seqbench": subprocess.run([args.seqbench, "--version"], capture_output=True, text=True).stdout.strip(),
+        # The binary's own account: commit (-dirty if built from uncommitted sources), sha256, the
+        # ISA it was compiled for and the CPU's (binaries older than `seqbench env` give null).
+        "seqbench_environment": seqbench_environment(args.seqbench),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with open(os.path.join(args.out, "parity.json"), "w") as f:
@@ -544,6 +550,12 @@ def main():
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     print("->", args.out)
+
+
+def seqbench_environment(binary):
+    """`seqbench env --json --no-calibration` of the binary measured, or None if it predates it."""
+    out = subprocess.run([binary, "env", "--json", "--no-calibration"], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 if __name__ == "__main__":

@@ -78,7 +78,12 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
             candidate.display()
         );
     }
-    let opts = AbOptions { binaries: [baseline.clone(), candidate.clone()], dir: dir.clone(), quiet: a.common.quiet };
+    let opts = AbOptions {
+        binaries: [baseline.clone(), candidate.clone()],
+        dir: dir.clone(),
+        quiet: a.common.quiet,
+        declared_commits: [a.baseline_commit.clone(), a.candidate_commit.clone()],
+    };
     let mut run = AbRun::start(suite, opts)?;
     run.rounds(a.rounds, None)?;
     let opts = Options { threshold, per_measurement, normalize: false };
@@ -107,6 +112,11 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
         &serde_json::json!({
             "baseline_binary": baseline,
             "candidate_binary": candidate,
+            "baseline_build": run.sides()[0].environment.build,
+            "candidate_build": run.sides()[1].environment.build,
+            "machine": run.sides()[1].environment.machine(),
+            "calibration_gflops": run.sides()[1].environment.calibration_gflops,
+            "command_line": crate::measure::provenance::command_line(),
             "rounds": a.rounds,
             "confirmed_cells": confirm,
             "confirmation_rounds": if confirm.is_empty() { a.rounds } else { total },

@@ -49,9 +49,23 @@ pub enum Command {
     Report(ReportArgs),
     /// Op-level benchmarks: `seqbench bench kernels` times each kernel form, forward and backward.
     Bench(BenchCommand),
+    /// Print what results record about this machine and this binary: CPU and its ISA level, the
+    /// commit the binary was built from (`-dirty` if uncommitted), its sha256, the compiled-in
+    /// target features, and the calibration matmul's GFLOP/s.
+    Env(EnvArgs),
     /// (internal) Run one cell given as JSON on stdin; used by `run` for process isolation.
     #[command(hide = true)]
     Cell,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Print the environment as JSON (the `environment` object of results.json).
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the calibration matmul (about a second); `calibration_gflops` is then 0.
+    #[arg(long)]
+    pub no_calibration: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +122,13 @@ pub struct AbArgs {
     /// The candidate binary (default: this one).
     #[arg(long)]
     pub candidate: Option<PathBuf>,
+    /// The commit the baseline binary was built from, recorded when the binary is too old to report
+    /// its own (`seqbench env`); refused when the binary reports another.
+    #[arg(long)]
+    pub baseline_commit: Option<String>,
+    /// The commit the candidate binary was built from (as --baseline-commit).
+    #[arg(long)]
+    pub candidate_commit: Option<String>,
     /// Rounds: every cell is measured this many times by each binary (at least 5). A cell whose
     /// median per-round ratio is beyond the threshold then gets more rounds, as many as the sign test
     /// needs to reach the run's per-cell level (0.01 / cells) with one round reversed.

@@ -16,6 +16,9 @@ pub struct AbOptions {
     /// The run directory; the sides go to `baseline/` and `candidate/` below it.
     pub dir: PathBuf,
     pub quiet: bool,
+    /// `[baseline, candidate]` commits declared on the command line, for binaries too old to
+    /// report their own (`seqbench env`); checked against what a binary reports.
+    pub declared_commits: [Option<String>; 2],
 }
 
 /// Both sides of an A/B run as measured so far, round by round, as asv's continuous mode and
@@ -44,7 +47,15 @@ impl AbRun {
         }
         let env = crate::measure::env::capture(&crate::device::selected()?)?;
         let planned: Vec<String> = cells.iter().map(|c| c.id.clone()).collect();
-        let sides = AB_SIDES.map(|name| Results::new(name.into(), suite.clone(), env.clone(), planned.clone()));
+        // Each side records the build of the binary that measured it, as that binary reports it.
+        let mut sides = AB_SIDES.map(|name| Results::new(name.into(), suite.clone(), env.clone(), planned.clone()));
+        for (side, results) in sides.iter_mut().enumerate() {
+            let build = crate::measure::provenance::build_of(&opts.binaries[side], opts.declared_commits[side].as_deref())?;
+            results.environment.git_commit = build.git_commit.clone();
+            results.environment.seqbench_version = build.seqbench_version.clone();
+            results.environment.candle_version = build.candle_version.clone();
+            results.environment.build = Some(build);
+        }
         let n = cells.len();
         Ok(AbRun { suite, cells, opts, sides, acc: [vec![None; n], vec![None; n]], rounds: vec![0; n] })
     }

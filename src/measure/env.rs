@@ -79,7 +79,15 @@ fn features(device: &Device) -> Vec<String> {
 
 /// Captures the environment and measures the calibration on `device`.
 pub fn capture(device: &Device) -> candle_core::Result<Environment> {
-    Ok(Environment {
+    let mut env = describe(device);
+    env.calibration_gflops = calibrate(device, 512, 0.5)?.median;
+    Ok(env)
+}
+
+/// The environment without the calibration (its `calibration_gflops` is 0): what `seqbench env
+/// --no-calibration` prints.
+pub fn describe(device: &Device) -> Environment {
+    Environment {
         cpu_model: cpu_model(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         threads: threads(),
@@ -95,7 +103,10 @@ pub fn capture(device: &Device) -> candle_core::Result<Environment> {
         seqbench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("SEQBENCH_GIT_COMMIT").into(),
         features: features(device),
-        calibration_gflops: calibrate(device, 512, 0.5)?.median,
+        calibration_gflops: 0.0,
         hostname: hostname(),
-    })
+        build: Some(super::provenance::build()),
+        cpu_isa: Some(super::provenance::cpu_isa()),
+        command_line: Some(super::provenance::command_line()),
+    }
 }

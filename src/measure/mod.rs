@@ -7,6 +7,7 @@
 pub mod ab;
 pub mod alloc;
 pub mod env;
+pub mod provenance;
 pub mod generation;
 pub mod kernels;
 pub mod latency;

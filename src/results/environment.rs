@@ -23,6 +23,44 @@ pub struct Environment {
     /// The machine's host name (absent in runs recorded before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// How the binary that measured was built (absent in runs recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+    /// The CPU's instruction-set level and SIMD features (absent in runs recorded before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_isa: Option<CpuIsa>,
+    /// The command line of the process that wrote the file (absent in runs recorded before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<Vec<String>>,
+}
+
+/// How a seqbench binary was built: what makes two binaries' figures comparable or not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Build {
+    /// The commit of the sources (12 hex digits), `-dirty` when they had uncommitted changes.
+    pub git_commit: String,
+    pub dirty: bool,
+    pub seqbench_version: String,
+    pub candle_version: String,
+    pub rustc: String,
+    /// sha256 of the binary file itself.
+    pub binary_sha256: Option<String>,
+    /// The x86-64 level the binary was compiled for (`x86-64-v3` = AVX2, `x86-64-v4` = AVX-512).
+    pub isa: String,
+    /// The SIMD target features compiled in.
+    pub target_features: Vec<String>,
+    /// Who said so: `binary` (its own `env --json`), or, for a binary too old to say, `declared on
+    /// the command line` or `nobody`.
+    pub reported_by: String,
+}
+
+/// The instruction set a CPU offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuIsa {
+    /// `x86-64-v2`, `x86-64-v3` (AVX2, FMA) or `x86-64-v4` (AVX-512 F/BW/CD/DQ/VL).
+    pub level: String,
+    /// Named SIMD features present (avx2, avx512f, avx512bf16, amx-tile, ...).
+    pub features: Vec<String>,
 }
 
 impl Environment {
@@ -40,12 +78,22 @@ impl Environment {
         set.into_iter().collect()
     }
 
-    /// What tells machines apart in a merged run: host name (when known), CPU, cores and memory.
+    /// What tells machines apart in a merged run: host name (when known), CPU, its ISA level,
+    /// cores and memory.
     pub fn machine(&self) -> String {
         let memory = self.memory_bytes.map_or("memory unknown".into(), crate::output::bytes);
+        let cpu = self.cpu_label();
         match &self.hostname {
-            Some(h) => format!("{h}: {}, {} cores, {memory}", self.cpu_model, self.cores),
-            None => format!("{}, {} cores, {memory}", self.cpu_model, self.cores),
+            Some(h) => format!("{h}: {cpu}, {} cores, {memory}", self.cores),
+            None => format!("{cpu}, {} cores, {memory}", self.cores),
+        }
+    }
+
+    /// The CPU's name with its ISA level when recorded: `AMD EPYC (x86-64-v4)`.
+    pub fn cpu_label(&self) -> String {
+        match &self.cpu_isa {
+            Some(isa) => format!("{} ({})", self.cpu_model, isa.level),
+            None => self.cpu_model.clone(),
         }
     }
 }
