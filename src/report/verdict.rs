@@ -5,7 +5,8 @@ use super::tables::{seconds, value};
 use super::Results;
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
-use crate::results::stats::{median, range, separate, Separation, MIN_SEEDS};
+use crate::results::separation::{self, judge, Separation, ALPHA};
+use crate::results::stats::{median, range, ranges_apart};
 use crate::results::{CellResult, Measurement, Status};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
@@ -76,13 +77,20 @@ fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
     out
 }
 
-/// The ranking as text: neighbours joined by `>` (or `<` for losses) where their seeds separate,
-/// by `≈` where they do not.
+/// The ranking's neighbours judged as one family: `judge(i)` compares `rank[i]` with `rank[i + 1]`.
+fn neighbours(rank: &[Scored], m: Measurement) -> Vec<separation::Judgement> {
+    let pairs: Vec<(&[f64], &[f64])> = rank.windows(2).map(|w| (&w[0].seeds[..], &w[1].seeds[..])).collect();
+    judge(&pairs, m.higher_is_better())
+}
+
+/// The ranking as text: neighbours joined by `>` (or `<` for losses) where the separation rule
+/// ranks them (Holm over the ranking's neighbours), by `≈` where it does not.
 fn ranking_text(rank: &[Scored], m: Measurement, digits: usize) -> String {
+    let judged = neighbours(rank, m);
     let mut s = String::new();
     for (i, x) in rank.iter().enumerate() {
         if i > 0 {
-            let sep = separate(&rank[i - 1].seeds, &x.seeds, m.higher_is_better());
+            let sep = judged[i - 1].separation;
             s.push_str(match (sep, m.higher_is_better()) {
                 (Separation::Above, true) => " > ",
                 (Separation::Above, false) => " < ",
@@ -111,10 +119,19 @@ fn seeds_note(r: &Results, m: Measurement, rank: &[Scored]) -> String {
         String::new()
     };
     let better = if m.higher_is_better() { ">" } else { "<" };
-    if n < MIN_SEEDS {
-        format!("{n} seed{at}: nothing is ranked (at least {MIN_SEEDS} seeds a model are needed)")
+    let pairs = rank.len().saturating_sub(1).max(1);
+    let needed = separation::seeds_needed(pairs);
+    let rule = format!(
+        "{better} where an exact permutation test separates neighbours (Holm over {pairs} pair{}, family-wise error {ALPHA})",
+        if pairs == 1 { "" } else { "s" }
+    );
+    if n < needed {
+        format!(
+            "median [range] over {n} seed{}{at}; nothing is ranked: {rule} needs at least {needed} seeds a model",
+            if n == 1 { "" } else { "s" }
+        )
     } else {
-        format!("median [range] over {n} seeds{at}; {better} where the seeds do not overlap, ≈ not separable")
+        format!("median [range] over {n} seeds{at}; {rule}, ≈ not separable")
     }
 }
 
@@ -125,7 +142,7 @@ fn lm(r: &Results) -> Option<String> {
         return None;
     }
     let floor = r.of(m).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
-    let separable = rank.windows(2).any(|w| separate(&w[0].seeds, &w[1].seeds, false) != Separation::NotSeparable);
+    let separable = neighbours(&rank, m).iter().any(|j| j.separation != Separation::NotSeparable);
     Some(format!(
         "Language modelling (bits/byte, lower is better{}; {}): {}.{}",
         floor.map_or(String::new(), |f| format!("; floor {f:.3}")),
@@ -165,24 +182,21 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
         }
     };
     let of = |k: MixerKind| rank.iter().find(|x| x.kind == k);
-    let (mut held, mut not_held, mut unsure) = (Vec::new(), Vec::new(), Vec::new());
-    let mut judge = |text: String, a: &Scored, b: &Scored| match separate(&a.seeds, &b.seeds, true) {
-        Separation::Above => held.push(text),
-        Separation::Below => not_held.push(text),
-        Separation::NotSeparable => unsure.push(text),
-    };
+    // The literature's orderings, judged together as one family once all are collected.
+    let mut claims: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut claim = |text: String, a: &Scored, b: &Scored| claims.push((text, a.seeds.clone(), b.seeds.clone()));
     let recall_task = matches!(m, Measurement::MqarAccuracy | Measurement::CopyAccuracy);
     // Full attention recalls exactly; a sliding window forgets what is older than W, like a state.
     let full_attention = |x: &&Scored| x.kind.is_attention() && !x.kind.windowed();
     if let (true, Some(attn)) = (recall_task, rank.iter().find(full_attention)) {
         for other in rank.iter().filter(|x| !full_attention(x)) {
-            judge(format!("{} > {}", attn.label, other.label), attn, other);
+            claim(format!("{} > {}", attn.label, other.label), attn, other);
         }
     }
     if recall_task {
         for (better, worse) in expected() {
             if let (Some(b), Some(w)) = (of(better), of(worse)) {
-                judge(format!("{} > {}", b.label, w.label), b, w);
+                claim(format!("{} > {}", b.label, w.label), b, w);
             }
         }
     }
@@ -191,27 +205,47 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
     if !recall_task {
         for a in rank.iter().filter(|x| x.neg_eigval) {
             for b in rank.iter().filter(|x| x.kind == a.kind && !x.neg_eigval) {
-                judge(format!("{} > {}", a.label, b.label), a, b);
+                claim(format!("{} > {}", a.label, b.label), a, b);
             }
         }
         for rnn in rank.iter().filter(|x| x.kind.family() == Family::ClassicRnn) {
             for other in rank.iter().filter(|x| x.kind.is_linear() && !x.neg_eigval) {
-                judge(format!("{} > {}", rnn.label, other.label), rnn, other);
+                claim(format!("{} > {}", rnn.label, other.label), rnn, other);
             }
+        }
+    }
+    let pairs: Vec<(&[f64], &[f64])> = claims.iter().map(|(_, a, b)| (&a[..], &b[..])).collect();
+    let (mut held, mut not_held, mut unsure) = (Vec::new(), Vec::new(), Vec::new());
+    for ((text, _, _), j) in claims.iter().zip(judge(&pairs, true)) {
+        let text = format!("{text} (p {})", p_text(j.p_holm));
+        match j.separation {
+            Separation::Above => held.push(text),
+            Separation::Below => not_held.push(text),
+            Separation::NotSeparable => unsure.push(text),
         }
     }
     let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join("; ") };
     let orderings = if !(held.is_empty() && not_held.is_empty() && unsure.is_empty()) {
         format!(
-            " Expected from the literature and held: {}. Not held (the other way, beyond the seeds): {}. Not separable: {}.",
+            " Expected from the literature and held: {}. Not held (separated the other way): {}. Not separable: {}. (p: Holm-adjusted over these {} orderings.)",
             list(&held),
             list(&not_held),
-            list(&unsure)
+            list(&unsure),
+            held.len() + not_held.len() + unsure.len()
         )
     } else {
         String::new()
     };
     Some(format!("{name} (accuracy, {}): {}.{orderings}", seeds_note(r, m, &rank), ranking_text(&rank, m, 2)))
+}
+
+/// A p-value in two significant digits, or `< 0.001`.
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.2}")
+    }
 }
 
 fn ok(c: &&CellResult) -> bool {
@@ -289,7 +323,7 @@ fn train(r: &Results) -> Option<String> {
         // A crossover is claimed only where the linear model's samples all lie above attention's.
         let crossover = lens.iter().find(|&&len| match (best_linear(len), cell_at(r, m, &attn, len)) {
             (Some((lin, _)), Some(a)) => {
-                cell_at(r, m, &lin, len).is_some_and(|l| separate(&l.samples, &a.samples, true) == Separation::Above)
+                cell_at(r, m, &lin, len).is_some_and(|l| ranges_apart(&l.samples, &a.samples))
             }
             _ => false,
         });

@@ -10,6 +10,7 @@ pub mod hybrid_ratio;
 pub mod kernels;
 pub mod merge;
 pub mod scorecard;
+pub mod separation;
 pub mod shard;
 pub mod stats;
 pub mod suite;

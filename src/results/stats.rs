@@ -314,32 +314,8 @@ pub fn range(x: &[f64]) -> (f64, f64) {
     x.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)))
 }
 
-/// How two sets of seeds compare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Separation {
-    /// Every sample of the first is better than every sample of the second.
-    Above,
-    /// Every sample of the first is worse than every sample of the second.
-    Below,
-    /// The ranges overlap, or a side has fewer than [`MIN_SEEDS`] samples: no ranking is claimed.
-    NotSeparable,
-}
-
-/// Samples (seeds) each side needs before two results are ranked.
-pub const MIN_SEEDS: usize = 2;
-
-/// Ranks `a` against `b` only when their seeds do not overlap (the whole range of one lies beyond the
-/// whole range of the other), with at least [`MIN_SEEDS`] on each side. With 3 seeds a side, two
-/// exchangeable results are separated by chance with probability 2 / C(6,3) = 10%; with 5, 0.8%.
-pub fn separate(a: &[f64], b: &[f64], higher_is_better: bool) -> Separation {
-    if a.len() < MIN_SEEDS || b.len() < MIN_SEEDS {
-        return Separation::NotSeparable;
-    }
-    let ((a_lo, a_hi), (b_lo, b_hi)) = (range(a), range(b));
-    let (first_higher, first_lower) = (a_lo > b_hi, a_hi < b_lo);
-    match (first_higher, first_lower, higher_is_better) {
-        (true, _, true) | (_, true, false) => Separation::Above,
-        (true, _, false) | (_, true, true) => Separation::Below,
-        _ => Separation::NotSeparable,
-    }
+/// Whether every sample of `a` lies above every sample of `b` (the timing verdicts' crossover:
+/// many samples of one measurement, not seeds; the seeds' rule is [`crate::results::separation`]).
+pub fn ranges_apart(a: &[f64], b: &[f64]) -> bool {
+    !a.is_empty() && !b.is_empty() && range(a).0 > range(b).1
 }
