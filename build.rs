@@ -62,6 +62,10 @@ fn main() {
     for path in git_state_paths(&manifest_dir) {
         println!("cargo:rerun-if-changed={path}");
     }
+    // Checkouts sharing one target directory share this script's output (cargo gives their
+    // packages one unit): a build started from another directory (another checkout) reruns it, so
+    // the stamp is never the other checkout's.
+    println!("cargo:rerun-if-env-changed=PWD");
     for path in SOURCES {
         println!("cargo:rerun-if-changed={path}");
     }

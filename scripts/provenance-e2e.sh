@@ -43,6 +43,9 @@ dirty_of() { # a checkout's stamp as build.rs makes it
 c="$tmp/clone"
 git -C "$c" config user.email provenance@test && git -C "$c" config user.name provenance-test
 check "$c" "$(head_of "$c")"
+# This checkout right after the clone, nothing touched in either (the clone still exists).
+check "$root" "$(dirty_of "$root")"
+check "$c" "$(head_of "$c")"
 # A commit that changes no source: only HEAD's ref moves.
 git -C "$c" commit --quiet --allow-empty -m "provenance test: empty commit"
 check "$c" "$(head_of "$c")"

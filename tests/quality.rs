@@ -9,7 +9,8 @@ use seqbench::model::data::mqar::{Layout, MqarConfig};
 use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
 use seqbench::report::verdict;
 use seqbench::results::stats::SamplePlan;
-use seqbench::results::stats::{separate, Separation, Summary};
+use seqbench::results::separation::{judge, separate, Separation};
+use seqbench::results::stats::Summary;
 use seqbench::results::suite::Suite;
 use seqbench::results::{CellResult, Results};
 use seqbench::results::{CellSpec, Measurement, Settings, Status};
@@ -109,6 +110,9 @@ fn held_out_splits_never_repeat_a_training_example() {
         for ex in [&s.valid, &s.test] {
             assert!(ex.inputs.iter().all(|x| !seen.contains(&x[..4])), "{layout:?}: a held-out prefix is in training");
         }
+        // Nor does the test split repeat a validation example (the rate is chosen on validation).
+        let valid: HashSet<&[u32]> = s.valid.inputs.iter().map(|x| &x[..4]).collect();
+        assert!(s.test.inputs.iter().all(|x| !valid.contains(&x[..4])), "{layout:?}: a test prefix is in validation");
     }
     // When training covers every possible example, the generator refuses instead of leaking or looping.
     let full = MqarConfig {
@@ -182,16 +186,27 @@ fn word_problems_label_the_running_product_and_test_beyond_the_training_length()
 }
 
 #[test]
-fn rankings_need_seeds_that_do_not_overlap() {
+fn rankings_need_a_permutation_test_that_separates() {
     use Separation::*;
-    assert_eq!(separate(&[0.9, 0.95, 0.97], &[0.5, 0.6, 0.7], true), Above);
-    assert_eq!(separate(&[0.5, 0.6, 0.7], &[0.9, 0.95, 0.97], true), Below);
-    // Overlapping seeds: no ranking, however different the medians.
-    assert_eq!(separate(&[0.5, 0.9, 0.95], &[0.6, 0.65, 0.7], true), NotSeparable);
-    // One seed a side cannot show a spread.
-    assert_eq!(separate(&[0.99], &[0.1], true), NotSeparable);
+    // Six seeds a side, apart: p = 2/924, ranked either way.
+    let (hi, lo) = ([0.99, 0.98, 0.97, 0.99, 0.96, 0.97], [0.15, 0.14, 0.16, 0.13, 0.15, 0.12]);
+    assert_eq!(separate(&hi, &lo, true), Above);
+    assert_eq!(separate(&lo, &hi, true), Below);
+    // Three seeds a side, apart: the range rule ranked these (10% of the time for one model split in
+    // two); the exact test's smallest p is 2/20, so it cannot.
+    assert_eq!(separate(&[0.9, 0.95, 0.97], &[0.5, 0.6, 0.7], true), NotSeparable);
+    // Two models at chance with two seeds each are never ranked.
+    assert_eq!(separate(&[0.51, 0.52], &[0.50, 0.51], true), NotSeparable);
+    // Overlapping seeds: not separable, however different the medians.
+    assert_eq!(separate(&[0.5, 0.9, 0.95, 0.55, 0.92, 0.6], &[0.6, 0.65, 0.7, 0.62, 0.58, 0.64], true), NotSeparable);
     // Losses: lower is better.
-    assert_eq!(separate(&[1.5, 1.6], &[2.0, 2.1], false), Above);
+    assert_eq!(separate(&[1.5, 1.6, 1.55, 1.52, 1.58], &[2.0, 2.1, 2.05, 2.2, 2.15], false), Above);
+    // Holm: the same pair judged among 30 others is no longer separated at 5 seeds a side.
+    let five = ([0.99, 0.98, 0.97, 0.99, 0.96], [0.15, 0.14, 0.16, 0.13, 0.15]);
+    let one = judge(&[(&five.0[..], &five.1[..])], true);
+    assert_eq!(one[0].separation, Above);
+    let many = judge(&vec![(&five.0[..], &five.1[..]); 30], true);
+    assert!(many.iter().all(|j| j.separation == NotSeparable && j.p_holm > 0.05), "{:?}", many[0]);
 }
 
 #[test]
@@ -334,16 +349,17 @@ fn with_cells(cells: Vec<(Measurement, &str, usize, Vec<f64>)>) -> Results {
 fn verdicts_rank_only_what_the_seeds_separate() {
     let mq = Measurement::MqarAccuracy;
     let r = with_cells(vec![
-        (mq, "attention", 16, vec![0.99, 1.0, 0.98]),
-        (mq, "linear-attention", 16, vec![0.30, 0.35, 0.32]),
+        (mq, "attention", 16, vec![0.99, 1.0, 0.98, 0.99, 0.97, 0.99]),
+        (mq, "linear-attention", 16, vec![0.30, 0.35, 0.32, 0.31, 0.33, 0.34]),
         // Overlaps linear attention's seeds: no ranking, whatever the medians say.
-        (mq, "deltanet", 16, vec![0.31, 0.50, 0.45]),
+        (mq, "deltanet", 16, vec![0.31, 0.50, 0.45, 0.29, 0.36, 0.34]),
         // Beyond linear attention's seeds.
-        (mq, "gated-deltanet", 16, vec![0.60, 0.70, 0.65]),
+        (mq, "gated-deltanet", 16, vec![0.60, 0.70, 0.65, 0.62, 0.68, 0.66]),
     ]);
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
-    assert!(v.contains("attention@tiny 0.99 [0.98-1.00] > gated-deltanet@tiny"), "{v}");
-    assert!(v.contains("deltanet@tiny 0.45 [0.31-0.50] ≈ linear-attention@tiny"), "{v}");
+    assert!(v.contains("attention@tiny 0.99 [0.97-1.00] > gated-deltanet@tiny"), "{v}");
+    assert!(v.contains("deltanet@tiny 0.35 [0.29-0.50] ≈ linear-attention@tiny"), "{v}");
+    assert!(v.contains("exact permutation test") && v.contains("Holm over 3 pairs"), "{v}");
     let held = &v[v.find("and held:").unwrap()..v.find("Not held").unwrap()];
     assert!(
         held.contains("gated-deltanet@tiny > linear-attention@tiny") && held.contains("attention@tiny > deltanet@tiny"),
@@ -354,17 +370,30 @@ fn verdicts_rank_only_what_the_seeds_separate() {
         unsure.contains("deltanet@tiny > linear-attention@tiny") && !unsure.contains("gated-deltanet@tiny > linear"),
         "{v}"
     );
-    // The other way beyond the seeds is said so; one seed ranks nothing.
-    let r = with_cells(vec![(mq, "attention", 8, vec![0.2, 0.25]), (mq, "linear-attention", 8, vec![0.5, 0.6])]);
+    // Separated the other way is said so; three seeds a side (the range rule's ranking) or one seed
+    // rank nothing.
+    let r = with_cells(vec![
+        (mq, "attention", 8, vec![0.2, 0.25, 0.22, 0.21, 0.24, 0.23]),
+        (mq, "linear-attention", 8, vec![0.5, 0.6, 0.55, 0.52, 0.58, 0.57]),
+    ]);
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
-    assert!(v.contains("Not held (the other way, beyond the seeds): attention@tiny > linear-attention@tiny"), "{v}");
-    let r = with_cells(vec![(mq, "attention", 8, vec![0.99]), (mq, "linear-attention", 8, vec![0.1])]);
-    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
-    assert!(v.contains("nothing is ranked") && v.contains(" ≈ ") && !v.contains("and held: attention"), "{v}");
-    // State tracking: negative eigenvalues against the plain delta rule.
+    assert!(v.contains("Not held (separated the other way): attention@tiny > linear-attention@tiny (p "), "{v}");
+    for seeds in [vec![0.99], vec![0.99, 0.98, 0.99]] {
+        let low: Vec<f64> = seeds.iter().map(|s| s - 0.9).collect();
+        let r = with_cells(vec![(mq, "attention", 8, seeds), (mq, "linear-attention", 8, low)]);
+        let v = verdict::all(&r).into_iter().find(|v| v.starts_with("MQAR")).unwrap();
+        assert!(v.contains("nothing is ranked") && v.contains(" ≈ ") && !v.contains("and held: attention"), "{v}");
+    }
+    // Two models at chance are not ranked (the range rule ranked these two with two seeds).
     let p = Measurement::ParityAccuracy;
-    let r =
-        with_cells(vec![(p, "deltanet-negeig", 64, vec![0.9, 0.95, 1.0]), (p, "deltanet", 64, vec![0.5, 0.52, 0.55])]);
+    let r = with_cells(vec![(p, "deltanet", 56, vec![0.52, 0.51]), (p, "attention", 56, vec![0.50, 0.505])]);
+    let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Parity")).unwrap();
+    assert!(v.contains(" ≈ ") && !v.contains(" > attention"), "{v}");
+    // State tracking: negative eigenvalues against the plain delta rule.
+    let r = with_cells(vec![
+        (p, "deltanet-negeig", 64, vec![0.9, 0.95, 1.0, 0.97, 0.93, 0.99]),
+        (p, "deltanet", 64, vec![0.5, 0.52, 0.55, 0.51, 0.53, 0.5]),
+    ]);
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Parity")).unwrap();
     assert!(v.contains("held: deltanet-negeig@tiny > deltanet@tiny"), "{v}");
 }

@@ -20,13 +20,21 @@ pub const MIN_ROUNDS: usize = 5;
 /// turn, whatever the size) with a real change still reaching the per-cell level.
 pub const TOLERATED_REVERSALS: usize = 1;
 
-/// The cells worth confirming: the median of their per-round ratios beyond the threshold either way
-/// but not significant at the run's per-cell level, which the planned rounds are too few to reach.
-fn suspects(cmp: &Comparison, threshold_of: impl Fn(&crate::results::Measurement) -> f64) -> Vec<String> {
+/// The cells worth confirming: the median of their per-round ratios beyond the threshold (worse
+/// only, with `worse_only`; either way otherwise) but not significant at the run's per-cell level,
+/// which the planned rounds are too few to reach.
+fn suspects(
+    cmp: &Comparison,
+    threshold_of: impl Fn(&crate::results::Measurement) -> f64,
+    worse_only: bool,
+) -> Vec<String> {
     cmp.cells
         .iter()
         .filter(|c| c.verdict == Verdict::WithinNoise)
-        .filter(|c| beyond_threshold(c.worse_factor.unwrap_or(1.0), threshold_of(&c.measurement)))
+        .filter(|c| {
+            let worse = c.worse_factor.unwrap_or(1.0);
+            beyond_threshold(worse, threshold_of(&c.measurement)) && (!worse_only || worse > 1.0)
+        })
         .map(|c| c.id.clone())
         .collect()
 }
@@ -91,7 +99,7 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
     // A change seen in the planned rounds is confirmed by more rounds of those cells alone, enough to
     // reach the per-cell level of the whole run (cheap when nothing changed, which is the usual case).
     let total = rounds_to_reach(cmp.alpha, TOLERATED_REVERSALS).max(a.rounds);
-    let confirm = if total > a.rounds { suspects(&cmp, |m| opts.threshold_for(*m)) } else { Vec::new() };
+    let confirm = if total > a.rounds { suspects(&cmp, |m| opts.threshold_for(*m), a.confirm_worse_only) } else { Vec::new() };
     if !confirm.is_empty() {
         if !a.common.quiet {
             eprintln!(

@@ -49,6 +49,11 @@ pub enum Command {
     Report(ReportArgs),
     /// Op-level benchmarks: `seqbench bench kernels` times each kernel form, forward and backward.
     Bench(BenchCommand),
+    /// Render every figure README.md and docs/ quote from the committed runs they cite, between
+    /// `<!-- generated: KIND ARGS -->` and `<!-- end generated -->` markers; with --check, change
+    /// nothing and exit 1 if a block differs, a cited results/ path is not tracked by git, or
+    /// README.md has a number with a unit outside the markers.
+    Docs(DocsArgs),
     /// Print what results record about this machine and this binary: CPU and its ISA level, the
     /// commit the binary was built from (`-dirty` if uncommitted), its sha256, the compiled-in
     /// target features, and the calibration matmul's GFLOP/s.
@@ -56,6 +61,16 @@ pub enum Command {
     /// (internal) Run one cell given as JSON on stdin; used by `run` for process isolation.
     #[command(hide = true)]
     Cell,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// Check only: exit 1 on any difference or problem, writing nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// The repository's root (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +144,11 @@ pub struct AbArgs {
     /// The commit the candidate binary was built from (as --baseline-commit).
     #[arg(long)]
     pub candidate_commit: Option<String>,
+    /// Give confirmation rounds only to cells that look worse (what a pass/fail gate needs; a
+    /// baseline far behind would otherwise spend rounds confirming every improvement), so an
+    /// improvement is then reported only where the planned rounds alone reach significance.
+    #[arg(long)]
+    pub confirm_worse_only: bool,
     /// Rounds: every cell is measured this many times by each binary (at least 5). A cell whose
     /// median per-round ratio is beyond the threshold then gets more rounds, as many as the sign test
     /// needs to reach the run's per-cell level (0.01 / cells) with one round reversed.

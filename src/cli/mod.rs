@@ -6,6 +6,7 @@ pub mod args;
 pub mod bench;
 pub mod check;
 pub mod compare;
+pub mod docs;
 pub mod env;
 pub mod list;
 pub mod merge;
@@ -54,6 +55,7 @@ pub fn execute(cli: &Cli) -> anyhow::Result<bool> {
         Command::Bench(b) => match &b.what {
             BenchWhat::Kernels(a) => with(&a.common, &|| bench::kernels(a)),
         },
+        Command::Docs(a) => docs::run(a),
         Command::Env(a) => env::run(a).map(|_| true),
         Command::Cell => crate::measure::runner::serve_cell().map(|_| true),
     }

@@ -38,13 +38,25 @@ fn spin_for(d: Duration) -> Duration {
 }
 
 /// Runs `f` per the plan and returns the duration of every sampled run, in seconds. `f` returns
-/// the time it measured itself (so it can exclude set-up) or `None` to be timed whole.
-pub fn sample<E>(plan: &SamplePlan, mut f: impl FnMut() -> Result<Option<Duration>, E>) -> Result<Vec<f64>, E> {
-    let slowdown = injected_slowdown();
+/// the time it measured itself (so it can exclude set-up) or `None` to be timed whole. With the
+/// test-only knob set to F, each sample is exactly F times the time measured (the extra time is
+/// also spent, spinning, so the machine sees the slower binary).
+pub fn sample<E>(plan: &SamplePlan, f: impl FnMut() -> Result<Option<Duration>, E>) -> Result<Vec<f64>, E> {
+    sample_slowed(plan, injected_slowdown(), f)
+}
+
+/// [`sample`] with the slowdown factor given.
+fn sample_slowed<E>(
+    plan: &SamplePlan,
+    slowdown: f64,
+    mut f: impl FnMut() -> Result<Option<Duration>, E>,
+) -> Result<Vec<f64>, E> {
     let mut timed = || -> Result<f64, E> {
         let t0 = Instant::now();
         let own = f()?.unwrap_or_else(|| t0.elapsed());
-        Ok((own + spin_for(own.mul_f64(slowdown - 1.0))).as_secs_f64())
+        // The nominal factor exactly: a spin preempted by another process would overshoot.
+        spin_for(own.mul_f64(slowdown - 1.0));
+        Ok(own.as_secs_f64() * slowdown)
     };
     for _ in 0..plan.warmup {
         timed()?;
@@ -83,5 +95,11 @@ mod tests {
         assert_eq!(spin_for(Duration::ZERO), Duration::ZERO);
         let spun = spin_for(Duration::from_millis(5));
         assert!(spun >= Duration::from_millis(5));
+        // Every sample is the nominal factor times what was measured, and the time is really spent.
+        let plan = SamplePlan { warmup: 0, min_samples: 3, min_seconds: 0.0, max_samples: 3 };
+        let t0 = Instant::now();
+        let s = sample_slowed::<()>(&plan, 1.25, || Ok(Some(Duration::from_millis(4)))).unwrap();
+        assert!(s.iter().all(|x| (*x - 0.005).abs() < 1e-12), "{s:?}");
+        assert!(t0.elapsed() >= Duration::from_millis(3), "the extra millisecond a sample is spun");
     }
 }

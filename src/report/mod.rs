@@ -19,6 +19,7 @@
 pub mod charts;
 pub mod ci;
 pub mod csv;
+pub mod docs;
 pub mod html;
 pub mod markdown;
 pub mod tables;

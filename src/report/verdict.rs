@@ -1,7 +1,7 @@
 //! One plain sentence per measurement, computed from the cells: who grows, who stays flat, where the
 //! crossover lies, who runs out of budget. Where the data cannot say, the sentence says so.
 
-use super::tables::{seconds, value};
+use super::tables::{p_text, seconds, value};
 use super::Results;
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
@@ -237,15 +237,6 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
         String::new()
     };
     Some(format!("{name} (accuracy, {}): {}.{orderings}", seeds_note(r, m, &rank), ranking_text(&rank, m, 2)))
-}
-
-/// A p-value in two significant digits, or `< 0.001`.
-fn p_text(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".into()
-    } else {
-        format!("{p:.2}")
-    }
 }
 
 fn ok(c: &&CellResult) -> bool {

@@ -118,8 +118,9 @@ impl Comparison {
 pub fn environment_warnings(base: &Results, new: &Results, normalized: bool) -> Vec<String> {
     let (a, b) = (&base.environment, &new.environment);
     let mut w = Vec::new();
+    // A side that cannot say (a binary older than `seqbench env`) is not a difference.
     let mut differ = |what: &str, x: String, y: String| {
-        if x != y {
+        if x != y && x != "unknown" && y != "unknown" {
             w.push(format!("{what} differs: baseline {x}, new {y}"));
         }
     };
@@ -129,7 +130,11 @@ pub fn environment_warnings(base: &Results, new: &Results, normalized: bool) -> 
     differ("seqbench version", a.seqbench_version.clone(), b.seqbench_version.clone());
     differ("candle version", a.candle_version.clone(), b.candle_version.clone());
     differ("features", a.features.join(","), b.features.join(","));
+    let built_for = |e: &crate::results::Environment| e.build.as_ref().map_or("unknown".into(), |b| b.isa.clone());
+    differ("ISA the binary was built for", built_for(a), built_for(b));
     if !normalized {
+        let level = |e: &crate::results::Environment| e.cpu_isa.as_ref().map_or("unknown".into(), |i| i.level.clone());
+        differ("CPU ISA level", level(a), level(b));
         differ("CPU", a.cpu_model.clone(), b.cpu_model.clone());
         let ratio = b.calibration_gflops / a.calibration_gflops;
         if !(0.8..=1.25).contains(&ratio) {

@@ -113,8 +113,11 @@ impl Results {
                 version
             )));
         }
-        serde_json::from_value(value)
-            .map_err(|e| crate::error::usage(format!("{}: malformed results: {e}", file.display())))
+        let results: Results = serde_json::from_value(value)
+            .map_err(|e| crate::error::usage(format!("{}: malformed results: {e}", file.display())))?;
+        // `run --resume` and `merge` expand the suite into cells, which expects a valid suite.
+        results.suite.validate(&format!("{} (its suite)", file.display()))?;
+        Ok(results)
     }
 
     /// Cells of one measurement.

@@ -208,7 +208,25 @@ pub const HOUSEHOLDER_STEPS: usize = 2;
 /// `initial_state: [B, H, d_k, d_v]`. `q` must already carry its scale. With `householder = n > 1`
 /// (DeltaProduct) k, v and β hold `T·n` rows, token t's steps at rows `t·n .. t·n + n - 1`; the gate
 /// (`T` rows) applies once per token before its steps and `o_t` is read after the last.
+///
+/// Built with [`Inputs::new`] and its setters, so a field added for one mixer changes no other
+/// mixer's code; a struct literal outside this crate does not compile:
+///
+/// ```compile_fail
+/// use seqbench::kernels::{Gate, Inputs};
+/// let x = candle_core::Tensor::zeros((1, 2, 1, 4), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+/// let inputs = Inputs { q: x.clone(), k: x.clone(), v: x, gate: Gate::None, beta: None,
+///     initial_state: None, exclusive: false, low_rank: None, householder: 1 };
+/// ```
+///
+/// ```
+/// use seqbench::kernels::{Gate, Inputs};
+/// let x = candle_core::Tensor::zeros((1, 2, 1, 4), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+/// let inputs = Inputs::new(x.clone(), x.clone(), x.clone(), Gate::None).householder(2);
+/// assert_eq!(inputs.householder, 2);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Inputs {
     pub q: Tensor,
     pub k: Tensor,
@@ -225,6 +243,39 @@ pub struct Inputs {
     pub low_rank: Option<(Tensor, Tensor)>,
     /// Delta-rule steps per token (1: one step, the plain delta rule).
     pub householder: usize,
+}
+
+impl Inputs {
+    /// q, k, v and the gate; no β (no delta rule), no initial state, inclusive reads, no rank-one
+    /// term, one step per token.
+    pub fn new(q: Tensor, k: Tensor, v: Tensor, gate: Gate) -> Self {
+        Inputs { q, k, v, gate, beta: None, initial_state: None, exclusive: false, low_rank: None, householder: 1 }
+    }
+
+    /// The delta rule's write strength β `[B, T, H]`.
+    pub fn beta(self, beta: Tensor) -> Self {
+        Inputs { beta: Some(beta), ..self }
+    }
+
+    /// The state before the first token `[B, H, d_k, d_v]`.
+    pub fn initial_state(self, state: Tensor) -> Self {
+        Inputs { initial_state: Some(state), ..self }
+    }
+
+    /// Read the state before token t's own write ([`Inputs::exclusive`]'s field).
+    pub fn exclusive(self) -> Self {
+        Inputs { exclusive: true, ..self }
+    }
+
+    /// The rank-one transition term `(a, b)` (RWKV-7).
+    pub fn low_rank(self, a: Tensor, b: Tensor) -> Self {
+        Inputs { low_rank: Some((a, b)), ..self }
+    }
+
+    /// `n` delta steps per token (DeltaProduct's Householder steps).
+    pub fn householder(self, n: usize) -> Self {
+        Inputs { householder: n, ..self }
+    }
 }
 
 /// What a kernel returns: `o: [B, T, H, d_v]` and the final state `[B, H, d_k, d_v]`.

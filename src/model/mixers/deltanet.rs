@@ -68,17 +68,7 @@ impl DeltaProjections {
             beta = (beta * 2.0)?;
         }
         Ok((
-            Inputs {
-                q,
-                k,
-                v: parts[2].clone(),
-                gate: Gate::None,
-                beta: Some(beta),
-                initial_state: None,
-                exclusive: false,
-                low_rank: None,
-                householder: 1,
-            },
+            Inputs::new(q, k, parts[2].clone(), Gate::None).beta(beta),
             carry,
         ))
     }

@@ -80,17 +80,7 @@ impl LinearFamily for GatedDeltaProduct {
         let k = l2_normalize(&steps(h * d)?, 1e-6)?;
         let v = steps((1 + n) * h * d)?;
         let beta = (sigmoid(&self.beta.forward(x)?)? * 2.0)?.reshape((b, t * n, h))?;
-        let inputs = Inputs {
-            q,
-            k,
-            v,
-            gate: Gate::Scalar(self.decay.log_alpha(&self.decay_proj.forward(x)?)?),
-            beta: Some(beta),
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: n,
-        };
+        let inputs = Inputs::new(q, k, v, Gate::Scalar(self.decay.log_alpha(&self.decay_proj.forward(x)?)?)).beta(beta).householder(n);
         Ok(Projected { inputs, conv: Some(carry), pending: None, extra: self.out.from_input(x)? })
     }
 

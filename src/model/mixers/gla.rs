@@ -78,17 +78,7 @@ impl LinearFamily for Gla {
         let gate = self.gate_up.forward(&self.gate_down.forward(x)?)?;
         let g = split_heads(&(log_sigmoid(&gate)? / GATE_NORMALIZER)?, self.heads)?;
         let v = split_heads(&self.v.forward(x)?, self.heads)?;
-        let inputs = Inputs {
-            q,
-            k: qk[1].clone(),
-            v,
-            gate: Gate::Channel(g),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(q, qk[1].clone(), v, Gate::Channel(g));
         Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
     }
 

@@ -67,17 +67,7 @@ impl LinearFamily for Hgrn2 {
             let f = f?;
             (f.affine(-1.0, 1.0)?, f.log()?)
         };
-        let inputs = Inputs {
-            q,
-            k,
-            v: parts[2].clone(),
-            gate: Gate::Channel(g),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(q, k, parts[2].clone(), Gate::Channel(g));
         Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
     }
 

@@ -57,17 +57,7 @@ impl LinearFamily for LinearAttention {
     fn project(&self, x: &Tensor, _conv: Option<&Tensor>) -> Result<Projected> {
         let parts = split_fused(&self.qkv.forward(x)?, 3, self.heads)?;
         let q = (&parts[0] * (1.0 / (self.head_dim as f64).sqrt()))?;
-        let inputs = Inputs {
-            q,
-            k: parts[1].clone(),
-            v: parts[2].clone(),
-            gate: Gate::None,
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(q, parts[1].clone(), parts[2].clone(), Gate::None);
         Ok(Projected { inputs, conv: None, pending: None, extra: vec![] })
     }
 

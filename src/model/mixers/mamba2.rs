@@ -96,17 +96,7 @@ impl LinearFamily for Mamba2 {
         let delta = softplus(&add(&dt, &self.dt_bias)?)?; // [B, T, H]
         let g = mul(&delta, &self.a_log.exp()?.neg()?)?;
         let v = mul(&x, &delta.unsqueeze(3)?)?;
-        let inputs = Inputs {
-            q,
-            k,
-            v,
-            gate: Gate::Scalar(g),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(q, k, v, Gate::Scalar(g));
         Ok(Projected { inputs, conv: Some(carry), pending: None, extra: vec![z, x] })
     }
 

@@ -226,17 +226,7 @@ impl LinearFamily for Mamba3 {
         };
         let last = |x: &Tensor| -> Result<Tensor> { x.narrow(1, t - 1, 1)?.flatten_from(2) };
         let new_carry = Tensor::cat(&[last(&f.k)?, last(&f.v)?, last(&f.phase)?], 2)?.contiguous()?;
-        let inputs = Inputs {
-            q: f.q.clone(),
-            k: k_in,
-            v: f.v.clone(),
-            gate: Gate::Scalar(f.log_alpha.clone()),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(f.q.clone(), k_in, f.v.clone(), Gate::Scalar(f.log_alpha.clone()));
         let extra = vec![overshoot, f.v, f.z];
         Ok(Projected { inputs, conv: Some(new_carry), pending, extra })
     }

@@ -75,17 +75,7 @@ impl LinearFamily for Mlstm {
         let k = parts[1].broadcast_mul(&input.exp()?.unsqueeze(3)?)?;
         let ones = Tensor::ones((x.dim(0)?, x.dim(1)?, h, 1), x.dtype(), x.device())?;
         let v = Tensor::cat(&[&parts[2], &ones], 3)?;
-        let inputs = Inputs {
-            q,
-            k,
-            v,
-            gate: Gate::Scalar(log_forget),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(q, k, v, Gate::Scalar(log_forget));
         Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
     }
 

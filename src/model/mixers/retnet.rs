@@ -59,17 +59,7 @@ impl LinearFamily for RetNet {
         let parts = split_fused(&self.qkv.forward(x)?, 3, self.heads)?;
         let q = (&parts[0] * (1.0 / (self.head_dim as f64).sqrt()))?;
         let g = expand(&self.log_gamma, &Shape::from((b, t, self.heads)))?;
-        let inputs = Inputs {
-            q,
-            k: parts[1].clone(),
-            v: parts[2].clone(),
-            gate: Gate::Scalar(g),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(q, parts[1].clone(), parts[2].clone(), Gate::Scalar(g));
         Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
     }
 

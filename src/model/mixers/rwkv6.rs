@@ -130,17 +130,7 @@ impl LinearFamily for Rwkv6 {
         let log_w = decay.exp()?.neg()?; // log w = -exp(ω + ...)
         let (r, k, v) = (split_heads(&r, self.heads)?, split_heads(&k, self.heads)?, split_heads(&v, self.heads)?);
         let bonus = current_token_bonus(&r, &k, &self.bonus, &v)?;
-        let inputs = Inputs {
-            q: r,
-            k,
-            v,
-            gate: Gate::Channel(split_heads(&log_w, self.heads)?),
-            beta: None,
-            initial_state: None,
-            exclusive: true,
-            low_rank: None,
-            householder: 1,
-        };
+        let inputs = Inputs::new(r, k, v, Gate::Channel(split_heads(&log_w, self.heads)?)).exclusive();
         Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![crate::kernels::activation::silu(&g)?, bonus] })
     }
 

@@ -105,17 +105,7 @@ impl LinearFamily for Rwkv7 {
         let heads = |t: &Tensor| split_heads(t, self.heads);
         let (r, written, v, rate) = (heads(&r)?, heads(&written)?, heads(&v)?, heads(&rate)?);
         let bonus = current_token_bonus(&r, &written, &self.rho, &v)?;
-        let inputs = Inputs {
-            q: r,
-            k: written,
-            v,
-            gate: Gate::Channel(heads(&log_w)?),
-            beta: None,
-            initial_state: None,
-            exclusive: false,
-            low_rank: Some((kappa.neg()?, (&kappa * rate)?)),
-            householder: 1,
-        };
+        let inputs = Inputs::new(r, written, v, Gate::Channel(heads(&log_w)?)).low_rank(kappa.neg()?, (&kappa * rate)?);
         Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![crate::kernels::activation::silu(&g)?, bonus] })
     }
 

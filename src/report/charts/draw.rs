@@ -8,46 +8,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// Colours for the shipped models, in `config::built_in_names` order, which follows the mixer
-/// registry (Tableau 20, reordered so neighbours differ).
-const PALETTE: [(u8, u8, u8); 16] = [
-    (214, 39, 40),   // attention: red
-    (140, 86, 75),   // lstm
-    (188, 189, 34),  // gru
-    (31, 119, 180),  // linear-attention
-    (255, 127, 14),  // retnet
-    (44, 160, 44),   // mamba2
-    (148, 103, 189), // gla
-    (23, 190, 207),  // deltanet
-    (227, 119, 194), // gated-deltanet
-    (127, 127, 127), // hgrn2
-    (174, 199, 232), // mlstm
-    (255, 187, 120), // rwkv6
-    (152, 223, 138), // rwkv7
-    (197, 176, 213), // gated-attention
-    (0, 0, 0),       // hybrid
-    (196, 156, 148),
-];
+use super::style::{style_of as style, Marker};
 
-/// Marker shapes, cycled by model.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Marker {
-    Circle,
-    Square,
-    Triangle,
-    Cross,
-}
-
-/// The colour and marker of a model: shipped models by their place in the list, others by a hash.
+/// The colour and marker of a model ([`super::style`]).
 fn style_of(model: &str) -> (RGBColor, Marker) {
-    let shipped = crate::model::config::built_in_names();
-    let index = shipped.iter().position(|n| *n == model).unwrap_or_else(|| {
-        // Models not shipped (a user's files, the hybrid-ratio sweep's) take a colour by their name.
-        model.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % PALETTE.len()
-    });
-    let (r, g, b) = PALETTE[index % PALETTE.len()];
-    let marker = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Cross][index % 4];
-    (RGBColor(r, g, b), marker)
+    let s = style(model);
+    (RGBColor(s.colour.0, s.colour.1, s.colour.2), s.marker)
 }
 
 const WIDTH: u32 = 960;

@@ -11,6 +11,7 @@ use crate::results::compare::Comparison;
 use crate::results::{CellResult, Measurement, Status};
 
 mod draw;
+pub mod style;
 
 pub use draw::render;
 

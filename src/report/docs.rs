@@ -1,0 +1,306 @@
+//! `seqbench docs [--check]`: every figure README.md and docs/ quote is rendered from a committed run,
+//! between marker comments, so a reader can re-derive it and a hand edit is caught:
+//!
+//! ```text
+//! <!-- generated: scorecard results/quick-reference-2core -->
+//! ...what `seqbench docs` renders from that run...
+//! <!-- end generated -->
+//! ```
+//!
+//! Kinds: `scorecard RUN` (the lecture's table, measured), `verdicts RUN PREFIX...` (the verdict
+//! lines whose text starts with a prefix, under today's rules), `machine RUN` (CPU, ISA, cores,
+//! calibration, commit, date and wall time of the run), `include FILE` (a committed table a script
+//! rendered from its own JSON, e.g. a parity run's parity.md). [`check`] also refuses a cited
+//! `results/...` path that git does not track, and a number with a unit in README.md outside the
+//! markers and outside code.
+
+use crate::results::Results;
+use std::path::{Path, PathBuf};
+
+/// The opening marker's prefix; the kind and its arguments follow, then ` -->`.
+pub const BEGIN: &str = "<!-- generated: ";
+/// The closing marker.
+pub const END: &str = "<!-- end generated -->";
+
+/// The files whose figures are checked: README.md, every docs/*.md and results/README.md.
+pub fn documents(root: &Path) -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")).collect())
+        .unwrap_or_default();
+    docs.sort();
+    let mut out = vec![root.join("README.md")];
+    out.extend(docs);
+    out.push(root.join("results/README.md"));
+    out.into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// Renders one block: `spec` is the marker's text after [`BEGIN`] (`KIND ARG...`).
+pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let (kind, args) = words.split_first().ok_or_else(|| anyhow::anyhow!("empty marker"))?;
+    let run = |i: usize| -> anyhow::Result<Results> {
+        let dir = args.get(i).ok_or_else(|| anyhow::anyhow!("`{kind}` needs a run directory"))?;
+        let mut r = Results::load(&root.join(dir))?;
+        super::derive(&mut r);
+        Ok(r)
+    };
+    Ok(match *kind {
+        "scorecard" => {
+            let r = run(0)?;
+            let grid = super::tables::scorecard_grid(&r)
+                .ok_or_else(|| anyhow::anyhow!("{}: no scorecard (fewer than two of its columns measured)", args[0]))?;
+            format!("{}\n{}", super::markdown::table(&grid).trim_end(), machine_line(&r, args[0]))
+        }
+        "verdicts" => {
+            let r = run(0)?;
+            let prefixes = &args[1..];
+            let lines: Vec<String> = r
+                .derived
+                .verdicts
+                .iter()
+                .filter(|v| prefixes.is_empty() || prefixes.iter().any(|p| v.starts_with(p)))
+                .map(|v| format!("- {v}"))
+                .collect();
+            if lines.is_empty() {
+                anyhow::bail!("{}: no verdict starts with {}", args[0], prefixes.join(" or "));
+            }
+            format!("{}\n\n{}", lines.join("\n"), machine_line(&r, args[0]))
+        }
+        "machine" => {
+            let r = run(0)?;
+            machine_line(&r, args[0])
+        }
+        "include" => {
+            let file = args.first().ok_or_else(|| anyhow::anyhow!("`include` needs a file"))?;
+            let text = std::fs::read_to_string(root.join(file)).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+            format!("{}\n\n(`{file}`, as committed.)", text.trim_end())
+        }
+        other => anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include)"),
+    })
+}
+
+/// `Measured in results/X: N cells (F failed), wall time W, on CPU (ISA), C cores, calibration G
+/// GFLOP/s, binary of commit K, date D.`
+fn machine_line(r: &Results, dir: &str) -> String {
+    let env = &r.environment;
+    let failed = r.cells.iter().filter(|c| c.status != crate::results::Status::Ok).count();
+    let wall = wall_seconds(r).map_or(String::new(), |s| format!(", wall time {}", minutes(s)));
+    let date = r.created.get(..10).unwrap_or(&r.created);
+    format!(
+        "\n*`{dir}`: {} cells ({failed} not ok){wall}; {}, {} cores, {} threads, calibration {:.0} GFLOP/s; binary of {}; {date}.*",
+        r.cells.len(),
+        env.cpu_label(),
+        env.cores,
+        env.threads,
+        env.calibration_gflops,
+        env.git_commit,
+    )
+}
+
+/// Seconds from the run's creation to its end (absent for an unfinished run).
+fn wall_seconds(r: &Results) -> Option<f64> {
+    let parse = |s: &str| humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok();
+    let (a, b) = (parse(&r.created)?, parse(r.finished.as_deref()?)?);
+    b.duration_since(a).ok().map(|d| d.as_secs_f64())
+}
+
+/// `29 min 40 s`, `1 h 34 min`.
+fn minutes(s: f64) -> String {
+    let s = s.round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec} s"),
+        (0, m, sec) => format!("{m} min {sec:02} s"),
+        (h, m, _) => format!("{h} h {m:02} min"),
+    }
+}
+
+/// One document's blocks re-rendered; `Err` lists the blocks that failed to render.
+pub fn regenerate(root: &Path, text: &str) -> Result<String, Vec<String>> {
+    let mut out = String::new();
+    let mut errors = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(close) = rest[start..].find("-->").map(|i| start + i + 3) else {
+            errors.push("a marker is not closed with -->".into());
+            break;
+        };
+        let spec = rest[start + BEGIN.len()..close - 3].trim().to_string();
+        let Some(end) = rest[close..].find(END).map(|i| close + i) else {
+            errors.push(format!("`{spec}`: no `{END}` after it"));
+            break;
+        };
+        out.push_str(&rest[..close]);
+        match render(root, &spec) {
+            Ok(body) => out.push_str(&format!("\n{}\n", body.trim_matches('\n'))),
+            Err(e) => {
+                errors.push(format!("`{spec}`: {e}"));
+                out.push_str(&rest[close..end]);
+            }
+        }
+        out.push_str(END);
+        rest = &rest[end + END.len()..];
+    }
+    out.push_str(rest);
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `results/<name>` paths a document cites (run directories or files in results/).
+pub fn cited_results(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("results/") {
+        let before = rest[..i].chars().last();
+        let tail = &rest[i + "results/".len()..];
+        let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).collect();
+        // `results/<run-id>` and paths inside other trees (target/results, docs/results-schema) are not citations.
+        let standalone = before.is_none_or(|c| !(c.is_ascii_alphanumeric() || "/_-.".contains(c)));
+        if standalone && !name.is_empty() && name != "README.md" && !out.contains(&name) {
+            out.push(name.trim_end_matches('.').to_string());
+        }
+        rest = &tail[name.len()..];
+    }
+    out
+}
+
+/// Lines of README.md text outside generated blocks and code that hold a number with a unit.
+pub fn loose_figures(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut in_block, mut in_fence) = (false, false);
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if line.contains(BEGIN) {
+            in_block = true;
+        }
+        if line.contains(END) {
+            in_block = false;
+            continue;
+        }
+        if in_block || in_fence {
+            continue;
+        }
+        // Inline code spans are commands and flags, not figures.
+        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        if let Some(figure) = figure_with_unit(&prose) {
+            out.push(format!("{figure:?} in: {}", line.trim()));
+        }
+    }
+    out
+}
+
+/// The first number followed by a unit (x, %, s, ms, µs, min, tokens/s, GFLOP/s, KiB, MiB, GiB) in `s`.
+fn figure_with_unit(s: &str) -> Option<String> {
+    const UNITS: [&str; 11] = ["tokens/s", "GFLOP/s", "KiB", "MiB", "GiB", "min", "ms", "µs", "x", "%", "s"];
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '-'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && (chars[j].is_ascii_digit() || ((chars[j] == '.' || chars[j] == ',') && j + 1 < chars.len() && chars[j + 1].is_ascii_digit())) {
+            j += 1;
+        }
+        let number: String = chars[i..j].iter().collect();
+        let after: String = chars[j..].iter().collect();
+        let after = after.strip_prefix(' ').unwrap_or(&after);
+        for unit in UNITS {
+            if let Some(rest) = after.strip_prefix(unit) {
+                if rest.chars().next().is_none_or(|c| !c.is_alphanumeric()) {
+                    return Some(format!("{number} {unit}"));
+                }
+            }
+        }
+        i = j.max(i + 1);
+    }
+    None
+}
+
+/// Whether git tracks anything under `results/<name>` in the repository at `root`.
+fn tracked(root: &Path, name: &str) -> bool {
+    std::process::Command::new("git")
+        .args(["ls-files", "--", &format!("results/{name}")])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
+/// Every problem with the documents' figures under `root`: blocks that differ from what the
+/// generator renders (or fail to render), cited results that git does not track, and README
+/// figures outside the markers. Empty when everything holds.
+pub fn check(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for doc in documents(root) {
+        let name = doc.strip_prefix(root).unwrap_or(&doc).display().to_string();
+        let Ok(text) = std::fs::read_to_string(&doc) else { continue };
+        match regenerate(root, &text) {
+            Ok(fresh) if fresh != text => {
+                problems.push(format!("{name}: a generated block differs from its run (run `seqbench docs`)"))
+            }
+            Ok(_) => {}
+            Err(errors) => problems.extend(errors.into_iter().map(|e| format!("{name}: {e}"))),
+        }
+        for cited in cited_results(&text) {
+            if !tracked(root, &cited) {
+                problems.push(format!("{name}: cites results/{cited}, which git does not track"));
+            }
+        }
+        if name == "README.md" {
+            problems.extend(loose_figures(&text).into_iter().map(|f| format!("README.md: a figure outside the generated blocks: {f}")));
+        }
+    }
+    problems
+}
+
+/// Rewrites every document's blocks in place; returns the files changed.
+pub fn write(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut changed = Vec::new();
+    for doc in documents(root) {
+        let text = std::fs::read_to_string(&doc)?;
+        let fresh = regenerate(root, &text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", doc.display(), e.join("; ")))?;
+        if fresh != text {
+            std::fs::write(&doc, fresh)?;
+            changed.push(doc);
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_with_units_are_found_outside_code() {
+        assert_eq!(figure_with_unit("trains 1.51x faster"), Some("1.51 x".into()));
+        assert_eq!(figure_with_unit("took 29 min 40 s"), Some("29 min".into()));
+        assert_eq!(figure_with_unit("9,853 tokens/s"), Some("9,853 tokens/s".into()));
+        assert_eq!(figure_with_unit("x86-64-v4 and 2 cores"), None);
+        assert_eq!(figure_with_unit("the S3 word problem, RWKV-7, Mamba-2"), None);
+        let text = "a `--mem-budget 1GiB` flag\n```\ncargo run 5 s\n```\n<!-- generated: machine x -->\n3.2x\n<!-- end generated -->\nok\n";
+        assert!(loose_figures(text).is_empty(), "{:?}", loose_figures(text));
+        assert_eq!(loose_figures("it is 12% faster").len(), 1);
+    }
+
+    #[test]
+    fn citations_are_results_directories() {
+        let t = "see `results/full-jobs2-2core/` and results/ci-baseline, not results/<run-id>/ nor target/results/x";
+        assert_eq!(cited_results(t), vec!["full-jobs2-2core".to_string(), "ci-baseline".to_string()]);
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(minutes(1780.0), "29 min 40 s");
+        assert_eq!(minutes(5670.0), "1 h 34 min");
+        assert_eq!(minutes(42.0), "42 s");
+    }
+}
