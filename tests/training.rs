@@ -13,6 +13,9 @@ fn options(steps: usize, seed: u64, form: seqbench::kernels::Form) -> TrainOptio
     common::tiny_train_options(steps, 1e-2, seed, form)
 }
 
+/// Bits per byte a validation estimate may fall below the entropy floor by sampling error alone.
+const FLOOR_SLACK_BITS: f64 = 0.05;
+
 #[test]
 fn training_lowers_the_loss_for_every_model() {
     let corpus = Corpus::synthetic_sized(100_000, 1);
@@ -26,9 +29,11 @@ fn training_lowers_the_loss_for_every_model() {
         assert!(last < first - 0.5, "{name}: loss went from {first:.3} to {last:.3}");
         assert!(r.valid_loss < first - 0.5, "{name}: validation loss {:.3} vs initial {first:.3}", r.valid_loss);
         let floor = r.entropy_floor_bits.unwrap();
+        // No model can beat the source's entropy in expectation; the slack covers the sampling error
+        // of the validation estimate only (40 steps leave every model far above the floor).
         assert!(
-            r.valid_bits_per_byte > floor * 0.9,
-            "{name}: beat the entropy floor ({} < {floor})",
+            r.valid_bits_per_byte > floor - FLOOR_SLACK_BITS,
+            "{name}: beat the entropy floor ({} < {floor} - {FLOOR_SLACK_BITS})",
             r.valid_bits_per_byte
         );
     }

@@ -18,11 +18,14 @@ pub fn run(a: &DocsArgs) -> anyhow::Result<bool> {
         }
         return Ok(problems.is_empty());
     }
-    let changed = docs::write(&a.root)?;
+    let (changed, errors) = docs::write(&a.root)?;
     for f in &changed {
         println!("rewrote {}", f.display());
     }
-    let problems = docs::check(&a.root);
+    for e in &errors {
+        eprintln!("not rendered: {e}");
+    }
+    let problems = if errors.is_empty() { docs::check(&a.root) } else { errors };
     for p in &problems {
         eprintln!("{p}");
     }

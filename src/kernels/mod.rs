@@ -9,14 +9,16 @@
 //! | [`rnn`]: the LSTM and GRU recurrences | `reference` in `rnn/lstm.rs`, `rnn/gru.rs` | `fused` beside it |
 //! | [`norm`] (RMSNorm), [`rope`], [`rotation`] (Mamba-3's data-dependent pair rotation), [`swiglu`], [`conv`] (short causal conv + SiLU), [`loss`] (weighted cross-entropy), [`gemv`] (few-row projection) | `reference` | `fused` / `small_matmul` |
 //! | [`broadcast`]: broadcasting with a one-pass gradient | `expand_reference` (candle's `broadcast_as`) | `expand`, `add`, `mul` |
+//! | [`mlp`]: the scaffold's SwiGLU MLP (two projections and the gate) | `reference` (composed plain ops) | `fused` (one op, hidden activations recomputed in the backward) |
 //!
 //! Each operation's entry point (`linear::run`, `attention::causal_attention`, `rnn::lstm::lstm`,
 //! `norm::rms_norm`, `conv::causal_conv_silu`, ...) takes the fused CPU form where it serves ([`cpu::serves`]: f32 on the CPU
 //! unless SEQBENCH_PLAIN_OPS=1) and the plain form elsewhere. [`activation`] holds the elementwise
 //! gates in plain ops; [`verify`] the agreement checks shared by `seqbench check` and the tests.
 //!
-//! The library API: [`run`], [`run_plain`], [`Inputs`], [`Output`], [`Form`], [`Gate`] and
-//! [`reference`] (the linear recurrence's oracle) are re-exported here.
+//! The library API: [`run`], [`run_plain`], [`Inputs`] (built with `Inputs::new(q, k, v, gate)` and
+//! its setters; `#[non_exhaustive]`, so a new field breaks no caller), [`Output`], [`Form`], [`Gate`]
+//! and [`reference`] (the linear recurrence's oracle) are re-exported here.
 
 pub mod activation;
 pub mod attention;

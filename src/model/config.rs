@@ -313,7 +313,15 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
             return Err(field_err(
                 file,
                 "allow_neg_eigval",
-                format!("applies to the delta-rule mixers (deltanet, gated_deltanet, kda), not to `{}`", k.name()),
+                format!(
+                    "applies to the delta-rule mixers ({}), not to `{}`",
+                    MixerKind::all()
+                        .filter(|m| m.descriptor().recurrence.is_some_and(Recurrence::delta))
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    k.name()
+                ),
             ));
         }
     }

@@ -75,7 +75,11 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             let text = std::fs::read_to_string(root.join(file)).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
             format!("{}\n\n(`{file}`, as committed.)", text.trim_end())
         }
-        other => anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include)"),
+        "experiments" => {
+            let dir = args.first().ok_or_else(|| anyhow::anyhow!("`experiments` needs a directory"))?;
+            experiments(&root.join(dir), dir)?
+        }
+        other => anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include, experiments)"),
     })
 }
 
@@ -95,6 +99,79 @@ fn machine_line(r: &Results, dir: &str) -> String {
         env.calibration_gflops,
         env.git_commit,
     )
+}
+
+/// One row per directory under `dir`: what it holds and the machine, commit and date its files
+/// record ("not recorded" where a file predates them).
+fn experiments(dir: &Path, shown: &str) -> anyhow::Result<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut rows = vec![
+        "| directory | holds | machine (CPU, ISA where recorded) | commit | date |".to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for name in names {
+        let d = dir.join(&name);
+        let json = |rel: &str| -> Option<serde_json::Value> {
+            serde_json::from_str(&std::fs::read_to_string(d.join(rel)).ok()?).ok()
+        };
+        let nested: Option<serde_json::Value> = std::fs::read_dir(&d).ok().and_then(|it| {
+            let mut subs: Vec<PathBuf> = it.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+            subs.sort();
+            subs.iter().find_map(|p| {
+                ["results.json", "candidate/results.json"]
+                    .iter()
+                    .find_map(|f| serde_json::from_str(&std::fs::read_to_string(p.join(f)).ok()?).ok())
+            })
+        });
+        let holds = [("results.json", "a run"), ("ab.json", "an A/B run"), ("parity.json", "PyTorch beside seqbench"), ("kernels.json", "kernel benchmarks")]
+            .iter()
+            .filter(|(f, _)| d.join(f).is_file())
+            .map(|(_, what)| *what)
+            .collect::<Vec<_>>();
+        let holds = if !holds.is_empty() {
+            holds.join(", ")
+        } else if nested.is_some() {
+            "runs, one per subdirectory".to_string()
+        } else {
+            "notes and profiles".to_string()
+        };
+        let run = json("results.json").or_else(|| json("candidate/results.json")).or_else(|| json("kernels.json")).or(nested);
+        let env = run.as_ref().map(|r| r["environment"].clone());
+        let ab = json("ab.json");
+        let parity = json("parity.json");
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let cpu = env
+            .as_ref()
+            .and_then(|e| {
+                let model = text(&e["cpu_model"])?;
+                Some(match text(&e["cpu_isa"]["level"]) {
+                    Some(level) => format!("{model} ({level})"),
+                    None => model,
+                })
+            })
+            .or_else(|| ab.as_ref().and_then(|a| text(&a["machine"])))
+            .unwrap_or_else(|| "not recorded".into());
+        let commit = env
+            .as_ref()
+            .and_then(|e| text(&e["git_commit"]))
+            .or_else(|| ab.as_ref().and_then(|a| text(&a["candidate_build"]["git_commit"])))
+            .or_else(|| parity.as_ref().and_then(|p| text(&p["environment"]["seqbench_environment"]["git_commit"])))
+            .unwrap_or_else(|| "not recorded".into());
+        let date: String = run
+            .as_ref()
+            .and_then(|r| text(&r["created"]))
+            .or_else(|| parity.as_ref().and_then(|p| text(&p["environment"]["created"])))
+            .map(|d| d.chars().take(10).collect())
+            .unwrap_or_else(|| "not recorded".into());
+        rows.push(format!("| `{name}/` | {holds} | {cpu} | {commit} | {date} |"));
+    }
+    Ok(rows.join("\n"))
 }
 
 /// Seconds from the run's creation to its end (absent for an unfinished run).
@@ -158,7 +235,9 @@ pub fn cited_results(text: &str) -> Vec<String> {
         let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).collect();
         // `results/<run-id>` and paths inside other trees (target/results, docs/results-schema) are not citations.
         let standalone = before.is_none_or(|c| !(c.is_ascii_alphanumeric() || "/_-.".contains(c)));
-        if standalone && !name.is_empty() && name != "README.md" && !out.contains(&name) {
+        // A pattern (`results/ab-noise-<cpu>/`, `results/perf-{a,b}-2core`) names no one directory.
+        let pattern = tail[name.len()..].starts_with(['<', '{', '*']);
+        if standalone && !pattern && !name.is_empty() && name != "README.md" && !out.contains(&name) {
             out.push(name.trim_end_matches('.').to_string());
         }
         rest = &tail[name.len()..];
@@ -260,19 +339,22 @@ pub fn check(root: &Path) -> Vec<String> {
     problems
 }
 
-/// Rewrites every document's blocks in place; returns the files changed.
-pub fn write(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut changed = Vec::new();
+/// Rewrites every document's blocks in place (a document with a block that cannot be rendered is
+/// left as it is and its errors returned); returns the files changed and the errors.
+pub fn write(root: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
+    let (mut changed, mut errors) = (Vec::new(), Vec::new());
     for doc in documents(root) {
         let text = std::fs::read_to_string(&doc)?;
-        let fresh = regenerate(root, &text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", doc.display(), e.join("; ")))?;
-        if fresh != text {
-            std::fs::write(&doc, fresh)?;
-            changed.push(doc);
+        match regenerate(root, &text) {
+            Ok(fresh) if fresh != text => {
+                std::fs::write(&doc, fresh)?;
+                changed.push(doc);
+            }
+            Ok(_) => {}
+            Err(e) => errors.extend(e.into_iter().map(|e| format!("{}: {e}", doc.display()))),
         }
     }
-    Ok(changed)
+    Ok((changed, errors))
 }
 
 #[cfg(test)]
@@ -293,7 +375,7 @@ mod tests {
 
     #[test]
     fn citations_are_results_directories() {
-        let t = "see `results/full-jobs2-2core/` and results/ci-baseline, not results/<run-id>/ nor target/results/x";
+        let t = "see `results/full-jobs2-2core/` and results/ci-baseline, not results/<run-id>/, results/ab-{a,b} nor target/results/x";
         assert_eq!(cited_results(t), vec!["full-jobs2-2core".to_string(), "ci-baseline".to_string()]);
     }
 

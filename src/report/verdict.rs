@@ -121,17 +121,16 @@ fn seeds_note(r: &Results, m: Measurement, rank: &[Scored]) -> String {
     let better = if m.higher_is_better() { ">" } else { "<" };
     let pairs = rank.len().saturating_sub(1).max(1);
     let needed = separation::seeds_needed(pairs);
-    let rule = format!(
-        "{better} where an exact permutation test separates neighbours (Holm over {pairs} pair{}, family-wise error {ALPHA})",
-        if pairs == 1 { "" } else { "s" }
-    );
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let rule =
+        format!("an exact permutation test, Holm over {pairs} pair{} of neighbours, family-wise error {ALPHA}", plural(pairs));
     if n < needed {
         format!(
-            "median [range] over {n} seed{}{at}; nothing is ranked: {rule} needs at least {needed} seeds a model",
-            if n == 1 { "" } else { "s" }
+            "median [range] over {n} seed{}{at}; nothing is ranked: the rule ({rule}) needs at least {needed} seeds a model",
+            plural(n)
         )
     } else {
-        format!("median [range] over {n} seeds{at}; {rule}, ≈ not separable")
+        format!("median [range] over {n} seeds{at}; {better} where the rule ({rule}) separates them, ≈ not separable")
     }
 }
 

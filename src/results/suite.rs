@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
-pub const BUILT_IN: [(&str, &str); 4] = [
+pub const BUILT_IN: [(&str, &str); 5] = [
     ("quick", include_str!("../../configs/suites/quick.toml")),
     ("ci", include_str!("../../configs/suites/ci.toml")),
     ("full", include_str!("../../configs/suites/full.toml")),
     ("hybrid-ratio", include_str!("../../configs/suites/hybrid-ratio.toml")),
+    ("seed-noise", include_str!("../../configs/suites/seed-noise.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
