@@ -87,7 +87,11 @@ fn git_state_paths(manifest_dir: &str) -> Vec<String> {
         .filter_map(|name| git(&["rev-parse", "--git-path", name]))
         .map(|p| {
             let p = std::path::PathBuf::from(p.trim());
-            if p.is_absolute() { p } else { std::path::Path::new(manifest_dir).join(p) }
+            if p.is_absolute() {
+                p
+            } else {
+                std::path::Path::new(manifest_dir).join(p)
+            }
         })
         .filter(|p| p.exists())
         .map(|p| p.to_string_lossy().into_owned())

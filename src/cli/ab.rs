@@ -99,7 +99,8 @@ pub fn run(a: &AbArgs) -> anyhow::Result<bool> {
     // A change seen in the planned rounds is confirmed by more rounds of those cells alone, enough to
     // reach the per-cell level of the whole run (cheap when nothing changed, which is the usual case).
     let total = rounds_to_reach(cmp.alpha, TOLERATED_REVERSALS).max(a.rounds);
-    let confirm = if total > a.rounds { suspects(&cmp, |m| opts.threshold_for(*m), a.confirm_worse_only) } else { Vec::new() };
+    let confirm =
+        if total > a.rounds { suspects(&cmp, |m| opts.threshold_for(*m), a.confirm_worse_only) } else { Vec::new() };
     if !confirm.is_empty() {
         if !a.common.quiet {
             eprintln!(

@@ -6,11 +6,8 @@ use crate::results::Environment;
 
 pub fn run(a: &EnvArgs) -> anyhow::Result<()> {
     let device = crate::device::selected()?;
-    let env = if a.no_calibration {
-        crate::measure::env::describe(&device)
-    } else {
-        crate::measure::env::capture(&device)?
-    };
+    let env =
+        if a.no_calibration { crate::measure::env::describe(&device) } else { crate::measure::env::capture(&device)? };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&env)?);
     } else {

@@ -50,7 +50,8 @@ impl AbRun {
         // Each side records the build of the binary that measured it, as that binary reports it.
         let mut sides = AB_SIDES.map(|name| Results::new(name.into(), suite.clone(), env.clone(), planned.clone()));
         for (side, results) in sides.iter_mut().enumerate() {
-            let build = crate::measure::provenance::build_of(&opts.binaries[side], opts.declared_commits[side].as_deref())?;
+            let build =
+                crate::measure::provenance::build_of(&opts.binaries[side], opts.declared_commits[side].as_deref())?;
             results.environment.git_commit = build.git_commit.clone();
             results.environment.seqbench_version = build.seqbench_version.clone();
             results.environment.candle_version = build.candle_version.clone();

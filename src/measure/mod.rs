@@ -7,12 +7,12 @@
 pub mod ab;
 pub mod alloc;
 pub mod env;
-pub mod provenance;
 pub mod generation;
 pub mod kernels;
 pub mod latency;
 pub mod memory;
 pub mod meter;
+pub mod provenance;
 pub mod quality;
 pub mod runner;
 pub mod sample;

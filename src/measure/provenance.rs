@@ -148,9 +148,10 @@ pub fn command_line() -> Vec<String> {
 /// the command line, e.g. `seqbench ab --baseline-commit`) or "unknown".
 pub fn build_of(binary: &std::path::Path, declared: Option<&str>) -> anyhow::Result<Build> {
     let output = std::process::Command::new(binary).args(["env", "--json", "--no-calibration"]).output();
-    let reported = output.ok().filter(|o| o.status.success()).and_then(|o| {
-        serde_json::from_slice::<crate::results::Environment>(&o.stdout).ok().and_then(|e| e.build)
-    });
+    let reported = output
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<crate::results::Environment>(&o.stdout).ok().and_then(|e| e.build));
     match (reported, declared) {
         (Some(b), Some(d)) if !commits_agree(&b.git_commit, d) => Err(crate::error::usage(format!(
             "{} reports commit {}, not the declared {d}",

@@ -129,11 +129,16 @@ fn experiments(dir: &Path, shown: &str) -> anyhow::Result<String> {
                     .find_map(|f| serde_json::from_str(&std::fs::read_to_string(p.join(f)).ok()?).ok())
             })
         });
-        let holds = [("results.json", "a run"), ("ab.json", "an A/B run"), ("parity.json", "PyTorch beside seqbench"), ("kernels.json", "kernel benchmarks")]
-            .iter()
-            .filter(|(f, _)| d.join(f).is_file())
-            .map(|(_, what)| *what)
-            .collect::<Vec<_>>();
+        let holds = [
+            ("results.json", "a run"),
+            ("ab.json", "an A/B run"),
+            ("parity.json", "PyTorch beside seqbench"),
+            ("kernels.json", "kernel benchmarks"),
+        ]
+        .iter()
+        .filter(|(f, _)| d.join(f).is_file())
+        .map(|(_, what)| *what)
+        .collect::<Vec<_>>();
         let holds = if !holds.is_empty() {
             holds.join(", ")
         } else if nested.is_some() {
@@ -141,7 +146,8 @@ fn experiments(dir: &Path, shown: &str) -> anyhow::Result<String> {
         } else {
             "notes and profiles".to_string()
         };
-        let run = json("results.json").or_else(|| json("candidate/results.json")).or_else(|| json("kernels.json")).or(nested);
+        let run =
+            json("results.json").or_else(|| json("candidate/results.json")).or_else(|| json("kernels.json")).or(nested);
         let env = run.as_ref().map(|r| r["environment"].clone());
         let ab = json("ab.json");
         let parity = json("parity.json");
@@ -285,7 +291,10 @@ fn figure_with_unit(s: &str) -> Option<String> {
             continue;
         }
         let mut j = i;
-        while j < chars.len() && (chars[j].is_ascii_digit() || ((chars[j] == '.' || chars[j] == ',') && j + 1 < chars.len() && chars[j + 1].is_ascii_digit())) {
+        while j < chars.len()
+            && (chars[j].is_ascii_digit()
+                || ((chars[j] == '.' || chars[j] == ',') && j + 1 < chars.len() && chars[j + 1].is_ascii_digit()))
+        {
             j += 1;
         }
         let number: String = chars[i..j].iter().collect();
@@ -333,7 +342,11 @@ pub fn check(root: &Path) -> Vec<String> {
             }
         }
         if name == "README.md" {
-            problems.extend(loose_figures(&text).into_iter().map(|f| format!("README.md: a figure outside the generated blocks: {f}")));
+            problems.extend(
+                loose_figures(&text)
+                    .into_iter()
+                    .map(|f| format!("README.md: a figure outside the generated blocks: {f}")),
+            );
         }
     }
     problems

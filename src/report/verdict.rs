@@ -122,8 +122,10 @@ fn seeds_note(r: &Results, m: Measurement, rank: &[Scored]) -> String {
     let pairs = rank.len().saturating_sub(1).max(1);
     let needed = separation::seeds_needed(pairs);
     let plural = |n: usize| if n == 1 { "" } else { "s" };
-    let rule =
-        format!("an exact permutation test, Holm over {pairs} pair{} of neighbours, family-wise error {ALPHA}", plural(pairs));
+    let rule = format!(
+        "an exact permutation test, Holm over {pairs} pair{} of neighbours, family-wise error {ALPHA}",
+        plural(pairs)
+    );
     if n < needed {
         format!(
             "median [range] over {n} seed{}{at}; nothing is ranked: the rule ({rule}) needs at least {needed} seeds a model",
@@ -312,9 +314,7 @@ fn train(r: &Results) -> Option<String> {
         };
         // A crossover is claimed only where the linear model's samples all lie above attention's.
         let crossover = lens.iter().find(|&&len| match (best_linear(len), cell_at(r, m, &attn, len)) {
-            (Some((lin, _)), Some(a)) => {
-                cell_at(r, m, &lin, len).is_some_and(|l| ranges_apart(&l.samples, &a.samples))
-            }
+            (Some((lin, _)), Some(a)) => cell_at(r, m, &lin, len).is_some_and(|l| ranges_apart(&l.samples, &a.samples)),
             _ => false,
         });
         if let (Some((best, lin)), Some(a)) = (best_linear(t), at(r, m, &attn, t)) {

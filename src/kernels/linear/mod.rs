@@ -262,7 +262,7 @@ impl Inputs {
         Inputs { initial_state: Some(state), ..self }
     }
 
-    /// Read the state before token t's own write ([`Inputs::exclusive`]'s field).
+    /// Read the state before token t's own write.
     pub fn exclusive(self) -> Self {
         Inputs { exclusive: true, ..self }
     }

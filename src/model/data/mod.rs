@@ -189,8 +189,8 @@ const FRESH_TRIES: usize = 1000;
 
 impl Splits {
     /// `sizes = [train, valid, test]` examples from `example(rng, split)`, each split from its own
-    /// stream of `(seed, "{name}-{split}")`. A validation example whose first `prefix` inputs equal
-    /// those of a training example, or a test example equal to a training or validation one, is drawn again (no leakage; a test example longer than
+    /// stream of `(seed, "{name}-{split}")`. A validation or test example whose first `prefix` inputs
+    /// equal those of a training example, or a test example equal to a validation one, is drawn again (no leakage; a test example longer than
     /// `prefix` is compared by its first `prefix` inputs too); when none can be found, the settings
     /// leave no room for unseen examples and are refused.
     pub fn drawn(
@@ -206,12 +206,14 @@ impl Splits {
         for _ in 0..sizes[0] {
             train.push(example(&mut r, "train"));
         }
-        let mut seen: HashSet<Vec<u32>> = train.inputs.iter().map(|x| head(x)).collect();
-        let mut held_out = |split: &str, n: usize, seen: &HashSet<Vec<u32>>| {
+        let seen: HashSet<Vec<u32>> = train.inputs.iter().map(|x| head(x)).collect();
+        let mut held_out = |split: &str, n: usize, validation: &HashSet<Vec<u32>>| {
             let mut r = rng::stream(seed, &format!("{name}-{split}"));
             let mut ex = Examples::new(0);
             for _ in 0..n {
-                let fresh = (0..FRESH_TRIES).map(|_| example(&mut r, split)).find(|e| !seen.contains(&head(&e.0)));
+                let fresh = (0..FRESH_TRIES)
+                    .map(|_| example(&mut r, split))
+                    .find(|e| !seen.contains(&head(&e.0)) && !validation.contains(&e.0));
                 let Some(e) = fresh else {
                     return Err(crate::error::UserError::Config {
                         file: name.into(),
@@ -227,10 +229,11 @@ impl Splits {
             }
             Ok(ex)
         };
-        let valid = held_out("valid", sizes[1], &seen)?;
-        // The test split shares no example with validation either (the rate is chosen on validation).
-        seen.extend(valid.inputs.iter().map(|x| head(x)));
-        let test = held_out("test", sizes[2], &seen)?;
+        let valid = held_out("valid", sizes[1], &HashSet::new())?;
+        // The test split shares no example with validation either (the rate is chosen on
+        // validation): a test example equal to a validation one is drawn again.
+        let validation: HashSet<Vec<u32>> = valid.inputs.iter().cloned().collect();
+        let test = held_out("test", sizes[2], &validation)?;
         Ok(Splits { train, valid, test })
     }
 }

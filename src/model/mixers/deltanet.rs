@@ -100,7 +100,7 @@ impl LinearFamily for DeltaNet {
 
     fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
         let (inputs, carry) = self.proj.project(x, conv)?;
-        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: vec![] })
+        Ok(Projected::new(inputs).conv(carry))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -80,7 +80,7 @@ impl LinearFamily for GatedDeltaNet {
     fn project(&self, x: &Tensor, conv: Option<&Tensor>) -> Result<Projected> {
         let (mut inputs, carry) = self.proj.project(x, conv)?;
         inputs.gate = Gate::Scalar(self.decay.log_alpha(&self.decay_proj.forward(x)?)?);
-        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).conv(carry).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

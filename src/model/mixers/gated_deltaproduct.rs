@@ -81,7 +81,7 @@ impl LinearFamily for GatedDeltaProduct {
         let v = steps((1 + n) * h * d)?;
         let beta = (sigmoid(&self.beta.forward(x)?)? * 2.0)?.reshape((b, t * n, h))?;
         let inputs = Inputs::new(q, k, v, Gate::Scalar(self.decay.log_alpha(&self.decay_proj.forward(x)?)?)).beta(beta).householder(n);
-        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).conv(carry).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

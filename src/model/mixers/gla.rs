@@ -79,7 +79,7 @@ impl LinearFamily for Gla {
         let g = split_heads(&(log_sigmoid(&gate)? / GATE_NORMALIZER)?, self.heads)?;
         let v = split_heads(&self.v.forward(x)?, self.heads)?;
         let inputs = Inputs::new(q, qk[1].clone(), v, Gate::Channel(g));
-        Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

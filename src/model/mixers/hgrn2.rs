@@ -68,7 +68,7 @@ impl LinearFamily for Hgrn2 {
             (f.affine(-1.0, 1.0)?, f.log()?)
         };
         let inputs = Inputs::new(q, k, parts[2].clone(), Gate::Channel(g));
-        Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -64,7 +64,7 @@ impl LinearFamily for Kda {
         let (mut inputs, carry) = self.proj.project(x, conv)?;
         let pre = self.decay_up.forward(&self.decay_down.forward(x)?)?;
         inputs.gate = Gate::Channel(self.decay.log_alpha_channels(&pre, self.proj.heads)?);
-        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).conv(carry).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -20,6 +20,10 @@ pub struct LinearShape {
 
 /// What `project` produces: the kernel inputs (without the initial state), the new carry, a write
 /// still owed to the carried state, and whatever the output transform needs (gates, skip inputs).
+///
+/// Built with [`Projected::new`] and the setters a mixer needs, so a field added for one mixer edits
+/// no other (`#[non_exhaustive]`: no struct literal outside the crate).
+#[non_exhaustive]
 pub struct Projected {
     pub inputs: Inputs,
     pub conv: Option<Tensor>,
@@ -27,6 +31,28 @@ pub struct Projected {
     /// write that depends on this block (Mamba-3's trapezoid term of the previous token).
     pub pending: Option<Tensor>,
     pub extra: Vec<Tensor>,
+}
+
+impl Projected {
+    /// The kernel's inputs, with no conv carry, nothing pending and no extra tensors.
+    pub fn new(inputs: Inputs) -> Self {
+        Projected { inputs, conv: None, pending: None, extra: Vec::new() }
+    }
+
+    /// The short convolution's carry for the next block.
+    pub fn conv(self, carry: Tensor) -> Self {
+        Projected { conv: Some(carry), ..self }
+    }
+
+    /// A past token's write to add to the carried state first.
+    pub fn pending(self, pending: Option<Tensor>) -> Self {
+        Projected { pending, ..self }
+    }
+
+    /// Tensors the mixer's `output` reads besides the kernel's output.
+    pub fn extra(self, extra: Vec<Tensor>) -> Self {
+        Projected { extra, ..self }
+    }
 }
 
 /// One model of the family: its parameterisation, per lecture.md section 3.

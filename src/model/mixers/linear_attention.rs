@@ -58,7 +58,7 @@ impl LinearFamily for LinearAttention {
         let parts = split_fused(&self.qkv.forward(x)?, 3, self.heads)?;
         let q = (&parts[0] * (1.0 / (self.head_dim as f64).sqrt()))?;
         let inputs = Inputs::new(q, parts[1].clone(), parts[2].clone(), Gate::None);
-        Ok(Projected { inputs, conv: None, pending: None, extra: vec![] })
+        Ok(Projected::new(inputs))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

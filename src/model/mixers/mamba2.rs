@@ -97,7 +97,7 @@ impl LinearFamily for Mamba2 {
         let g = mul(&delta, &self.a_log.exp()?.neg()?)?;
         let v = mul(&x, &delta.unsqueeze(3)?)?;
         let inputs = Inputs::new(q, k, v, Gate::Scalar(g));
-        Ok(Projected { inputs, conv: Some(carry), pending: None, extra: vec![z, x] })
+        Ok(Projected::new(inputs).conv(carry).extra(vec![z, x]))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -228,7 +228,7 @@ impl LinearFamily for Mamba3 {
         let new_carry = Tensor::cat(&[last(&f.k)?, last(&f.v)?, last(&f.phase)?], 2)?.contiguous()?;
         let inputs = Inputs::new(f.q.clone(), k_in, f.v.clone(), Gate::Scalar(f.log_alpha.clone()));
         let extra = vec![overshoot, f.v, f.z];
-        Ok(Projected { inputs, conv: Some(new_carry), pending, extra })
+        Ok(Projected::new(inputs).conv(new_carry).pending(pending).extra(extra))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -76,7 +76,7 @@ impl LinearFamily for Mlstm {
         let ones = Tensor::ones((x.dim(0)?, x.dim(1)?, h, 1), x.dtype(), x.device())?;
         let v = Tensor::cat(&[&parts[2], &ones], 3)?;
         let inputs = Inputs::new(q, k, v, Gate::Scalar(log_forget));
-        Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

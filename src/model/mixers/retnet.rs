@@ -60,7 +60,7 @@ impl LinearFamily for RetNet {
         let q = (&parts[0] * (1.0 / (self.head_dim as f64).sqrt()))?;
         let g = expand(&self.log_gamma, &Shape::from((b, t, self.heads)))?;
         let inputs = Inputs::new(q, parts[1].clone(), parts[2].clone(), Gate::Scalar(g));
-        Ok(Projected { inputs, conv: None, pending: None, extra: self.out.from_input(x)? })
+        Ok(Projected::new(inputs).extra(self.out.from_input(x)?))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

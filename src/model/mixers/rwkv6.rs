@@ -131,7 +131,7 @@ impl LinearFamily for Rwkv6 {
         let (r, k, v) = (split_heads(&r, self.heads)?, split_heads(&k, self.heads)?, split_heads(&v, self.heads)?);
         let bonus = current_token_bonus(&r, &k, &self.bonus, &v)?;
         let inputs = Inputs::new(r, k, v, Gate::Channel(split_heads(&log_w, self.heads)?)).exclusive();
-        Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![crate::kernels::activation::silu(&g)?, bonus] })
+        Ok(Projected::new(inputs).conv(new_carry).extra(vec![crate::kernels::activation::silu(&g)?, bonus]))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {

@@ -106,7 +106,7 @@ impl LinearFamily for Rwkv7 {
         let (r, written, v, rate) = (heads(&r)?, heads(&written)?, heads(&v)?, heads(&rate)?);
         let bonus = current_token_bonus(&r, &written, &self.rho, &v)?;
         let inputs = Inputs::new(r, written, v, Gate::Channel(heads(&log_w)?)).low_rank(kappa.neg()?, (&kappa * rate)?);
-        Ok(Projected { inputs, conv: Some(new_carry), pending: None, extra: vec![crate::kernels::activation::silu(&g)?, bonus] })
+        Ok(Projected::new(inputs).conv(new_carry).extra(vec![crate::kernels::activation::silu(&g)?, bonus]))
     }
 
     fn output(&self, o: &Tensor, p: &Projected) -> Result<Tensor> {
