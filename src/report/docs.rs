@@ -231,20 +231,21 @@ pub fn regenerate(root: &Path, text: &str) -> Result<String, Vec<String>> {
     }
 }
 
-/// `results/<name>` paths a document cites (run directories or files in results/).
+/// Paths under results/ a document cites (run directories or files in them), without `results/`.
 pub fn cited_results(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("results/") {
         let before = rest[..i].chars().last();
         let tail = &rest[i + "results/".len()..];
-        let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).collect();
+        let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || "._-/".contains(*c)).collect();
         // `results/<run-id>` and paths inside other trees (target/results, docs/results-schema) are not citations.
         let standalone = before.is_none_or(|c| !(c.is_ascii_alphanumeric() || "/_-.".contains(c)));
         // A pattern (`results/ab-noise-<cpu>/`, `results/perf-{a,b}-2core`) names no one directory.
         let pattern = tail[name.len()..].starts_with(['<', '{', '*']);
-        if standalone && !pattern && !name.is_empty() && name != "README.md" && !out.contains(&name) {
-            out.push(name.trim_end_matches('.').to_string());
+        let cited = name.trim_end_matches(['.', '/']).to_string();
+        if standalone && !pattern && !cited.is_empty() && cited != "README.md" && !out.contains(&cited) {
+            out.push(cited);
         }
         rest = &tail[name.len()..];
     }
@@ -388,8 +389,8 @@ mod tests {
 
     #[test]
     fn citations_are_results_directories() {
-        let t = "see `results/full-jobs2-2core/` and results/ci-baseline, not results/<run-id>/, results/ab-{a,b} nor target/results/x";
-        assert_eq!(cited_results(t), vec!["full-jobs2-2core".to_string(), "ci-baseline".to_string()]);
+        let t = "see `results/full-jobs2-2core/` and results/ci-baseline, results/experiments/x-2core/a.md, not results/<run-id>/, results/ab-{a,b} nor target/results/x";
+        assert_eq!(cited_results(t), vec!["full-jobs2-2core", "ci-baseline", "experiments/x-2core/a.md"]);
     }
 
     #[test]
