@@ -63,8 +63,11 @@ def main():
              f"**A/A** (same binary both sides): {len(aa)} runs, {flagged_runs} with a timing cell flagged "
              f"regressed ({aa_flagged} of {aa_cells} timing cells); 95% upper bound on the per-run false-alarm "
              f"rate: {upper_95(flagged_runs, len(aa)):.0%}.", ""]
-    lines += ["**Injected slowdowns**, timing cells by realised factor (median per-round candidate/baseline time):", "",
-              "| nominal | runs | realised band | cells | flagged regressed | detection |", "|---|---|---|---|---|---|"]
+    if slowed:
+        lines += ["**Injected slowdowns**, timing cells by realised factor (median per-round candidate/baseline time):", "",
+                  "| nominal | runs | realised band | cells | flagged regressed | detection |", "|---|---|---|---|---|---|"]
+    else:
+        lines += ["**Injected slowdowns**: no run yet."]
     table = []
     for f in sorted({r["factor"] for r in slowed}, key=float):
         rs = [r for r in slowed if r["factor"] == f]
