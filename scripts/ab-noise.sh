@@ -28,7 +28,7 @@ import json, re, sys
 e = json.load(sys.stdin)
 cpu = e["cpu_model"].lower()
 vendor = "epyc" if "epyc" in cpu else "xeon" if "xeon" in cpu else re.sub(r"[^a-z0-9]+", "-", cpu).strip("-")[:24]
-print(f"{vendor}-{e['"'"'cpu_isa'"'"']['"'"'level'"'"'].replace('"'"'x86-64-'"'"', '"'"''"'"')}")')"
+print(vendor + "-" + e["cpu_isa"]["level"].replace("x86-64-", ""))')"
 out="${OUT:-results/ab-noise-$machine_tag}"
 aa_runs="${AA_RUNS:-10}"
 slow_runs="${SLOWDOWN_RUNS:-1}"

@@ -44,69 +44,61 @@ pub fn level(has: impl Fn(&str) -> bool) -> String {
     best.to_string()
 }
 
-/// Whether this CPU has `feature` (std's runtime detection).
-#[cfg(target_arch = "x86_64")]
-fn cpu_has(feature: &str) -> bool {
-    use std::arch::is_x86_feature_detected as d;
-    match feature {
-        "sse3" => d!("sse3"),
-        "ssse3" => d!("ssse3"),
-        "sse4.1" => d!("sse4.1"),
-        "sse4.2" => d!("sse4.2"),
-        "popcnt" => d!("popcnt"),
-        "avx" => d!("avx"),
-        "avx2" => d!("avx2"),
-        "bmi1" => d!("bmi1"),
-        "bmi2" => d!("bmi2"),
-        "f16c" => d!("f16c"),
-        "fma" => d!("fma"),
-        "lzcnt" => d!("lzcnt"),
-        "movbe" => d!("movbe"),
-        "avx512f" => d!("avx512f"),
-        "avx512bw" => d!("avx512bw"),
-        "avx512cd" => d!("avx512cd"),
-        "avx512dq" => d!("avx512dq"),
-        "avx512vl" => d!("avx512vl"),
-        "avx512vnni" => d!("avx512vnni"),
-        "avx512bf16" => d!("avx512bf16"),
-        "avx512fp16" => d!("avx512fp16"),
-        _ => false,
-    }
+/// `cpu_has` (std's runtime detection: what this CPU offers) and `built_with` (`cfg!`: what this
+/// binary was compiled with, `-C target-cpu` / `target-feature`; seqbench's own kernels use what was
+/// compiled in, gemm picks its kernels at run time) over one list of features, every name in
+/// [`LEVELS`] and [`NAMED`].
+macro_rules! feature_lookups {
+    ($($f:tt),* $(,)?) => {
+        /// The features the two lookups know.
+        #[cfg(test)]
+        const LOOKED_UP: &[&str] = &[$($f),*];
+
+        #[cfg(target_arch = "x86_64")]
+        fn cpu_has(feature: &str) -> bool {
+            match feature {
+                $($f => std::arch::is_x86_feature_detected!($f),)*
+                _ => false,
+            }
+        }
+
+        #[cfg(not(target_arch = "x86_64"))]
+        fn cpu_has(_feature: &str) -> bool {
+            false
+        }
+
+        fn built_with(feature: &str) -> bool {
+            match feature {
+                $($f => cfg!(target_feature = $f),)*
+                _ => false,
+            }
+        }
+    };
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_has(_feature: &str) -> bool {
-    false
-}
-
-/// Whether this binary was compiled with `feature` enabled (`-C target-cpu` / `target-feature`):
-/// seqbench's own kernels use what was compiled in; gemm picks its kernels at run time.
-fn built_with(feature: &str) -> bool {
-    match feature {
-        "sse3" => cfg!(target_feature = "sse3"),
-        "ssse3" => cfg!(target_feature = "ssse3"),
-        "sse4.1" => cfg!(target_feature = "sse4.1"),
-        "sse4.2" => cfg!(target_feature = "sse4.2"),
-        "popcnt" => cfg!(target_feature = "popcnt"),
-        "avx" => cfg!(target_feature = "avx"),
-        "avx2" => cfg!(target_feature = "avx2"),
-        "bmi1" => cfg!(target_feature = "bmi1"),
-        "bmi2" => cfg!(target_feature = "bmi2"),
-        "f16c" => cfg!(target_feature = "f16c"),
-        "fma" => cfg!(target_feature = "fma"),
-        "lzcnt" => cfg!(target_feature = "lzcnt"),
-        "movbe" => cfg!(target_feature = "movbe"),
-        "avx512f" => cfg!(target_feature = "avx512f"),
-        "avx512bw" => cfg!(target_feature = "avx512bw"),
-        "avx512cd" => cfg!(target_feature = "avx512cd"),
-        "avx512dq" => cfg!(target_feature = "avx512dq"),
-        "avx512vl" => cfg!(target_feature = "avx512vl"),
-        "avx512vnni" => cfg!(target_feature = "avx512vnni"),
-        "avx512bf16" => cfg!(target_feature = "avx512bf16"),
-        "avx512fp16" => cfg!(target_feature = "avx512fp16"),
-        _ => false,
-    }
-}
+feature_lookups!(
+    "sse3",
+    "ssse3",
+    "sse4.1",
+    "sse4.2",
+    "popcnt",
+    "avx",
+    "avx2",
+    "bmi1",
+    "bmi2",
+    "f16c",
+    "fma",
+    "lzcnt",
+    "movbe",
+    "avx512f",
+    "avx512bw",
+    "avx512cd",
+    "avx512dq",
+    "avx512vl",
+    "avx512vnni",
+    "avx512bf16",
+    "avx512fp16",
+);
 
 /// The CPU's instruction-set level and its named SIMD features.
 pub fn cpu_isa() -> CpuIsa {
@@ -195,6 +187,13 @@ mod tests {
             // AVX-512 without AVX2's companions is not v4.
             assert_eq!(level(|f| v2.contains(&f) || v4.contains(&f)), "x86-64-v2");
             assert_eq!(level(|_| false), "x86-64");
+        }
+    }
+
+    #[test]
+    fn every_feature_named_is_looked_up() {
+        for f in LEVELS.iter().flat_map(|(_, f)| f.iter()).chain(NAMED.iter()) {
+            assert!(LOOKED_UP.contains(f), "{f} is named but neither lookup knows it (it would read as absent)");
         }
     }
 

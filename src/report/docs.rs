@@ -313,18 +313,52 @@ fn figure_with_unit(s: &str) -> Option<String> {
     None
 }
 
-/// Whether git tracks anything under `results/<name>` in the repository at `root`.
-fn tracked(root: &Path, name: &str) -> bool {
+/// The files git tracks under results/ in the repository at `root` (one `git ls-files` for all
+/// citations).
+fn tracked_results(root: &Path) -> Vec<String> {
     std::process::Command::new("git")
-        .args(["ls-files", "--", &format!("results/{name}")])
+        .args(["ls-files", "--", "results"])
         .current_dir(root)
         .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `results/<name>` is a tracked file or a directory holding one.
+fn is_tracked(tracked: &[String], name: &str) -> bool {
+    let path = format!("results/{name}");
+    tracked.iter().any(|f| *f == path || f.strip_prefix(&path).is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// The problems of the documents' evidence, whatever their blocks render: cited results that git does
+/// not track, and README figures outside the markers.
+pub fn evidence_problems(root: &Path) -> Vec<String> {
+    let tracked = tracked_results(root);
+    let mut problems = Vec::new();
+    for doc in documents(root) {
+        let name = doc.strip_prefix(root).unwrap_or(&doc).display().to_string();
+        let Ok(text) = std::fs::read_to_string(&doc) else { continue };
+        for cited in cited_results(&text) {
+            if !is_tracked(&tracked, &cited) {
+                problems.push(format!("{name}: cites results/{cited}, which git does not track"));
+            }
+        }
+        if name == "README.md" {
+            problems.extend(
+                loose_figures(&text)
+                    .into_iter()
+                    .map(|f| format!("README.md: a figure outside the generated blocks: {f}")),
+            );
+        }
+    }
+    problems
 }
 
 /// Every problem with the documents' figures under `root`: blocks that differ from what the
-/// generator renders (or fail to render), cited results that git does not track, and README
-/// figures outside the markers. Empty when everything holds.
+/// generator renders (or fail to render), and the [`evidence_problems`]. Empty when everything
+/// holds.
 pub fn check(root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     for doc in documents(root) {
@@ -337,19 +371,8 @@ pub fn check(root: &Path) -> Vec<String> {
             Ok(_) => {}
             Err(errors) => problems.extend(errors.into_iter().map(|e| format!("{name}: {e}"))),
         }
-        for cited in cited_results(&text) {
-            if !tracked(root, &cited) {
-                problems.push(format!("{name}: cites results/{cited}, which git does not track"));
-            }
-        }
-        if name == "README.md" {
-            problems.extend(
-                loose_figures(&text)
-                    .into_iter()
-                    .map(|f| format!("README.md: a figure outside the generated blocks: {f}")),
-            );
-        }
     }
+    problems.extend(evidence_problems(root));
     problems
 }
 

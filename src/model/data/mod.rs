@@ -190,9 +190,10 @@ const FRESH_TRIES: usize = 1000;
 impl Splits {
     /// `sizes = [train, valid, test]` examples from `example(rng, split)`, each split from its own
     /// stream of `(seed, "{name}-{split}")`. A validation or test example whose first `prefix` inputs
-    /// equal those of a training example, or a test example equal to a validation one, is drawn again (no leakage; a test example longer than
-    /// `prefix` is compared by its first `prefix` inputs too); when none can be found, the settings
-    /// leave no room for unseen examples and are refused.
+    /// equal those of a training example, or a test example equal to a validation one, is drawn
+    /// again (no leakage; a test example longer than `prefix` is compared with training by its first
+    /// `prefix` inputs); when none can be found, the settings leave no room for unseen examples and
+    /// are refused.
     pub fn drawn(
         mut example: impl FnMut(&mut ChaCha8Rng, &str) -> (Vec<u32>, Vec<u32>, Vec<f32>),
         prefix: usize,

@@ -6,8 +6,6 @@
 //! with attention layers, a cross for one with gated attention). (Dashes are not a model's: a chart
 //! dashes a recurrent form's line or a measured peak beside the exact bytes.)
 
-use crate::model::mixers::Family;
-
 /// A model's marker shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Marker {
@@ -95,15 +93,15 @@ pub const FAMILY_DISTANCE: f64 = 60.0;
 /// The smallest RGB distance between any two mixers' colours.
 pub const MIXER_DISTANCE: f64 = 30.0;
 
-/// The family of the mixer named `name`.
-pub fn family_of(name: &str) -> Option<Family> {
-    crate::model::mixers::MixerKind::parse(name).map(|k| k.family())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::mixers::MixerKind;
+    use crate::model::mixers::{Family, MixerKind};
+
+    /// The family of the mixer named `name`.
+    fn family_of(name: &str) -> Option<Family> {
+        MixerKind::parse(name).map(|k| k.family())
+    }
 
     #[test]
     fn every_shipped_model_has_its_own_style() {
