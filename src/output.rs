@@ -31,6 +31,7 @@ pub fn bytes(n: usize) -> String {
 /// `1234567` -> `1.23M`.
 pub fn count(n: usize) -> String {
     match n {
+        n if n >= 1_000_000_000 => format!("{:.2}B", n as f64 / 1e9),
         n if n >= 1_000_000 => format!("{:.2}M", n as f64 / 1e6),
         n if n >= 1_000 => format!("{:.1}k", n as f64 / 1e3),
         n => n.to_string(),

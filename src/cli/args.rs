@@ -414,13 +414,16 @@ pub struct Common {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Size preset to describe (each model file defines `tiny` and `small`).
+    /// Size preset to describe: `tiny` (tests), `small` (the benchmark default, about 3M parameters),
+    /// or the published shapes `125m`, `350m`, `1.3b` (docs/sizes.md). Counted from the config's
+    /// shapes: nothing is allocated, so every size lists at once.
     #[arg(long, default_value = "small")]
     pub size: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Precision of the KV cache (f32, bf16, f16); recurrent states are f32 under any dtype.
+    /// Precision of the weights and the KV cache (f32, bf16, f16); recurrent states are f32 under any
+    /// dtype.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
 }

@@ -4,7 +4,6 @@ use crate::cli::ListArgs;
 use crate::model::config;
 use crate::model::LanguageModel;
 use crate::output::{bytes, count, table};
-use candle_core::Device;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -15,6 +14,8 @@ struct Entry {
     n_layers: usize,
     head_dim: usize,
     params: usize,
+    /// Bytes of the weights, each tensor in its dtype (matrices in `--dtype`, the rest f32).
+    param_bytes: usize,
     /// Exact state bytes at batch 1 after T tokens, for T = 1 024 and 32 768.
     state_bytes_1k: usize,
     state_bytes_32k: usize,
@@ -30,7 +31,8 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     for name in config::built_in_names() {
         let cfg = config::load(name, &args.size)?;
-        let m = LanguageModel::new(&cfg, 0, &Device::Cpu, dtype)?;
+        // Counted from the config's shapes, allocating no weights (any size lists in milliseconds).
+        let m = LanguageModel::shapes_only(&cfg, dtype)?;
         let (a, b) = (m.state_bytes(1, 1024), m.state_bytes(1, 32768));
         entries.push(Entry {
             model: name.to_string(),
@@ -39,6 +41,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
             n_layers: cfg.n_layers,
             head_dim: cfg.head_dim,
             params: m.num_params(),
+            param_bytes: m.param_bytes(),
             state_bytes_1k: a,
             state_bytes_32k: b,
             state_bytes_per_token: (b - a) as f64 / (32768.0 - 1024.0),
@@ -62,7 +65,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut t =
-        table(&["model", "mixer", "layers x d", "params", "state @1k", "state @32k", "growth / token", "state update"]);
+        table(&["model", "mixer", "layers x d", "params", "weights", "state @1k", "state @32k", "growth / token", "state update"]);
     for e in &entries {
         let growth = if e.state_bytes_per_token == 0.0 {
             "constant".to_string()
@@ -74,6 +77,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
             e.mixer.to_string(),
             format!("{} x {}", e.n_layers, e.d_model),
             count(e.params),
+            bytes(e.param_bytes),
             bytes(e.state_bytes_1k),
             bytes(e.state_bytes_32k),
             growth,
@@ -81,7 +85,7 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
         ]);
     }
     println!(
-        "Models at size `{}` (state: batch 1, every layer; KV cache in {}, recurrent states in f32):\n{t}",
+        "Models at size `{}` (weights: matrices in {1}, the rest f32; state: batch 1, every layer; KV cache in {1}, recurrent states in f32):\n{t}",
         args.size,
         dtype.as_str()
     );

@@ -71,6 +71,13 @@ impl LanguageModel {
         Self::build(config, Params::frozen(seed, device, dtype))
     }
 
+    /// The model's structure only: every parameter a stand-in of the right shape and dtype
+    /// ([`Params::shapes_only`]), so parameters and state bytes are counted at any size without
+    /// allocating the weights. It must not be run.
+    pub fn shapes_only(config: &ModelConfig, dtype: DType) -> Result<Self> {
+        Self::build(config, Params::shapes_only(&Device::Cpu, dtype))
+    }
+
     fn build(config: &ModelConfig, p: Params) -> Result<Self> {
         let (d, n) = (config.d_model, config.n_layers);
         let out_gain = 1.0 / (2.0 * n as f64).sqrt();
@@ -163,7 +170,7 @@ impl LanguageModel {
     }
 
     pub fn num_params(&self) -> usize {
-        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+        self.params.count().elements
     }
 
     /// Writes the weights as safetensors.
@@ -301,6 +308,6 @@ impl LanguageModel {
 
     /// Parameter bytes, each in its own dtype (f32 masters for training not included).
     pub fn param_bytes(&self) -> usize {
-        self.named_vars().iter().map(|(_, v)| v.elem_count() * v.dtype().size_in_bytes()).sum()
+        self.params.count().bytes
     }
 }

@@ -4,8 +4,9 @@
 //! `rope` and `sigmoid` fast paths drop gradients, so none of them is used.
 
 use crate::rng;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::VarMap;
+use std::sync::{Arc, Mutex};
 
 /// Creates named, seeded parameters and registers them in a [`VarMap`] (for AdamW and safetensors).
 #[derive(Clone)]
@@ -19,6 +20,17 @@ pub struct Params {
     trainable: bool,
     /// Dtype of the matrix weights ([`Params::matrix`]): the compute dtype of the products.
     matrix_dtype: DType,
+    /// True when the parameters are only counted ([`Params::shapes_only`]).
+    shapes_only: bool,
+    /// Elements and bytes of every parameter defined so far (shared by all views).
+    counted: Arc<Mutex<Count>>,
+}
+
+/// Elements and bytes of a model's parameters, each in its own dtype.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Count {
+    pub elements: usize,
+    pub bytes: usize,
 }
 
 impl Params {
@@ -31,7 +43,16 @@ impl Params {
             device: device.clone(),
             trainable: true,
             matrix_dtype,
+            shapes_only: false,
+            counted: Arc::default(),
         }
+    }
+
+    /// Parameters that are only counted, never drawn: each is a zero-stride view of one element
+    /// with the right shape and dtype, so a model of any size is built in microseconds and a few
+    /// bytes per tensor (`list`'s parameter and state counts at 1.3B). Such a model must not run.
+    pub fn shapes_only(device: &Device, matrix_dtype: DType) -> Self {
+        Params { trainable: false, shapes_only: true, ..Params::new(0, device, matrix_dtype) }
     }
 
     /// Parameters for inference only (see the `trainable` field); same names and values.
@@ -53,7 +74,28 @@ impl Params {
         &self.device
     }
 
+    /// Elements and bytes of every parameter defined through this map (all views share it).
+    pub fn count(&self) -> Count {
+        *self.counted.lock().expect("parameter count poisoned")
+    }
+
+    /// In [`Params::shapes_only`] mode, the stand-in for a parameter of `shape` in `dtype`.
+    fn stand_in(&self, shape: impl Into<Shape>, dtype: DType) -> Result<Option<Tensor>> {
+        if !self.shapes_only {
+            return Ok(None);
+        }
+        Ok(Some(Tensor::zeros((), dtype, &self.device)?.broadcast_as(shape)?))
+    }
+
     fn register(&self, name: &str, t: Tensor) -> Result<Tensor> {
+        {
+            let mut c = self.counted.lock().expect("parameter count poisoned");
+            c.elements += t.elem_count();
+            c.bytes += t.elem_count() * t.dtype().size_in_bytes();
+        }
+        if self.shapes_only {
+            return Ok(t);
+        }
         let full = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
         let var = Var::from_tensor(&t)?;
         let out = if self.trainable { var.as_tensor().clone() } else { var.as_tensor().detach() };
@@ -71,12 +113,20 @@ impl Params {
     /// `N(0, std^2)` initialised matrix that enters products as a whole (projection weights, the
     /// embedding), held in the compute dtype: drawn in f32, then rounded.
     pub fn matrix(&self, name: &str, shape: impl Into<candle_core::Shape>, std: f64) -> Result<Tensor> {
+        let shape = shape.into();
+        if let Some(t) = self.stand_in(shape.clone(), self.matrix_dtype)? {
+            return self.register(name, t);
+        }
         let t = rng::normal(self.seed, &self.full_name(name), shape, std, &self.device)?;
         self.register(name, t.to_dtype(self.matrix_dtype)?)
     }
 
     /// Uniform `[lo, hi)` initialised parameter.
     pub fn uniform(&self, name: &str, shape: impl Into<candle_core::Shape>, lo: f64, hi: f64) -> Result<Tensor> {
+        let shape = shape.into();
+        if let Some(t) = self.stand_in(shape.clone(), DType::F32)? {
+            return self.register(name, t);
+        }
         let t = rng::uniform(self.seed, &self.full_name(name), shape, lo, hi, &self.device)?;
         self.register(name, t)
     }
@@ -88,6 +138,10 @@ impl Params {
 
     /// Parameter filled with one value.
     pub fn constant(&self, name: &str, shape: impl Into<candle_core::Shape>, value: f64) -> Result<Tensor> {
+        let shape = shape.into();
+        if let Some(t) = self.stand_in(shape.clone(), DType::F32)? {
+            return self.register(name, t);
+        }
         let t = (Tensor::ones(shape, DType::F32, &self.device)? * value)?;
         self.register(name, t)
     }
