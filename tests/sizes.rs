@@ -40,7 +40,8 @@ fn every_model_is_within_three_percent_of_attention_at_each_deployment_size() {
         let attention = params("attention");
         for name in config::built_in_names() {
             let ratio = params(name) / attention;
-            X
+            // The model files narrow the MLP so every model lands within 3% (the bound asked is 10%).
+            assert!((0.97..=1.03).contains(&ratio), "{name}@{size}: {ratio:.3} x attention's parameters");
         }
     }
 }
