@@ -301,6 +301,50 @@ fn attention_solves_mqar_and_stops_early() {
 }
 
 #[test]
+fn the_sweep_trains_every_rate_on_the_sweep_seeds_and_the_rest_at_the_chosen_rate() {
+    // Two rates on seeds 0 and 1, a third seed at the chosen one: 1e-5 cannot form the recall
+    // circuit in 600 steps, 3e-3 does (the quick suite's setting), so 3e-3 is chosen and solves
+    // 2 of the sweep's 4 runs.
+    let mut spec = task_spec(
+        "attention",
+        Measurement::MqarAccuracy,
+        8,
+        Settings {
+            batch: Some(32),
+            steps: Some(600),
+            seq_len: Some(32),
+            lrs: Some(vec![1e-5, 3e-3]),
+            seeds: Some(3),
+            sweep_seeds: Some(2),
+            vocab: Some(32),
+            train_examples: Some(20_000),
+            test_examples: Some(256),
+            early_stop: Some(0.99),
+            eval_every: Some(50),
+            ..Default::default()
+        },
+    );
+    spec.model.head_dim = 16;
+    let r = run_cell(&spec);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+    assert_eq!(r.samples.len(), 3, "one test accuracy per seed");
+    assert_eq!(r.metrics["lr"], 3e-3);
+    for seed in 0..3 {
+        assert_eq!(r.metrics[&format!("seed.{seed}.lr")], 3e-3, "seed {seed} reports the chosen rate");
+    }
+    // Every rate on the sweep's seeds, none on the third.
+    for seed in 0..2 {
+        for rate in 0..2 {
+            assert!(r.metrics.contains_key(&format!("seed.{seed}.sweep.{rate}.valid_accuracy")));
+        }
+    }
+    assert!(!r.metrics.keys().any(|k| k.starts_with("seed.2.sweep.")), "seed 2 trains at the chosen rate only");
+    assert!(r.metrics["sweep.1.valid_median"] > r.metrics["sweep.0.valid_median"]);
+    assert_eq!(r.solved_runs(), Some((2, 4)), "{:?}", r.metrics);
+    assert!(r.summary.unwrap().median >= 0.95);
+}
+
+#[test]
 fn lstm_solves_parity_beyond_its_training_length() {
     let spec = task_spec(
         "lstm",

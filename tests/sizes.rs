@@ -1,10 +1,13 @@
 //! The deployment sizes (`125m`, `350m`, `1.3b`): counted from the config's shapes without
 //! allocating weights, equal to the built model where it can be built, and every model's parameters
-//! within 3% of attention's at the same size.
+//! within 3% of attention's at the same size; the crossovers with attention read per size.
 
 use candle_core::{DType, Device};
 use seqbench::model::config;
 use seqbench::model::LanguageModel;
+use seqbench::results::crossover::crossovers;
+use seqbench::results::stats::{SamplePlan, Summary};
+use seqbench::results::{CellResult, CellSpec, Measurement, Results, Settings, Status};
 
 /// The sizes every shipped model file defines beyond `tiny` and `small`.
 const DEPLOYMENT_SIZES: [&str; 3] = ["125m", "350m", "1.3b"];
@@ -50,10 +53,82 @@ fn every_model_is_within_three_percent_of_attention_at_each_deployment_size() {
 fn deployment_sizes_have_the_published_shapes() {
     // GPT-2 small / Pythia-160M, and the Transformer++ recipes of 340M and 1.3B: with the byte
     // vocabulary (256 rows instead of 50k) they hold about 85M, 300M and 1.2B parameters.
-    for (size, d, layers, millions) in [("125m", 768, 12, 85.0), ("350m", 1024, 24, 302.0), ("1.3b", 2048, 24, 1208.0)] {
+    for (size, d, layers, millions) in [("125m", 768, 12, 85.0), ("350m", 1024, 24, 302.0), ("1.3b", 2048, 24, 1208.0)]
+    {
         let cfg = config::load("attention", size).unwrap();
         assert_eq!((cfg.d_model, cfg.n_layers), (d, layers), "attention@{size}");
         let n = LanguageModel::shapes_only(&cfg, DType::F32).unwrap().num_params() as f64 / 1e6;
         assert!((n / millions - 1.0).abs() < 0.02, "attention@{size}: {n:.1}M parameters, expected about {millions}M");
     }
+}
+
+/// A results file holding the given timing cells `(measurement, model@size, value, samples)`
+/// (every other field from a committed run).
+fn with_timings(cells: Vec<(Measurement, &str, usize, Vec<f64>)>) -> Results {
+    let mut r = Results::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/quick-reference-2core/results.json"
+    )))
+    .unwrap();
+    r.cells = cells
+        .into_iter()
+        .map(|(measurement, model, value, samples)| {
+            let model = config::load(model, "small").unwrap();
+            let spec = CellSpec {
+                id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
+                measurement,
+                label: model.label(),
+                model,
+                parameter: measurement.parameter().into(),
+                value,
+                settings: Settings { batch: Some(1), ..Default::default() },
+                plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
+                seed: 0,
+            };
+            let mut c = CellResult::failed(&spec, String::new(), 1.0);
+            c.status = Status::Ok;
+            c.error = None;
+            c.summary = Some(Summary::of(&samples));
+            c.samples = samples;
+            c
+        })
+        .collect();
+    r
+}
+
+#[test]
+fn crossovers_are_read_per_size_and_only_where_every_sample_is_beyond() {
+    let (train, decode) = (Measurement::TrainThroughput, Measurement::DecodeLatency);
+    let r = with_timings(vec![
+        // small: GLA beats attention from T=2048 (at 512 the samples overlap).
+        (train, "attention@small", 512, vec![100.0, 110.0, 120.0]),
+        (train, "gla@small", 512, vec![115.0, 125.0, 130.0]),
+        (train, "attention@small", 2048, vec![50.0, 52.0, 54.0]),
+        (train, "gla@small", 2048, vec![90.0, 95.0, 99.0]),
+        // 125m: attention of that size, not small's, is the reference: GLA never beats it.
+        (train, "attention@125m", 512, vec![10.0, 11.0, 12.0]),
+        (train, "gla@125m", 512, vec![8.0, 9.0, 9.5]),
+        (train, "attention@125m", 2048, vec![5.0, 5.5, 6.0]),
+        (train, "gla@125m", 2048, vec![5.2, 5.4, 5.6]),
+        // Decode: lower is better; GRU faster from position 8192.
+        (decode, "attention@125m", 1024, vec![0.010, 0.011, 0.012]),
+        (decode, "gru@125m", 1024, vec![0.011, 0.012, 0.013]),
+        (decode, "attention@125m", 8192, vec![0.030, 0.031, 0.032]),
+        (decode, "gru@125m", 8192, vec![0.011, 0.012, 0.013]),
+    ]);
+    let all = crossovers(&r);
+    let find = |m: &str, size: &str, model: &str| {
+        all.iter()
+            .find(|c| c.measurement == m && c.size == size && c.model == model)
+            .unwrap_or_else(|| panic!("{all:?}"))
+    };
+    let small = find("train_throughput", "small", "gla");
+    assert_eq!((small.from, small.grid.clone()), (Some(2048), vec![512, 2048]));
+    assert!((small.advantage_at_largest.unwrap() - 95.0 / 52.0).abs() < 1e-9);
+    let big = find("train_throughput", "125m", "gla");
+    assert_eq!(big.from, None, "GLA@125m's samples overlap attention@125m's at 2048");
+    let gru = find("decode_latency", "125m", "gru");
+    assert_eq!(gru.from, Some(8192));
+    assert!((gru.advantage_at_largest.unwrap() - 0.031 / 0.012).abs() < 1e-9);
+    assert!(!all.iter().any(|c| c.model == "attention"), "attention is not compared with itself");
 }

@@ -313,7 +313,7 @@ fn bad_suite_input_exits_2_with_one_line() {
     );
     assert_user_error(&seqbench(&["generate", "--mem-budget", "12 parsecs", "--models", "gla"], &[]), &["mem_budget"]);
     // The quality protocol's fields: each bad value names the file and the field, in one line.
-    let cases: [(&str, &str, &[&str]); 14] = [
+    let cases: [(&str, &str, &[&str]); 16] = [
         (
             "attention_layers = [0, 1, 2]",
             "attention_layers = [0, 3]",
@@ -327,6 +327,12 @@ fn bad_suite_input_exits_2_with_one_line() {
         ("lrs = [0.003, 0.001]", "lrs = []", &["`mqar.lrs`"]),
         ("lrs = [0.003, 0.001]", "lrs = [0.003]\nlr = 0.01", &["`mqar.lrs`", "not both"]),
         ("seeds = 2", "seeds = 0", &["`mqar.seeds`"]),
+        ("seeds = 2", "seeds = 2\nsweep_seeds = 3", &["`mqar.sweep_seeds`", "between 1 and seeds (2)"]),
+        (
+            "train_len = 4\ntest_lens = [9]",
+            "sweep_seeds = 1\ntrain_len = 4\ntest_lens = [9]",
+            &["`parity.sweep_seeds`", "give lrs"],
+        ),
         ("early_stop = 0.99", "early_stop = 1.5", &["`mqar.early_stop`"]),
         ("test_lens = [9]", "test_lens = [4]", &["`parity.test_len`", "longer than train_len 4"]),
         ("group = \"s3\"", "group = \"s7\"", &["`word_problem.group`"]),

@@ -138,6 +138,7 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<bool> {
     let mut s = adhoc("latency", SamplePlan { warmup: 2, min_samples: 20, min_seconds: 0.5, max_samples: 1000 });
     s.latency = Some(LatencySection {
         prompt: a.prompt,
+        prompts: vec![],
         positions: a.seq_lens.clone(),
         batch: a.batch,
         plan: None,
@@ -148,7 +149,13 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<bool> {
 
 pub fn memory(a: &MemoryArgs) -> anyhow::Result<bool> {
     let mut s = adhoc("memory", SamplePlan::default());
-    s.memory = Some(MemorySection { positions: a.seq_lens.clone(), batch: a.batch, prefill_chunk: None, models: None });
+    s.memory = Some(MemorySection {
+        positions: a.seq_lens.clone(),
+        batch: a.batch,
+        prefill_chunk: None,
+        fill: None,
+        models: None,
+    });
     execute(Some(s), None, &a.bench)
 }
 

@@ -69,27 +69,33 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             corpus.valid.len()
         )));
     }
-    let model = LanguageModel::new(&cfg, opts.seed, &crate::device::selected()?, crate::device::dtype())?;
-    let fits = |recompute| memory::training_fits(&model, opts.batch, opts.seq_len, opts.form, recompute);
-    if !opts.recompute && model.device().is_cpu() && fits(false).is_err() && fits(true).is_ok() {
-        eprintln!(
-            "note: with every layer's activations kept this would not fit; recomputing the mixers in the backward (--recompute)"
-        );
-        opts.recompute = true;
+    // Decided from the config's shapes before any weight is allocated.
+    let device = crate::device::selected()?;
+    let params = LanguageModel::shapes_only(&cfg, crate::device::dtype())?.num_params();
+    match memory::training_policy(&cfg, params, &device, opts.batch, opts.seq_len, opts.form, opts.recompute) {
+        Ok(recompute) => {
+            if recompute && !opts.recompute {
+                eprintln!(
+                    "note: with every layer's activations kept this would not fit; recomputing the mixers in the backward (--recompute)"
+                );
+            }
+            opts.recompute = recompute;
+        }
+        Err(too_big) => {
+            return Err(usage(format!(
+                "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available on {}",
+                cfg.label(),
+                opts.batch,
+                opts.seq_len,
+                opts.form,
+                bytes(too_big.need),
+                bytes(too_big.available),
+                crate::device::spec()
+            )))
+        }
     }
+    let model = LanguageModel::new(&cfg, opts.seed, &device, crate::device::dtype())?;
     model.set_recompute(opts.recompute).map_err(|e| usage(format!("--recompute: {e}")))?;
-    if let Err(too_big) = memory::training_fits(&model, opts.batch, opts.seq_len, opts.form, opts.recompute) {
-        return Err(usage(format!(
-            "training {} at batch {} x {} bytes ({}) needs about {} of memory; {} is available on {}",
-            cfg.label(),
-            opts.batch,
-            opts.seq_len,
-            opts.form,
-            bytes(too_big.need),
-            bytes(too_big.available),
-            crate::device::spec()
-        )));
-    }
     eprintln!(
         "training {} ({} params, {}) on {} for {} steps of {} x {} bytes, form {}{}, products in {} on {}",
         cfg.label(),

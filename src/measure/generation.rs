@@ -3,7 +3,7 @@
 //! decode tokens/s. A cell whose memory need exceeds the budget is refused before allocating; the
 //! measured peak heap is reported next to the estimate.
 
-use super::{required, CellSpec, Outcome, Status};
+use super::{required, CellSpec, Outcome};
 use crate::model::data::byte_ids;
 use crate::model::LanguageModel;
 use candle_core::Tensor;
@@ -18,18 +18,22 @@ pub fn prefill_chunk(batch: usize, prompt: usize) -> usize {
     (PREFILL_TOKENS / batch.max(1)).clamp(1, prompt.max(1))
 }
 
-/// Bytes a generation cell needs, estimated before allocating as an upper bound: the weights, every
-/// sequence's state at its final length twice (a decode step builds the new state, or the longer KV
-/// cache, before the old one is freed), and the transient activations of one prefill chunk through
-/// one layer (a generous `48 d + 3 d_mlp + vocab` floats per token, which covers the linear family's
-/// chunk intermediates as measured on the small models) plus attention's scores against the prefix.
+/// Bytes a generation cell needs: [`inference_need`] for the prompt and the generated tokens.
 pub fn need_bytes(model: &LanguageModel, batch: usize, prompt: usize, tokens: usize) -> usize {
+    inference_need(model, batch, prompt + tokens, prefill_chunk(batch, prompt))
+}
+
+/// Bytes inference needs, estimated before allocating as an upper bound (`model` may be
+/// [`LanguageModel::shapes_only`]): the weights, every sequence's state at `length` tokens twice (a
+/// decode step builds the new state, or the longer KV cache, before the old one is freed), and the
+/// transient activations of one prefill chunk of `chunk` tokens through one layer (a generous
+/// `48 d + 3 d_mlp + vocab` floats per token, which covers the linear family's chunk intermediates
+/// as measured on the small models) plus attention's scores against the prefix.
+pub fn inference_need(model: &LanguageModel, batch: usize, length: usize, chunk: usize) -> usize {
     let c = &model.config;
-    let chunk = prefill_chunk(batch, prompt);
-    let states = model.state_bytes(batch, prompt + tokens);
+    let states = model.state_bytes(batch, length);
     let activations = 4 * batch * chunk * (48 * c.d_model + 3 * c.d_mlp + c.vocab);
-    let scores =
-        if c.attention_layers() > 0 { 4 * 3 * batch * (c.d_model / c.head_dim) * chunk * (prompt + tokens) } else { 0 };
+    let scores = if c.attention_layers() > 0 { 4 * 3 * batch * (c.d_model / c.head_dim) * chunk * length } else { 0 };
     model.param_bytes() + 2 * states + activations + scores
 }
 
@@ -41,12 +45,9 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let mut metrics = BTreeMap::new();
     metrics.insert("need_bytes".into(), need as f64);
     metrics.insert("state_bytes".into(), model.state_bytes(batch, prompt + tokens) as f64);
+    // (A cell over its budget was refused before the model was built: `super::refusal`.)
     if let Some(budget) = spec.settings.mem_budget {
         metrics.insert("budget_bytes".into(), budget as f64);
-        if need as u64 > budget {
-            let msg = format!("needs {} bytes, over the budget of {budget} bytes", need);
-            return Ok(Outcome { status: Status::Refused, samples: vec![], metrics, error: Some(msg) });
-        }
     }
     let ids = byte_ids(batch, prompt, 3, model.device())?;
     let mut prefill_seconds = Vec::new();

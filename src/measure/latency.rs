@@ -43,7 +43,7 @@ pub fn measure_decode(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<
 }
 
 /// Decode steps over which the heap held is followed, after as many steps of warm-up.
-const GROWTH_STEPS: usize = 64;
+pub const GROWTH_STEPS: usize = 64;
 
 /// Heap bytes held per decoded token, from position `position` on: 0 for a recurrent state, the KV
 /// bytes per token for attention (paid in steps as the cache's buffers double).

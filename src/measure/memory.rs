@@ -2,7 +2,9 @@
 //! servers do, so attention's quadratic scores never exceed one chunk) with an inference model (no
 //! autograd graph), measured three ways: exact bytes of the state's tensors, heap still held after
 //! the prefill (counting allocator) and the peak heap and RSS during it; on a GPU also the device
-//! memory held after and at the peak of the prefill (the CUDA memory pool).
+//! memory held after and at the peak of the prefill (the CUDA memory pool). With `fill = "synthetic"`
+//! the state is built at its size directly (zeros), for positions a CPU cannot prefill at the large
+//! sizes: the exact bytes are the same, the peak is then the state's own allocation.
 
 use super::{required, CellSpec, Outcome};
 use crate::measure::meter::Meter;
@@ -17,11 +19,13 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let batch = required(spec.settings.batch, "batch")?;
     let chunk = spec.settings.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK).max(1);
     let position = spec.value;
-    let ids = crate::model::data::byte_ids(batch, position, 2, model.device())?;
     let meter = Meter::start(model.device());
-    let (logits, states) = model.prefill_chunked(&ids, chunk)?;
-    drop(logits);
-    drop(ids);
+    let states = if spec.settings.synthetic == Some(true) {
+        model.states_at(batch, position)?
+    } else {
+        let ids = crate::model::data::byte_ids(batch, position, 2, model.device())?;
+        model.prefill_chunked(&ids, chunk)?.1
+    };
     // The device has run the prefill and freed what was dropped before the counters are read.
     crate::device::synchronize(model.device())?;
     let used = meter.finish();

@@ -43,6 +43,9 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
     let start = Instant::now();
     let outcome = (|| -> anyhow::Result<Outcome> {
         let device = crate::device::selected()?;
+        if let Some(refused) = refusal(spec, &device)? {
+            return Ok(refused);
+        }
         let model = match spec.measurement {
             m if m == Measurement::TrainThroughput || m.is_quality() => {
                 LanguageModel::new(&spec.model, spec.seed, &device, crate::device::dtype())?
@@ -100,6 +103,65 @@ fn with_device_memory(mut outcome: Outcome, device: &candle_core::Device) -> Out
         outcome.metrics.insert("device_memory_in_use_bytes".into(), used as f64);
     }
     outcome
+}
+
+/// Refuses, before its model is built, a cell whose estimated need exceeds the memory available on
+/// `device` (or, for generation, its budget): a `refused` outcome whose `need_bytes` (and
+/// `available_bytes`) say how much, so a 1.3B cell that cannot fit costs nothing. The estimates
+/// read the model's shapes only ([`LanguageModel::shapes_only`]); quality cells always fit.
+fn refusal(spec: &CellSpec, device: &candle_core::Device) -> anyhow::Result<Option<Outcome>> {
+    let counted = LanguageModel::shapes_only(&spec.model, crate::device::dtype())?;
+    let s = &spec.settings;
+    let batch = s.batch.unwrap_or(1);
+    let (need, hint) = match spec.measurement {
+        Measurement::TrainThroughput => {
+            let (form, recompute) = (form_of(&counted, spec)?, s.recompute.unwrap_or(false));
+            let fits = |rc| {
+                let params = counted.num_params();
+                crate::model::memory::training_fits(&spec.model, params, device, batch, spec.value, form, rc)
+            };
+            let need = match fits(recompute) {
+                Ok(need) => need,
+                Err(too_big) => too_big.need,
+            };
+            let hint = match fits(true) {
+                Ok(with) if !recompute => format!(" (with recompute on: about {with} bytes, which fits)"),
+                _ => String::new(),
+            };
+            (need, hint)
+        }
+        Measurement::DecodeLatency => {
+            let length = spec.value + 2 * latency::GROWTH_STEPS + 1;
+            (generation::inference_need(&counted, batch, length, 1) + counted.state_bytes(batch, length), String::new())
+        }
+        Measurement::PrefillLatency => {
+            (generation::inference_need(&counted, batch, spec.value, spec.value), String::new())
+        }
+        Measurement::Memory => {
+            let chunk = s.prefill_chunk.unwrap_or(memory::DEFAULT_PREFILL_CHUNK).max(1);
+            (generation::inference_need(&counted, batch, spec.value, chunk), String::new())
+        }
+        Measurement::Generation => {
+            let prompt = required(s.prompt, "prompt")?;
+            (generation::need_bytes(&counted, spec.value, prompt, required(s.tokens, "tokens")?), String::new())
+        }
+        _ => return Ok(None),
+    };
+    let refused = |message: String, metrics: BTreeMap<String, f64>| {
+        Ok(Some(Outcome { status: Status::Refused, samples: vec![], metrics, error: Some(message) }))
+    };
+    let mut metrics = BTreeMap::from([("need_bytes".to_string(), need as f64)]);
+    if let Some(budget) = s.mem_budget.filter(|&b| need as u64 > b) {
+        metrics.insert("budget_bytes".into(), budget as f64);
+        return refused(format!("needs {need} bytes, over the budget of {budget} bytes"), metrics);
+    }
+    match crate::device::available_on(device) {
+        Some(available) if need > available => {
+            metrics.insert("available_bytes".into(), available as f64);
+            refused(format!("needs about {need} bytes, {available} available{hint}"), metrics)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The kernel form a cell asks for (the model's chunkwise form by default).

@@ -1,9 +1,11 @@
 //! Quality beside speed: language-modelling loss after a fixed training budget, and the supervised
 //! tasks (MQAR recall, copy, state tracking) trained under one protocol ([`Protocol`], Zoology's):
-//! for each seed, a sweep of learning rates, each run stopped early once its validation accuracy
-//! reaches the threshold (the sweep then ends: the setting is solved); the seed keeps the learning rate
-//! with the best validation accuracy and reports that run's test accuracy. One sample per seed, so
-//! the cell's spread is the seeds' spread. Real training; the figures are whatever the models reach.
+//! every learning rate of the sweep on each of the sweep's seeds, each run stopped early once its
+//! validation accuracy reaches the threshold; one rate chosen per cell by the median validation
+//! accuracy across those seeds, the other seeds trained at it; each seed's test accuracy at the
+//! chosen rate is a sample, so the cell's spread is the seeds' spread, and the fraction of the sweep's
+//! runs that solve the setting is its robustness. Real training; the figures are whatever the models
+//! reach.
 
 use super::{required, CellSpec, Measurement, Outcome};
 use crate::model::data::copy::CopyConfig;
@@ -19,7 +21,7 @@ use rand::Rng;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-pub use crate::results::cell::DEFAULT_LR;
+pub use crate::results::cell::{DEFAULT_LR, ROBUST_ACCURACY};
 /// Steps between validation evaluations when a section names none.
 pub const DEFAULT_EVAL_EVERY: usize = 100;
 
@@ -171,9 +173,23 @@ fn train_run(
     })
 }
 
-/// The protocol over seeds: `splits(seed)` gives each seed its data. Samples: each seed's test
-/// accuracy at its best learning rate; metrics `seed.S.{lr,valid_accuracy,steps}`, the totals, the
-/// state bytes at the task's length and the parameter count.
+/// The learning rate whose median validation accuracy over `runs` (each `(rate index, valid)`) is
+/// highest; the lower rate on a tie.
+fn choose_rate(n_rates: usize, runs: &[(usize, f64)]) -> usize {
+    let medians: Vec<f64> = (0..n_rates)
+        .map(|i| median(&runs.iter().filter(|(r, _)| *r == i).map(|(_, v)| *v).collect::<Vec<_>>()))
+        .collect();
+    (0..n_rates).fold(0, |best, i| if medians[i] > medians[best] { i } else { best })
+}
+
+/// The protocol over seeds, Zoology's way: `splits(seed)` gives each seed its data. Every rate of
+/// the sweep trains on each of the first `sweep_seeds` seeds (every run early-stopped, none
+/// skipped); the rate with the best median validation accuracy across those seeds is chosen for the
+/// cell, and the remaining seeds train at it alone. Samples: every seed's test accuracy at the
+/// chosen rate. Metrics: `lr` (the choice), `sweep.I.{lr,valid_median}` per rate,
+/// `seed.S.{valid_accuracy,steps,...}` at the choice, `seed.S.sweep.I.valid_accuracy` per run,
+/// `robustness` (the fraction of the sweep's runs whose validation accuracy reaches
+/// [`ROBUST_ACCURACY`]), the totals, the state bytes at the task's length and the parameters.
 fn supervised(
     model: &LanguageModel,
     spec: &CellSpec,
@@ -181,32 +197,59 @@ fn supervised(
 ) -> anyhow::Result<Outcome> {
     let protocol = Protocol::of(spec)?;
     let mut metrics = BTreeMap::new();
-    let (mut samples, mut seconds, mut steps, mut seq_len) = (Vec::new(), 0.0, 0usize, 0usize);
-    for &seed in &protocol.seeds {
-        let data = splits(seed)?;
-        seq_len = seq_len.max(data.test.seq_len);
-        let mut best: Option<Run> = None;
-        for &lr in &protocol.lrs {
-            let run = train_run(model, spec, &protocol, &data, seed, lr)?;
-            seconds += run.seconds;
-            steps += run.steps;
-            let solved = protocol.early_stop.is_some_and(|t| run.valid >= t);
-            if best.as_ref().is_none_or(|b| run.valid > b.valid) {
-                best = Some(run);
-            }
-            if solved {
-                break;
-            }
+    let (mut seconds, mut steps, mut seq_len) = (0.0, 0usize, 0usize);
+    let sweep_seeds = spec.settings.sweep_seeds.unwrap_or(protocol.seeds.len()).clamp(1, protocol.seeds.len());
+    let mut chosen: BTreeMap<u64, Run> = BTreeMap::new();
+    let mut run_at = |seed: u64, lr: f64, data: &Splits| -> anyhow::Result<Run> {
+        let run = train_run(model, spec, &protocol, data, seed, lr)?;
+        seconds += run.seconds;
+        steps += run.steps;
+        Ok(run)
+    };
+    // The sweep: every (rate, seed) pair on the sweep's seeds.
+    let mut sweep: Vec<(usize, u64, Run)> = Vec::new();
+    for &seed in &protocol.seeds[..sweep_seeds] {
+        let d = splits(seed)?;
+        seq_len = seq_len.max(d.test.seq_len);
+        for (i, &lr) in protocol.lrs.iter().enumerate() {
+            let run = run_at(seed, lr, &d)?;
+            metrics.insert(format!("seed.{seed}.sweep.{i}.valid_accuracy"), run.valid);
+            sweep.push((i, seed, run));
         }
-        let best = best.expect("at least one learning rate");
-        metrics.insert(format!("seed.{seed}.lr"), best.lr);
-        metrics.insert(format!("seed.{seed}.valid_accuracy"), best.valid);
-        metrics.insert(format!("seed.{seed}.steps"), best.steps as f64);
-        metrics.insert(format!("seed.{seed}.final_train_loss_nats"), best.final_loss);
-        for (step, acc) in &best.curve {
+    }
+    let valids: Vec<(usize, f64)> = sweep.iter().map(|(i, _, r)| (*i, r.valid)).collect();
+    let best = choose_rate(protocol.lrs.len(), &valids);
+    for (i, &lr) in protocol.lrs.iter().enumerate() {
+        let at: Vec<f64> = valids.iter().filter(|(r, _)| *r == i).map(|(_, v)| *v).collect();
+        metrics.insert(format!("sweep.{i}.lr"), lr);
+        metrics.insert(format!("sweep.{i}.valid_median"), median(&at));
+    }
+    let solved = valids.iter().filter(|(_, v)| *v >= ROBUST_ACCURACY).count();
+    metrics.insert("robustness".into(), solved as f64 / valids.len() as f64);
+    metrics.insert("sweep_runs".into(), valids.len() as f64);
+    metrics.insert("lr".into(), protocol.lrs[best]);
+    for (i, seed, run) in sweep {
+        if i == best {
+            chosen.insert(seed, run);
+        }
+    }
+    // The remaining seeds at the chosen rate.
+    for &seed in &protocol.seeds[sweep_seeds..] {
+        let d = splits(seed)?;
+        seq_len = seq_len.max(d.test.seq_len);
+        chosen.insert(seed, run_at(seed, protocol.lrs[best], &d)?);
+    }
+    let mut samples = Vec::new();
+    for &seed in &protocol.seeds {
+        let run = &chosen[&seed];
+        metrics.insert(format!("seed.{seed}.lr"), run.lr);
+        metrics.insert(format!("seed.{seed}.valid_accuracy"), run.valid);
+        metrics.insert(format!("seed.{seed}.steps"), run.steps as f64);
+        metrics.insert(format!("seed.{seed}.final_train_loss_nats"), run.final_loss);
+        for (step, acc) in &run.curve {
             metrics.insert(format!("seed.{seed}.valid_curve.{step:06}"), *acc);
         }
-        samples.push(best.test);
+        samples.push(run.test);
     }
     let valid: Vec<f64> = protocol.seeds.iter().map(|s| metrics[&format!("seed.{s}.valid_accuracy")]).collect();
     metrics.insert("valid_accuracy".into(), median(&valid));

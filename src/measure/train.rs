@@ -16,18 +16,7 @@ pub fn measure(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome
     let form = form_of(model, spec)?;
     let recompute = spec.settings.recompute.unwrap_or(false);
     model.set_recompute(recompute)?;
-    // Refuse, before allocating, a step that cannot fit (the child would be killed mid-step).
-    if let Err(too_big) = crate::model::memory::training_fits(model, batch, seq_len, form, recompute) {
-        let mut metrics = BTreeMap::new();
-        metrics.insert("need_bytes".into(), too_big.need as f64);
-        let mut msg = format!("needs about {} bytes, {} available", too_big.need, too_big.available);
-        if !recompute {
-            if let Ok(need) = crate::model::memory::training_fits(model, batch, seq_len, form, true) {
-                msg.push_str(&format!(" (with --recompute on: about {need} bytes, which fits)"));
-            }
-        }
-        return Ok(Outcome { status: super::Status::Refused, samples: vec![], metrics, error: Some(msg) });
-    }
+    // (A step that cannot fit was refused before the model was built: `super::refusal`.)
     let mut opt = Optimizer::for_model(model, ParamsAdamW { lr: 1e-4, ..Default::default() })?;
     let data: Vec<u8> = crate::model::data::synthetic::generate(seq_len * batch * 4 + 1024, spec.seed).bytes;
     let mut batcher = Batcher::new(spec.seed);

@@ -80,20 +80,44 @@ pub struct TooBig {
     pub available: usize,
 }
 
-/// Estimates one training step of `model` ([`training_estimate`], with the fused kernels where they
-/// serve its device) and compares it with the memory available there: the estimate when it fits (or
-/// nothing says how much is available), [`TooBig`] when it does not, so callers refuse before allocating.
+/// Estimates one training step of the model `cfg` with `params` parameters on `device`
+/// ([`training_estimate`], with the fused kernels where they serve the device) and compares it with
+/// the memory available there: the estimate when it fits (or nothing says how much is available),
+/// [`TooBig`] when it does not. Needs no weights (the parameter count can come from
+/// [`crate::model::LanguageModel::shapes_only`]), so callers refuse before allocating anything.
 pub fn training_fits(
-    model: &crate::model::LanguageModel,
+    cfg: &ModelConfig,
+    params: usize,
+    device: &candle_core::Device,
     batch: usize,
     seq_len: usize,
     form: Form,
     recompute: bool,
 ) -> Result<usize, TooBig> {
-    let fused = crate::kernels::cpu::enabled(model.device());
-    let need = training_estimate(&model.config, model.num_params(), batch, seq_len, form, fused, recompute);
-    match crate::device::available_on(model.device()) {
+    let fused = crate::kernels::cpu::enabled(device);
+    let need = training_estimate(cfg, params, batch, seq_len, form, fused, recompute);
+    match crate::device::available_on(device) {
         Some(available) if need > available => Err(TooBig { need, available }),
         _ => Ok(need),
+    }
+}
+
+/// The one policy for a training step that may not fit, used by `seqbench train` and the train
+/// cells: `Ok(recompute)` — as asked, or turned on (CPU only) when only recomputing the mixers
+/// fits — or the refusal, [`TooBig`] for the setting asked.
+pub fn training_policy(
+    cfg: &ModelConfig,
+    params: usize,
+    device: &candle_core::Device,
+    batch: usize,
+    seq_len: usize,
+    form: Form,
+    recompute: bool,
+) -> Result<bool, TooBig> {
+    let fits = |rc| training_fits(cfg, params, device, batch, seq_len, form, rc);
+    match fits(recompute) {
+        Ok(_) => Ok(recompute),
+        Err(_) if !recompute && device.is_cpu() && fits(true).is_ok() => Ok(true),
+        Err(too_big) => Err(too_big),
     }
 }

@@ -3,6 +3,7 @@
 //! blocks ([`nn`]), training ([`train`], [`optim`], [`recompute`]), the task data ([`data`]), memory estimates made
 //! before allocating ([`memory`]) and the model-level checks ([`check`]).
 
+pub mod catalog;
 pub mod check;
 pub mod config;
 pub mod data;

@@ -79,8 +79,44 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             let dir = args.first().ok_or_else(|| anyhow::anyhow!("`experiments` needs a directory"))?;
             experiments(&root.join(dir), dir)?
         }
-        other => anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include, experiments)"),
+        "models" => {
+            let size = args.first().ok_or_else(|| anyhow::anyhow!("`models` needs a size"))?;
+            let dtype = crate::device::parse_dtype(args.get(1).copied().unwrap_or("f32"))?;
+            models_table(size, dtype)?
+        }
+        other => anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include, experiments, models)"),
     })
+}
+
+/// The shipped models at `size` as a markdown table, counted from their configs
+/// ([`crate::model::catalog`]): nothing measured, so no run directory is cited.
+fn models_table(size: &str, dtype: candle_core::DType) -> anyhow::Result<String> {
+    use crate::output::{bytes, count};
+    let mut out = String::from(
+        "| model | mixer | layers x d | head | MLP | parameters | weights | state @1k | state @32k | growth |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for e in crate::model::catalog::entries(size, dtype)? {
+        out.push_str(&format!(
+            "| {} | {} | {} x {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            e.model,
+            e.mixer,
+            e.n_layers,
+            e.d_model,
+            e.head_dim,
+            e.d_mlp,
+            count(e.params),
+            bytes(e.param_bytes),
+            bytes(e.state_bytes_1k),
+            bytes(e.state_bytes_32k),
+            crate::model::catalog::growth_text(&e)
+        ));
+    }
+    out.push_str(&format!(
+        "\n*`seqbench list --size {size} --dtype {}`: counted from the model files' shapes (weights: matrices in {0}, the rest f32; state at batch 1, KV cache in {0}, recurrent states in f32).*",
+        dtype.as_str()
+    ));
+    Ok(out)
 }
 
 /// `Measured in results/X: N cells (F failed), wall time W, on CPU (ISA), C cores, calibration G

@@ -153,6 +153,7 @@ pub fn derive(r: &mut Results) {
     r.derived.verdicts = verdict::all(r);
     r.derived.scorecard = crate::results::scorecard::Scorecard::of(r);
     r.derived.hybrid_ratio = crate::results::hybrid_ratio::shares(r);
+    r.derived.crossovers = crate::results::crossover::crossovers(r);
 }
 
 /// Writes results.json, results.csv and results.md into `dir` (each atomically), after

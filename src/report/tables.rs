@@ -56,12 +56,23 @@ pub fn cell_text(c: &CellResult) -> String {
                 // Quality: one sample per seed; the range over seeds.
                 m if m.is_quality() && s.n > 1 => {
                     let (lo, hi) = crate::results::stats::range(&c.samples);
-                    format!("{} [{}-{}]", value(&c.unit, s.median), value(&c.unit, lo), value(&c.unit, hi))
+                    let text = format!("{} [{}-{}]", value(&c.unit, s.median), value(&c.unit, lo), value(&c.unit, hi));
+                    with_solved(text, c)
                 }
+                m if m.is_quality() => with_solved(value(&c.unit, s.median), c),
                 _ if s.n > 1 => format!("{} ±{}", value(&c.unit, s.median), value(&c.unit, s.mad)),
                 _ => value(&c.unit, s.median),
             }
         }
+    }
+}
+
+/// A quality cell's text with its robustness, `0.98 [0.97-0.99] 6/8`: the runs of its learning-rate
+/// sweep that solved the setting, of all of them (when it trained more than one).
+fn with_solved(text: String, c: &CellResult) -> String {
+    match c.solved_runs() {
+        Some((solved, runs)) if runs > 1 => format!("{text} {solved}/{runs}"),
+        _ => text,
     }
 }
 
@@ -247,7 +258,64 @@ pub fn grids(r: &Results) -> Vec<Grid> {
         out.push(g);
     }
     out.extend(hybrid_ratio_grid(r));
+    out.extend(crossover_grid(r));
     out
+}
+
+/// Where each model overtakes attention of its size ([`crate::results::crossover`]): one row per
+/// model, one column per measurement and size.
+pub fn crossover_grid(r: &Results) -> Option<Grid> {
+    let all = &r.derived.crossovers;
+    let mut columns: Vec<(String, String)> = Vec::new();
+    let mut models: Vec<String> = Vec::new();
+    for c in all {
+        if !columns.contains(&(c.measurement.clone(), c.size.clone())) {
+            columns.push((c.measurement.clone(), c.size.clone()));
+        }
+        if !models.contains(&c.model) {
+            models.push(c.model.clone());
+        }
+    }
+    if columns.is_empty() {
+        return None;
+    }
+    let what = |m: &str| match m {
+        "train_throughput" => "trains faster",
+        "decode_latency" => "decodes faster",
+        _ => "holds less",
+    };
+    let symbol = |m: &str| if m == "train_throughput" { "T" } else { "position" };
+    let mut header = vec!["model".to_string()];
+    header.extend(columns.iter().map(|(m, size)| format!("{} @{size}", what(m))));
+    let rows = models
+        .iter()
+        .map(|model| {
+            let mut row = vec![model.clone()];
+            for (m, size) in &columns {
+                let found = all.iter().find(|c| &c.model == model && &c.measurement == m && &c.size == size);
+                row.push(match found {
+                    None => "-".into(),
+                    Some(c) => {
+                        let largest = c.grid.last().copied().unwrap_or(0);
+                        let adv = c.advantage_at_largest.map_or(String::new(), |a| format!(" ({a:.2}x at {largest})"));
+                        match c.from {
+                            Some(v) => format!("from {}={v}{adv}", symbol(m)),
+                            None => format!("not up to {largest}{adv}"),
+                        }
+                    }
+                });
+            }
+            row
+        })
+        .collect();
+    Some(Grid {
+        title: "Crossovers with attention of the same size: the smallest grid value from which the model beats it, \
+                every sample beyond attention's (in brackets: the model's advantage at the grid's largest value, \
+                medians; above 1 it wins)"
+            .into(),
+        header,
+        rows,
+    })
 }
 
 /// How a measurement's supervised cells trained: budget, learning rates, early stopping (from `c`),
@@ -255,9 +323,14 @@ pub fn grids(r: &Results) -> Vec<Grid> {
 fn protocol_text(r: &Results, c: &CellResult) -> String {
     let s = &c.spec.settings;
     let lrs = match (&s.lrs, s.lr) {
-        (Some(l), _) => format!("best of lr {}", l.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(", ")),
-        (None, Some(l)) => format!("lr {l:e}"),
-        (None, None) => format!("lr {:e}", crate::results::cell::DEFAULT_LR),
+        (Some(l), _) if l.len() > 1 => format!(
+            "lr chosen from {} by the median validation accuracy over {} seed(s)",
+            l.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(", "),
+            s.sweep_seeds.or(s.seeds).unwrap_or(1)
+        ),
+        (Some(l), _) => format!("one rate, lr {:e}", l[0]),
+        (None, Some(l)) => format!("one rate, lr {l:e}"),
+        (None, None) => format!("one rate, lr {:e}", crate::results::cell::DEFAULT_LR),
     };
     let m = c.spec.measurement;
     let most = r.of(m).map(|c| c.spec.settings.seeds.unwrap_or(1)).max().unwrap_or(1);
@@ -271,8 +344,14 @@ fn protocol_text(r: &Results, c: &CellResult) -> String {
         let list: Vec<String> = at_most.iter().map(|v| v.to_string()).collect();
         format!("{most} seeds at {}={}, 1 elsewhere", m.parameter(), list.join(","))
     };
+    let solved = match r.of(m).any(|c| c.solved_runs().is_some_and(|(_, n)| n > 1)) {
+        true => {
+            format!("; k/n: runs of the sweep reaching {} validation accuracy", crate::results::cell::ROBUST_ACCURACY)
+        }
+        false => String::new(),
+    };
     format!(
-        "up to {} steps of batch {}, {lrs}{}, {seeds}",
+        "up to {} steps of batch {}, {lrs}{}, {seeds}{solved}",
         s.steps.unwrap_or(0),
         s.batch.unwrap_or(0),
         s.early_stop.map_or(String::new(), |e| format!(", stop at {e} validation accuracy")),
@@ -305,7 +384,13 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
         ));
     }
     if let Some(p) = sc.mqar_kv_pairs {
-        columns.push((format!("MQAR accuracy ({p} pairs)"), Box::new(move |row: &ScoreRow| acc(&row.mqar))));
+        columns.push((
+            format!("MQAR accuracy ({p} pairs)"),
+            Box::new(move |row: &ScoreRow| match row.mqar_solved {
+                Some((solved, runs)) if runs > 1 => format!("{} {solved}/{runs}", acc(&row.mqar)),
+                _ => acc(&row.mqar),
+            }),
+        ));
     }
     if let Some(l) = sc.parity_len {
         columns.push((format!("parity accuracy (length {l})"), Box::new(move |row: &ScoreRow| acc(&row.parity))));

@@ -139,6 +139,10 @@ impl Measurement {
 /// Learning rate of a quality cell whose section names none.
 pub const DEFAULT_LR: f64 = 3e-3;
 
+/// Validation accuracy at which a quality run counts as solving its setting (the robustness score:
+/// the fraction of a learning-rate sweep's runs that reach it).
+pub const ROBUST_ACCURACY: f64 = 0.9;
+
 /// Fixed settings of a cell besides the swept parameter.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -164,6 +168,10 @@ pub struct Settings {
     /// Tokens per prefill chunk when building long states (memory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill_chunk: Option<usize>,
+    /// Memory: `true` when the state at the position is built at its size directly (zeros) instead of
+    /// by a prefill (a 128k prefill of a 1.3B model is hundreds of TFLOP; the bytes are the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<bool>,
     /// Training steps (quality).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
@@ -183,13 +191,17 @@ pub struct Settings {
     pub train_examples: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_examples: Option<usize>,
-    /// Learning rates swept (quality): each seed keeps the one with the best validation accuracy.
+    /// Learning rates swept (quality): every rate trains on each of the first `sweep_seeds` seeds, and
+    /// the one with the best median validation accuracy is the cell's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lrs: Option<Vec<f64>>,
+    /// Seeds the rates are swept on (quality; default every seed); the others train at the chosen rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_seeds: Option<usize>,
     /// Seeds trained (quality): `seed, seed + 1, ...`; one sample per seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seeds: Option<usize>,
-    /// Validation accuracy at which training stops (and the sweep ends: the setting is solved).
+    /// Validation accuracy at which a run stops training (the setting is solved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop: Option<f64>,
     /// Steps between validation evaluations (early stopping).
@@ -253,6 +265,15 @@ pub struct CellResult {
 }
 
 impl CellResult {
+    /// Quality cells: the runs of the learning-rate sweep (every rate on every sweep seed) whose
+    /// validation accuracy reached [`ROBUST_ACCURACY`], and the sweep's runs (cells measured before
+    /// the score existed have none).
+    pub fn solved_runs(&self) -> Option<(usize, usize)> {
+        let runs = *self.metrics.get("sweep_runs")?;
+        let fraction = *self.metrics.get("robustness")?;
+        Some(((fraction * runs).round() as usize, runs as usize))
+    }
+
     /// A cell that did not produce a measurement.
     pub fn failed(spec: &CellSpec, error: String, wall_seconds: f64) -> CellResult {
         CellResult {

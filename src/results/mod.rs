@@ -5,6 +5,7 @@
 
 pub mod cell;
 pub mod compare;
+pub mod crossover;
 pub mod environment;
 pub mod hybrid_ratio;
 pub mod kernels;
@@ -70,6 +71,10 @@ pub struct Derived {
     /// Per share of attention layers in a hybrid (the suite's `[hybrid_ratio]`; empty without it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hybrid_ratio: Vec<hybrid_ratio::Share>,
+    /// Per measurement, size and model, where it overtakes attention of its size
+    /// ([`crossover::Crossover`]; empty when the run has no attention to compare with).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crossovers: Vec<crossover::Crossover>,
 }
 
 pub fn now_rfc3339() -> String {

@@ -19,6 +19,10 @@ pub struct ScoreRow {
     pub state_bytes: Option<f64>,
     /// MQAR test accuracy at the largest number of pairs: median, lowest and highest over seeds.
     pub mqar: Option<[f64; 3]>,
+    /// The MQAR cell's robustness: runs of its learning-rate sweep that reached
+    /// [`super::cell::ROBUST_ACCURACY`] on validation, and the sweep's runs (absent in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqar_solved: Option<(usize, usize)>,
     /// Parity accuracy beyond the training length, at the longest test length: median, low, high.
     pub parity: Option<[f64; 3]>,
     /// Word-problem accuracy beyond the training length, at the longest test length.
@@ -57,14 +61,26 @@ pub(crate) fn spread(samples: &[f64]) -> [f64; 3] {
 
 impl Scorecard {
     pub fn of(r: &Results) -> Scorecard {
+        // Rows are models by name (the quality sections train the tiny size of the models the speed
+        // sections time at small), or by `name@size` when the speed sections hold one model at
+        // several sizes (the scale suite), so no figure mixes two sizes.
+        let speed = [Measurement::TrainThroughput, Measurement::DecodeLatency, Measurement::Memory];
+        let several_sizes = r.cells.iter().filter(|c| speed.contains(&c.spec.measurement)).any(|a| {
+            r.cells.iter().any(|b| {
+                speed.contains(&b.spec.measurement)
+                    && a.spec.model.name == b.spec.model.name
+                    && a.spec.model.size != b.spec.model.size
+            })
+        });
+        let key = |c: &CellResult| if several_sizes { c.spec.model.label() } else { c.spec.model.name.clone() };
         let mut names: Vec<String> = Vec::new();
         for c in &r.cells {
-            if !names.contains(&c.spec.model.name) {
-                names.push(c.spec.model.name.clone());
+            if !names.contains(&key(c)) {
+                names.push(key(c));
             }
         }
         let cells = |m: Measurement, name: &str, value: usize| -> Vec<&CellResult> {
-            r.of(m).filter(ok).filter(|c| c.spec.model.name == name && c.spec.value == value).collect()
+            r.of(m).filter(ok).filter(|c| key(c) == name && c.spec.value == value).collect()
         };
         let best = |m: Measurement, name: &str, value: usize| {
             cells(m, name, value)
@@ -73,13 +89,15 @@ impl Scorecard {
                 .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
         };
         let train_t = values(r, Measurement::TrainThroughput).last().copied();
-        let attention = r
-            .of(Measurement::TrainThroughput)
-            .find(|c| c.spec.model.mixer.is_attention() && c.spec.model.layers.is_none())
-            .map(|c| c.spec.model.name.clone());
-        let attention_tps = match (train_t, &attention) {
-            (Some(t), Some(a)) => best(Measurement::TrainThroughput, a, t),
-            _ => None,
+        // Attention's tokens/s at the longest length, of the row's own size when rows are per size.
+        let attention_tps = |row: &str| -> Option<f64> {
+            let size = several_sizes.then(|| row.rsplit('@').next().unwrap_or_default());
+            let attention = r
+                .of(Measurement::TrainThroughput)
+                .filter(|c| size.is_none_or(|s| c.spec.model.size == s))
+                .find(|c| c.spec.model.mixer.is_attention() && c.spec.model.layers.is_none())
+                .map(|c| key(c))?;
+            best(Measurement::TrainThroughput, &attention, train_t?)
         };
         let lat = values(r, Measurement::DecodeLatency);
         let decode = (lat.len() >= 2).then(|| (lat[0], lat[lat.len() - 1]));
@@ -97,13 +115,15 @@ impl Scorecard {
                 model: name.clone(),
                 train_vs_attention: train_t
                     .and_then(|t| best(Measurement::TrainThroughput, name, t))
-                    .zip(attention_tps)
+                    .zip(attention_tps(name))
                     .map(|(v, a)| v / a),
                 decode_growth: decode.and_then(|(a, b)| {
                     Some(best(Measurement::DecodeLatency, name, b)? / best(Measurement::DecodeLatency, name, a)?)
                 }),
                 state_bytes: mem_pos.and_then(|p| best(Measurement::Memory, name, p)),
                 mqar: task(Measurement::MqarAccuracy, name, pairs),
+                mqar_solved: pairs
+                    .and_then(|p| cells(Measurement::MqarAccuracy, name, p).first().and_then(|c| c.solved_runs())),
                 parity: task(Measurement::ParityAccuracy, name, parity_len),
                 word_problem: task(Measurement::WordProblemAccuracy, name, wp_len),
             })

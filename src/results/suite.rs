@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
-pub const BUILT_IN: [(&str, &str); 5] = [
+pub const BUILT_IN: [(&str, &str); 6] = [
     ("quick", include_str!("../../configs/suites/quick.toml")),
     ("ci", include_str!("../../configs/suites/ci.toml")),
     ("full", include_str!("../../configs/suites/full.toml")),
     ("hybrid-ratio", include_str!("../../configs/suites/hybrid-ratio.toml")),
     ("seed-noise", include_str!("../../configs/suites/seed-noise.toml")),
+    ("scale", include_str!("../../configs/suites/scale.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +178,9 @@ fn default_forms() -> Vec<String> {
 pub struct LatencySection {
     /// Prompt length for time to first token.
     pub prompt: usize,
+    /// Further prompt lengths at which time to first token is timed (a prefill grid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<usize>,
     /// Positions at which a decode step is timed.
     pub positions: Vec<usize>,
     #[serde(default = "one")]
@@ -196,6 +200,9 @@ pub struct MemorySection {
     #[serde(default = "one")]
     pub batch: usize,
     pub prefill_chunk: Option<usize>,
+    /// `"prefill"` (default: the state is built by prefilling the position in chunks) or
+    /// `"synthetic"` (built at its size directly, for positions no CPU can prefill at large sizes).
+    pub fill: Option<String>,
     pub models: Option<Vec<String>>,
 }
 
@@ -242,12 +249,16 @@ macro_rules! supervised_section {
             /// Training steps per run at most (the budget).
             pub steps: usize,
             pub batch: usize,
-            /// Peak learning rate, or `lrs`: the rates swept per seed (the best on validation is kept).
+            /// Peak learning rate, or `lrs`: the rates swept (each on the first `sweep_seeds` seeds; the
+            /// best median validation accuracy chooses the cell's rate).
             pub lr: Option<f64>,
             pub lrs: Option<Vec<f64>>,
             /// Seeds trained (one sample each; default 1).
             pub seeds: Option<usize>,
-            /// Validation accuracy that ends a run and the sweep.
+            /// Seeds the rates of `lrs` are swept on (default: every seed); the rest train at the
+            /// chosen rate.
+            pub sweep_seeds: Option<usize>,
+            /// Validation accuracy that ends a run.
             pub early_stop: Option<f64>,
             /// Steps between validation evaluations (default 100).
             pub eval_every: Option<usize>,
@@ -265,6 +276,7 @@ macro_rules! supervised_section {
                     lr: self.lr,
                     lrs: &self.lrs,
                     seeds: self.seeds,
+                    sweep_seeds: self.sweep_seeds,
                     early_stop: self.early_stop,
                     eval_every: self.eval_every,
                 }
@@ -325,6 +337,7 @@ struct Training<'a> {
     lr: Option<f64>,
     lrs: &'a Option<Vec<f64>>,
     seeds: Option<usize>,
+    sweep_seeds: Option<usize>,
     early_stop: Option<f64>,
     eval_every: Option<usize>,
 }
@@ -353,6 +366,17 @@ impl Training<'_> {
         if self.seeds == Some(0) {
             return Err(err(&field("seeds"), "must be positive".into()));
         }
+        if let Some(n) = self.sweep_seeds {
+            if self.lrs.is_none() {
+                return Err(err(&field("sweep_seeds"), "applies to a sweep: give lrs".into()));
+            }
+            if n == 0 || n > self.seeds.unwrap_or(1) {
+                return Err(err(
+                    &field("sweep_seeds"),
+                    format!("must be between 1 and seeds ({}), got {n}", self.seeds.unwrap_or(1)),
+                ));
+            }
+        }
         if self.early_stop.is_some_and(|v| !(v > 0.0 && v <= 1.0)) {
             return Err(err(&field("early_stop"), "must be an accuracy in (0, 1]".into()));
         }
@@ -369,6 +393,7 @@ impl Training<'_> {
             lr: self.lr,
             lrs: self.lrs.clone(),
             seeds: self.seeds,
+            sweep_seeds: self.sweep_seeds,
             early_stop: self.early_stop,
             eval_every: self.eval_every,
             ..Default::default()
@@ -507,9 +532,15 @@ impl Suite {
             if l.prompt == 0 || l.batch == 0 {
                 return Err(err("latency.prompt", "prompt and batch must be positive".into()));
             }
+            if l.prompts.contains(&0) {
+                return Err(err("latency.prompts", "every prompt length must be positive".into()));
+            }
         }
         if let Some(m) = &self.memory {
             nonempty_positive("memory.positions", &m.positions)?;
+            if let Some(f) = m.fill.as_deref().filter(|f| !["prefill", "synthetic"].contains(f)) {
+                return Err(err("memory.fill", format!("must be \"prefill\" or \"synthetic\" (got \"{f}\")")));
+            }
             if m.batch == 0 {
                 return Err(err("memory.batch", "must be positive".into()));
             }
@@ -739,7 +770,11 @@ impl Suite {
             for (m, ratio) in self.with_ratios(&l.models, None)? {
                 let settings = Settings { batch: Some(l.batch), ..Default::default() };
                 if !ratio {
-                    push(Measurement::PrefillLatency, &m, m.label(), l.prompt, settings.clone(), plan);
+                    let mut prompts = vec![l.prompt];
+                    prompts.extend(l.prompts.iter().filter(|&&p| p != l.prompt));
+                    for &p in &prompts {
+                        push(Measurement::PrefillLatency, &m, m.label(), p, settings.clone(), plan);
+                    }
                 }
                 for &p in l.positions.iter().filter(|&&p| !ratio || Some(p) == last) {
                     push(Measurement::DecodeLatency, &m, m.label(), p, settings.clone(), plan);
@@ -750,8 +785,12 @@ impl Suite {
             let last = mem.positions.iter().copied().max();
             for (m, ratio) in self.with_ratios(&mem.models, None)? {
                 for &p in mem.positions.iter().filter(|&&p| !ratio || Some(p) == last) {
-                    let settings =
-                        Settings { batch: Some(mem.batch), prefill_chunk: mem.prefill_chunk, ..Default::default() };
+                    let settings = Settings {
+                        batch: Some(mem.batch),
+                        prefill_chunk: mem.prefill_chunk,
+                        synthetic: (mem.fill.as_deref() == Some("synthetic")).then_some(true),
+                        ..Default::default()
+                    };
                     push(Measurement::Memory, &m, m.label(), p, settings, self.plan);
                 }
             }
@@ -801,12 +840,16 @@ impl Suite {
                 let at_pairs = widened(&m, q.d_model.unwrap_or(m.d_model), "mqar.d_model")?;
                 let seeded = |p: usize| q.seeded_kv_pairs.as_ref().is_none_or(|s| s.contains(&p));
                 for &p in q.kv_pairs.iter().filter(|&&p| !ratio || Some(p) == most) {
-                    let settings = Settings { seeds: if seeded(p) { q.seeds } else { None }, ..base.clone() };
+                    let settings = match seeded(p) {
+                        true => base.clone(),
+                        false => Settings { seeds: None, sweep_seeds: None, ..base.clone() },
+                    };
                     push(Measurement::MqarAccuracy, &at_pairs, m.label(), p, settings, ONE_RUN);
                 }
                 for &w in q.d_models.iter().filter(|_| !ratio) {
                     let seeds = if q.seeded_kv_pairs.is_some() { None } else { q.seeds };
-                    let settings = Settings { kv_pairs: q.width_kv_pairs, seeds, ..base.clone() };
+                    let sweep_seeds = seeds.and(base.sweep_seeds);
+                    let settings = Settings { kv_pairs: q.width_kv_pairs, seeds, sweep_seeds, ..base.clone() };
                     push(Measurement::MqarWidth, &widened(&m, w, "mqar.d_models")?, m.label(), w, settings, ONE_RUN);
                 }
             }
