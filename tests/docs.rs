@@ -68,3 +68,26 @@ fn the_check_fails_on_a_hand_edit_a_loose_figure_and_a_removed_run() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn a_change_over_time_names_both_machines_and_says_when_they_differ() {
+    use seqbench::report::docs::render;
+    // The two sides of one A/B run: the same machine.
+    let side = "results/experiments/perf-gemm-v4-off-epyc-2core";
+    let same = render(&root(), &format!("change {side}/baseline {side}/candidate generation/attention@small/batch=32"))
+        .unwrap();
+    assert!(same.contains("from ") && same.contains(" to ") && same.contains("Same machine"), "{same}");
+    assert!(same.matches("AMD EPYC (x86-64-v4)").count() == 2, "both machines named: {same}");
+    // An AMD EPYC run against an Intel Xeon run: different machines, said in bold.
+    let different =
+        render(&root(), "change results/quick-reference-2core results/ci-baseline memory/attention@small/position=256")
+            .unwrap();
+    assert!(different.contains("**Different machines**"), "{different}");
+    assert!(
+        different.contains("AMD EPYC") && different.contains("Intel(R) Xeon(R) Processor (x86-64-v4)"),
+        "{different}"
+    );
+    // A cell a run does not hold is an error naming the run.
+    let missing = render(&root(), "change results/quick-reference-2core results/ci-baseline no/such/cell").unwrap_err();
+    assert!(format!("{missing}").contains("results/quick-reference-2core: no cell `no/such/cell`"), "{missing}");
+}

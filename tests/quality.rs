@@ -8,6 +8,7 @@ use seqbench::model::data::copy::CopyConfig;
 use seqbench::model::data::mqar::{Layout, MqarConfig};
 use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
 use seqbench::report::verdict;
+use seqbench::results::findings::Findings;
 use seqbench::results::separation::{judge, separate, Separation};
 use seqbench::results::stats::SamplePlan;
 use seqbench::results::stats::Summary;
@@ -388,6 +389,40 @@ fn with_cells(cells: Vec<(Measurement, &str, usize, Vec<f64>)>) -> Results {
         })
         .collect();
     r
+}
+
+#[test]
+fn findings_hold_the_verdicts_as_data() {
+    let mq = Measurement::MqarAccuracy;
+    let r = with_cells(vec![
+        (mq, "attention", 16, vec![0.99, 1.0, 0.98, 0.99, 0.97, 0.99]),
+        (mq, "linear-attention", 16, vec![0.30, 0.35, 0.32, 0.31, 0.33, 0.34]),
+        (mq, "deltanet", 16, vec![0.31, 0.50, 0.45, 0.29, 0.36, 0.34]),
+    ]);
+    let f = Findings::of(&r);
+    let ranking = &f.rankings[0];
+    assert_eq!(ranking.measurement, "mqar_accuracy");
+    let order: Vec<&str> = ranking.models.iter().map(|m| m.label.as_str()).collect();
+    assert_eq!(order, ["attention@tiny", "deltanet@tiny", "linear-attention@tiny"]);
+    assert_eq!((ranking.models[0].min, ranking.models[0].max, ranking.models[0].seeds), (0.97, 1.0, 6));
+    let find = |family: &str, better: &str, worse: &str| {
+        f.orderings
+            .iter()
+            .find(|o| o.family == family && o.better == better && o.worse == worse)
+            .unwrap_or_else(|| panic!("{family} {better} > {worse} in {:?}", f.orderings))
+    };
+    // Neighbours: attention is separated from DeltaNet, DeltaNet not from linear attention.
+    let top = find("ranking", "attention@tiny", "deltanet@tiny");
+    assert_eq!((top.verdict.as_str(), top.seeds), ("separated", [6, 6]));
+    assert!(top.p_holm < 0.05 && top.p <= top.p_holm);
+    assert_eq!(find("ranking", "deltanet@tiny", "linear-attention@tiny").verdict, "not_separable");
+    // The literature's orderings: attention above both, the delta rule above linear attention.
+    assert_eq!(find("literature", "attention@tiny", "linear-attention@tiny").verdict, "separated");
+    assert_eq!(find("literature", "deltanet@tiny", "linear-attention@tiny").verdict, "not_separable");
+    // The same findings travel in results.json.
+    let mut saved = r.clone();
+    seqbench::report::derive(&mut saved);
+    assert_eq!(saved.derived.findings, f);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! within 3% of attention's at the same size; the crossovers with attention read per size.
 
 use candle_core::{DType, Device};
+use seqbench::measure::run_cell;
 use seqbench::model::config;
 use seqbench::model::LanguageModel;
 use seqbench::results::crossover::crossovers;
@@ -131,4 +132,55 @@ fn crossovers_are_read_per_size_and_only_where_every_sample_is_beyond() {
     assert_eq!(gru.from, Some(8192));
     assert!((gru.advantage_at_largest.unwrap() - 0.031 / 0.012).abs() < 1e-9);
     assert!(!all.iter().any(|c| c.model == "attention"), "attention is not compared with itself");
+}
+
+fn spec(model: &str, measurement: Measurement, value: usize, settings: Settings) -> CellSpec {
+    let model = config::load(model, "small").unwrap();
+    CellSpec {
+        id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
+        measurement,
+        label: model.label(),
+        model,
+        parameter: measurement.parameter().into(),
+        value,
+        settings,
+        plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
+        seed: 0,
+    }
+}
+
+#[test]
+fn cells_that_cannot_fit_are_refused_before_the_model_is_built() {
+    // A 2M-token KV cache of the 1.3B attention model (hundreds of GB) and its AdamW training step
+    // (19 GB of optimizer state at least): refused with the bytes needed, in well under a second
+    // (building the model alone would draw 1.2 billion weights).
+    let start = std::time::Instant::now();
+    let batch = Settings { batch: Some(1), ..Default::default() };
+    let memory = run_cell(&spec("attention@1.3b", Measurement::Memory, 2_000_000, batch.clone()));
+    let decode = run_cell(&spec("attention@1.3b", Measurement::DecodeLatency, 2_000_000, batch.clone()));
+    let train = run_cell(&spec("attention@1.3b", Measurement::TrainThroughput, 2048, batch));
+    for c in [&memory, &decode, &train] {
+        assert_eq!(c.status, Status::Refused, "{}: {:?}", c.spec.id, c.error);
+        let need = c.metrics["need_bytes"];
+        assert!(need > c.metrics["available_bytes"], "{}", c.spec.id);
+        assert!(c.error.as_deref().unwrap().contains("available"), "{:?}", c.error);
+    }
+    // The KV cache alone: 2 (k, v) x 24 layers x 2048 channels x 2M tokens x 4 bytes, twice.
+    assert!(memory.metrics["need_bytes"] > 2.0 * 2.0 * 24.0 * 2048.0 * 2e6 * 4.0);
+    assert!(start.elapsed().as_secs_f64() < 5.0, "refusing took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_synthetic_state_holds_the_bytes_of_a_prefilled_one() {
+    for model in ["attention@tiny", "gated-deltanet@tiny", "mamba2@tiny"] {
+        let bytes = |synthetic: Option<bool>| {
+            let settings = Settings { batch: Some(2), synthetic, ..Default::default() };
+            let c = run_cell(&spec(model, Measurement::Memory, 300, settings));
+            assert_eq!(c.status, Status::Ok, "{model}: {:?}", c.error);
+            (c.samples[0], c.metrics["state_bytes_formula"])
+        };
+        let (prefilled, formula) = bytes(None);
+        assert_eq!(bytes(Some(true)), (prefilled, formula), "{model}");
+        assert_eq!(prefilled, formula, "{model}: exact bytes equal the formula");
+    }
 }

@@ -132,7 +132,7 @@ fn refusal(spec: &CellSpec, device: &candle_core::Device) -> anyhow::Result<Opti
         }
         Measurement::DecodeLatency => {
             let length = spec.value + 2 * latency::GROWTH_STEPS + 1;
-            (generation::inference_need(&counted, batch, length, 1) + counted.state_bytes(batch, length), String::new())
+            (generation::inference_need(&counted, batch, length, 1), String::new())
         }
         Measurement::PrefillLatency => {
             (generation::inference_need(&counted, batch, spec.value, spec.value), String::new())

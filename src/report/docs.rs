@@ -79,13 +79,71 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             let dir = args.first().ok_or_else(|| anyhow::anyhow!("`experiments` needs a directory"))?;
             experiments(&root.join(dir), dir)?
         }
+        "change" => {
+            let cell =
+                args.get(2).ok_or_else(|| anyhow::anyhow!("`change` needs two run directories and a cell id"))?;
+            change(&run(0)?, args[0], &run(1)?, args[1], cell)?
+        }
         "models" => {
             let size = args.first().ok_or_else(|| anyhow::anyhow!("`models` needs a size"))?;
             let dtype = crate::device::parse_dtype(args.get(1).copied().unwrap_or("f32"))?;
             models_table(size, dtype)?
         }
-        other => anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include, experiments, models)"),
+        other => {
+            anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include, experiments, models, change)")
+        }
     })
+}
+
+/// `4391 tokens/s`, `1.2 ms`, `3.0 MiB`: a figure with its unit.
+fn with_unit(unit: &str, v: f64) -> String {
+    match unit {
+        "s" | "bytes" => super::tables::value(unit, v),
+        _ => format!("{} {unit}", super::tables::value(unit, v)),
+    }
+}
+
+/// Calibrations further apart than this (as a fraction) make two runs different machines.
+const SAME_CALIBRATION: f64 = 0.10;
+
+/// A change over time, `from X to Y (+Z%)`, of the cell `id` between two committed runs. Both
+/// machines are named; when their CPU, ISA level or calibration (beyond 10%) differ the sentence
+/// says that the change mixes the machine with the code.
+fn change(before: &Results, before_dir: &str, after: &Results, after_dir: &str, id: &str) -> anyhow::Result<String> {
+    let median = |r: &Results, dir: &str| -> anyhow::Result<(f64, String)> {
+        let c = r.cells.iter().find(|c| c.spec.id == id).ok_or_else(|| anyhow::anyhow!("{dir}: no cell `{id}`"))?;
+        let m = c.median().ok_or_else(|| anyhow::anyhow!("{dir}: cell `{id}` has no measurement"))?;
+        Ok((m, c.unit.clone()))
+    };
+    let ((a, unit), (b, _)) = (median(before, before_dir)?, median(after, after_dir)?);
+    let (ea, eb) = (&before.environment, &after.environment);
+    let machine = |e: &crate::results::Environment, dir: &str| {
+        format!(
+            "`{dir}`: {}, calibration {:.0} GFLOP/s, binary of {}",
+            e.cpu_label(),
+            e.calibration_gflops,
+            e.git_commit
+        )
+    };
+    let calibrations_differ = (ea.calibration_gflops - eb.calibration_gflops).abs()
+        > SAME_CALIBRATION * ea.calibration_gflops.min(eb.calibration_gflops);
+    let same = ea.cpu_label() == eb.cpu_label() && ea.threads == eb.threads && !calibrations_differ;
+    let change = 100.0 * (b / a - 1.0);
+    Ok(format!(
+        "`{id}`: from {} to {} ({change:+.1}%). {}",
+        with_unit(&unit, a),
+        with_unit(&unit, b),
+        if same {
+            format!("Same machine: {}; {}.", machine(ea, before_dir), machine(eb, after_dir))
+        } else {
+            format!(
+                "**Different machines** (CPU, ISA, threads or calibration beyond {:.0}%): the change mixes the machine with the code. Before: {}; after: {}.",
+                100.0 * SAME_CALIBRATION,
+                machine(ea, before_dir),
+                machine(eb, after_dir)
+            )
+        }
+    ))
 }
 
 /// The shipped models at `size` as a markdown table, counted from their configs

@@ -154,6 +154,7 @@ pub fn derive(r: &mut Results) {
     r.derived.scorecard = crate::results::scorecard::Scorecard::of(r);
     r.derived.hybrid_ratio = crate::results::hybrid_ratio::shares(r);
     r.derived.crossovers = crate::results::crossover::crossovers(r);
+    r.derived.findings = crate::results::findings::Findings::of(r);
 }
 
 /// Writes results.json, results.csv and results.md into `dir` (each atomically), after

@@ -359,7 +359,8 @@ fn protocol_text(r: &Results, c: &CellResult) -> String {
 }
 
 /// The scorecard ([`crate::results::scorecard`]) as a table, when the run measured at least two of
-/// its columns; a cell the run did not measure reads `not measured`.
+/// its columns; a cell the run did not measure reads `not measured`. Headers are short so that the whole
+/// suite's scorecard fits a 120-column terminal.
 pub fn scorecard_grid(r: &Results) -> Option<Grid> {
     let sc = &r.derived.scorecard;
     let acc = accuracy_spread;
@@ -367,25 +368,25 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
     let mut columns: Vec<Column> = Vec::new();
     if let Some(t) = sc.train_seq_len {
         columns.push((
-            format!("training tokens/s vs attention (T={t})"),
+            format!("train vs attention (T={t})"),
             Box::new(|row: &ScoreRow| row.train_vs_attention.map_or("not measured".into(), |v| format!("{v:.2}x"))),
         ));
     }
     if let Some((a, b)) = sc.decode_positions {
         columns.push((
-            format!("decode step growth ({a} -> {b})"),
+            format!("decode step {a} -> {b}"),
             Box::new(|row: &ScoreRow| row.decode_growth.map_or("not measured".into(), |v| format!("x{v:.2}"))),
         ));
     }
     if let Some(p) = sc.memory_position {
         columns.push((
-            format!("state bytes at {p} tokens"),
+            format!("state @{p}"),
             Box::new(|row: &ScoreRow| row.state_bytes.map_or("not measured".into(), |v| bytes(v.max(0.0) as usize))),
         ));
     }
     if let Some(p) = sc.mqar_kv_pairs {
         columns.push((
-            format!("MQAR accuracy ({p} pairs)"),
+            format!("MQAR ({p} pairs)"),
             Box::new(move |row: &ScoreRow| match row.mqar_solved {
                 Some((solved, runs)) if runs > 1 => format!("{} {solved}/{runs}", acc(&row.mqar)),
                 _ => acc(&row.mqar),
@@ -393,7 +394,7 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
         ));
     }
     if let Some(l) = sc.parity_len {
-        columns.push((format!("parity accuracy (length {l})"), Box::new(move |row: &ScoreRow| acc(&row.parity))));
+        columns.push((format!("parity (T={l})"), Box::new(move |row: &ScoreRow| acc(&row.parity))));
     }
     if let Some(l) = sc.word_problem_len {
         let group = r
@@ -401,7 +402,7 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
             .find_map(|c| c.spec.settings.group.clone())
             .unwrap_or_else(|| "s3".into());
         columns.push((
-            format!("{} word problem (length {l})", group.to_uppercase()),
+            format!("{} (T={l})", group.to_uppercase()),
             Box::new(move |row: &ScoreRow| acc(&row.word_problem)),
         ));
     }
@@ -420,7 +421,14 @@ pub fn scorecard_grid(r: &Results) -> Option<Grid> {
         })
         .collect();
     Some(Grid {
-        title: "Scorecard: the lecture's table, measured (accuracies: median [range] over seeds, beyond the training length for parity and word problems)".into(),
+        title: format!(
+            "Scorecard: the lecture's table, measured (accuracies: median [range] over seeds{}, beyond the training length for parity and word problems)",
+            if sc.rows.iter().any(|row| row.mqar_solved.is_some_and(|(_, n)| n > 1)) {
+                ", k/n the runs of the learning-rate sweep that solved the setting"
+            } else {
+                ""
+            }
+        ),
         header,
         rows,
     })

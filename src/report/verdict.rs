@@ -5,8 +5,9 @@ use super::tables::{p_text, seconds, value};
 use super::Results;
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
+use crate::results::findings::{literature, neighbours, scored, Scored};
 use crate::results::separation::{self, judge, Separation, ALPHA};
-use crate::results::stats::{median, range, ranges_apart};
+use crate::results::stats::{range, ranges_apart};
 use crate::results::{CellResult, Measurement, Status};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
@@ -29,58 +30,14 @@ pub fn all(r: &Results) -> Vec<String> {
     .collect()
 }
 
-/// One model's figure per seed for a quality measurement: seed i's mean, over the model's cells
-/// trained with the most seeds (the headline settings, or every swept value), of sample i; the seeds
-/// are aligned across cells (sample i of every cell is seed `suite seed + i`).
-pub fn seed_scores(r: &Results, m: Measurement, label: &str) -> Vec<f64> {
-    let all: Vec<&CellResult> = r.of(m).filter(ok).filter(|c| c.spec.label == label).collect();
-    let n = all.iter().map(|c| c.samples.len()).max().unwrap_or(0);
-    let cells: Vec<&CellResult> = all.into_iter().filter(|c| c.samples.len() == n).collect();
-    (0..n).map(|i| cells.iter().map(|c| c.samples[i]).sum::<f64>() / cells.len() as f64).collect()
-}
-
-/// A model's scores over seeds, its median first.
-struct Scored {
-    label: String,
-    kind: MixerKind,
-    /// A delta-rule model with `allow_neg_eigval`.
-    neg_eigval: bool,
-    seeds: Vec<f64>,
-    median: f64,
-}
-
-impl Scored {
-    /// `0.953 [0.91-0.99]` (median and range over seeds), or the one value.
-    fn text(&self, digits: usize) -> String {
-        let (lo, hi) = range(&self.seeds);
-        if self.seeds.len() > 1 {
-            format!("{} {:.digits$} [{lo:.digits$}-{hi:.digits$}]", self.label, self.median)
-        } else {
-            format!("{} {:.digits$}", self.label, self.median)
-        }
+/// `label 0.953 [0.91-0.99]` (median and range over seeds), or the one value.
+fn scored_text(x: &Scored, digits: usize) -> String {
+    let (lo, hi) = range(&x.seeds);
+    if x.seeds.len() > 1 {
+        format!("{} {:.digits$} [{lo:.digits$}-{hi:.digits$}]", x.label, x.median)
+    } else {
+        format!("{} {:.digits$}", x.label, x.median)
     }
-}
-
-/// Every model's seed scores, best median first.
-fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
-    let mut out: Vec<Scored> = labels(r, m)
-        .into_iter()
-        .filter_map(|(label, kind, _)| {
-            let seeds = seed_scores(r, m, &label);
-            let neg_eigval = r.of(m).any(|c| c.spec.label == label && c.spec.model.allow_neg_eigval);
-            (!seeds.is_empty()).then(|| Scored { median: median(&seeds), label, kind, neg_eigval, seeds })
-        })
-        .collect();
-    out.sort_by(
-        |a, b| if m.higher_is_better() { b.median.total_cmp(&a.median) } else { a.median.total_cmp(&b.median) },
-    );
-    out
-}
-
-/// The ranking's neighbours judged as one family: `judge(i)` compares `rank[i]` with `rank[i + 1]`.
-fn neighbours(rank: &[Scored], m: Measurement) -> Vec<separation::Judgement> {
-    let pairs: Vec<(&[f64], &[f64])> = rank.windows(2).map(|w| (&w[0].seeds[..], &w[1].seeds[..])).collect();
-    judge(&pairs, m.higher_is_better())
 }
 
 /// The ranking as text: neighbours joined by `>` (or `<` for losses) where the separation rule
@@ -97,7 +54,7 @@ fn ranking_text(rank: &[Scored], m: Measurement, digits: usize) -> String {
                 _ => " ≈ ",
             });
         }
-        s.push_str(&x.text(digits));
+        s.push_str(&scored_text(x, digits));
     }
     s
 }
@@ -153,15 +110,6 @@ fn lm(r: &Results) -> Option<String> {
     ))
 }
 
-/// The orderings the literature reports for recall (Zoology; DeltaNet and Gated DeltaNet papers), as
-/// the registry declares them (each mixer's `beats`): forgetting (gates) and the delta rule beat
-/// plain linear attention. (That attention recalls best is checked separately.)
-fn expected() -> Vec<(MixerKind, MixerKind)> {
-    MixerKind::all()
-        .flat_map(|better| better.descriptor().beats.iter().map(move |worse| (better, MixerKind::named(worse))))
-        .collect()
-}
-
 /// A supervised task's sentence: the ranking with the seeds' spread, then the literature's orderings
 /// as held (separable, the expected way), not held (separable, the other way) or not separable.
 /// Models are compared by mixer: the first model of each mixer in the run stands for it.
@@ -182,43 +130,12 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
             format!("{} word problem beyond the training length", group.to_uppercase())
         }
     };
-    let of = |k: MixerKind| rank.iter().find(|x| x.kind == k);
-    // The literature's orderings, judged together as one family once all are collected.
-    let mut claims: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
-    let mut claim = |text: String, a: &Scored, b: &Scored| claims.push((text, a.seeds.clone(), b.seeds.clone()));
-    let recall_task = matches!(m, Measurement::MqarAccuracy | Measurement::CopyAccuracy);
-    // Full attention recalls exactly; a sliding window forgets what is older than W, like a state.
-    let full_attention = |x: &&Scored| x.kind.is_attention() && !x.kind.windowed();
-    if let (true, Some(attn)) = (recall_task, rank.iter().find(full_attention)) {
-        for other in rank.iter().filter(|x| !full_attention(x)) {
-            claim(format!("{} > {}", attn.label, other.label), attn, other);
-        }
-    }
-    if recall_task {
-        for (better, worse) in expected() {
-            if let (Some(b), Some(w)) = (of(better), of(worse)) {
-                claim(format!("{} > {}", b.label, w.label), b, w);
-            }
-        }
-    }
-    // State tracking: negative eigenvalues let the delta rule track parity (Grazzi et al. 2024), and
-    // the non-linear RNNs track it by design.
-    if !recall_task {
-        for a in rank.iter().filter(|x| x.neg_eigval) {
-            for b in rank.iter().filter(|x| x.kind == a.kind && !x.neg_eigval) {
-                claim(format!("{} > {}", a.label, b.label), a, b);
-            }
-        }
-        for rnn in rank.iter().filter(|x| x.kind.family() == Family::ClassicRnn) {
-            for other in rank.iter().filter(|x| x.kind.is_linear() && !x.neg_eigval) {
-                claim(format!("{} > {}", rnn.label, other.label), rnn, other);
-            }
-        }
-    }
-    let pairs: Vec<(&[f64], &[f64])> = claims.iter().map(|(_, a, b)| (&a[..], &b[..])).collect();
+    // The literature's orderings (`findings::literature`), judged together as one family.
+    let claims = literature(&rank, m);
+    let pairs: Vec<(&[f64], &[f64])> = claims.iter().map(|&(a, b)| (&rank[a].seeds[..], &rank[b].seeds[..])).collect();
     let (mut held, mut not_held, mut unsure) = (Vec::new(), Vec::new(), Vec::new());
-    for ((text, _, _), j) in claims.iter().zip(judge(&pairs, true)) {
-        let text = format!("{text} (p {})", p_text(j.p_holm));
+    for (&(a, b), j) in claims.iter().zip(judge(&pairs, true)) {
+        let text = format!("{} > {} (p {})", rank[a].label, rank[b].label, p_text(j.p_holm));
         match j.separation {
             Separation::Above => held.push(text),
             Separation::Below => not_held.push(text),
@@ -244,7 +161,6 @@ fn ok(c: &&CellResult) -> bool {
     c.status == Status::Ok && c.summary.is_some()
 }
 
-/// Median of the cell of `label` at `value`.
 /// The measured cell of row `label` at `value`.
 fn cell_at<'a>(r: &'a Results, m: Measurement, label: &str, value: usize) -> Option<&'a CellResult> {
     r.of(m).filter(ok).find(|c| c.spec.label == label && c.spec.value == value)

@@ -7,6 +7,7 @@ pub mod cell;
 pub mod compare;
 pub mod crossover;
 pub mod environment;
+pub mod findings;
 pub mod hybrid_ratio;
 pub mod kernels;
 pub mod merge;
@@ -75,6 +76,10 @@ pub struct Derived {
     /// ([`crossover::Crossover`]; empty when the run has no attention to compare with).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crossovers: Vec<crossover::Crossover>,
+    /// The quality verdicts as data: rankings and every ordering judged by the separation rule
+    /// ([`findings::Findings`]; empty without quality cells).
+    #[serde(default)]
+    pub findings: findings::Findings,
 }
 
 pub fn now_rfc3339() -> String {
