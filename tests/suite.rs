@@ -408,6 +408,20 @@ fn shipped_suites_load_and_plan() {
     assert!(ids.contains(&"mqar_accuracy/gated-deltanet+attention-1of4@tiny/kv_pairs=16"), "{ids:?}");
     assert!(ids.contains(&"decode_latency/gated-deltanet+attention-4of4@small/position=8192"), "{ids:?}");
     assert_eq!(cells.len(), 4 * 4, "{ids:?}");
+    // The scale suite: five models at four sizes; training at small and 125m only, the prefill grid,
+    // decode to 32k and synthetic states to 128k at every size.
+    let cells = Suite::load("scale").unwrap().cells().unwrap();
+    let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+    for id in [
+        "train_throughput/gated-deltanet@125m/seq_len=2048",
+        "prefill_latency/attention@1.3b/prompt=4096",
+        "decode_latency/gru@1.3b/position=32768",
+        "memory/mamba2@350m/position=131072",
+    ] {
+        assert!(ids.contains(&id), "{id} not in {ids:?}");
+    }
+    assert!(!ids.iter().any(|id| id.starts_with("train_throughput/") && id.contains("@1.3b")), "{ids:?}");
+    assert!(cells.iter().filter(|c| c.measurement.name() == "memory").all(|c| c.settings.synthetic == Some(true)));
 }
 
 /// A `run` killed by a plain SIGTERM (only the parent gets it) takes its cell's child with it: the

@@ -38,26 +38,34 @@ pub fn measure_decode(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<
     let samples = decode_step(model, batch, spec.value, &spec.plan)?;
     let mut metrics = BTreeMap::new();
     metrics.insert("state_bytes".into(), model.state_bytes(batch, spec.value + 1) as f64);
-    metrics.insert("heap_growth_per_token_bytes".into(), heap_growth_per_token(model, batch, spec.value)?);
+    // Followed over about a second of steps (64 at most, 4 at least: a 1.3B model's step is seconds).
+    let steps = (GROWTH_SECONDS / crate::results::stats::median(&samples).max(1e-9)).clamp(4.0, GROWTH_STEPS as f64);
+    metrics
+        .insert("heap_growth_per_token_bytes".into(), heap_growth_per_token(model, batch, spec.value, steps as usize)?);
     Ok(Outcome::ok(samples, metrics))
 }
 
-/// Decode steps over which the heap held is followed, after as many steps of warm-up.
+/// Most decode steps over which the heap held is followed, after as many steps of warm-up.
 pub const GROWTH_STEPS: usize = 64;
 
-/// Heap bytes held per decoded token, from position `position` on: 0 for a recurrent state, the KV
-/// bytes per token for attention (paid in steps as the cache's buffers double).
-pub fn heap_growth_per_token(model: &LanguageModel, batch: usize, position: usize) -> Result<f64> {
+/// About how long (seconds) the heap held is followed: fewer steps for slow (large) models.
+const GROWTH_SECONDS: f64 = 1.0;
+
+/// Heap bytes held per decoded token over `steps` steps from position `position` on (after as many
+/// steps of warm-up): 0 for a recurrent state, the KV bytes per token for attention (paid in steps
+/// as the cache's buffers double, so few steps may see none or one doubling).
+pub fn heap_growth_per_token(model: &LanguageModel, batch: usize, position: usize, steps: usize) -> Result<f64> {
+    let steps = steps.max(1);
     let mut states = model.states_at(batch, position)?;
     let ids = Tensor::zeros((batch, 1), candle_core::DType::U32, model.device())?;
-    for _ in 0..GROWTH_STEPS {
+    for _ in 0..steps {
         model.step(&ids, &mut states)?;
     }
     let before = crate::measure::alloc::current();
-    for _ in 0..GROWTH_STEPS {
+    for _ in 0..steps {
         model.step(&ids, &mut states)?;
     }
-    Ok((crate::measure::alloc::current() as f64 - before as f64) / GROWTH_STEPS as f64)
+    Ok((crate::measure::alloc::current() as f64 - before as f64) / steps as f64)
 }
 
 pub fn measure_prefill(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {

@@ -48,7 +48,7 @@ impl Exporter<Results> for Markdown<'_> {
         }
         s.push_str(&format!(
             "Environment: {} ({} cores, {} threads, {}), {}, device {}, {}; seqbench {} (commit {}), candle {}; calibration {:.1} GFLOP/s (512x512 f32 matmul).\n\n",
-            e.cpu_model,
+            e.cpu_label(),
             e.cores,
             e.threads,
             e.memory_bytes.map_or("memory unknown".into(), |m| format!("{} RAM", bytes(m))),

@@ -151,11 +151,40 @@ fn draw_panel(area: &Area, p: &Panel) -> anyhow::Result<()> {
     let (x0, x1) = range(&p.x, xs);
     let (y0, y1) = range(&p.y, ys);
     let (xlog, ylog) = (p.x.scale == Scale::Log, p.y.scale == Scale::Log);
+    // Log axes tick at 1-2-5 of each decade (plotters' own ticks are the powers of ten only, so an
+    // axis from 0.2 to 5 ms had a single label).
+    let (xl, yl) = (
+        || (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+        || (y0..y1).log_scale().with_key_points(log_ticks(y0, y1)),
+    );
     match (xlog, ylog) {
         (false, false) => draw_in(area, p, x0..x1, y0..y1),
-        (true, false) => draw_in(area, p, (x0..x1).log_scale(), y0..y1),
-        (false, true) => draw_in(area, p, x0..x1, (y0..y1).log_scale()),
-        (true, true) => draw_in(area, p, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        (true, false) => draw_in(area, p, xl(), y0..y1),
+        (false, true) => draw_in(area, p, x0..x1, yl()),
+        (true, true) => draw_in(area, p, xl(), yl()),
+    }
+}
+
+/// Ticks of a log axis from `lo` to `hi`: 1, 2 and 5 times each power of ten inside the range, or the
+/// powers of ten alone when that would be more than a dozen.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    if !(lo > 0.0 && hi.is_finite()) {
+        return vec![];
+    }
+    let decades = (lo.log10().floor() as i32)..=(hi.log10().ceil() as i32);
+    let with = |mantissas: &[f64]| -> Vec<f64> {
+        decades
+            .clone()
+            .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+            .filter(|v| (lo * (1.0 - 1e-9)..=hi * (1.0 + 1e-9)).contains(v))
+            .collect()
+    };
+    let ticks = with(&[1.0, 2.0, 5.0]);
+    if ticks.len() > 12 {
+        with(&[1.0])
+    } else {
+        ticks
     }
 }
 
@@ -349,4 +378,20 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_ticks;
+
+    #[test]
+    fn log_axes_tick_at_one_two_five_of_each_decade() {
+        let close =
+            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x / y - 1.0).abs() < 1e-9);
+        // A decode chart from 0.2 ms to 5 ms: five labels, two of them below 1 ms.
+        assert!(close(&log_ticks(2e-4, 5e-3), &[2e-4, 5e-4, 1e-3, 2e-3, 5e-3]), "{:?}", log_ticks(2e-4, 5e-3));
+        // Six decades: the powers of ten alone.
+        assert!(close(&log_ticks(1.0, 1e6), &[1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]), "{:?}", log_ticks(1.0, 1e6));
+        assert!(log_ticks(0.0, 1.0).is_empty());
+    }
 }
