@@ -2,6 +2,8 @@
 //! no leakage between splits, invalid parameters), the noise-aware ranking, and real training:
 //! attention solves an easy MQAR setting, an LSTM solves parity beyond its training length.
 
+mod common;
+
 use seqbench::measure::run_cell;
 use seqbench::model::config;
 use seqbench::model::data::copy::CopyConfig;
@@ -257,18 +259,7 @@ fn copy_layout_and_labels() {
 }
 
 fn task_spec(model: &str, measurement: Measurement, value: usize, settings: Settings) -> CellSpec {
-    let model = config::load(model, "tiny").unwrap();
-    CellSpec {
-        id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
-        measurement,
-        label: model.label(),
-        model,
-        parameter: measurement.parameter().into(),
-        value,
-        settings,
-        plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
-        seed: 0,
-    }
+    common::cell_spec(model, "tiny", measurement, value, settings)
 }
 
 #[test]
@@ -371,24 +362,14 @@ fn lstm_solves_parity_beyond_its_training_length() {
 
 /// A results file with the given quality cells (every other field from a committed run).
 fn with_cells(cells: Vec<(Measurement, &str, usize, Vec<f64>)>) -> Results {
-    let mut r = Results::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/results/quick-reference-2core/results.json"
-    )))
-    .unwrap();
-    r.cells = cells
-        .into_iter()
-        .map(|(m, model, value, samples)| {
-            let spec = task_spec(model, m, value, Settings { seeds: Some(samples.len()), ..Default::default() });
-            let mut c = CellResult::failed(&spec, String::new(), 1.0);
-            c.status = Status::Ok;
-            c.error = None;
-            c.summary = Some(Summary::of(&samples));
-            c.samples = samples;
-            c
-        })
-        .collect();
-    r
+    common::results_with(
+        cells
+            .into_iter()
+            .map(|(m, model, value, samples)| {
+                (task_spec(model, m, value, Settings { seeds: Some(samples.len()), ..Default::default() }), samples)
+            })
+            .collect(),
+    )
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! allocating weights, equal to the built model where it can be built, and every model's parameters
 //! within 3% of attention's at the same size; the crossovers with attention read per size.
 
+mod common;
+
 use candle_core::{DType, Device};
 use seqbench::measure::run_cell;
 use seqbench::model::config;
@@ -66,35 +68,14 @@ fn deployment_sizes_have_the_published_shapes() {
 /// A results file holding the given timing cells `(measurement, model@size, value, samples)`
 /// (every other field from a committed run).
 fn with_timings(cells: Vec<(Measurement, &str, usize, Vec<f64>)>) -> Results {
-    let mut r = Results::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/results/quick-reference-2core/results.json"
-    )))
-    .unwrap();
-    r.cells = cells
-        .into_iter()
-        .map(|(measurement, model, value, samples)| {
-            let model = config::load(model, "small").unwrap();
-            let spec = CellSpec {
-                id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
-                measurement,
-                label: model.label(),
-                model,
-                parameter: measurement.parameter().into(),
-                value,
-                settings: Settings { batch: Some(1), ..Default::default() },
-                plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
-                seed: 0,
-            };
-            let mut c = CellResult::failed(&spec, String::new(), 1.0);
-            c.status = Status::Ok;
-            c.error = None;
-            c.summary = Some(Summary::of(&samples));
-            c.samples = samples;
-            c
-        })
-        .collect();
-    r
+    common::results_with(
+        cells
+            .into_iter()
+            .map(|(m, model, value, samples)| {
+                (spec(model, m, value, Settings { batch: Some(1), ..Default::default() }), samples)
+            })
+            .collect(),
+    )
 }
 
 #[test]
@@ -135,18 +116,7 @@ fn crossovers_are_read_per_size_and_only_where_every_sample_is_beyond() {
 }
 
 fn spec(model: &str, measurement: Measurement, value: usize, settings: Settings) -> CellSpec {
-    let model = config::load(model, "small").unwrap();
-    CellSpec {
-        id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
-        measurement,
-        label: model.label(),
-        model,
-        parameter: measurement.parameter().into(),
-        value,
-        settings,
-        plan: SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
-        seed: 0,
-    }
+    common::cell_spec(model, "small", measurement, value, settings)
 }
 
 #[test]

@@ -150,11 +150,12 @@ pub fn derive(r: &mut Results) {
         }
     }
     r.derived.memory_growth_bytes_per_token = growth;
-    r.derived.verdicts = verdict::all(r);
+    let findings = crate::results::findings::Findings::of(r);
+    r.derived.verdicts = verdict::with_findings(r, &findings);
     r.derived.scorecard = crate::results::scorecard::Scorecard::of(r);
     r.derived.hybrid_ratio = crate::results::hybrid_ratio::shares(r);
     r.derived.crossovers = crate::results::crossover::crossovers(r);
-    r.derived.findings = crate::results::findings::Findings::of(r);
+    r.derived.findings = findings;
 }
 
 /// Writes results.json, results.csv and results.md into `dir` (each atomically), after

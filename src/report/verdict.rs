@@ -5,25 +5,30 @@ use super::tables::{p_text, seconds, value};
 use super::Results;
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
-use crate::results::findings::{literature, neighbours, scored, Scored};
-use crate::results::separation::{self, judge, Separation, ALPHA};
-use crate::results::stats::{range, ranges_apart};
+use crate::results::findings::{Findings, Ordering, Ranked};
+use crate::results::separation::{self, ALPHA};
+use crate::results::stats::ranges_apart;
 use crate::results::{CellResult, Measurement, Status};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
 pub const FLAT_RATIO: f64 = 1.5;
 
 pub fn all(r: &Results) -> Vec<String> {
+    with_findings(r, &Findings::of(r))
+}
+
+/// The sentences, the quality ones written from `f` (the run's [`Findings`], judged once).
+pub fn with_findings(r: &Results, f: &Findings) -> Vec<String> {
     [
         train(r),
         latency(r),
         memory(r),
         generation(r),
-        lm(r),
-        recall(r, Measurement::MqarAccuracy),
-        recall(r, Measurement::CopyAccuracy),
-        recall(r, Measurement::ParityAccuracy),
-        recall(r, Measurement::WordProblemAccuracy),
+        lm(r, f),
+        recall(r, f, Measurement::MqarAccuracy),
+        recall(r, f, Measurement::CopyAccuracy),
+        recall(r, f, Measurement::ParityAccuracy),
+        recall(r, f, Measurement::WordProblemAccuracy),
     ]
     .into_iter()
     .flatten()
@@ -31,38 +36,42 @@ pub fn all(r: &Results) -> Vec<String> {
 }
 
 /// `label 0.953 [0.91-0.99]` (median and range over seeds), or the one value.
-fn scored_text(x: &Scored, digits: usize) -> String {
-    let (lo, hi) = range(&x.seeds);
-    if x.seeds.len() > 1 {
-        format!("{} {:.digits$} [{lo:.digits$}-{hi:.digits$}]", x.label, x.median)
+fn ranked_text(x: &Ranked, digits: usize) -> String {
+    if x.seeds > 1 {
+        format!("{} {:.digits$} [{:.digits$}-{:.digits$}]", x.label, x.median, x.min, x.max)
     } else {
         format!("{} {:.digits$}", x.label, x.median)
     }
 }
 
+/// The ranking of `m` in `f` and the orderings of `family` judged on it, in judging order.
+fn judged<'a>(f: &'a Findings, m: Measurement, family: &str) -> (&'a [Ranked], Vec<&'a Ordering>) {
+    let rank = f.rankings.iter().find(|k| k.measurement == m.name()).map_or(&[][..], |k| &k.models[..]);
+    let orderings = f.orderings.iter().filter(|o| o.measurement == m.name() && o.family == family).collect();
+    (rank, orderings)
+}
+
 /// The ranking as text: neighbours joined by `>` (or `<` for losses) where the separation rule
 /// ranks them (Holm over the ranking's neighbours), by `≈` where it does not.
-fn ranking_text(rank: &[Scored], m: Measurement, digits: usize) -> String {
-    let judged = neighbours(rank, m);
+fn ranking_text(rank: &[Ranked], neighbours: &[&Ordering], m: Measurement, digits: usize) -> String {
     let mut s = String::new();
     for (i, x) in rank.iter().enumerate() {
         if i > 0 {
-            let sep = judged[i - 1].separation;
-            s.push_str(match (sep, m.higher_is_better()) {
-                (Separation::Above, true) => " > ",
-                (Separation::Above, false) => " < ",
+            s.push_str(match (neighbours[i - 1].verdict == "separated", m.higher_is_better()) {
+                (true, true) => " > ",
+                (true, false) => " < ",
                 _ => " ≈ ",
             });
         }
-        s.push_str(&scored_text(x, digits));
+        s.push_str(&ranked_text(x, digits));
     }
     s
 }
 
 /// How many seeds the ranking rests on (the fewest of any model) and, when only the cells trained with
 /// the most seeds count, at which values of the swept parameter.
-fn seeds_note(r: &Results, m: Measurement, rank: &[Scored]) -> String {
-    let n = rank.iter().map(|x| x.seeds.len()).min().unwrap_or(0);
+fn seeds_note(r: &Results, m: Measurement, rank: &[Ranked]) -> String {
+    let n = rank.iter().map(|x| x.seeds).min().unwrap_or(0);
     let mut all: Vec<usize> = r.of(m).filter(ok).map(|c| c.spec.value).collect();
     let mut used: Vec<usize> = r.of(m).filter(ok).filter(|c| c.samples.len() == n).map(|c| c.spec.value).collect();
     for v in [&mut all, &mut used] {
@@ -93,19 +102,19 @@ fn seeds_note(r: &Results, m: Measurement, rank: &[Scored]) -> String {
     }
 }
 
-fn lm(r: &Results) -> Option<String> {
+fn lm(r: &Results, f: &Findings) -> Option<String> {
     let m = Measurement::LmLoss;
-    let rank = scored(r, m);
+    let (rank, neighbours) = judged(f, m, "ranking");
     if rank.is_empty() {
         return None;
     }
     let floor = r.of(m).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
-    let separable = neighbours(&rank, m).iter().any(|j| j.separation != Separation::NotSeparable);
+    let separable = neighbours.iter().any(|o| o.verdict != "not_separable");
     Some(format!(
         "Language modelling (bits/byte, lower is better{}; {}): {}.{}",
         floor.map_or(String::new(), |f| format!("; floor {f:.3}")),
-        seeds_note(r, m, &rank),
-        ranking_text(&rank, m, 3),
+        seeds_note(r, m, rank),
+        ranking_text(rank, &neighbours, m, 3),
         if separable { "" } else { " No two neighbours are separable at this budget." }
     ))
 }
@@ -113,8 +122,8 @@ fn lm(r: &Results) -> Option<String> {
 /// A supervised task's sentence: the ranking with the seeds' spread, then the literature's orderings
 /// as held (separable, the expected way), not held (separable, the other way) or not separable.
 /// Models are compared by mixer: the first model of each mixer in the run stands for it.
-fn recall(r: &Results, m: Measurement) -> Option<String> {
-    let rank = scored(r, m);
+fn recall(r: &Results, f: &Findings, m: Measurement) -> Option<String> {
+    let (rank, neighbours) = judged(f, m, "ranking");
     if rank.is_empty() {
         return None;
     }
@@ -130,16 +139,14 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
             format!("{} word problem beyond the training length", group.to_uppercase())
         }
     };
-    // The literature's orderings (`findings::literature`), judged together as one family.
-    let claims = literature(&rank, m);
-    let pairs: Vec<(&[f64], &[f64])> = claims.iter().map(|&(a, b)| (&rank[a].seeds[..], &rank[b].seeds[..])).collect();
+    // The literature's orderings, judged together as one family (`Findings::of`).
     let (mut held, mut not_held, mut unsure) = (Vec::new(), Vec::new(), Vec::new());
-    for (&(a, b), j) in claims.iter().zip(judge(&pairs, true)) {
-        let text = format!("{} > {} (p {})", rank[a].label, rank[b].label, p_text(j.p_holm));
-        match j.separation {
-            Separation::Above => held.push(text),
-            Separation::Below => not_held.push(text),
-            Separation::NotSeparable => unsure.push(text),
+    for o in judged(f, m, "literature").1 {
+        let text = format!("{} > {} (p {})", o.better, o.worse, p_text(o.p_holm));
+        match o.verdict.as_str() {
+            "separated" => held.push(text),
+            "reversed" => not_held.push(text),
+            _ => unsure.push(text),
         }
     }
     let list = |v: &Vec<String>| if v.is_empty() { "none".to_string() } else { v.join("; ") };
@@ -154,7 +161,11 @@ fn recall(r: &Results, m: Measurement) -> Option<String> {
     } else {
         String::new()
     };
-    Some(format!("{name} (accuracy, {}): {}.{orderings}", seeds_note(r, m, &rank), ranking_text(&rank, m, 2)))
+    Some(format!(
+        "{name} (accuracy, {}): {}.{orderings}",
+        seeds_note(r, m, rank),
+        ranking_text(rank, &neighbours, m, 2)
+    ))
 }
 
 fn ok(c: &&CellResult) -> bool {

@@ -34,17 +34,17 @@ pub fn seed_scores(r: &Results, m: Measurement, label: &str) -> Vec<f64> {
 }
 
 /// A model's scores over seeds, its median first.
-pub struct Scored {
-    pub label: String,
-    pub kind: MixerKind,
+struct Scored {
+    label: String,
+    kind: MixerKind,
     /// A delta-rule model with `allow_neg_eigval`.
-    pub neg_eigval: bool,
-    pub seeds: Vec<f64>,
-    pub median: f64,
+    neg_eigval: bool,
+    seeds: Vec<f64>,
+    median: f64,
 }
 
 /// Every model's seed scores for `m`, best median first.
-pub fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
+fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
     let mut labels: Vec<(String, MixerKind)> = Vec::new();
     for c in r.of(m) {
         if !labels.iter().any(|(l, _)| *l == c.spec.label) {
@@ -66,7 +66,7 @@ pub fn scored(r: &Results, m: Measurement) -> Vec<Scored> {
 }
 
 /// The ranking's neighbours judged as one family: element i compares `rank[i]` with `rank[i + 1]`.
-pub fn neighbours(rank: &[Scored], m: Measurement) -> Vec<Judgement> {
+fn neighbours(rank: &[Scored], m: Measurement) -> Vec<Judgement> {
     let pairs: Vec<(&[f64], &[f64])> = rank.windows(2).map(|w| (&w[0].seeds[..], &w[1].seeds[..])).collect();
     judge(&pairs, m.higher_is_better())
 }
@@ -85,7 +85,7 @@ fn expected() -> Vec<(MixerKind, MixerKind)> {
 /// on state tracking negative eigenvalues above the same delta rule without them (Grazzi et al. 2024)
 /// and the non-linear RNNs above the linear family. Models are compared by mixer: the first model of
 /// each mixer in the run stands for it.
-pub fn literature(rank: &[Scored], m: Measurement) -> Vec<(usize, usize)> {
+fn literature(rank: &[Scored], m: Measurement) -> Vec<(usize, usize)> {
     let mut claims = Vec::new();
     let of = |k: MixerKind| rank.iter().position(|x| x.kind == k);
     let recall_task = matches!(m, Measurement::MqarAccuracy | Measurement::CopyAccuracy);

@@ -55,3 +55,49 @@ pub fn tiny_train_options(
         ..seqbench::model::train::TrainOptions::new(steps, 64, 8, lr, seed, form)
     }
 }
+
+/// A one-sample cell of `model` (a shipped name, `name@size` overriding `size`) for `measurement`
+/// at `value`, as the suites write it.
+pub fn cell_spec(
+    model: &str,
+    size: &str,
+    measurement: seqbench::results::Measurement,
+    value: usize,
+    settings: seqbench::results::Settings,
+) -> seqbench::results::CellSpec {
+    let model = seqbench::model::config::load(model, size).unwrap();
+    seqbench::results::CellSpec {
+        id: format!("{}/{}/{}={value}", measurement.name(), model.label(), measurement.parameter()),
+        measurement,
+        label: model.label(),
+        model,
+        parameter: measurement.parameter().into(),
+        value,
+        settings,
+        plan: seqbench::results::stats::SamplePlan { warmup: 0, min_samples: 1, min_seconds: 0.0, max_samples: 1 },
+        seed: 0,
+    }
+}
+
+/// A committed run (its environment, suite and the rest) whose cells are replaced by measured
+/// cells of the given specs and samples, for tests of what is derived from cells.
+pub fn results_with(cells: Vec<(seqbench::results::CellSpec, Vec<f64>)>) -> seqbench::results::Results {
+    use seqbench::results::{CellResult, Status};
+    let mut r = seqbench::results::Results::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/quick-reference-2core/results.json"
+    )))
+    .unwrap();
+    r.cells = cells
+        .into_iter()
+        .map(|(spec, samples)| {
+            let mut c = CellResult::failed(&spec, String::new(), 1.0);
+            c.status = Status::Ok;
+            c.error = None;
+            c.summary = Some(seqbench::results::stats::Summary::of(&samples));
+            c.samples = samples;
+            c
+        })
+        .collect();
+    r
+}
