@@ -79,7 +79,15 @@ def main():
             band = f"{lo:.2f}-{hi:.2f}x" if hi < 100 else f">= {lo:.2f}x"
             lines.append(f"| x{f} | {len(rs)} | {band} | {len(cells)} | {hit} | {hit / len(cells):.0%} |")
             table.append({"nominal": f, "runs": len(rs), "band": [lo, hi], "cells": len(cells), "regressed": hit})
+    # The gate fails a run when any cell regresses: per nominal factor, how many slowed runs it failed.
+    caught = {}
+    if slowed:
+        lines += ["", "Runs the gate failed (at least one timing cell flagged regressed): " + "; ".join(
+            f"x{f}: {sum(1 for r in slowed if r['factor'] == f and r['regressed'])} of "
+            f"{sum(1 for r in slowed if r['factor'] == f)}" for f in sorted({r['factor'] for r in slowed}, key=float)) + "."]
+        caught = {f: sum(1 for r in slowed if r["factor"] == f and r["regressed"]) for f in {r["factor"] for r in slowed}}
     summary = {"dir": out, "machines": machines, "aa_runs": len(aa), "aa_runs_flagged": flagged_runs,
+               "slowed_runs_failed": caught,
                "aa_timing_cells": aa_cells, "aa_cells_flagged": aa_flagged,
                "aa_false_alarm_upper_95": upper_95(flagged_runs, len(aa)), "detection": table,
                "runs": [{k: v for k, v in r.items() if k != "cells"} for r in runs]}

@@ -28,6 +28,26 @@ match (both are recorded). Not covered: HGRN-2, RWKV-6, mLSTM, Gated DeltaProduc
 """
 import argparse, importlib.metadata, json, math, os, platform, statistics, subprocess, sys, tempfile, time
 
+
+def _argv_value(flag, default):
+    for i, a in enumerate(sys.argv):
+        if a == flag and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return default
+
+
+# `--isa avx2` restricts PyTorch to AVX2 (ATen's kernels, MKL, oneDNN, and inductor's generated code,
+# which follows ATEN_CPU_CAPABILITY); it must be set before torch is imported.
+ISA = _argv_value("--isa", "native")
+if ISA == "avx2":
+    os.environ["ATEN_CPU_CAPABILITY"] = "avx2"
+    os.environ["MKL_ENABLE_INSTRUCTIONS"] = "AVX2"
+    os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+# Inductor's cache stays in the build tree, not in /tmp.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "inductor-cache"))
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -42,6 +62,10 @@ from fla.ops.linear_attn.naive import naive_chunk_linear_attn  # noqa: E402
 from fla.ops.gla.naive import naive_recurrent_gla  # noqa: E402
 from fla.ops.kda.naive import naive_chunk_kda  # noqa: E402
 from fla.ops.generalized_delta_rule.dplr.naive import dplr_chunkwise  # noqa: E402
+import pytorch_peers  # noqa: E402
+
+# `--peer strongest`: the vectorised chunked forms (pytorch_peers) instead of fla's naive references.
+VECTORISED = False
 
 # size name -> (d_model, n_layers, head_dim, d_mlp), as configs/models/*.toml
 SIZES = {"small": (256, 4, 64, 688), "tiny": (32, 2, 8, 88)}
@@ -156,7 +180,10 @@ class FlaMixer(nn.Module):
             beta = torch.sigmoid(self.beta(x))
         if self.kind == "gated-deltanet":
             g = -self.a_log.exp() * F.softplus(self.decay(x) + self.dt_bias)
-            o, _ = naive_chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=64)
+            if VECTORISED:
+                o = pytorch_peers.chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=64)
+            else:
+                o, _ = naive_chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=64)
         elif self.kind == "deltanet":
             tr = lambda z: z.transpose(1, 2)  # noqa: E731
             o = tr(delta_rule_chunkwise(tr(q), tr(k), tr(v), beta.transpose(1, 2), chunk_size=32)[0])
@@ -335,6 +362,26 @@ def torch_tokens_per_s(model_name, size, seq_len, batch, steps):
     return [batch * seq_len / x for x in s], params
 
 
+def strongest_tokens_per_s(model_name, size, seq_len, batch, steps):
+    """The strongest peer: the vectorised model with F.rms_norm and fused AdamW, eager and under
+    torch.compile. Returns {eager: samples, compiled: samples or None, compile_seconds, params}
+    (tokens/s; LSTM/GRU are ATen's fused cells, not compiled)."""
+    d, n, hd, d_mlp = SIZES[size]
+    out = {}
+    for compiled in (False, True):
+        if compiled and model_name in ("lstm", "gru"):
+            out["compiled"], out["compile_seconds"] = None, None
+            continue
+        torch.manual_seed(0)
+        model = pytorch_peers.strongest(LM(TORCH_MIXERS[model_name], d=d, n=n, hd=hd, d_mlp=d_mlp))
+        s, warmup = pytorch_peers.train_step_samples(model, batch, seq_len, steps, compiled)
+        out["compiled" if compiled else "eager"] = [batch * seq_len / x for x in s]
+        if compiled:
+            out["compile_seconds"] = warmup
+        out["params"] = sum(p.numel() for p in model.parameters())
+    return out
+
+
 def seqbench_tokens_per_s(binary, model_name, size, seq_len, batch, steps, threads, forms="chunkwise,recurrent"):
     """`seqbench train-speed` for one model and setting over `forms` (the linear family's); returns the
     fastest form's samples (tokens/s), its name ("-" for models without forms) and the parameter count."""
@@ -449,7 +496,8 @@ def decode_rows(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seqbench", default="target/release/seqbench")
-    ap.add_argument("--out", default="results/pytorch-parity-2core")
+    ap.add_argument("--out", default=None,
+                    help="output directory (default results/experiments/pytorch-parity-<peer>-<isa>)")
     ap.add_argument("--models", default=",".join(TORCH_MIXERS))
     ap.add_argument("--settings", default=DEFAULT_SETTINGS,
                     help="size:seq_len:batch, comma-separated")
@@ -457,6 +505,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="paired rounds per row (PyTorch, then seqbench); the ratio is the rounds' median")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native",
+                    help="restrict PyTorch to AVX2 (ATEN_CPU_CAPABILITY, MKL, oneDNN) and require a seqbench "
+                         "built for x86-64-v3: the AVX2 comparison on an AVX-512 machine")
+    ap.add_argument("--peer", choices=["strongest", "reference"], default="strongest",
+                    help="strongest: vectorised chunked forms, F.rms_norm, fused AdamW, eager and torch.compile "
+                         "(the faster counts); reference: the scaffold on fla's naive kernels, eager")
     ap.add_argument("--decode", action="store_true",
                     help="measure the decode step (batch 1, small, at --positions) instead of training")
     ap.add_argument("--positions", default="128,2048", help="decode positions, comma-separated")
@@ -467,6 +521,9 @@ def main():
                          "DPLR (RWKV-7) at T=2048, batch 8, which needed more than the machine's 24 GiB and "
                          "were killed)")
     args = ap.parse_args()
+    global VECTORISED
+    VECTORISED = args.peer == "strongest"
+    args.out = args.out or f"results/experiments/pytorch-parity-{args.peer}-{args.isa}"
     skip = set(args.skip.split(",")) if args.skip else set()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -477,9 +534,17 @@ def main():
     if args.decode:
         decode_rows(args)
         return
-    # Rows are appended as they are measured, so an interrupted run keeps them and a rerun goes on.
+    # Rows are appended as they are measured, so an interrupted run keeps them and a rerun goes on,
+    # on the same CPU, ISA and peer only.
     progress = os.path.join(args.out, "rows.jsonl")
     rows = [json.loads(line) for line in open(progress)] if os.path.exists(progress) else []
+    machine = this_machine(args.seqbench)
+    for r in rows:
+        theirs = {k: r.get(k) for k in ("cpu", "isa", "peer")}
+        ours = {"cpu": machine["cpu"], "isa": ISA, "peer": args.peer}
+        if theirs != ours:
+            sys.exit(f"error: {progress} holds rows measured with {theirs}, this run is {ours}: "
+                     "use another --out (rows of different machines or ISAs never share a table)")
     done = {(r["model"], r["size"], r["seq_len"], r["batch"]) for r in rows}
     for setting in args.settings.split(","):
         size, seq_len, batch = setting.split(":")
@@ -492,8 +557,19 @@ def main():
             # median of the rounds' ratios and its range their min-max. The first round picks
             # seqbench's faster form, which the later rounds measure alone.
             t_samples, s_samples, round_ratios, form = [], [], [], None
+            eager, compiled, compile_seconds = [], [], []
             for _ in range(args.rounds):
-                t, t_params = torch_tokens_per_s(name, size, seq_len, batch, args.steps)
+                if args.peer == "strongest":
+                    peer = strongest_tokens_per_s(name, size, seq_len, batch, args.steps)
+                    eager += peer["eager"]
+                    if peer["compiled"] is not None:
+                        compiled += peer["compiled"]
+                        compile_seconds.append(peer["compile_seconds"])
+                    # The round's peer: the faster of eager and compiled.
+                    t = max((x for x in (peer["eager"], peer["compiled"]) if x), key=statistics.median)
+                    t_params = peer["params"]
+                else:
+                    t, t_params = torch_tokens_per_s(name, size, seq_len, batch, args.steps)
                 forms = "chunkwise,recurrent" if form in (None, "-") else form
                 s, f, s_params = seqbench_tokens_per_s(args.seqbench, name, size, seq_len, batch, args.steps,
                                                        args.threads, forms)
@@ -501,11 +577,17 @@ def main():
                 t_samples += t
                 s_samples += s
                 round_ratios.append(statistics.median(s) / statistics.median(t))
-            row = dict(model=name, size=size, seq_len=seq_len, batch=batch,
+            row = dict(model=name, size=size, seq_len=seq_len, batch=batch, isa=ISA, peer=args.peer,
+                       cpu=machine["cpu"], seqbench_isa=machine["seqbench_isa"],
+                       torch_cpu_capability=machine["torch_cpu_capability"],
                        seqbench_tokens_per_s=statistics.median(s_samples), seqbench_form=form,
                        seqbench_samples=s_samples, seqbench_params=s_params,
                        pytorch_tokens_per_s=statistics.median(t_samples), pytorch_samples=t_samples,
                        pytorch_params=t_params, round_ratios=round_ratios)
+            if args.peer == "strongest":
+                row.update(pytorch_eager_tokens_per_s=statistics.median(eager), pytorch_eager_samples=eager,
+                           pytorch_compiled_tokens_per_s=statistics.median(compiled) if compiled else None,
+                           pytorch_compiled_samples=compiled, compile_seconds=compile_seconds)
             row["ratio"] = statistics.median(round_ratios)
             rows.append(row)
             with open(progress, "a") as f:
@@ -520,6 +602,9 @@ def main():
         "torch": torch.__version__,
         "fla": importlib.metadata.version("flash-linear-attention"),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa": ISA,
+        "peer": args.peer,
+        "isa_environment": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")},
         "command_line": sys.argv,
         "threads": torch.get_num_threads(),
         "python": sys.version.split()[0],
@@ -533,8 +618,21 @@ def main():
     }
     with open(os.path.join(args.out, "parity.json"), "w") as f:
         json.dump({"environment": env, "rows": rows}, f, indent=1)
-    lines = ["| model | setting | seqbench tokens/s (form) | PyTorch eager tokens/s | ratio [rounds' range] | params seqbench / PyTorch |",
-             "|---|---|---|---|---|---|"]
+    lines = parity_table(rows, args.peer)
+    with open(os.path.join(args.out, "parity.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print("->", args.out)
+
+
+def parity_table(rows, peer):
+    """parity.md's lines: one row per model and setting; with the strongest peer, its eager and
+    compiled figures and compile time beside the ratio against the faster of the two."""
+    strongest = peer == "strongest"
+    head = ("| model | setting | seqbench tokens/s (form) | PyTorch eager | PyTorch compiled (compile s) | "
+            "seqbench / best PyTorch [rounds' range] | params seqbench / PyTorch |") if strongest else \
+        "| model | setting | seqbench tokens/s (form) | PyTorch eager tokens/s | ratio [rounds' range] | params seqbench / PyTorch |"
+    lines = [head, "|---|---|---|---|---|---|---|" if strongest else "|---|---|---|---|---|---|"]
     for r in rows:
         # The spread: the paired rounds' ratios (rows from before --rounds: the slowest over the
         # fastest sample of each side).
@@ -543,13 +641,32 @@ def main():
         else:
             lo = min(r["seqbench_samples"]) / max(r["pytorch_samples"])
             hi = max(r["seqbench_samples"]) / min(r["pytorch_samples"])
-        lines.append(f"| {r['model']} | {r['size']} T={r['seq_len']} B={r['batch']} | {r['seqbench_tokens_per_s']:,.0f} "
-                     f"({r['seqbench_form']}) | {r['pytorch_tokens_per_s']:,.0f} | **{r['ratio']:.2f}x** "
-                     f"[{lo:.2f}-{hi:.2f}] | {r['seqbench_params'] / 1e6:.2f}M / {r['pytorch_params'] / 1e6:.2f}M |")
-    with open(os.path.join(args.out, "parity.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("->", args.out)
+        ours = f"{r['seqbench_tokens_per_s']:,.0f} ({r['seqbench_form']})"
+        ratio = f"**{r['ratio']:.2f}x** [{lo:.2f}-{hi:.2f}]"
+        params = f"{r['seqbench_params'] / 1e6:.2f}M / {r['pytorch_params'] / 1e6:.2f}M"
+        setting = f"{r['size']} T={r['seq_len']} B={r['batch']}"
+        if strongest:
+            comp = r.get("pytorch_compiled_tokens_per_s")
+            comp = "does not compile (ATen's fused cell)" if comp is None else \
+                f"{comp:,.0f} ({statistics.median(r['compile_seconds']):.0f})"
+            lines.append(f"| {r['model']} | {setting} | {ours} | {r['pytorch_eager_tokens_per_s']:,.0f} | {comp} | "
+                         f"{ratio} | {params} |")
+        else:
+            lines.append(f"| {r['model']} | {setting} | {ours} | {r['pytorch_tokens_per_s']:,.0f} | {ratio} | {params} |")
+    return lines
+
+
+def this_machine(binary):
+    """The CPU (model name and its ISA level, from the seqbench binary), the ISA the seqbench binary
+    was built for, and PyTorch's CPU capability. Refuses an AVX-512 seqbench build with --isa avx2."""
+    env = seqbench_environment(binary) or {}
+    built = (env.get("build") or {}).get("isa")
+    if ISA == "avx2" and built not in ("x86-64-v3", "x86-64-v2", "x86-64"):
+        sys.exit(f"error: --isa avx2 needs a seqbench built for AVX2 (this one: {built}); build one with\n"
+                 "  RUSTFLAGS='-C target-cpu=x86-64-v3' cargo build --release --target-dir target/avx2\n"
+                 "and pass --seqbench target/avx2/release/seqbench")
+    cpu = f"{env.get('cpu_model', platform.processor())} ({(env.get('cpu_isa') or {}).get('level', '?')})"
+    return {"cpu": cpu, "seqbench_isa": built, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def seqbench_environment(binary):

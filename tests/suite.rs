@@ -197,6 +197,12 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     let (lstm, negeig) = (row("lstm"), row("deltanet-negeig"));
     assert!(lstm["train_vs_attention"].as_f64().unwrap() > 0.0 && lstm["parity"].is_array() && lstm["mqar"].is_array());
     assert!(negeig["parity"].is_array() && negeig["train_vs_attention"].is_null() && negeig["mqar"].is_null());
+    hybrid_ratio_and_window_are_right(&r, &md, &dir);
+}
+
+/// The hybrid-ratio sweep and the sliding window, in the run of
+/// [`a_run_writes_valid_files_and_isolates_a_crashing_cell`].
+fn hybrid_ratio_and_window_are_right(r: &Value, md: &str, dir: &std::path::Path) {
     // The hybrid-ratio sweep: one model per share, each measured at every section's largest setting,
     // its KV bytes growing with the share; its table and chart.
     let shares = r["derived"]["hybrid_ratio"].as_array().unwrap();
@@ -208,7 +214,7 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
         && s["decode_seconds"].as_f64().unwrap() > 0.0
         && s["train_tokens_per_sec"].as_f64().unwrap() > 0.0));
     assert_eq!(
-        cell(&r, "memory/deltanet+attention-1of2@tiny/position=300")["model"]["layers"],
+        cell(r, "memory/deltanet+attention-1of2@tiny/position=300")["model"]["layers"],
         serde_json::json!(["deltanet", "attention"])
     );
     assert!(r["cells"]
@@ -220,7 +226,7 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
     assert!(dir.join("r1/hybrid_ratio.svg").exists());
     // The sliding window: the cache stops growing at W = 32 tokens.
     let held = |p: usize| {
-        cell(&r, &format!("memory/sliding-window-attention@tiny/position={p}"))["summary"]["median"].as_f64().unwrap()
+        cell(r, &format!("memory/sliding-window-attention@tiny/position={p}"))["summary"]["median"].as_f64().unwrap()
     };
     assert_eq!(held(100), held(300));
     assert_eq!(held(16) * 2.0, held(100));

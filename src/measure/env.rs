@@ -52,17 +52,42 @@ pub fn threads() -> usize {
 
 /// Median GFLOP/s of an `n x n` matmul over about `seconds` of sampling.
 pub fn calibrate(device: &Device, n: usize, seconds: f64) -> candle_core::Result<Summary> {
-    let a = crate::rng::normal(1, "calibration-a", (n, n), 1.0, device)?;
-    let b = crate::rng::normal(1, "calibration-b", (n, n), 1.0, device)?;
+    calibrate_shape(device, n, n, n, seconds)
+}
+
+/// Median GFLOP/s of an `[m, k] x [k, n]` f32 matmul over about `seconds` of sampling.
+pub fn calibrate_shape(device: &Device, m: usize, k: usize, n: usize, seconds: f64) -> candle_core::Result<Summary> {
+    let a = crate::rng::normal(1, "calibration-a", (m, k), 1.0, device)?;
+    let b = crate::rng::normal(1, "calibration-b", (k, n), 1.0, device)?;
     let plan = SamplePlan { warmup: 2, min_samples: 5, min_seconds: seconds, max_samples: 200 };
     let times = sample(&plan, || -> candle_core::Result<_> {
         let (c, elapsed): (Tensor, _) = crate::device::timed(device, || a.matmul(&b))?;
         drop(c);
         Ok(Some(elapsed))
     })?;
-    let flops = 2.0 * (n as f64).powi(3);
+    let flops = 2.0 * (m * k * n) as f64;
     let gflops: Vec<f64> = times.iter().map(|t| flops / t / 1e9).collect();
     Ok(Summary::of(&gflops))
+}
+
+/// GB/s of a STREAM-like copy of a `bytes`-byte buffer into another on all threads (bytes read plus
+/// bytes written, over the median of 5 copies after one warm-up): the memory's bandwidth when the
+/// buffer is larger than the last-level cache.
+pub fn copy_bandwidth(bytes: usize) -> f64 {
+    use rayon::prelude::*;
+    let n = bytes / 8;
+    let src: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let mut dst = vec![0f64; n];
+    let chunk = (n / rayon::current_num_threads().max(1) / 4).max(1 << 12);
+    let plan = SamplePlan { warmup: 1, min_samples: 5, min_seconds: 0.0, max_samples: 5 };
+    let times = sample(&plan, || -> Result<_, std::convert::Infallible> {
+        let t0 = std::time::Instant::now();
+        dst.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(d, s)| d.copy_from_slice(s));
+        Ok(Some(t0.elapsed()))
+    })
+    .unwrap_or_default();
+    std::hint::black_box(&dst);
+    2.0 * bytes as f64 / crate::results::stats::median(&times).max(1e-12) / 1e9
 }
 
 /// Cargo features of this build and how the kernels run on `device`.

@@ -33,17 +33,39 @@ pub fn time_to_first_token(model: &LanguageModel, batch: usize, prompt: usize, p
     })
 }
 
+/// One decode step at a position: its seconds, the state's bytes, the heap's growth per token, and
+/// the bytes a step reads with the bandwidth achieved (beside a copy calibration for large models).
 pub fn measure_decode(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
     let batch = required(spec.settings.batch, "batch")?;
     let samples = decode_step(model, batch, spec.value, &spec.plan)?;
     let mut metrics = BTreeMap::new();
-    metrics.insert("state_bytes".into(), model.state_bytes(batch, spec.value + 1) as f64);
+    let state_bytes = model.state_bytes(batch, spec.value + 1);
+    metrics.insert("state_bytes".into(), state_bytes as f64);
+    // Against the physical limit: a step reads every weight once (the embedding's one row) and the
+    // whole state; where the weights outgrow the caches, set beside a measured copy bandwidth.
+    let embedding = model.config.vocab * model.config.d_model * model.dtype().size_in_bytes();
+    let read = model.param_bytes() - embedding + embedding / model.config.vocab + state_bytes;
+    let step = crate::results::stats::median(&samples).max(1e-12);
+    metrics.insert("step_bytes_read".into(), read as f64);
+    metrics.insert("read_gb_per_s".into(), read as f64 / step / 1e9);
+    if model.param_bytes() >= BANDWIDTH_FROM_BYTES && matches!(model.device(), candle_core::Device::Cpu) {
+        let copy = crate::measure::env::copy_bandwidth(COPY_BYTES);
+        metrics.insert("copy_gb_per_s".into(), copy);
+        metrics.insert("bandwidth_fraction".into(), read as f64 / step / 1e9 / copy);
+    }
     // Followed over about a second of steps (64 at most, 4 at least: a 1.3B model's step is seconds).
     let steps = (GROWTH_SECONDS / crate::results::stats::median(&samples).max(1e-9)).clamp(4.0, GROWTH_STEPS as f64);
     metrics
         .insert("heap_growth_per_token_bytes".into(), heap_growth_per_token(model, batch, spec.value, steps as usize)?);
     Ok(Outcome::ok(samples, metrics))
 }
+
+/// Weights from which a decode step is compared with the memory's bandwidth (below it they stay in
+/// the caches): 64 MiB.
+const BANDWIDTH_FROM_BYTES: usize = 64 << 20;
+
+/// The copy calibration's buffer: 256 MiB, beyond any last-level cache.
+const COPY_BYTES: usize = 256 << 20;
 
 /// Most decode steps over which the heap held is followed, after as many steps of warm-up.
 pub const GROWTH_STEPS: usize = 64;

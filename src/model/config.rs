@@ -306,8 +306,37 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
     if !chunk_size.is_power_of_two() {
         return Err(field_err(file, "chunk_size", format!("must be a power of two (got {chunk_size})")));
     }
+    check_mixer_keys(&raw, &kinds, s.d_model / s.head_dim, size, file)?;
     let allow_neg_eigval = raw.allow_neg_eigval.unwrap_or(false);
-    if allow_neg_eigval {
+    if raw.name.trim().is_empty() {
+        return Err(field_err(file, "name", "must not be empty"));
+    }
+    Ok(ModelConfig {
+        name: raw.name,
+        size: size.to_string(),
+        description: raw.description,
+        mixer,
+        d_model: s.d_model,
+        n_layers: s.n_layers,
+        head_dim: s.head_dim,
+        d_mlp,
+        d_state,
+        conv_size,
+        chunk_size,
+        vocab: 256,
+        layers,
+        allow_neg_eigval,
+        window: raw.window,
+        householder_steps: raw.householder_steps,
+        kv_heads: raw.kv_heads,
+        source: source.to_string(),
+    })
+}
+
+/// The keys that apply to some mixers only (`allow_neg_eigval`, `window`, `householder_steps`,
+/// `kv_heads`): each must fit the model's layers; `heads` is the number of query heads.
+fn check_mixer_keys(raw: &ModelFile, kinds: &[MixerKind], heads: usize, size: &str, file: &str) -> Result<(), UserError> {
+    if raw.allow_neg_eigval == Some(true) {
         use crate::kernels::Recurrence;
         if let Some(k) = kinds.iter().find(|k| !k.descriptor().recurrence.is_some_and(Recurrence::delta)) {
             return Err(field_err(
@@ -358,7 +387,6 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
         _ => {}
     }
     if let Some(kv) = raw.kv_heads {
-        let heads = s.d_model / s.head_dim.max(1);
         if !kinds.iter().any(|k| k.is_attention()) {
             return Err(field_err(file, "kv_heads", "applies to attention layers, and this model has none"));
         }
@@ -370,27 +398,5 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
             ));
         }
     }
-    if raw.name.trim().is_empty() {
-        return Err(field_err(file, "name", "must not be empty"));
-    }
-    Ok(ModelConfig {
-        name: raw.name,
-        size: size.to_string(),
-        description: raw.description,
-        mixer,
-        d_model: s.d_model,
-        n_layers: s.n_layers,
-        head_dim: s.head_dim,
-        d_mlp,
-        d_state,
-        conv_size,
-        chunk_size,
-        vocab: 256,
-        layers,
-        allow_neg_eigval,
-        window: raw.window,
-        householder_steps: raw.householder_steps,
-        kv_heads: raw.kv_heads,
-        source: source.to_string(),
-    })
+    Ok(())
 }

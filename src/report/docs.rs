@@ -246,16 +246,19 @@ fn experiments(dir: &Path, shown: &str) -> anyhow::Result<String> {
         let ab = json("ab.json");
         let parity = json("parity.json");
         let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        // The CPU and its ISA level, from a run's environment or a parity run's seqbench binary.
+        let cpu_of = |e: &serde_json::Value| {
+            let model = text(&e["cpu_model"])?;
+            Some(match text(&e["cpu_isa"]["level"]) {
+                Some(level) => format!("{model} ({level})"),
+                None => model,
+            })
+        };
         let cpu = env
             .as_ref()
-            .and_then(|e| {
-                let model = text(&e["cpu_model"])?;
-                Some(match text(&e["cpu_isa"]["level"]) {
-                    Some(level) => format!("{model} ({level})"),
-                    None => model,
-                })
-            })
+            .and_then(cpu_of)
             .or_else(|| ab.as_ref().and_then(|a| text(&a["machine"])))
+            .or_else(|| parity.as_ref().and_then(|p| cpu_of(&p["environment"]["seqbench_environment"])))
             .unwrap_or_else(|| "not recorded".into());
         let commit = env
             .as_ref()

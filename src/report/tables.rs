@@ -4,10 +4,11 @@
 
 use super::Results;
 use crate::output::bytes;
-use crate::results::compare::{CellChange, Comparison, Method, Verdict};
-use crate::results::kernels::KernelRow;
 use crate::results::scorecard::ScoreRow;
 use crate::results::{CellResult, Measurement, Status};
+
+mod comparison;
+pub use comparison::{comparison_grid, comparison_summary, kernel_grids, p_text, pct, regression_lines};
 
 /// A table independent of how it is shown.
 pub struct Grid {
@@ -114,152 +115,158 @@ fn values(r: &Results, m: Measurement) -> Vec<usize> {
 
 /// Every section's grid, in the lecture's order.
 pub fn grids(r: &Results) -> Vec<Grid> {
-    let mut out = Vec::new();
-    let batch = |m: Measurement| r.of(m).next().and_then(|c| c.spec.settings.batch).unwrap_or(1);
-    let train: Vec<_> = values(r, Measurement::TrainThroughput)
-        .into_iter()
-        .map(|t| (format!("T={t}"), Measurement::TrainThroughput, t))
-        .collect();
-    out.extend(grid(
-        r,
-        format!("Training throughput (tokens/s, batch {}; median ±MAD)", batch(Measurement::TrainThroughput)),
-        train,
-    ));
-    let mut latency: Vec<_> = values(r, Measurement::PrefillLatency)
-        .into_iter()
-        .map(|p| (format!("TTFT ({p}-token prompt)"), Measurement::PrefillLatency, p))
-        .collect();
-    latency.extend(
-        values(r, Measurement::DecodeLatency)
-            .into_iter()
-            .map(|p| (format!("step @{p}"), Measurement::DecodeLatency, p)),
-    );
-    out.extend(grid(
-        r,
-        format!("Per-token inference latency (batch {}; median, p99)", batch(Measurement::DecodeLatency)),
-        latency,
-    ));
-    let memory: Vec<_> =
-        values(r, Measurement::Memory).into_iter().map(|p| (format!("@{p}"), Measurement::Memory, p)).collect();
-    if let Some(mut g) =
-        grid(r, format!("State memory (exact bytes held, batch {})", batch(Measurement::Memory)), memory)
-    {
-        g.header.push("growth / token".into());
-        for row in &mut g.rows {
-            let growth = r.derived.memory_growth_bytes_per_token.get(&row[0]).copied();
-            row.push(growth.map_or("-".into(), |b| {
-                if b.abs() < 0.5 {
-                    "constant".into()
-                } else {
-                    format!("{} / token", bytes(b as usize))
-                }
-            }));
-        }
-        out.push(g);
-    }
-    let generation: Vec<_> = values(r, Measurement::Generation)
-        .into_iter()
-        .map(|b| (format!("batch {b}"), Measurement::Generation, b))
-        .collect();
-    let gen_title = match r.of(Measurement::Generation).next() {
-        Some(c) => format!(
-            "Generation throughput (decode tokens/s; prompt {}, {} new tokens{})",
-            c.spec.settings.prompt.unwrap_or(0),
-            c.spec.settings.tokens.unwrap_or(0),
-            c.spec.settings.mem_budget.map_or(String::new(), |b| format!(", budget {}", bytes(b as usize)))
-        ),
-        None => String::new(),
-    };
-    out.extend(grid(r, gen_title, generation));
-    // Quality: each table gets the models' state bytes at the task's length, so accuracy can be read
-    // against state size.
-    let with_state = |g: Option<Grid>, m: Measurement| -> Option<Grid> {
-        let mut g = g?;
-        g.header.push("state bytes".into());
-        for row in &mut g.rows {
-            let state = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("state_bytes").copied());
-            row.push(state.map_or("-".into(), |b| bytes(b as usize)));
-        }
-        Some(g)
-    };
-    if let Some(c) = r.of(Measurement::LmLoss).next() {
-        let floor = r.of(Measurement::LmLoss).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
-        let title = format!(
-            "Language modelling (validation bits/byte after {} steps of {} x {} bytes{})",
-            c.spec.value,
-            c.spec.settings.batch.unwrap_or(0),
-            c.spec.settings.seq_len.unwrap_or(0),
-            floor.map_or(String::new(), |f| format!("; source entropy floor {f:.3}"))
-        );
-        let cols = values(r, Measurement::LmLoss)
-            .into_iter()
-            .map(|v| ("bits/byte".to_string(), Measurement::LmLoss, v))
-            .collect();
-        out.extend(with_state(grid(r, title, cols), Measurement::LmLoss));
-    }
-    if let Some(c) = r.of(Measurement::MqarAccuracy).next() {
-        let title = format!(
-            "MQAR test accuracy vs key-value pairs ({} layout, vocab {}, length {}, d_model {}; {})",
-            c.spec.settings.layout.as_deref().unwrap_or("random"),
-            c.spec.settings.vocab.unwrap_or(0),
-            c.spec.settings.seq_len.unwrap_or(0),
-            c.spec.model.d_model,
-            protocol_text(r, c)
-        );
-        let cols = values(r, Measurement::MqarAccuracy)
-            .into_iter()
-            .map(|v| (format!("{v} pairs"), Measurement::MqarAccuracy, v))
-            .collect();
-        out.extend(with_state(grid(r, title, cols), Measurement::MqarAccuracy));
-    }
-    if let Some(c) = r.of(Measurement::MqarWidth).next() {
-        let title = format!(
-            "MQAR test accuracy vs model width ({} pairs; {})",
-            c.spec.settings.kv_pairs.unwrap_or(0),
-            protocol_text(r, c)
-        );
-        let cols = values(r, Measurement::MqarWidth)
-            .into_iter()
-            .map(|v| (format!("d={v}"), Measurement::MqarWidth, v))
-            .collect();
-        out.extend(grid(r, title, cols));
-    }
-    if let Some(c) = r.of(Measurement::CopyAccuracy).next() {
-        let title = format!(
-            "Copy test accuracy vs length (alphabet {}; {})",
-            c.spec.settings.vocab.unwrap_or(0),
-            protocol_text(r, c)
-        );
-        let cols = values(r, Measurement::CopyAccuracy)
-            .into_iter()
-            .map(|v| (format!("L={v}"), Measurement::CopyAccuracy, v))
-            .collect();
-        out.extend(with_state(grid(r, title, cols), Measurement::CopyAccuracy));
-    }
+    let sections: [fn(&Results) -> Option<Grid>; 8] =
+        [train_grid, latency_grid, memory_grid, generation_grid, lm_grid, mqar_grid, mqar_width_grid, copy_grid];
+    let mut out: Vec<Grid> = sections.iter().filter_map(|grid| grid(r)).collect();
     for m in [Measurement::ParityAccuracy, Measurement::WordProblemAccuracy] {
-        let Some(c) = r.of(m).next() else { continue };
-        let task = match m {
-            Measurement::ParityAccuracy => "Parity".to_string(),
-            _ => format!("{} word problem", c.spec.settings.group.as_deref().unwrap_or("s3").to_uppercase()),
-        };
-        let title = format!(
-            "{task}: accuracy beyond the training length {} vs test length ({})",
-            c.spec.settings.train_len.unwrap_or(0),
-            protocol_text(r, c)
-        );
-        let cols = values(r, m).into_iter().map(|v| (format!("T={v}"), m, v)).collect();
-        let Some(mut g) = grid(r, title, cols) else { continue };
-        // The in-length (validation) accuracy beside: a model that fails there did not learn the task.
-        g.header.push(format!("within T={}", c.spec.settings.train_len.unwrap_or(0)));
-        for row in &mut g.rows {
-            let v = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("valid_accuracy").copied());
-            row.push(v.map_or("-".into(), |v| format!("{v:.3}")));
-        }
-        out.push(g);
+        out.extend(state_tracking_grid(r, m));
     }
     out.extend(hybrid_ratio_grid(r));
     out.extend(crossover_grid(r));
     out
+}
+
+/// The batch of a measurement's cells (1 if none says).
+fn batch(r: &Results, m: Measurement) -> usize {
+    r.of(m).next().and_then(|c| c.spec.settings.batch).unwrap_or(1)
+}
+
+/// One column per swept value of `m`, headed by `header(value)`.
+fn columns(r: &Results, m: Measurement, header: impl Fn(usize) -> String) -> Vec<(String, Measurement, usize)> {
+    values(r, m).into_iter().map(|v| (header(v), m, v)).collect()
+}
+
+/// Tokens/s per sequence length, with each row's model FLOP utilisation at its longest length (the
+/// model's FLOP/s over the GEMM peak calibrated around the cell).
+fn train_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::TrainThroughput;
+    let title = format!("Training throughput (tokens/s, batch {}; median ±MAD)", batch(r, m));
+    let mut g = grid(r, title, columns(r, m, |t| format!("T={t}")))?;
+    if r.of(m).any(|c| c.metrics.contains_key("mfu")) {
+        g.header.push("MFU (longest T)".into());
+        for row in &mut g.rows {
+            let longest = r.of(m).filter(|c| c.spec.label == row[0]).max_by_key(|c| c.spec.value);
+            let mfu = longest.and_then(|c| c.metrics.get("mfu").copied());
+            row.push(mfu.map_or("-".into(), |f| format!("{:.0}%", 100.0 * f)));
+        }
+    }
+    Some(g)
+}
+
+fn latency_grid(r: &Results) -> Option<Grid> {
+    let mut cols = columns(r, Measurement::PrefillLatency, |p| format!("TTFT ({p}-token prompt)"));
+    cols.extend(columns(r, Measurement::DecodeLatency, |p| format!("step @{p}")));
+    let title = format!("Per-token inference latency (batch {}; median, p99)", batch(r, Measurement::DecodeLatency));
+    grid(r, title, cols)
+}
+
+fn memory_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::Memory;
+    let title = format!("State memory (exact bytes held, batch {})", batch(r, m));
+    let mut g = grid(r, title, columns(r, m, |p| format!("@{p}")))?;
+    g.header.push("growth / token".into());
+    for row in &mut g.rows {
+        let growth = r.derived.memory_growth_bytes_per_token.get(&row[0]).copied();
+        row.push(growth.map_or("-".into(), |b| {
+            if b.abs() < 0.5 {
+                "constant".into()
+            } else {
+                format!("{} / token", bytes(b as usize))
+            }
+        }));
+    }
+    Some(g)
+}
+
+fn generation_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::Generation;
+    let s = &r.of(m).next()?.spec.settings;
+    let title = format!(
+        "Generation throughput (decode tokens/s; prompt {}, {} new tokens{})",
+        s.prompt.unwrap_or(0),
+        s.tokens.unwrap_or(0),
+        s.mem_budget.map_or(String::new(), |b| format!(", budget {}", bytes(b as usize)))
+    );
+    grid(r, title, columns(r, m, |b| format!("batch {b}")))
+}
+
+/// A quality grid with the models' state bytes at the task's length beside, so that accuracy can be
+/// read against state size.
+fn with_state(r: &Results, g: Option<Grid>, m: Measurement) -> Option<Grid> {
+    let mut g = g?;
+    g.header.push("state bytes".into());
+    for row in &mut g.rows {
+        let state = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("state_bytes").copied());
+        row.push(state.map_or("-".into(), |b| bytes(b as usize)));
+    }
+    Some(g)
+}
+
+fn lm_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::LmLoss;
+    let c = r.of(m).next()?;
+    let floor = r.of(m).find_map(|c| c.metrics.get("entropy_floor_bits").copied());
+    let title = format!(
+        "Language modelling (validation bits/byte after {} steps of {} x {} bytes{})",
+        c.spec.value,
+        c.spec.settings.batch.unwrap_or(0),
+        c.spec.settings.seq_len.unwrap_or(0),
+        floor.map_or(String::new(), |f| format!("; source entropy floor {f:.3}"))
+    );
+    with_state(r, grid(r, title, columns(r, m, |_| "bits/byte".into())), m)
+}
+
+fn mqar_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::MqarAccuracy;
+    let c = r.of(m).next()?;
+    let title = format!(
+        "MQAR test accuracy vs key-value pairs ({} layout, vocab {}, length {}, d_model {}; {})",
+        c.spec.settings.layout.as_deref().unwrap_or("random"),
+        c.spec.settings.vocab.unwrap_or(0),
+        c.spec.settings.seq_len.unwrap_or(0),
+        c.spec.model.d_model,
+        protocol_text(r, c)
+    );
+    with_state(r, grid(r, title, columns(r, m, |v| format!("{v} pairs"))), m)
+}
+
+fn mqar_width_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::MqarWidth;
+    let c = r.of(m).next()?;
+    let title = format!(
+        "MQAR test accuracy vs model width ({} pairs; {})",
+        c.spec.settings.kv_pairs.unwrap_or(0),
+        protocol_text(r, c)
+    );
+    grid(r, title, columns(r, m, |v| format!("d={v}")))
+}
+
+fn copy_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::CopyAccuracy;
+    let c = r.of(m).next()?;
+    let title =
+        format!("Copy test accuracy vs length (alphabet {}; {})", c.spec.settings.vocab.unwrap_or(0), protocol_text(r, c));
+    with_state(r, grid(r, title, columns(r, m, |v| format!("L={v}"))), m)
+}
+
+/// Parity or a word problem, with the in-length (validation) accuracy beside: a model that fails
+/// there did not learn the task.
+fn state_tracking_grid(r: &Results, m: Measurement) -> Option<Grid> {
+    let c = r.of(m).next()?;
+    let task = match m {
+        Measurement::ParityAccuracy => "Parity".to_string(),
+        _ => format!("{} word problem", c.spec.settings.group.as_deref().unwrap_or("s3").to_uppercase()),
+    };
+    let train_len = c.spec.settings.train_len.unwrap_or(0);
+    let title =
+        format!("{task}: accuracy beyond the training length {train_len} vs test length ({})", protocol_text(r, c));
+    let mut g = grid(r, title, columns(r, m, |v| format!("T={v}")))?;
+    g.header.push(format!("within T={train_len}"));
+    for row in &mut g.rows {
+        let v = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("valid_accuracy").copied());
+        row.push(v.map_or("-".into(), |v| format!("{v:.3}")));
+    }
+    Some(g)
 }
 
 /// Where each model overtakes attention of its size ([`crate::results::crossover`]): one row per
@@ -481,122 +488,3 @@ pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
     })
 }
 
-/// `+12.3%`.
-pub fn pct(x: f64) -> String {
-    format!("{:+.1}%", 100.0 * x)
-}
-
-fn change_row(c: &CellChange) -> Vec<String> {
-    let v = |x: Option<f64>| x.map_or("-".into(), |x| value(&c.unit, x));
-    vec![
-        c.id.clone(),
-        v(c.base_median),
-        v(c.new_median),
-        c.change.map_or("-".into(), pct),
-        c.ci.map_or("-".into(), |(lo, hi)| format!("[{}, {}]", pct(lo), pct(hi))),
-        c.p_value.map_or("-".into(), p_text),
-        c.verdict.name().to_string(),
-    ]
-}
-
-/// A p-value: three decimals, or two significant digits below 0.001 (the per-cell levels of
-/// paired rounds are that small).
-pub fn p_text(p: f64) -> String {
-    if p >= 1e-3 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.1e}")
-    }
-}
-
-/// A comparison's cells (only the improved and regressed ones with `only_changes`).
-pub fn comparison_grid(cmp: &Comparison, only_changes: bool) -> Grid {
-    let header = ["cell", "baseline", "new", "change", "95% CI", "p", "verdict"];
-    Grid {
-        title: String::new(),
-        header: header.iter().map(|h| h.to_string()).collect(),
-        rows: cmp
-            .cells
-            .iter()
-            .filter(|c| !only_changes || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
-            .map(change_row)
-            .collect(),
-    }
-}
-
-/// One line: how many cells regressed, improved, stayed within noise.
-pub fn comparison_summary(cmp: &Comparison) -> String {
-    format!(
-        "{} cells compared{}{}: {} regressed, {} improved, {} within noise, {} not comparable{}{}",
-        cmp.cells.len(),
-        if cmp.method == Method::PairedRounds { " in paired rounds" } else { "" },
-        if cmp.normalized { " (normalized by calibration)" } else { "" },
-        cmp.count(Verdict::Regressed),
-        cmp.count(Verdict::Improved),
-        cmp.count(Verdict::WithinNoise),
-        cmp.count(Verdict::NotComparable),
-        if cmp.method == Method::PairedRounds {
-            format!(" (each cell at p < {})", p_text(cmp.alpha))
-        } else {
-            String::new()
-        },
-        if cmp.missing.is_empty() {
-            String::new()
-        } else {
-            format!("; {} baseline cells missing from the new run", cmp.missing.len())
-        }
-    )
-}
-
-/// One line per regressed cell.
-pub fn regression_lines(cmp: &Comparison) -> Vec<String> {
-    cmp.regressions()
-        .iter()
-        .map(|c| {
-            format!(
-                "regressed: {} ({}, x{:.2} worse, p = {})",
-                c.id,
-                c.change.map_or("-".into(), pct),
-                c.worse_factor.unwrap_or(0.0),
-                p_text(c.p_value.unwrap_or(1.0))
-            )
-        })
-        .collect()
-}
-
-/// A kernel benchmark's tables: one per batch size, rows kernel/form, columns T; each cell
-/// `forward / forward+backward` (medians).
-pub fn kernel_grids(rows: &[KernelRow]) -> Vec<Grid> {
-    let mut batches: Vec<usize> = rows.iter().map(|r| r.batch).collect();
-    batches.sort_unstable();
-    batches.dedup();
-    let mut out = Vec::new();
-    for b in batches {
-        let mut lens: Vec<usize> = rows.iter().filter(|r| r.batch == b).map(|r| r.seq_len).collect();
-        lens.sort_unstable();
-        lens.dedup();
-        let mut keys: Vec<(String, String)> = Vec::new();
-        for r in rows.iter().filter(|r| r.batch == b) {
-            if !keys.contains(&(r.kernel.clone(), r.form.clone())) {
-                keys.push((r.kernel.clone(), r.form.clone()));
-            }
-        }
-        let mut header = vec!["kernel".to_string(), "form".to_string()];
-        header.extend(lens.iter().map(|t| format!("T={t}")));
-        let body: Vec<Vec<String>> = keys
-            .iter()
-            .map(|(k, f)| {
-                let mut row = vec![k.clone(), f.clone()];
-                for t in &lens {
-                    let cell = rows.iter().find(|r| r.batch == b && &r.kernel == k && &r.form == f && r.seq_len == *t);
-                    row.push(cell.map_or(String::new(), |r| {
-                        format!("{} / {}", seconds(r.forward.median), seconds(r.backward.median))
-                    }));
-                }
-                row
-            })
-            .collect();
-        out.push(Grid { title: format!("Kernels, batch {b} (median forward / forward+backward)"), header, rows: body });
-    }
-    out
-}

@@ -1,0 +1,105 @@
+//! `[train]`: training throughput (tokens/s of forward, loss, backward and AdamW) per sequence
+//! length, per form of the linear family, with kept or recomputed activations.
+
+use super::{Cells, Check, Section, Suite};
+use crate::error::UserError;
+use crate::kernels::Form;
+use crate::results::stats::SamplePlan;
+use crate::results::{Measurement, Settings};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    pub seq_lens: Vec<usize>,
+    pub batch: usize,
+    /// Forms measured for the linear family (`chunkwise`, `chunkwise:C`, `recurrent`, `parallel`);
+    /// other models have one form.
+    #[serde(default = "default_forms")]
+    pub forms: Vec<String>,
+    /// Whether the steps recompute each mixer in the backward instead of keeping its activations
+    /// (`off`, `on`, or `both`: each model measured both ways, side by side).
+    #[serde(default)]
+    pub recompute: RecomputeMode,
+    pub plan: Option<SamplePlan>,
+    pub models: Option<Vec<String>>,
+}
+
+/// Training with kept activations, with recomputed mixers ([`crate::model::recompute`]), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RecomputeMode {
+    #[default]
+    Off,
+    On,
+    Both,
+}
+
+impl RecomputeMode {
+    /// The settings measured: false for kept activations, true for recomputed mixers.
+    pub fn variants(self) -> &'static [bool] {
+        match self {
+            RecomputeMode::Off => &[false],
+            RecomputeMode::On => &[true],
+            RecomputeMode::Both => &[false, true],
+        }
+    }
+}
+
+fn default_forms() -> Vec<String> {
+    vec!["chunkwise".into()]
+}
+
+impl Section for TrainSection {
+    fn validate(&self, check: &Check) -> Result<(), UserError> {
+        check.nonempty_positive("train.seq_lens", &self.seq_lens)?;
+        if self.seq_lens.contains(&1) {
+            return Err(check.err("train.seq_lens", "must be at least 2"));
+        }
+        check.positive("train.batch", self.batch)?;
+        for f in &self.forms {
+            Form::parse(f).map_err(|m| check.err("train.forms", m))?;
+        }
+        Ok(())
+    }
+
+    fn cells(&self, suite: &Suite, out: &mut Cells) -> Result<(), UserError> {
+        let plan = self.plan.unwrap_or(suite.plan);
+        let longest = self.seq_lens.iter().copied().max();
+        for (m, ratio) in suite.with_ratios(&self.models, None)? {
+            let forms: Vec<Form> = if m.has_linear() && !ratio {
+                self.forms
+                    .iter()
+                    .map(|f| Form::parse(f).expect("validated"))
+                    .map(|f| match f {
+                        Form::Chunkwise(c) if c == crate::kernels::DEFAULT_CHUNK => Form::Chunkwise(m.chunk_size),
+                        other => other,
+                    })
+                    .collect()
+            } else {
+                vec![Form::Chunkwise(m.chunk_size)]
+            };
+            for (form, &recompute) in forms.iter().flat_map(|f| self.recompute.variants().iter().map(move |r| (f, r))) {
+                let default = *form == Form::Chunkwise(m.chunk_size);
+                let mut label = if m.has_linear() && (self.forms.len() > 1 || !default) {
+                    format!("{} [{}]", m.label(), form)
+                } else {
+                    m.label()
+                };
+                if recompute {
+                    label.push_str(" +recompute");
+                }
+                for &len in self.seq_lens.iter().filter(|&&l| !ratio || Some(l) == longest) {
+                    let settings = Settings {
+                        batch: Some(self.batch),
+                        form: Some(form.to_string()),
+                        recompute: recompute.then_some(true),
+                        ..Default::default()
+                    };
+                    out.push(Measurement::TrainThroughput, &m, label.clone(), len, settings, plan);
+                }
+            }
+        }
+        Ok(())
+    }
+}
