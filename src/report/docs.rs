@@ -67,8 +67,11 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             format!("{}\n\n{}", lines.join("\n"), machine_line(&r, args[0]))
         }
         "machine" => {
-            let r = run(0)?;
-            machine_line(&r, args[0])
+            let dir = args.first().ok_or_else(|| anyhow::anyhow!("`machine` needs a run directory"))?;
+            match root.join(dir).join("parity.json").is_file() {
+                true => parity_machine_line(&root.join(dir), dir)?,
+                false => machine_line(&run(0)?, dir),
+            }
         }
         "include" => {
             let file = args.first().ok_or_else(|| anyhow::anyhow!("`include` needs a file"))?;
@@ -193,6 +196,27 @@ fn machine_line(r: &Results, dir: &str) -> String {
         env.calibration_gflops,
         env.git_commit,
     )
+}
+
+/// The machine line of a `scripts/pytorch_parity.py` run: rows, CPU, both sides' ISA and versions.
+fn parity_machine_line(path: &Path, dir: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path.join("parity.json")).map_err(|e| anyhow::anyhow!("{dir}: {e}"))?;
+    let p: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{dir}/parity.json: {e}"))?;
+    let (env, seq) = (&p["environment"], &p["environment"]["seqbench_environment"]);
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("not recorded").to_string();
+    let rows = p["rows"].as_array().map_or(0, Vec::len);
+    Ok(format!(
+        "\n*`{dir}`: {rows} rows; {} ({}), {} threads; PyTorch {} (CPU capability {}), fla {}; seqbench binary of {} built for {}; {}.*",
+        s(&seq["cpu_model"]),
+        s(&seq["cpu_isa"]["level"]),
+        env["threads"].as_u64().unwrap_or(0),
+        s(&env["torch"]),
+        s(&env["torch_cpu_capability"]),
+        s(&env["fla"]),
+        s(&seq["build"]["git_commit"]),
+        s(&seq["build"]["isa"]),
+        s(&env["created"]).chars().take(10).collect::<String>(),
+    ))
 }
 
 /// One row per directory under `dir`: what it holds and the machine, commit and date its files
