@@ -66,6 +66,16 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             }
             format!("{}\n\n{}", lines.join("\n"), machine_line(&r, args[0]))
         }
+        "table" => {
+            let r = run(0)?;
+            let name = args.get(1).ok_or_else(|| anyhow::anyhow!("`table` needs a run directory and a measurement"))?;
+            let m = crate::results::Measurement::ALL
+                .into_iter()
+                .find(|m| m.name() == *name)
+                .ok_or_else(|| anyhow::anyhow!("unknown measurement `{name}`"))?;
+            let grid = super::tables::grid_of(&r, m).ok_or_else(|| anyhow::anyhow!("{}: no {name} cells", args[0]))?;
+            format!("{}\n{}", super::markdown::table(&grid).trim_end(), machine_line(&r, args[0]))
+        }
         "machine" => {
             let dir = args.first().ok_or_else(|| anyhow::anyhow!("`machine` needs a run directory"))?;
             match root.join(dir).join("parity.json").is_file() {
@@ -93,7 +103,7 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             models_table(size, dtype)?
         }
         other => {
-            anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, machine, include, experiments, models, change)")
+            anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, table, machine, include, experiments, models, change)")
         }
     })
 }

@@ -115,15 +115,27 @@ fn values(r: &Results, m: Measurement) -> Vec<usize> {
 
 /// Every section's grid, in the lecture's order.
 pub fn grids(r: &Results) -> Vec<Grid> {
-    let sections: [fn(&Results) -> Option<Grid>; 8] =
-        [train_grid, latency_grid, memory_grid, generation_grid, lm_grid, mqar_grid, mqar_width_grid, copy_grid];
-    let mut out: Vec<Grid> = sections.iter().filter_map(|grid| grid(r)).collect();
-    for m in [Measurement::ParityAccuracy, Measurement::WordProblemAccuracy] {
-        out.extend(state_tracking_grid(r, m));
-    }
+    // Prefill and decode share the latency table: one grid per measurement otherwise.
+    let mut out: Vec<Grid> =
+        Measurement::ALL.into_iter().filter(|m| *m != Measurement::DecodeLatency).filter_map(|m| grid_of(r, m)).collect();
     out.extend(hybrid_ratio_grid(r));
     out.extend(crossover_grid(r));
     out
+}
+
+/// The table that shows measurement `m` (prefill and decode latency share one), if the run has it.
+pub fn grid_of(r: &Results, m: Measurement) -> Option<Grid> {
+    match m {
+        Measurement::TrainThroughput => train_grid(r),
+        Measurement::PrefillLatency | Measurement::DecodeLatency => latency_grid(r),
+        Measurement::Memory => memory_grid(r),
+        Measurement::Generation => generation_grid(r),
+        Measurement::LmLoss => lm_grid(r),
+        Measurement::MqarAccuracy => mqar_grid(r),
+        Measurement::MqarWidth => mqar_width_grid(r),
+        Measurement::CopyAccuracy => copy_grid(r),
+        Measurement::ParityAccuracy | Measurement::WordProblemAccuracy => state_tracking_grid(r, m),
+    }
 }
 
 /// The batch of a measurement's cells (1 if none says).
@@ -153,11 +165,24 @@ fn train_grid(r: &Results) -> Option<Grid> {
     Some(g)
 }
 
+/// Time to first token per prompt and the decode step per position; where the run measured the copy
+/// bandwidth (models of 64 MiB of weights or more), the bytes a step at the last position reads per
+/// second, and their share of that bandwidth.
 fn latency_grid(r: &Results) -> Option<Grid> {
+    let decode = Measurement::DecodeLatency;
     let mut cols = columns(r, Measurement::PrefillLatency, |p| format!("TTFT ({p}-token prompt)"));
-    cols.extend(columns(r, Measurement::DecodeLatency, |p| format!("step @{p}")));
-    let title = format!("Per-token inference latency (batch {}; median, p99)", batch(r, Measurement::DecodeLatency));
-    grid(r, title, cols)
+    cols.extend(columns(r, decode, |p| format!("step @{p}")));
+    let title = format!("Per-token inference latency (batch {}; median, p99)", batch(r, decode));
+    let mut g = grid(r, title, cols)?;
+    if r.of(decode).any(|c| c.metrics.contains_key("bandwidth_fraction")) {
+        g.header.push("decode reads (last position)".into());
+        for row in &mut g.rows {
+            let last = r.of(decode).filter(|c| c.spec.label == row[0]).max_by_key(|c| c.spec.value);
+            let read = last.and_then(|c| Some((c.metrics.get("read_gb_per_s")?, c.metrics.get("bandwidth_fraction")?)));
+            row.push(read.map_or("-".into(), |(gbs, share)| format!("{gbs:.1} GB/s ({:.0}% of copy)", 100.0 * share)));
+        }
+    }
+    Some(g)
 }
 
 fn memory_grid(r: &Results) -> Option<Grid> {
