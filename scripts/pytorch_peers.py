@@ -12,7 +12,7 @@
 
 `ISA` restriction (`--isa avx2`) is applied by pytorch_parity.py before torch is imported.
 """
-import statistics, time
+import time
 
 import torch
 import torch.nn as nn
@@ -81,31 +81,13 @@ def strongest(model):
     return model
 
 
-def train_step_samples(model, batch, seq_len, steps, compiled, vocab=256):
+def train_step_samples(model, batch, seq_len, steps, compiled):
     """Seconds of `steps` training steps (forward, cross-entropy, backward, fused AdamW) after one
     warm-up step, eager or under `torch.compile`; returns (samples, seconds of the warm-up step, which
     holds the compilation)."""
-    fwd = torch.compile(model) if compiled else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
-    ids = torch.randint(0, vocab, (batch, seq_len + 1))
-
-    def step():
-        logits, _ = fwd(ids[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, vocab), ids[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    from pytorch_reference import samples, training_step
+    step = training_step(model, batch, seq_len, fused=True, compiled=compiled)
     t0 = time.perf_counter()
     step()
     warmup = time.perf_counter() - t0
-    out = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        out.append(time.perf_counter() - t0)
-    return out, warmup
-
-
-def median(xs):
-    return statistics.median(xs)
+    return samples(step, 0, steps, 0.0), warmup

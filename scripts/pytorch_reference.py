@@ -182,18 +182,25 @@ def samples(fn, warmup, n, min_seconds):
     return out
 
 
-def train_tokens_per_s(model, batch, seq_len, n=5, min_seconds=3.0):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+def training_step(model, batch, seq_len, fused=False, compiled=False):
+    """One full training step (forward, cross-entropy, backward, AdamW) on random bytes, as a closure;
+    `fused`: AdamW's fused kernel; `compiled`: the forward under torch.compile."""
+    fwd = torch.compile(model) if compiled else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=fused)
     ids = torch.randint(0, VOCAB, (batch, seq_len + 1))
 
     def step():
-        logits, _ = model(ids[:, :-1])
+        logits, _ = fwd(ids[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    s = samples(step, 1, n, min_seconds)
+    return step
+
+
+def train_tokens_per_s(model, batch, seq_len, n=5, min_seconds=3.0):
+    s = samples(training_step(model, batch, seq_len), 1, n, min_seconds)
     return batch * seq_len / statistics.median(s), s
 
 

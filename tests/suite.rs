@@ -144,6 +144,22 @@ fn a_run_writes_valid_files_and_isolates_a_crashing_cell() {
         cell(&r, "train_throughput/gated-deltanet@tiny [recurrent]/seq_len=33")["samples"].as_array().unwrap().len(),
         2
     );
+    // Training cells: MFU against the GEMM peak calibrated around the cell; decode cells: the bytes a
+    // step reads (every weight but the embedding's other rows, and the whole state) and their rate.
+    let train = &cell(&r, "train_throughput/gated-deltanet@tiny [recurrent]/seq_len=33")["metrics"];
+    let metric = |m: &Value, k: &str| m[k].as_f64().unwrap_or_else(|| panic!("no {k} in {m}"));
+    let peak = metric(train, "peak_gflops");
+    assert!(peak > 0.0 && (metric(train, "gemm_gflops_before") + metric(train, "gemm_gflops_after")) / 2.0 == peak);
+    assert!((metric(train, "mfu") - metric(train, "model_gflops") / peak).abs() < 1e-12);
+    assert!(metric(train, "shape_gemm_gflops") > 0.0);
+    let decode = cell(&r, "decode_latency/attention@tiny/position=256");
+    let (dm, model) = (&decode["metrics"], &decode["model"]);
+    let embedding = 256.0 * model["d_model"].as_f64().unwrap() * 4.0;
+    let params = metric(&cell(&r, "train_throughput/attention@tiny/seq_len=33")["metrics"], "param_bytes");
+    assert_eq!(metric(dm, "step_bytes_read"), params - embedding + embedding / 256.0 + metric(dm, "state_bytes"));
+    let step = decode["summary"]["median"].as_f64().unwrap();
+    assert!((metric(dm, "read_gb_per_s") - metric(dm, "step_bytes_read") / step / 1e9).abs() < 1e-9);
+    assert!(dm.get("copy_gb_per_s").is_none(), "tiny weights stay in cache: no bandwidth calibration");
     // Tables and verdicts printed; CSV tidy with one row per cell; Markdown has the tables.
     assert!(
         stdout.contains("Training throughput") && stdout.contains("Decode latency from position 8 to 256"),

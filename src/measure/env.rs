@@ -135,3 +135,16 @@ pub fn describe(device: &Device) -> Environment {
         command_line: Some(super::provenance::command_line()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_bandwidth_and_shape_calibration_are_positive_rates() {
+        let gbs = copy_bandwidth(8 << 20);
+        assert!(gbs.is_finite() && gbs > 0.0, "{gbs}");
+        let s = calibrate_shape(&Device::Cpu, 64, 32, 48, 0.0).unwrap();
+        assert!(s.median.is_finite() && s.median > 0.0);
+    }
+}

@@ -69,11 +69,17 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
         "table" => {
             let r = run(0)?;
             let name = args.get(1).ok_or_else(|| anyhow::anyhow!("`table` needs a run directory and a measurement"))?;
-            let m = crate::results::Measurement::ALL
-                .into_iter()
-                .find(|m| m.name() == *name)
-                .ok_or_else(|| anyhow::anyhow!("unknown measurement `{name}`"))?;
-            let grid = super::tables::grid_of(&r, m).ok_or_else(|| anyhow::anyhow!("{}: no {name} cells", args[0]))?;
+            let grid = match *name {
+                "crossovers" => super::tables::crossover_grid(&r),
+                _ => {
+                    let m = crate::results::Measurement::ALL
+                        .into_iter()
+                        .find(|m| m.name() == *name)
+                        .ok_or_else(|| anyhow::anyhow!("unknown measurement `{name}` (or `crossovers`)"))?;
+                    super::tables::grid_of(&r, m)
+                }
+            };
+            let grid = grid.ok_or_else(|| anyhow::anyhow!("{}: no {name} in this run", args[0]))?;
             format!("{}\n{}", super::markdown::table(&grid).trim_end(), machine_line(&r, args[0]))
         }
         "machine" => {
