@@ -340,6 +340,27 @@ fn small_matmul_matches_the_plain_product() {
     }
 }
 
+/// The few-row projection where the weights are large enough to be split over the threads (over
+/// 4 MiB), and with bf16 weights (widened to f32 in the dot product, the result rounded to bf16),
+/// against the plain matmul at odd sizes.
+#[test]
+fn small_matmul_splits_large_weights_and_reads_bf16() {
+    let dev = Device::Cpu;
+    for m in [1, 3] {
+        let x = seqbench::rng::normal(14, "x", (m, 1031), 1.0, &dev).unwrap();
+        let w = seqbench::rng::normal(14, "w", (1027, 1031), 0.03, &dev).unwrap();
+        let fused = seqbench::kernels::gemv::small_matmul(&x, &w).unwrap();
+        let plain = seqbench::kernels::gemv::reference(&x, &w).unwrap();
+        assert!(rel(&fused, &plain) < 1e-6, "m={m}: split forward differs by {:.2e}", rel(&fused, &plain));
+        let (xb, wb) = (x.to_dtype(DType::BF16).unwrap(), w.to_dtype(DType::BF16).unwrap());
+        let fused = seqbench::kernels::gemv::project(&xb, &wb).unwrap();
+        assert_eq!(fused.dtype(), DType::BF16);
+        let plain = seqbench::kernels::gemv::reference(&xb, &wb).unwrap();
+        let e = rel(&fused.to_dtype(DType::F32).unwrap(), &plain.to_dtype(DType::F32).unwrap());
+        assert!(e < 1e-2, "m={m}: bf16 forward differs by {e:.2e}");
+    }
+}
+
 /// The fused activations against their plain forms, forward and gradient, over values from -40 to
 /// 40 (where e^{±x} over- or underflows a naive form) and around 0.
 #[test]
