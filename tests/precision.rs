@@ -167,3 +167,33 @@ fn f16_loss_scaling_skips_overflowing_steps_and_backs_off() {
     let after = w.as_tensor().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
     assert!(after.iter().all(|v| (v - 0.9).abs() < 1e-3), "{after:?}");
 }
+
+#[test]
+fn states_rounded_through_a_dtype_hold_its_values_and_decode_on() {
+    let ids = byte_ids(1, 24, 5, &Device::Cpu).unwrap();
+    for name in config::built_in_names() {
+        let cfg = config::load(name, "tiny").unwrap();
+        let m = LanguageModel::new(&cfg, 3, &Device::Cpu, DType::F32).unwrap();
+        let (mut exact, mut same, mut bf16) =
+            (m.empty_states(1).unwrap(), m.empty_states(1).unwrap(), m.empty_states(1).unwrap());
+        for t in 0..24 {
+            let id = ids.narrow(1, t, 1).unwrap();
+            let want = m.step(&id, &mut exact).unwrap();
+            // Through f32: nothing changes, the decode is the same bit for bit.
+            let got = m.step(&id, &mut same).unwrap();
+            same = same.iter().map(|s| s.rounded_through(DType::F32).unwrap()).collect();
+            assert_eq!(rel_rmse(&got, &want).unwrap(), 0.0, "{name} at {t}");
+            let low = m.step(&id, &mut bf16).unwrap();
+            bf16 = bf16.iter().map(|s| s.rounded_through(DType::BF16).unwrap()).collect();
+            // Through bf16: every value a bf16, the state's dtype kept, the logits close.
+            for s in &bf16 {
+                let back = s.rounded_through(DType::BF16).unwrap();
+                for (a, b) in back.tensors().into_iter().zip(s.tensors()) {
+                    assert_eq!(a.dtype(), DType::F32, "{name}: the state keeps its dtype");
+                    assert_eq!(rel_rmse(a, b).unwrap(), 0.0, "{name}: rounding twice changes nothing");
+                }
+            }
+            assert!(rel_rmse(&low, &want).unwrap() < 0.05, "{name} at {t}");
+        }
+    }
+}

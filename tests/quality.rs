@@ -480,3 +480,81 @@ fn the_training_crossover_is_claimed_only_beyond_the_samples_spread() {
     let v = verdict::all(&r).into_iter().find(|v| v.starts_with("Training")).unwrap();
     assert!(v.contains("no crossover claimed") && !v.contains("beats"), "{v}");
 }
+
+#[test]
+fn mqar_beyond_the_training_length_pushes_every_query_back() {
+    let cfg = mqar(4, 32);
+    let splits = cfg.generate_extrapolated(80).unwrap();
+    assert_eq!((splits.train.seq_len, splits.valid.seq_len, splits.test.seq_len), (32, 32, 80));
+    assert_eq!(splits.train.inputs, cfg.generate().unwrap().train.inputs, "training data as in-length MQAR");
+    let test = &splits.test;
+    for i in 0..test.len() {
+        let (x, y, m) = (&test.inputs[i], &test.targets[i], &test.mask[i]);
+        let asked: Vec<usize> = (0..80).filter(|&t| m[t] == 1.0).collect();
+        assert!(!asked.is_empty());
+        for &q in &asked {
+            // Every query lies past the 48 inserted tokens, and asks a key of the opening pairs for
+            // its value.
+            assert!(q >= 8 + 48, "query at {q} not pushed back");
+            let k = (0..4).find(|&j| x[2 * j] == x[q]).expect("a query asks a key of the pairs");
+            assert_eq!(y[q], x[2 * k + 1]);
+        }
+        assert!(x[8..56].iter().all(|&t| t == 0), "the random layout's filler is 0");
+    }
+    assert!(cfg.generate_extrapolated(16).is_err(), "a test length below the training length is refused");
+    let zoology = MqarConfig { layout: Layout::Zoology, ..cfg };
+    let test = zoology.generate_extrapolated(64).unwrap().test;
+    assert!(test.mask.iter().all(|m| m[..8 + 32].iter().all(|&v| v == 0.0)));
+}
+
+#[test]
+fn attention_recalls_in_length_and_is_tested_beyond_it() {
+    let mut spec = task_spec(
+        "attention",
+        Measurement::MqarLength,
+        64,
+        Settings {
+            batch: Some(32),
+            steps: Some(1000),
+            seq_len: Some(32),
+            kv_pairs: Some(8),
+            lr: Some(3e-3),
+            vocab: Some(32),
+            train_examples: Some(20_000),
+            test_examples: Some(128),
+            early_stop: Some(0.99),
+            eval_every: Some(50),
+            ..Default::default()
+        },
+    );
+    spec.model.head_dim = 16;
+    let r = run_cell(&spec);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+    assert!(r.metrics["valid_accuracy"] >= 0.95, "in-length accuracy {}", r.metrics["valid_accuracy"]);
+    let beyond = r.summary.unwrap().median;
+    assert!((0.0..=1.0).contains(&beyond));
+    assert_eq!(r.spec.parameter, "test_len");
+}
+
+#[test]
+fn state_precision_decodes_with_rounded_states() {
+    for model in ["gru", "attention", "gated-deltanet"] {
+        let spec = task_spec(
+            model,
+            Measurement::StatePrecision,
+            300,
+            Settings { batch: Some(8), steps: Some(40), seq_len: Some(64), lr: Some(5e-3), ..Default::default() },
+        );
+        let r = run_cell(&spec);
+        assert_eq!(r.status, Status::Ok, "{model}: {:?}", r.error);
+        let m = &r.metrics;
+        for dtype in ["bf16", "f16"] {
+            let a = m[&format!("{dtype}.agreement")];
+            // A state rounded to 16 bits moves some predictions, not most of them.
+            assert!((0.5..=1.0).contains(&a), "{model} {dtype}: agreement {a}");
+            assert!(m[&format!("{dtype}.bits_delta")].is_finite());
+        }
+        assert_eq!(r.samples, vec![m["bf16.agreement"]]);
+        assert!(m["f32.bits_per_byte"] > 0.0 && m["f32.bits_per_byte"] < 8.5);
+    }
+}

@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod latency;
 pub mod memory;
 pub mod meter;
+pub mod precision;
 pub mod provenance;
 pub mod quality;
 pub mod runner;
@@ -61,7 +62,10 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
             Measurement::Memory => memory::measure(&model, spec)?,
             Measurement::Generation => generation::measure(&model, spec)?,
             Measurement::LmLoss => quality::measure_lm(&model, spec)?,
-            Measurement::MqarAccuracy | Measurement::MqarWidth => quality::measure_mqar(&model, spec)?,
+            Measurement::MqarAccuracy | Measurement::MqarWidth | Measurement::MqarLength => {
+                quality::measure_mqar(&model, spec)?
+            }
+            Measurement::StatePrecision => precision::measure(&model, spec)?,
             Measurement::CopyAccuracy => quality::measure_copy(&model, spec)?,
             Measurement::ParityAccuracy | Measurement::WordProblemAccuracy => {
                 quality::measure_word_problem(&model, spec)?

@@ -52,7 +52,7 @@ impl Protocol {
         })
     }
 
-    fn options(&self, model: &LanguageModel, seq_len: usize, lr: f64, seed: u64) -> TrainOptions {
+    pub(crate) fn options(&self, model: &LanguageModel, seq_len: usize, lr: f64, seed: u64) -> TrainOptions {
         TrainOptions::new(self.steps, seq_len, self.batch, lr, seed, model.default_form())
     }
 }
@@ -260,11 +260,13 @@ fn supervised(
     Ok(Outcome::ok(samples, metrics))
 }
 
-/// MQAR: the swept value is the number of pairs (`mqar_accuracy`) or the model width (`mqar_width`).
+/// MQAR: the swept value is the number of pairs (`mqar_accuracy`), the model width (`mqar_width`)
+/// or the test length (`mqar_length`: trained at `seq_len`, the test's queries pushed back from
+/// their keys by the difference, see [`MqarConfig::generate_extrapolated`]).
 pub fn measure_mqar(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Outcome> {
     let s = &spec.settings;
     let kv_pairs = match spec.measurement {
-        Measurement::MqarWidth => required(s.kv_pairs, "kv_pairs")?,
+        Measurement::MqarWidth | Measurement::MqarLength => required(s.kv_pairs, "kv_pairs")?,
         _ => spec.value,
     };
     let layout = s.layout.as_deref().map(Layout::parse).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
@@ -272,7 +274,11 @@ pub fn measure_mqar(model: &LanguageModel, spec: &CellSpec) -> anyhow::Result<Ou
     let (train_examples, test_examples) =
         (required(s.train_examples, "train_examples")?, required(s.test_examples, "test_examples")?);
     supervised(model, spec, |seed| {
-        Ok(MqarConfig { vocab, seq_len, kv_pairs, train_examples, test_examples, seed, layout }.generate()?)
+        let config = MqarConfig { vocab, seq_len, kv_pairs, train_examples, test_examples, seed, layout };
+        Ok(match spec.measurement {
+            Measurement::MqarLength => config.generate_extrapolated(spec.value)?,
+            _ => config.generate()?,
+        })
     })
 }
 

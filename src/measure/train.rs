@@ -5,8 +5,8 @@
 //! beside it.
 
 use super::{form_of, required, CellSpec, Outcome};
-use crate::measure::meter::{Meter, Usage};
 use crate::measure::env::{calibrate, calibrate_shape};
+use crate::measure::meter::{Meter, Usage};
 use crate::measure::sample::sample;
 use crate::model::data::Batcher;
 use crate::model::optim::Optimizer;

@@ -335,7 +335,13 @@ pub fn parse(text: &str, file: &str, size: &str, source: &str) -> Result<ModelCo
 
 /// The keys that apply to some mixers only (`allow_neg_eigval`, `window`, `householder_steps`,
 /// `kv_heads`): each must fit the model's layers; `heads` is the number of query heads.
-fn check_mixer_keys(raw: &ModelFile, kinds: &[MixerKind], heads: usize, size: &str, file: &str) -> Result<(), UserError> {
+fn check_mixer_keys(
+    raw: &ModelFile,
+    kinds: &[MixerKind],
+    heads: usize,
+    size: &str,
+    file: &str,
+) -> Result<(), UserError> {
     if raw.allow_neg_eigval == Some(true) {
         use crate::kernels::Recurrence;
         if let Some(k) = kinds.iter().find(|k| !k.descriptor().recurrence.is_some_and(Recurrence::delta)) {

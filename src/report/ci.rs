@@ -2,7 +2,7 @@
 //! `customBiggerIsBetter` and `customSmallerIsBetter`) and bencher's Benchmark Metric Format.
 
 use super::{Bencher, Exporter, GithubAction};
-use crate::results::{Measurement, Results, Status};
+use crate::results::{Results, Status};
 use serde_json::{json, Map, Value};
 
 /// The array for github-action-benchmark's `customBiggerIsBetter` (`bigger`) or
@@ -47,17 +47,7 @@ fn bencher(r: &Results) -> Value {
     let mut out = Map::new();
     for c in r.cells.iter().filter(|c| c.status == Status::Ok) {
         let Some(s) = &c.summary else { continue };
-        let (measure, scale) = match c.spec.measurement {
-            Measurement::TrainThroughput | Measurement::Generation => ("throughput", 1.0),
-            Measurement::PrefillLatency | Measurement::DecodeLatency => ("latency", 1e9),
-            Measurement::Memory => ("state-bytes", 1.0),
-            Measurement::LmLoss => ("bits-per-byte", 1.0),
-            Measurement::MqarAccuracy
-            | Measurement::MqarWidth
-            | Measurement::CopyAccuracy
-            | Measurement::ParityAccuracy
-            | Measurement::WordProblemAccuracy => ("accuracy", 1.0),
-        };
+        let (measure, scale) = c.spec.measurement.about().bencher;
         let mut m = Map::new();
         m.insert(
             measure.into(),

@@ -109,7 +109,9 @@ pub fn render(root: &Path, spec: &str) -> anyhow::Result<String> {
             models_table(size, dtype)?
         }
         other => {
-            anyhow::bail!("unknown kind `{other}` (scorecard, verdicts, table, machine, include, experiments, models, change)")
+            anyhow::bail!(
+                "unknown kind `{other}` (scorecard, verdicts, table, machine, include, experiments, models, change)"
+            )
         }
     })
 }

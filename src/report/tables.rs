@@ -116,8 +116,11 @@ fn values(r: &Results, m: Measurement) -> Vec<usize> {
 /// Every section's grid, in the lecture's order.
 pub fn grids(r: &Results) -> Vec<Grid> {
     // Prefill and decode share the latency table: one grid per measurement otherwise.
-    let mut out: Vec<Grid> =
-        Measurement::ALL.into_iter().filter(|m| *m != Measurement::DecodeLatency).filter_map(|m| grid_of(r, m)).collect();
+    let mut out: Vec<Grid> = Measurement::ALL
+        .into_iter()
+        .filter(|m| *m != Measurement::DecodeLatency)
+        .filter_map(|m| grid_of(r, m))
+        .collect();
     out.extend(hybrid_ratio_grid(r));
     out.extend(crossover_grid(r));
     out
@@ -135,6 +138,8 @@ pub fn grid_of(r: &Results, m: Measurement) -> Option<Grid> {
         Measurement::MqarWidth => mqar_width_grid(r),
         Measurement::CopyAccuracy => copy_grid(r),
         Measurement::ParityAccuracy | Measurement::WordProblemAccuracy => state_tracking_grid(r, m),
+        Measurement::MqarLength => mqar_length_grid(r),
+        Measurement::StatePrecision => state_precision_grid(r),
     }
 }
 
@@ -269,8 +274,11 @@ fn mqar_width_grid(r: &Results) -> Option<Grid> {
 fn copy_grid(r: &Results) -> Option<Grid> {
     let m = Measurement::CopyAccuracy;
     let c = r.of(m).next()?;
-    let title =
-        format!("Copy test accuracy vs length (alphabet {}; {})", c.spec.settings.vocab.unwrap_or(0), protocol_text(r, c));
+    let title = format!(
+        "Copy test accuracy vs length (alphabet {}; {})",
+        c.spec.settings.vocab.unwrap_or(0),
+        protocol_text(r, c)
+    );
     with_state(r, grid(r, title, columns(r, m, |v| format!("L={v}"))), m)
 }
 
@@ -292,6 +300,68 @@ fn state_tracking_grid(r: &Results, m: Measurement) -> Option<Grid> {
         row.push(v.map_or("-".into(), |v| format!("{v:.3}")));
     }
     Some(g)
+}
+
+/// MQAR trained at one length and tested at longer ones (the queries pushed back from their keys),
+/// with the in-length validation accuracy beside.
+fn mqar_length_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::MqarLength;
+    let c = r.of(m).next()?;
+    let train_len = c.spec.settings.seq_len.unwrap_or(0);
+    let title = format!(
+        "MQAR beyond the training length {train_len}: test accuracy vs test length ({} pairs, {} layout, vocab {}; {})",
+        c.spec.settings.kv_pairs.unwrap_or(0),
+        c.spec.settings.layout.as_deref().unwrap_or("random"),
+        c.spec.settings.vocab.unwrap_or(0),
+        protocol_text(r, c)
+    );
+    let mut g = grid(r, title, columns(r, m, |v| format!("T={v}")))?;
+    g.header.push(format!("within T={train_len}"));
+    for row in &mut g.rows {
+        let v = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("valid_accuracy").copied());
+        row.push(v.map_or("-".into(), |v| format!("{v:.3}")));
+    }
+    Some(g)
+}
+
+/// The state's precision: top-1 agreement of the bf16- and f16-state decodes with the f32 one, the
+/// bits/byte they add, and a flag below [`crate::results::PRECISION_FLAG_BELOW`].
+fn state_precision_grid(r: &Results) -> Option<Grid> {
+    let m = Measurement::StatePrecision;
+    let c = r.of(m).next()?;
+    let title = format!(
+        "State precision: {} held-out bytes decoded token by token, the state rounded after every step \
+         (top-1 agreement with the f32 state; bits/byte added)",
+        c.spec.value
+    );
+    let header = ["model", "bf16 agreement", "bf16 +bits/byte", "f16 agreement", "f16 +bits/byte", "f32 bits/byte", ""];
+    let flag = crate::results::PRECISION_FLAG_BELOW;
+    let rows = r
+        .of(m)
+        .map(|c| {
+            let get = |k: &str| c.metrics.get(k).copied();
+            let pct = |k: &str| get(k).map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
+            let delta = |k: &str| get(k).map_or("-".into(), |v| format!("{v:+.4}"));
+            let low = ["bf16.agreement", "f16.agreement"].iter().any(|k| get(k).is_some_and(|v| v < flag));
+            let note = if c.status != Status::Ok {
+                c.error.clone().unwrap_or_else(|| "failed".into())
+            } else if low {
+                format!("below {:.0}%", 100.0 * flag)
+            } else {
+                String::new()
+            };
+            vec![
+                c.spec.label.clone(),
+                pct("bf16.agreement"),
+                delta("bf16.bits_delta"),
+                pct("f16.agreement"),
+                delta("f16.bits_delta"),
+                get("f32.bits_per_byte").map_or("-".into(), |v| format!("{v:.3}")),
+                note,
+            ]
+        })
+        .collect();
+    Some(Grid { title, header: header.iter().map(|h| h.to_string()).collect(), rows })
 }
 
 /// Where each model overtakes attention of its size ([`crate::results::crossover`]): one row per
@@ -512,4 +582,3 @@ pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
         rows,
     })
 }
-

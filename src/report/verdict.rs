@@ -8,7 +8,7 @@ use crate::output::bytes;
 use crate::results::findings::{Findings, Ordering, Ranked};
 use crate::results::separation::{self, ALPHA};
 use crate::results::stats::ranges_apart;
-use crate::results::{CellResult, Measurement, Status};
+use crate::results::{CellResult, Measurement, Status, PRECISION_FLAG_BELOW};
 
 /// A latency or throughput is "flat" when its largest-position median is within this ratio of the smallest.
 pub const FLAT_RATIO: f64 = 1.5;
@@ -29,6 +29,8 @@ pub fn with_findings(r: &Results, f: &Findings) -> Vec<String> {
         recall(r, f, Measurement::CopyAccuracy),
         recall(r, f, Measurement::ParityAccuracy),
         recall(r, f, Measurement::WordProblemAccuracy),
+        recall(r, f, Measurement::MqarLength),
+        precision(r),
     ]
     .into_iter()
     .flatten()
@@ -134,6 +136,11 @@ fn recall(r: &Results, f: &Findings, m: Measurement) -> Option<String> {
         }
         Measurement::CopyAccuracy => "Copy".into(),
         Measurement::ParityAccuracy => "Parity beyond the training length".into(),
+        Measurement::MqarLength => {
+            let longest = max_value(r, m).unwrap_or(0);
+            let train_len = r.of(m).find_map(|c| c.spec.settings.seq_len).unwrap_or(0);
+            format!("MQAR trained at length {train_len}, tested up to {longest}")
+        }
         _ => {
             let group = r.of(m).find_map(|c| c.spec.settings.group.clone()).unwrap_or_else(|| "s3".into());
             format!("{} word problem beyond the training length", group.to_uppercase())
@@ -165,6 +172,31 @@ fn recall(r: &Results, f: &Findings, m: Measurement) -> Option<String> {
         "{name} (accuracy, {}): {}.{orderings}",
         seeds_note(r, m, rank),
         ranking_text(rank, &neighbours, m, 2)
+    ))
+}
+
+/// The state's precision: which models' bf16 (or f16) state decodes agree with the f32 one on fewer
+/// than [`PRECISION_FLAG_BELOW`] of the tokens.
+fn precision(r: &Results) -> Option<String> {
+    let m = Measurement::StatePrecision;
+    let cells: Vec<&CellResult> = r.of(m).filter(ok).collect();
+    let first = cells.first()?;
+    let below = |key: &str| -> Vec<String> {
+        cells
+            .iter()
+            .filter_map(|c| {
+                let a = *c.metrics.get(key)?;
+                (a < PRECISION_FLAG_BELOW).then(|| format!("{} {:.1}%", c.spec.label, 100.0 * a))
+            })
+            .collect()
+    };
+    let list = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    Some(format!(
+        "State precision (top-1 agreement with the f32 state over {} held-out bytes, one trained model each): below {:.0}% with a bf16 state: {}; with an f16 state: {}.",
+        first.spec.value,
+        100.0 * PRECISION_FLAG_BELOW,
+        list(below("bf16.agreement")),
+        list(below("f16.agreement"))
     ))
 }
 

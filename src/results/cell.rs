@@ -35,10 +35,16 @@ pub enum Measurement {
     /// A permutation group's word problem (S3 by default): accuracy beyond the training length,
     /// against the test length.
     WordProblemAccuracy,
+    /// MQAR trained at one length and tested at longer ones, the queries pushed away from their keys
+    /// (retrieval beyond the training length): test accuracy against the test length.
+    MqarLength,
+    /// A language model decoded token by token with its state rounded to bf16 after every step:
+    /// top-1 agreement with the same decode in f32 over the held-out bytes (f16 in the metrics).
+    StatePrecision,
 }
 
 impl Measurement {
-    pub const ALL: [Measurement; 11] = [
+    pub const ALL: [Measurement; 13] = [
         Measurement::TrainThroughput,
         Measurement::PrefillLatency,
         Measurement::DecodeLatency,
@@ -50,90 +56,83 @@ impl Measurement {
         Measurement::CopyAccuracy,
         Measurement::ParityAccuracy,
         Measurement::WordProblemAccuracy,
+        Measurement::MqarLength,
+        Measurement::StatePrecision,
     ];
 
+    /// This measurement's row of the registry: name, unit, direction, kind, swept parameter and
+    /// Bencher measure (see [`About`]).
+    pub fn about(self) -> &'static About {
+        use Kind::{Memory, Quality, Timing};
+        #[rustfmt::skip]
+        let row: &'static About = match self {
+            Measurement::TrainThroughput => &About { name: "train_throughput", unit: "tokens/s", higher_is_better: true, kind: Timing, parameter: "seq_len", bencher: ("throughput", 1.0) },
+            Measurement::PrefillLatency => &About { name: "prefill_latency", unit: "s", higher_is_better: false, kind: Timing, parameter: "prompt", bencher: ("latency", 1e9) },
+            Measurement::DecodeLatency => &About { name: "decode_latency", unit: "s", higher_is_better: false, kind: Timing, parameter: "position", bencher: ("latency", 1e9) },
+            Measurement::Memory => &About { name: "memory", unit: "bytes", higher_is_better: false, kind: Memory, parameter: "position", bencher: ("state-bytes", 1.0) },
+            Measurement::Generation => &About { name: "generation", unit: "tokens/s", higher_is_better: true, kind: Timing, parameter: "batch", bencher: ("throughput", 1.0) },
+            Measurement::LmLoss => &About { name: "lm_loss", unit: "bits/byte", higher_is_better: false, kind: Quality, parameter: "steps", bencher: ("bits-per-byte", 1.0) },
+            Measurement::MqarAccuracy => &About { name: "mqar_accuracy", unit: "accuracy", higher_is_better: true, kind: Quality, parameter: "kv_pairs", bencher: ("accuracy", 1.0) },
+            Measurement::MqarWidth => &About { name: "mqar_width", unit: "accuracy", higher_is_better: true, kind: Quality, parameter: "d_model", bencher: ("accuracy", 1.0) },
+            Measurement::CopyAccuracy => &About { name: "copy_accuracy", unit: "accuracy", higher_is_better: true, kind: Quality, parameter: "length", bencher: ("accuracy", 1.0) },
+            Measurement::ParityAccuracy => &About { name: "parity_accuracy", unit: "accuracy", higher_is_better: true, kind: Quality, parameter: "test_len", bencher: ("accuracy", 1.0) },
+            Measurement::WordProblemAccuracy => &About { name: "word_problem_accuracy", unit: "accuracy", higher_is_better: true, kind: Quality, parameter: "test_len", bencher: ("accuracy", 1.0) },
+            Measurement::MqarLength => &About { name: "mqar_length", unit: "accuracy", higher_is_better: true, kind: Quality, parameter: "test_len", bencher: ("accuracy", 1.0) },
+            Measurement::StatePrecision => &About { name: "state_precision", unit: "agreement", higher_is_better: true, kind: Quality, parameter: "tokens", bencher: ("agreement", 1.0) },
+        };
+        row
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Measurement::TrainThroughput => "train_throughput",
-            Measurement::PrefillLatency => "prefill_latency",
-            Measurement::DecodeLatency => "decode_latency",
-            Measurement::Memory => "memory",
-            Measurement::Generation => "generation",
-            Measurement::LmLoss => "lm_loss",
-            Measurement::MqarAccuracy => "mqar_accuracy",
-            Measurement::MqarWidth => "mqar_width",
-            Measurement::CopyAccuracy => "copy_accuracy",
-            Measurement::ParityAccuracy => "parity_accuracy",
-            Measurement::WordProblemAccuracy => "word_problem_accuracy",
-        }
+        self.about().name
     }
 
     pub fn unit(self) -> &'static str {
-        match self {
-            Measurement::TrainThroughput | Measurement::Generation => "tokens/s",
-            Measurement::PrefillLatency | Measurement::DecodeLatency => "s",
-            Measurement::Memory => "bytes",
-            Measurement::LmLoss => "bits/byte",
-            Measurement::MqarAccuracy
-            | Measurement::MqarWidth
-            | Measurement::CopyAccuracy
-            | Measurement::ParityAccuracy
-            | Measurement::WordProblemAccuracy => "accuracy",
-        }
+        self.about().unit
     }
 
-    /// True when a larger value is better (throughput); false for latency and memory.
+    /// True when a larger value is better (throughput, accuracy); false for latency, memory, loss.
     pub fn higher_is_better(self) -> bool {
-        matches!(
-            self,
-            Measurement::TrainThroughput
-                | Measurement::Generation
-                | Measurement::MqarAccuracy
-                | Measurement::MqarWidth
-                | Measurement::CopyAccuracy
-                | Measurement::ParityAccuracy
-                | Measurement::WordProblemAccuracy
-        )
+        self.about().higher_is_better
     }
 
     /// True for the measurements of speed, which `compare --normalize` scales by the calibration.
     pub fn is_timing(self) -> bool {
-        matches!(
-            self,
-            Measurement::TrainThroughput
-                | Measurement::PrefillLatency
-                | Measurement::DecodeLatency
-                | Measurement::Generation
-        )
+        self.about().kind == Kind::Timing
     }
 
     /// True for the quality measurements (trained models), false for speed and memory.
     pub fn is_quality(self) -> bool {
-        matches!(
-            self,
-            Measurement::LmLoss
-                | Measurement::MqarAccuracy
-                | Measurement::MqarWidth
-                | Measurement::CopyAccuracy
-                | Measurement::ParityAccuracy
-                | Measurement::WordProblemAccuracy
-        )
+        self.about().kind == Kind::Quality
     }
 
     /// The swept parameter's name.
     pub fn parameter(self) -> &'static str {
-        match self {
-            Measurement::TrainThroughput => "seq_len",
-            Measurement::PrefillLatency => "prompt",
-            Measurement::DecodeLatency | Measurement::Memory => "position",
-            Measurement::Generation => "batch",
-            Measurement::LmLoss => "steps",
-            Measurement::MqarAccuracy => "kv_pairs",
-            Measurement::MqarWidth => "d_model",
-            Measurement::CopyAccuracy => "length",
-            Measurement::ParityAccuracy | Measurement::WordProblemAccuracy => "test_len",
-        }
+        self.about().parameter
     }
+}
+
+/// What kind of figure a measurement gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Speed: scaled by the machine's calibration in `compare --normalize`.
+    Timing,
+    /// Bytes.
+    Memory,
+    /// A trained model's quality: one sample per seed.
+    Quality,
+}
+
+/// One measurement's row of the registry: its name in results, unit, direction, kind, swept
+/// parameter, and its Bencher Metric Format measure with the factor from `unit` to it.
+#[derive(Debug)]
+pub struct About {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    pub kind: Kind,
+    pub parameter: &'static str,
+    pub bencher: (&'static str, f64),
 }
 
 /// Learning rate of a quality cell whose section names none.
@@ -142,6 +141,10 @@ pub const DEFAULT_LR: f64 = 3e-3;
 /// Validation accuracy at which a quality run counts as solving its setting (the robustness score:
 /// the fraction of a learning-rate sweep's runs that reach it).
 pub const ROBUST_ACCURACY: f64 = 0.9;
+
+/// Top-1 agreement with the f32-state decode below which the state's precision measurement flags a
+/// model's state as sensitive to being stored in bf16 or f16.
+pub const PRECISION_FLAG_BELOW: f64 = 0.99;
 
 /// Fixed settings of a cell besides the swept parameter.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -184,7 +187,7 @@ pub struct Settings {
     /// Task vocabulary (mqar) or alphabet (copy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vocab: Option<usize>,
-    /// Key-value pairs (mqar_width).
+    /// Key-value pairs (mqar_width, mqar_length).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv_pairs: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]

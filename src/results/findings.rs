@@ -11,12 +11,13 @@ use crate::model::mixers::{Family, MixerKind};
 use serde::{Deserialize, Serialize};
 
 /// The measurements whose cells hold one sample per seed.
-pub const QUALITY: [Measurement; 5] = [
+pub const QUALITY: [Measurement; 6] = [
     Measurement::LmLoss,
     Measurement::MqarAccuracy,
     Measurement::CopyAccuracy,
     Measurement::ParityAccuracy,
     Measurement::WordProblemAccuracy,
+    Measurement::MqarLength,
 ];
 
 fn ok(c: &&CellResult) -> bool {
@@ -100,7 +101,7 @@ fn literature(rank: &[Scored], m: Measurement) -> Vec<(usize, usize)> {
                 claims.push((b, w));
             }
         }
-    } else if m != Measurement::LmLoss {
+    } else if matches!(m, Measurement::ParityAccuracy | Measurement::WordProblemAccuracy) {
         for (a, x) in rank.iter().enumerate().filter(|(_, x)| x.neg_eigval) {
             claims.extend((0..rank.len()).filter(|&b| rank[b].kind == x.kind && !rank[b].neg_eigval).map(|b| (a, b)));
         }

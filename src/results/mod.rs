@@ -17,7 +17,7 @@ pub mod shard;
 pub mod stats;
 pub mod suite;
 
-pub use cell::{CellResult, CellSpec, Measurement, Settings, Status};
+pub use cell::{CellResult, CellSpec, Measurement, Settings, Status, PRECISION_FLAG_BELOW};
 pub use environment::Environment;
 pub use shard::{Partial, Shard, ShardRecord, SlurmTask, SLURM_VARIABLES};
 pub use suite::Suite;

@@ -116,6 +116,61 @@ impl MqarConfig {
         )
     }
 
+    /// Splits for retrieval beyond the training length: train and validation as [`Self::generate`]
+    /// gives them (`seq_len` tokens), the test examples `test_len` tokens long, each a training-length
+    /// example with `test_len - seq_len` filler tokens inserted right after the key-value pairs (random
+    /// tokens under the zoology layout, 0 under the random one; never asked). Every query then lies
+    /// `test_len - seq_len` positions further from its key than in training: the needle is pushed back.
+    pub fn generate_extrapolated(&self, test_len: usize) -> Result<Splits, UserError> {
+        self.validate()?;
+        if test_len < self.seq_len {
+            return Err(UserError::Config {
+                file: "mqar".into(),
+                field: "test_lens".into(),
+                message: format!("test length {test_len} is shorter than the training length {}", self.seq_len),
+            });
+        }
+        let haystack = test_len - self.seq_len;
+        Splits::drawn(
+            |r, split| {
+                let e = self.example(r);
+                if split == "test" {
+                    self.pushed_back(r, e, haystack)
+                } else {
+                    e
+                }
+            },
+            2 * self.kv_pairs,
+            [self.train_examples, self.test_examples, self.test_examples],
+            self.seed,
+            "mqar",
+        )
+    }
+
+    /// `e` with `n` filler tokens (masked out) inserted after its key-value pairs.
+    fn pushed_back(
+        &self,
+        r: &mut ChaCha8Rng,
+        (x, y, m): (Vec<u32>, Vec<u32>, Vec<f32>),
+        n: usize,
+    ) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+        let at = 2 * self.kv_pairs;
+        let filler: Vec<u32> = match self.layout {
+            Layout::Zoology => (0..n).map(|_| r.random_range(0..self.vocab as u32)).collect(),
+            Layout::Random => vec![0; n],
+        };
+        let splice = |v: &[u32], fill: &[u32]| [&v[..at], fill, &v[at..]].concat();
+        // The filler's targets are its next tokens; none is asked (mask 0).
+        let mut filler_y: Vec<u32> = filler.iter().skip(1).copied().collect();
+        filler_y.extend(x.get(at).copied());
+        let mut y_out = splice(&y, &filler_y);
+        if n > 0 && at > 0 {
+            y_out[at - 1] = filler[0];
+        }
+        let m_out = [&m[..at], &vec![0f32; n][..], &m[at..]].concat();
+        (splice(&x, &filler), y_out, m_out)
+    }
+
     /// One example: `(inputs, targets, mask)`, each `seq_len` long.
     fn example(&self, r: &mut ChaCha8Rng) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let (half, p, t) = (self.vocab / 2, self.kv_pairs, self.seq_len);

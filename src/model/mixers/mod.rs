@@ -12,7 +12,7 @@ pub mod linear;
 
 use crate::kernels::{Form, Recurrence};
 use crate::model::nn::Params;
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// The families of the lecture's table.
@@ -269,7 +269,8 @@ pub enum State {
 }
 
 impl State {
-    fn tensors(&self) -> Vec<&Tensor> {
+    /// The tensors the state holds.
+    pub fn tensors(&self) -> Vec<&Tensor> {
         match self {
             State::Kv { k, v, .. } => vec![k, v],
             State::Rnn { h, c } => std::iter::once(h).chain(c.as_ref()).collect(),
@@ -280,6 +281,20 @@ impl State {
     /// Exact bytes held by the state's tensors.
     pub fn bytes(&self) -> usize {
         self.tensors().iter().map(|t| t.elem_count() * t.dtype().size_in_bytes()).sum()
+    }
+
+    /// The state as it would be stored in `dtype` (bf16, f16) and read back: every value rounded to
+    /// `dtype`'s precision, kept in its own dtype (the state's precision measurement; the kernels
+    /// compute in f32 either way). A KV cache loses its capacity buffers (the next step copies it).
+    pub fn rounded_through(&self, dtype: DType) -> Result<State> {
+        let round = |t: &Tensor| t.to_dtype(dtype)?.to_dtype(t.dtype());
+        Ok(match self {
+            State::Kv { k, v, dropped, .. } => {
+                State::Kv { k: round(k)?, v: round(v)?, dropped: *dropped, buffers: None }
+            }
+            State::Rnn { h, c } => State::Rnn { h: round(h)?, c: c.as_ref().map(round).transpose()? },
+            State::Linear { s, conv } => State::Linear { s: round(s)?, conv: conv.as_ref().map(round).transpose()? },
+        })
     }
 
     /// The same values cut from the autograd graph (inference must not grow the graph).

@@ -216,9 +216,16 @@ pub fn plan(r: &Results) -> Vec<Chart> {
         "Copy test accuracy vs string length",
         panel("", axis("string length (tokens)", Scale::Log2, Unit::Plain), accuracy_axis(), copy),
     ));
+    let beyond = series_of(r, Measurement::MqarLength, median, false);
+    out.extend(single(
+        "mqar_length.svg",
+        "MQAR beyond the training length: test accuracy vs test length",
+        panel("", axis("test length (tokens)", Scale::Log2, Unit::Plain), accuracy_axis(), beyond),
+    ));
     if let Some(c) = state_tracking(r) {
         out.push(c);
     }
+    out.extend(state_precision(r));
     if let Some(c) = loss_curves(r) {
         out.push(c);
     }
@@ -311,6 +318,39 @@ fn state_tracking(r: &Results) -> Option<Chart> {
         panels,
         note: None,
     })
+}
+
+/// The state's precision: one row per model, a dot at the bf16 state's top-1 agreement with the f32
+/// decode and a whisker to the f16 state's.
+fn state_precision(r: &Results) -> Option<Chart> {
+    let cells: Vec<&CellResult> = r.of(Measurement::StatePrecision).filter(|c| c.status == Status::Ok).collect();
+    let n = cells.len() as f64;
+    let series: Vec<Series> = cells
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let y = n - 1.0 - i as f64;
+            let (bf16, f16) = (*c.metrics.get("bf16.agreement")?, *c.metrics.get("f16.agreement")?);
+            Some(Series {
+                label: c.spec.label.clone(),
+                model: c.spec.model.name.clone(),
+                dashed: false,
+                points: vec![(bf16.min(f16), y), (bf16, y), (bf16.max(f16), y)],
+            })
+        })
+        .collect();
+    let lowest = series.iter().map(|s| s.points[0].0).fold(1.0f64, f64::min);
+    let mut p = panel(
+        format!("{} held-out bytes, the state rounded after every step", cells.first()?.spec.value),
+        Axis {
+            range: Some(((lowest - 0.02).max(0.0), 1.005)),
+            ..axis("top-1 agreement with the f32 state", Scale::Linear, Unit::Plain)
+        },
+        Axis { label: String::new(), scale: Scale::Linear, unit: Unit::Plain, range: Some((-1.0, n)) },
+        series,
+    );
+    p.row_labels = cells.iter().map(|c| c.spec.label.clone()).collect();
+    single("state_precision.svg", "State precision (dot: bf16 state; whisker to the f16 state)", p)
 }
 
 /// Generation: decode throughput vs batch above, the memory each batch needs with the budget line

@@ -64,10 +64,14 @@ impl HybridRatioSection {
         }
         let (rec, attn) = (config::load(&self.recurrent, size)?, config::load(&self.attention, size)?);
         if rec.layers.is_some() || rec.mixer.is_attention() {
-            return Err(check.err("hybrid_ratio.recurrent", format!("`{}` must be a single non-attention mixer", rec.name)));
+            return Err(
+                check.err("hybrid_ratio.recurrent", format!("`{}` must be a single non-attention mixer", rec.name))
+            );
         }
         if attn.layers.is_some() || !attn.mixer.is_attention() {
-            return Err(check.err("hybrid_ratio.attention", format!("`{}` must be a single attention mixer", attn.name)));
+            return Err(
+                check.err("hybrid_ratio.attention", format!("`{}` must be a single attention mixer", attn.name))
+            );
         }
         Ok(())
     }

@@ -20,6 +20,9 @@ pub struct LmSection {
     /// Size preset for this section (quality runs train; `tiny` keeps them short).
     pub size: Option<String>,
     pub models: Option<Vec<String>>,
+    /// The state's precision: each model trained as above (first seed) and decoded over this many
+    /// held-out bytes with its state rounded to bf16 and f16 after every step, against f32.
+    pub state_precision_tokens: Option<usize>,
 }
 
 impl Section for LmSection {
@@ -28,6 +31,9 @@ impl Section for LmSection {
         check.positive("lm.batch", self.batch)?;
         if self.seq_len < 2 {
             return Err(check.err("lm.seq_len", "must be at least 2"));
+        }
+        if self.state_precision_tokens == Some(0) {
+            return Err(check.err("lm.state_precision_tokens", "must be positive"));
         }
         if self.seeds == Some(0) {
             return Err(check.err("lm.seeds", "must be positive"));
@@ -45,6 +51,10 @@ impl Section for LmSection {
                 seeds: self.seeds,
                 ..Default::default()
             };
+            if let Some(tokens) = self.state_precision_tokens {
+                let one_seed = Settings { seeds: None, ..settings.clone() };
+                out.push(Measurement::StatePrecision, &m, m.label(), tokens, one_seed, ONE_RUN);
+            }
             out.push(Measurement::LmLoss, &m, m.label(), self.steps, settings, ONE_RUN);
         }
         Ok(())

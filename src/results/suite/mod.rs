@@ -240,7 +240,9 @@ impl Suite {
             boxed(&self.lm),
             boxed(&self.mqar),
             boxed(&self.copy),
-            self.parity.as_ref().map(|section| Box::new(StateTracking { name: "parity", section }) as Box<dyn Section + '_>),
+            self.parity
+                .as_ref()
+                .map(|section| Box::new(StateTracking { name: "parity", section }) as Box<dyn Section + '_>),
             self.word_problem
                 .as_ref()
                 .map(|section| Box::new(StateTracking { name: "word_problem", section }) as Box<dyn Section + '_>),

@@ -24,6 +24,11 @@ supervised_section! {
         #[serde(default)]
         pub d_models: Vec<usize>,
         pub width_kv_pairs: Option<usize>,
+        /// Retrieval beyond the training length: test lengths (each at least `seq_len`) at
+        /// `length_kv_pairs` pairs, trained at `seq_len`, the queries pushed back from their keys.
+        #[serde(default)]
+        pub test_lens: Vec<usize>,
+        pub length_kv_pairs: Option<usize>,
         /// The pair counts trained with `seeds` seeds (the headline settings); the others, and the
         /// width sweep, train one seed. Default: every setting gets `seeds`.
         pub seeded_kv_pairs: Option<Vec<usize>>,
@@ -38,7 +43,7 @@ impl Section for MqarSection {
             Some(l) => Layout::parse(l).map_err(|msg| check.err("mqar.layout", msg))?,
             None => Default::default(),
         };
-        for &p in self.kv_pairs.iter().chain(self.width_kv_pairs.iter()) {
+        for &p in self.kv_pairs.iter().chain(self.width_kv_pairs.iter()).chain(self.length_kv_pairs.iter()) {
             let cfg = MqarConfig {
                 vocab: self.vocab,
                 seq_len: self.seq_len,
@@ -52,6 +57,15 @@ impl Section for MqarSection {
         }
         if !self.d_models.is_empty() && self.width_kv_pairs.is_none() {
             return Err(check.err("mqar.width_kv_pairs", "is required with mqar.d_models"));
+        }
+        if !self.test_lens.is_empty() && self.length_kv_pairs.is_none() {
+            return Err(check.err("mqar.length_kv_pairs", "is required with mqar.test_lens"));
+        }
+        if let Some(&len) = self.test_lens.iter().find(|&&l| l < self.seq_len) {
+            return Err(check.err(
+                "mqar.test_lens",
+                format!("{len} is shorter than the training length seq_len = {}", self.seq_len),
+            ));
         }
         if let Some(seeded) = &self.seeded_kv_pairs {
             if let Some(p) = seeded.iter().find(|p| !self.kv_pairs.contains(p)) {
@@ -90,6 +104,10 @@ impl Section for MqarSection {
                 let settings = Settings { kv_pairs: self.width_kv_pairs, seeds, sweep_seeds, ..base.clone() };
                 let wide = widened(&m, w, self.head_dim, "mqar.d_models")?;
                 out.push(Measurement::MqarWidth, &wide, m.label(), w, settings, ONE_RUN);
+            }
+            for &len in self.test_lens.iter().filter(|_| !ratio) {
+                let settings = Settings { kv_pairs: self.length_kv_pairs, ..base.clone() };
+                out.push(Measurement::MqarLength, &at_pairs, m.label(), len, settings, ONE_RUN);
             }
         }
         Ok(())

@@ -30,10 +30,9 @@ impl StateTracking<'_> {
 
     fn group(&self, check: &Check) -> Result<Group, UserError> {
         match (&self.section.group, self.is_parity()) {
-            (Some(_), true) => Err(check.err(
-                "parity.group",
-                "parity is the word problem of S2; use [word_problem] for other groups",
-            )),
+            (Some(_), true) => {
+                Err(check.err("parity.group", "parity is the word problem of S2; use [word_problem] for other groups"))
+            }
             (Some(g), false) => Group::parse(g).map_err(|m| check.err("word_problem.group", m)),
             (None, true) => Ok(Group::PARITY),
             (None, false) => Ok(Group(3)),
@@ -63,8 +62,7 @@ impl Section for StateTracking<'_> {
 
     fn cells(&self, suite: &Suite, out: &mut Cells) -> Result<(), UserError> {
         let t = self.section;
-        let measurement =
-            if self.is_parity() { Measurement::ParityAccuracy } else { Measurement::WordProblemAccuracy };
+        let measurement = if self.is_parity() { Measurement::ParityAccuracy } else { Measurement::WordProblemAccuracy };
         for m in suite.models_sized(&t.models, t.size.as_deref())? {
             for &len in &t.test_lens {
                 let settings = Settings {

@@ -133,7 +133,12 @@ pub(crate) const ONE_RUN: SamplePlan = SamplePlan { warmup: 0, min_samples: 1, m
 
 /// `m` at width `w` with head width `head_dim` if given: head_dim capped at `w`, the MLP at 8/3 of the
 /// width.
-pub(crate) fn widened(m: &ModelConfig, w: usize, head_dim: Option<usize>, field: &str) -> Result<ModelConfig, UserError> {
+pub(crate) fn widened(
+    m: &ModelConfig,
+    w: usize,
+    head_dim: Option<usize>,
+    field: &str,
+) -> Result<ModelConfig, UserError> {
     let head_dim = head_dim.unwrap_or(m.head_dim).min(w);
     let err = |message: String| UserError::Config { file: "suite".into(), field: field.into(), message };
     if w % head_dim != 0 {
