@@ -5,17 +5,14 @@
 mod common;
 
 use seqbench::measure::run_cell;
-use seqbench::model::config;
 use seqbench::model::data::copy::CopyConfig;
 use seqbench::model::data::mqar::{Layout, MqarConfig};
 use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
 use seqbench::report::verdict;
 use seqbench::results::findings::Findings;
 use seqbench::results::separation::{judge, separate, Separation};
-use seqbench::results::stats::SamplePlan;
-use seqbench::results::stats::Summary;
 use seqbench::results::suite::Suite;
-use seqbench::results::{CellResult, Results};
+use seqbench::results::Results;
 use seqbench::results::{CellSpec, Measurement, Settings, Status};
 use std::collections::HashSet;
 
@@ -262,6 +259,22 @@ fn task_spec(model: &str, measurement: Measurement, value: usize, settings: Sett
     common::cell_spec(model, "tiny", measurement, value, settings)
 }
 
+/// The quick suite's MQAR training: 32 tokens, vocabulary 32, batch 32, early stop at 0.99.
+fn quick_mqar() -> Settings {
+    Settings {
+        batch: Some(32),
+        steps: Some(1000),
+        seq_len: Some(32),
+        lr: Some(3e-3),
+        vocab: Some(32),
+        train_examples: Some(20_000),
+        test_examples: Some(256),
+        early_stop: Some(0.99),
+        eval_every: Some(50),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn attention_solves_mqar_and_stops_early() {
     // The quick suite's setting: 8 pairs in 32 tokens, 16-wide heads.
@@ -269,18 +282,7 @@ fn attention_solves_mqar_and_stops_early() {
         "attention",
         Measurement::MqarAccuracy,
         8,
-        Settings {
-            batch: Some(32),
-            steps: Some(1000),
-            seq_len: Some(32),
-            lr: Some(3e-3),
-            vocab: Some(32),
-            train_examples: Some(20_000),
-            test_examples: Some(256),
-            early_stop: Some(0.99),
-            eval_every: Some(50),
-            ..Default::default()
-        },
+        quick_mqar(),
     );
     spec.model.head_dim = 16;
     let r = run_cell(&spec);
@@ -513,19 +515,7 @@ fn attention_recalls_in_length_and_is_tested_beyond_it() {
         "attention",
         Measurement::MqarLength,
         64,
-        Settings {
-            batch: Some(32),
-            steps: Some(1000),
-            seq_len: Some(32),
-            kv_pairs: Some(8),
-            lr: Some(3e-3),
-            vocab: Some(32),
-            train_examples: Some(20_000),
-            test_examples: Some(128),
-            early_stop: Some(0.99),
-            eval_every: Some(50),
-            ..Default::default()
-        },
+        Settings { kv_pairs: Some(8), test_examples: Some(128), ..quick_mqar() },
     );
     spec.model.head_dim = 16;
     let r = run_cell(&spec);

@@ -9,8 +9,7 @@ use seqbench::measure::run_cell;
 use seqbench::model::config;
 use seqbench::model::LanguageModel;
 use seqbench::results::crossover::crossovers;
-use seqbench::results::stats::{SamplePlan, Summary};
-use seqbench::results::{CellResult, CellSpec, Measurement, Results, Settings, Status};
+use seqbench::results::{CellSpec, Measurement, Results, Settings, Status};
 
 /// The sizes every shipped model file defines beyond `tiny` and `small`.
 const DEPLOYMENT_SIZES: [&str; 3] = ["125m", "350m", "1.3b"];

@@ -293,6 +293,11 @@ fn state_tracking_grid(r: &Results, m: Measurement) -> Option<Grid> {
     let train_len = c.spec.settings.train_len.unwrap_or(0);
     let title =
         format!("{task}: accuracy beyond the training length {train_len} vs test length ({})", protocol_text(r, c));
+    beyond_training_length(r, m, title, train_len)
+}
+
+/// A grid of accuracy per test length with the in-length (validation) accuracy beside.
+fn beyond_training_length(r: &Results, m: Measurement, title: String, train_len: usize) -> Option<Grid> {
     let mut g = grid(r, title, columns(r, m, |v| format!("T={v}")))?;
     g.header.push(format!("within T={train_len}"));
     for row in &mut g.rows {
@@ -315,13 +320,7 @@ fn mqar_length_grid(r: &Results) -> Option<Grid> {
         c.spec.settings.vocab.unwrap_or(0),
         protocol_text(r, c)
     );
-    let mut g = grid(r, title, columns(r, m, |v| format!("T={v}")))?;
-    g.header.push(format!("within T={train_len}"));
-    for row in &mut g.rows {
-        let v = r.of(m).find(|c| c.spec.label == row[0]).and_then(|c| c.metrics.get("valid_accuracy").copied());
-        row.push(v.map_or("-".into(), |v| format!("{v:.3}")));
-    }
-    Some(g)
+    beyond_training_length(r, m, title, train_len)
 }
 
 /// The state's precision: top-1 agreement of the bf16- and f16-state decodes with the f32 one, the
