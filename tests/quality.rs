@@ -278,12 +278,7 @@ fn quick_mqar() -> Settings {
 #[test]
 fn attention_solves_mqar_and_stops_early() {
     // The quick suite's setting: 8 pairs in 32 tokens, 16-wide heads.
-    let mut spec = task_spec(
-        "attention",
-        Measurement::MqarAccuracy,
-        8,
-        quick_mqar(),
-    );
+    let mut spec = task_spec("attention", Measurement::MqarAccuracy, 8, quick_mqar());
     spec.model.head_dim = 16;
     let r = run_cell(&spec);
     assert_eq!(r.status, Status::Ok, "{:?}", r.error);

@@ -126,7 +126,11 @@ fn f32_data(s: &CpuStorage) -> Result<&[f32]> {
 
 /// The f32 data of a contiguous tensor.
 pub(crate) fn as_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = f32_data(s)?;
+    contiguous_part(f32_data(s)?, l)
+}
+
+/// The elements of a contiguous tensor of any dtype, out of its storage's data.
+pub(crate) fn contiguous_part<'a, T>(data: &'a [T], l: &Layout) -> Result<&'a [T]> {
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
         None => candle_core::bail!("fused kernels take contiguous tensors"),

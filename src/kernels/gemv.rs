@@ -9,7 +9,7 @@
 //! would give it. Large weight matrices (a decode step at 125M and above, where the weights stream
 //! from memory) are split over the threads by output rows; small ones stay on one thread.
 
-use crate::kernels::cpu::{as_slice, dot};
+use crate::kernels::cpu::{as_slice, contiguous_part, dot};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use half::bf16;
 use rayon::prelude::*;
@@ -57,7 +57,7 @@ impl CustomOp2 for SmallMatmul {
                 Ok((CpuStorage::F32(rows_times(x, d_in, d_out, |o, xr| dot(&w[o * d_in..(o + 1) * d_in], xr))), shape))
             }
             (CpuStorage::BF16(xs), CpuStorage::BF16(ws)) => {
-                let (x, w) = (contiguous(xs, l1)?, contiguous(ws, l2)?);
+                let (x, w) = (contiguous_part(xs, l1)?, contiguous_part(ws, l2)?);
                 let x: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
                 let y = rows_times(&x, d_in, d_out, |o, xr| dot_bf16(&w[o * d_in..(o + 1) * d_in], xr));
                 Ok((CpuStorage::BF16(y.into_iter().map(bf16::from_f32).collect()), shape))
@@ -119,12 +119,4 @@ fn dot_bf16(w: &[bf16], x: &[f32]) -> f32 {
     }
     let tail: f32 = rw.iter().zip(rx).map(|(a, b)| widen(*a) * b).sum();
     acc.iter().sum::<f32>() + tail
-}
-
-/// The elements of a contiguous tensor of any dtype.
-fn contiguous<'a, T>(data: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("small matmul takes contiguous tensors"),
-    }
 }

@@ -105,22 +105,15 @@ impl MqarConfig {
     /// Train, validation and test splits from independent seeded streams, with no key-value prefix
     /// of the training split in the other two.
     pub fn generate(&self) -> Result<Splits, UserError> {
-        self.validate()?;
-        let prefix = 2 * self.kv_pairs;
-        Splits::drawn(
-            |r, _| self.example(r),
-            prefix,
-            [self.train_examples, self.test_examples, self.test_examples],
-            self.seed,
-            "mqar",
-        )
+        self.generate_extrapolated(self.seq_len)
     }
 
-    /// Splits for retrieval beyond the training length: train and validation as [`Self::generate`]
-    /// gives them (`seq_len` tokens), the test examples `test_len` tokens long, each a training-length
-    /// example with `test_len - seq_len` filler tokens inserted right after the key-value pairs (random
-    /// tokens under the zoology layout, 0 under the random one; never asked). Every query then lies
+    /// Splits for retrieval beyond the training length: train and validation of `seq_len` tokens,
+    /// the test examples `test_len` tokens long, each a training-length example with
+    /// `test_len - seq_len` filler tokens inserted right after the key-value pairs (random tokens
+    /// under the zoology layout, 0 under the random one; never asked). Every query then lies
     /// `test_len - seq_len` positions further from its key than in training: the needle is pushed back.
+    /// At `test_len = seq_len` nothing is inserted and no random draw is spent: [`Self::generate`].
     pub fn generate_extrapolated(&self, test_len: usize) -> Result<Splits, UserError> {
         self.validate()?;
         if test_len < self.seq_len {
@@ -134,7 +127,7 @@ impl MqarConfig {
         Splits::drawn(
             |r, split| {
                 let e = self.example(r);
-                if split == "test" {
+                if split == "test" && haystack > 0 {
                     self.pushed_back(r, e, haystack)
                 } else {
                     e
@@ -147,7 +140,7 @@ impl MqarConfig {
         )
     }
 
-    /// `e` with `n` filler tokens (masked out) inserted after its key-value pairs.
+    /// `e` with `n > 0` filler tokens (masked out) inserted after its key-value pairs.
     fn pushed_back(
         &self,
         r: &mut ChaCha8Rng,
@@ -164,9 +157,8 @@ impl MqarConfig {
         let mut filler_y: Vec<u32> = filler.iter().skip(1).copied().collect();
         filler_y.extend(x.get(at).copied());
         let mut y_out = splice(&y, &filler_y);
-        if n > 0 && at > 0 {
-            y_out[at - 1] = filler[0];
-        }
+        // The last value's next token is now the first filler token (n > 0, at >= 2: validated).
+        y_out[at - 1] = filler[0];
         let m_out = [&m[..at], &vec![0f32; n][..], &m[at..]].concat();
         (splice(&x, &filler), y_out, m_out)
     }
