@@ -343,6 +343,10 @@ pub struct TrainSpeedArgs {
     /// of the mixers; CPU only): `off`, `on`, or `both` to measure each model both ways.
     #[arg(long, value_enum, default_value = "off")]
     pub recompute: crate::results::suite::RecomputeMode,
+    /// Train a probe of N layers at each model's full width instead of the whole stack (a training
+    /// crossover with attention depends on the width, not the depth); labelled `(N-layer probe)`.
+    #[arg(long, value_name = "N")]
+    pub probe_layers: Option<usize>,
     #[command(flatten)]
     pub bench: BenchArgs,
 }

@@ -130,6 +130,7 @@ pub fn train_speed(a: &TrainSpeedArgs) -> anyhow::Result<bool> {
         recompute: a.recompute,
         plan: None,
         models: None,
+        probe_layers: a.probe_layers,
     });
     execute(Some(s), None, &a.bench)
 }
@@ -142,6 +143,7 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<bool> {
         positions: a.seq_lens.clone(),
         batch: a.batch,
         plan: None,
+        prefill_plan: None,
         models: None,
     });
     execute(Some(s), None, &a.bench)

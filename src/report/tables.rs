@@ -364,35 +364,37 @@ fn state_precision_grid(r: &Results) -> Option<Grid> {
 }
 
 /// Where each model overtakes attention of its size ([`crate::results::crossover`]): one row per
-/// model, one column per measurement and size.
+/// (size, model), one column per kind of crossover.
 pub fn crossover_grid(r: &Results) -> Option<Grid> {
     let all = &r.derived.crossovers;
-    let mut columns: Vec<(String, String)> = Vec::new();
-    let mut models: Vec<String> = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
+    let mut rows_of: Vec<(String, usize, String)> = Vec::new();
     for c in all {
-        if !columns.contains(&(c.measurement.clone(), c.size.clone())) {
-            columns.push((c.measurement.clone(), c.size.clone()));
+        if !columns.contains(&c.measurement) {
+            columns.push(c.measurement.clone());
         }
-        if !models.contains(&c.model) {
-            models.push(c.model.clone());
+        let key = (c.size.clone(), c.d_model, c.model.clone());
+        if !rows_of.contains(&key) {
+            rows_of.push(key);
         }
     }
     if columns.is_empty() {
         return None;
     }
     let what = |m: &str| match m {
-        "train_throughput" => "trains faster",
-        "decode_latency" => "decodes faster",
-        _ => "holds less",
+        "train_throughput" => "trains faster".to_string(),
+        "decode_latency" => "decodes faster".to_string(),
+        "memory" => "holds less".to_string(),
+        kv => format!("KV = {} state", kv.trim_start_matches("kv_cache_")),
     };
-    let symbol = |m: &str| if m == "train_throughput" { "T" } else { "position" };
-    let mut header = vec!["model".to_string()];
-    header.extend(columns.iter().map(|(m, size)| format!("{} @{size}", what(m))));
-    let rows = models
+    let symbol = |m: &str| if m == "decode_latency" || m == "memory" { "position" } else { "T" };
+    let mut header = vec!["size (width)".to_string(), "model".to_string()];
+    header.extend(columns.iter().map(|m| what(m)));
+    let rows = rows_of
         .iter()
-        .map(|model| {
-            let mut row = vec![model.clone()];
-            for (m, size) in &columns {
+        .map(|(size, d, model)| {
+            let mut row = vec![if *d > 0 { format!("{size} (d {d})") } else { size.clone() }, model.clone()];
+            for m in &columns {
                 let found = all.iter().find(|c| &c.model == model && &c.measurement == m && &c.size == size);
                 row.push(match found {
                     None => "-".into(),
@@ -401,6 +403,7 @@ pub fn crossover_grid(r: &Results) -> Option<Grid> {
                         let adv = c.advantage_at_largest.map_or(String::new(), |a| format!(" ({a:.2}x at {largest})"));
                         match c.from {
                             Some(v) => format!("from {}={v}{adv}", symbol(m)),
+                            None if c.grid.is_empty() => "never (its state grows too)".into(),
                             None => format!("not up to {largest}{adv}"),
                         }
                     }
@@ -412,7 +415,8 @@ pub fn crossover_grid(r: &Results) -> Option<Grid> {
     Some(Grid {
         title: "Crossovers with attention of the same size: the smallest grid value from which the model beats it, \
                 every sample beyond attention's (in brackets: the model's advantage at the grid's largest value, \
-                medians; above 1 it wins)"
+                medians; above 1 it wins); KV = 10x, 100x state: the length from which attention's KV cache holds that \
+                many times the model's state (exact bytes, batch 1)"
             .into(),
         header,
         rows,

@@ -4,23 +4,37 @@
 //! A crossover is claimed only where every sample of the winner lies beyond every sample of
 //! attention ([`super::stats::ranges_apart`]: many timing samples of one measurement, not seeds).
 //! Attention's extra cost per token grows with T·d against the rest of the block's d², so the
-//! crossover moves with the width: the `scale` suite measures it at each size. Stored in
-//! results.json as `derived.crossovers`.
+//! crossover moves with the width: the `scale` suite measures it at each size. Beside the measured
+//! ones, the lengths from which attention's KV cache holds [`KV_RATIOS`] times the model's state, from
+//! the exact byte formulas of both configs (nothing allocated). Stored in results.json as
+//! `derived.crossovers`.
 
 use super::stats::{median, ranges_apart};
 use super::{CellResult, Measurement, Results, Status};
+use crate::model::config::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 /// The measurements a crossover is read from, with the direction in which a model beats attention.
 pub const MEASUREMENTS: [Measurement; 3] =
     [Measurement::TrainThroughput, Measurement::DecodeLatency, Measurement::Memory];
 
+/// Attention's KV cache against a recurrent state: the `kv_cache_{k}x` crossovers.
+pub const KV_RATIOS: [usize; 2] = [10, 100];
+
+/// Longest length searched for a KV crossover (a hybrid's state grows too and may never reach it).
+const KV_SEARCH_LIMIT: usize = 1 << 26;
+
 /// One model against attention of the same size on one measurement's grid.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Crossover {
-    /// `train_throughput`, `decode_latency` or `memory`.
+    /// `train_throughput`, `decode_latency`, `memory`, or `kv_cache_10x` / `kv_cache_100x` (by
+    /// formula: `grid` empty, `from` the smallest length at which attention's KV cache is that many
+    /// times the model's state at batch 1).
     pub measurement: String,
     pub size: String,
+    /// The models' width at this size (0 in runs saved before it was recorded).
+    #[serde(default)]
+    pub d_model: usize,
     /// The model's name (without the size).
     pub model: String,
     /// The smallest grid value at which the model beats attention, every sample beyond; `None`
@@ -104,6 +118,7 @@ pub fn crossovers(r: &Results) -> Vec<Crossover> {
             out.push(Crossover {
                 measurement: m.name().to_string(),
                 size: size.clone(),
+                d_model: config_of(r, name, size).map_or(0, |c| c.d_model),
                 model: name.clone(),
                 from: grid.iter().copied().find(|&v| beats(v).is_some_and(|(won, _)| won)),
                 advantage_at_largest: grid.last().and_then(|&v| beats(v)).map(|(_, adv)| adv),
@@ -111,5 +126,73 @@ pub fn crossovers(r: &Results) -> Vec<Crossover> {
             });
         }
     }
+    out.extend(kv_crossovers(r));
     out
+}
+
+/// The config a run measured `name` at `size` with, the deepest one (a training probe is shallower).
+fn config_of<'a>(r: &'a Results, name: &str, size: &str) -> Option<&'a ModelConfig> {
+    r.cells.iter().map(|c| &c.spec.model).filter(|m| m.name == name && m.size == size).max_by_key(|m| m.n_layers)
+}
+
+/// For every (size, model) the run measured beside plain attention of that size: the smallest length
+/// `T` with `KV(T) >= k · state(T)` at batch 1, for each `k` of [`KV_RATIOS`], in the run's dtype.
+fn kv_crossovers(r: &Results) -> Vec<Crossover> {
+    let dtype = crate::device::parse_dtype(&r.environment.dtype).unwrap_or(candle_core::DType::F32);
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for c in r.cells.iter().filter(ok) {
+        let key = (c.spec.model.size.clone(), c.spec.model.name.clone());
+        if !pairs.contains(&key) {
+            pairs.push(key);
+        }
+    }
+    let mut out = Vec::new();
+    for (size, name) in &pairs {
+        let Some(model) = config_of(r, name, size).filter(|m| !m.mixer.is_attention() || m.layers.is_some()) else {
+            continue;
+        };
+        let attention = r
+            .cells
+            .iter()
+            .map(|c| &c.spec.model)
+            .filter(|m| &m.size == size && m.mixer.name() == "attention" && m.layers.is_none())
+            .max_by_key(|m| m.n_layers);
+        let Some(attention) = attention else { continue };
+        let (Ok(a), Ok(b)) = (
+            crate::model::LanguageModel::shapes_only(attention, dtype),
+            crate::model::LanguageModel::shapes_only(model, dtype),
+        ) else {
+            continue;
+        };
+        for k in KV_RATIOS {
+            let reaches = |t: usize| a.state_bytes(1, t) as u128 >= k as u128 * b.state_bytes(1, t) as u128;
+            out.push(Crossover {
+                measurement: format!("kv_cache_{k}x"),
+                size: size.clone(),
+                d_model: model.d_model,
+                model: name.clone(),
+                from: smallest(1, KV_SEARCH_LIMIT, reaches),
+                grid: Vec::new(),
+                advantage_at_largest: None,
+            });
+        }
+    }
+    out
+}
+
+/// The smallest `t` in `lo..=hi` for which `holds(t)`, `holds` monotone (false, then true).
+fn smallest(lo: usize, hi: usize, holds: impl Fn(usize) -> bool) -> Option<usize> {
+    if !holds(hi) {
+        return None;
+    }
+    let (mut lo, mut hi) = (lo, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(lo)
 }

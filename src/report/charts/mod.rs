@@ -10,6 +10,7 @@ use crate::output::bytes;
 use crate::results::compare::Comparison;
 use crate::results::{CellResult, Measurement, Status};
 
+mod crossover;
 mod draw;
 pub mod style;
 
@@ -153,7 +154,7 @@ fn accuracy_axis() -> Axis {
 
 /// Every chart a run's cells support, in the lecture's order.
 pub fn plan(r: &Results) -> Vec<Chart> {
-    let mut out = Vec::new();
+    let mut out: Vec<Chart> = crossover::chart(r).into_iter().collect();
     let batch = |m: Measurement| r.of(m).next().and_then(|c| c.spec.settings.batch).unwrap_or(1);
 
     let train = series_of(r, Measurement::TrainThroughput, median, true);

@@ -20,6 +20,10 @@ pub struct LatencySection {
     #[serde(default = "super::one")]
     pub batch: usize,
     pub plan: Option<SamplePlan>,
+    /// The prefill cells' plan where it differs from `plan` (a 1024-token prefill at 1.3B is half a
+    /// minute a sample on 2 cores, a decode step a fraction of a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_plan: Option<SamplePlan>,
     pub models: Option<Vec<String>>,
 }
 
@@ -48,6 +52,7 @@ impl Section for LatencySection {
                 let mut prompts = vec![self.prompt];
                 prompts.extend(self.prompts.iter().filter(|&&p| p != self.prompt));
                 for &p in &prompts {
+                    let plan = self.prefill_plan.unwrap_or(plan);
                     out.push(Measurement::PrefillLatency, &m, m.label(), p, settings.clone(), plan);
                 }
             }
