@@ -1,8 +1,9 @@
 //! seqbench: softmax attention, gated RNNs and the linear-attention family, measured side by side.
 //!
 //! Layers, each using only those below it (CONTRIBUTING.md):
-//! [`cli`] -> [`measure`] -> [`report`] -> [`results`] -> [`model`] -> [`kernels`], with
+//! [`cli`] -> [`measure`] -> [`report`] -> [`analysis`] -> [`results`] -> [`model`] -> [`kernels`], with
 //! [`device`], [`error`], [`output`] and [`rng`] beneath them all.
+pub mod analysis;
 pub mod cli;
 pub mod device;
 pub mod error;

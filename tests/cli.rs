@@ -156,19 +156,23 @@ batch = 2
     )
     .unwrap();
     let run = |jobs: &str, id: &str| {
-        let out = seqbench(&[
-            "run",
-            suite.to_str().unwrap(),
-            "--jobs",
-            jobs,
-            "--out",
-            dir.to_str().unwrap(),
-            "--run-id",
-            id,
-            "-q",
-            "--no-tables",
-            "--no-report",
-        ]);
+        // Two threads for the run whatever the machine has, so that half of them is one.
+        let out = common::seqbench_env(
+            &[
+                "run",
+                suite.to_str().unwrap(),
+                "--jobs",
+                jobs,
+                "--out",
+                dir.to_str().unwrap(),
+                "--run-id",
+                id,
+                "-q",
+                "--no-tables",
+                "--no-report",
+            ],
+            &[("RAYON_NUM_THREADS", "2")],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(id).join("results.json")).unwrap()).unwrap();
@@ -185,6 +189,29 @@ batch = 2
     );
     assert!(two["cells"].as_array().unwrap().iter().all(|c| c["status"] == "ok"), "{two}");
     assert!(two["finished"].is_string());
+    // With --jobs 2 the lm cells ran at the same time, each on half the threads; the memory cell (a
+    // timing cell) alone on all of them, as every cell with one job.
+    let all = 2.0;
+    let cells = |r: &serde_json::Value, prefix: &str| -> Vec<(f64, f64, f64)> {
+        r["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"].as_str().unwrap().starts_with(prefix))
+            .map(|c| {
+                let m = &c["metrics"];
+                let start = m["started_unix_seconds"].as_f64().unwrap();
+                (start, start + c["wall_seconds"].as_f64().unwrap(), m["threads"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let lm = cells(&two, "lm_loss/");
+    assert_eq!(lm.len(), 3);
+    assert!(lm.iter().all(|c| c.2 == 1.0), "threads per lm cell with --jobs 2: {lm:?}");
+    let overlapping = lm.iter().enumerate().any(|(i, a)| lm.iter().skip(i + 1).any(|b| a.0 < b.1 && b.0 < a.1));
+    assert!(overlapping, "no two lm cells ran at the same time: {lm:?}");
+    assert!(cells(&two, "memory/").iter().all(|c| c.2 == all), "{:?}", cells(&two, "memory/"));
+    assert!(cells(&one, "lm_loss/").iter().all(|c| c.2 == all), "one job: every thread");
     assert_user_error(&seqbench(&["run", "--jobs", "0"]), &["--jobs must be at least 1"]);
     assert_user_error(&seqbench(&["run", "--jobs", "two"]), &["--jobs", "two"]);
     assert_user_error(&seqbench(&["run", "--jobs", "2", "--in-process"]), &["--in-process"]);

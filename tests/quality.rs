@@ -4,13 +4,13 @@
 
 mod common;
 
+use seqbench::analysis::separation::{judge, separate, Separation};
 use seqbench::measure::run_cell;
 use seqbench::model::data::copy::CopyConfig;
 use seqbench::model::data::mqar::{Layout, MqarConfig};
 use seqbench::model::data::state_tracking::{Group, WordProblemConfig};
 use seqbench::report::verdict;
-use seqbench::results::findings::Findings;
-use seqbench::results::separation::{judge, separate, Separation};
+use seqbench::results::derived::Findings;
 use seqbench::results::suite::Suite;
 use seqbench::results::Results;
 use seqbench::results::{CellSpec, Measurement, Settings, Status};

@@ -5,10 +5,10 @@
 mod common;
 
 use candle_core::{DType, Device};
+use seqbench::analysis::crossover::crossovers;
 use seqbench::measure::run_cell;
 use seqbench::model::config;
 use seqbench::model::LanguageModel;
-use seqbench::results::crossover::crossovers;
 use seqbench::results::{CellSpec, Measurement, Results, Settings, Status};
 
 /// The sizes every shipped model file defines beyond `tiny` and `small`.
@@ -112,6 +112,56 @@ fn crossovers_are_read_per_size_and_only_where_every_sample_is_beyond() {
     assert_eq!(gru.from, Some(8192));
     assert!((gru.advantage_at_largest.unwrap() - 0.031 / 0.012).abs() < 1e-9);
     assert!(!all.iter().any(|c| c.model == "attention"), "attention is not compared with itself");
+    assert_eq!((small.d_model, gru.d_model), (256, 768), "each size's width is recorded");
+
+    // The KV-against-state crossovers, from the byte formulas: the smallest T at which attention's
+    // KV cache holds k times the model's state (one token less does not), at every (size, model).
+    for (size, model) in [("small", "gla"), ("125m", "gla"), ("125m", "gru")] {
+        let bytes = |name: &str, t: usize| {
+            let cfg = config::load(name, size).unwrap();
+            LanguageModel::shapes_only(&cfg, DType::F32).unwrap().state_bytes(1, t)
+        };
+        for k in [10usize, 100] {
+            let c = find(&format!("kv_cache_{k}x"), size, model);
+            let t = c.from.unwrap_or_else(|| panic!("{model}@{size}: no {k}x crossover"));
+            assert!(bytes("attention", t) >= k * bytes(model, t), "{model}@{size} {k}x at {t}");
+            assert!(
+                bytes("attention", t - 1) < k * bytes(model, t - 1),
+                "{model}@{size} {k}x: {t} is not the smallest"
+            );
+            assert!(c.grid.is_empty() && c.advantage_at_largest.is_none());
+        }
+    }
+
+    // The scale verdict: per width, the first model to cross and where none does.
+    let mut r = r;
+    seqbench::report::derive(&mut r);
+    let v = seqbench::report::scale::verdict(&r).expect("two widths: a scale verdict");
+    assert!(v.starts_with("Scale:") && v.contains("small (d 256) → 125m (d 768)"), "{v}");
+    assert!(v.contains("training step faster from 2048 (gla) → >2048"), "{v}");
+    assert!(v.contains("decode step faster from - → 8192 (gru)"), "{v}");
+    assert!(r.derived.verdicts.iter().any(|x| x == &v), "{:?}", r.derived.verdicts);
+}
+
+/// A 2-layer probe keeps the width and shortens the stack, for training cells only; a hybrid, whose
+/// layers are listed, is refused in one line.
+#[test]
+fn training_probes_keep_the_width_and_refuse_hybrids() {
+    use seqbench::results::suite::Suite;
+    let text = "name = \"p\"\nmodels = [\"gla@125m\", \"attention@125m\"]\n[train]\nseq_lens = [512]\nbatch = 1\nprobe_layers = 2\n\
+                [latency]\nprompt = 16\npositions = [64]\n";
+    let cells = Suite::parse(text, "p.toml").unwrap().cells().unwrap();
+    for c in &cells {
+        assert_eq!(c.model.d_model, 768, "{}", c.id);
+        let train = c.measurement == Measurement::TrainThroughput;
+        assert_eq!(c.model.n_layers, if train { 2 } else { 12 }, "{}", c.id);
+        assert_eq!(c.label.ends_with("(2-layer probe)"), train, "{}", c.label);
+    }
+    let hybrid = text.replace("\"gla@125m\"", "\"hybrid@125m\"");
+    let err = Suite::parse(&hybrid, "p.toml").and_then(|s| s.cells()).err().expect("a hybrid probe is refused");
+    assert!(err.to_string().contains("probe_layers") && err.to_string().contains("hybrid@125m"), "{err}");
+    let zero = text.replace("probe_layers = 2", "probe_layers = 0");
+    assert!(Suite::parse(&zero, "p.toml").err().unwrap().to_string().contains("train.probe_layers"));
 }
 
 fn spec(model: &str, measurement: Measurement, value: usize, settings: Settings) -> CellSpec {

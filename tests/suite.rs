@@ -430,19 +430,30 @@ fn shipped_suites_load_and_plan() {
     assert!(ids.contains(&"mqar_accuracy/gated-deltanet+attention-1of4@tiny/kv_pairs=16"), "{ids:?}");
     assert!(ids.contains(&"decode_latency/gated-deltanet+attention-4of4@small/position=8192"), "{ids:?}");
     assert_eq!(cells.len(), 4 * 4, "{ids:?}");
-    // The scale suite: five models at four sizes; training at small and 125m only, the prefill grid,
-    // decode to 32k and synthetic states to 128k at every size.
+    // The scale suite: five models at four sizes; training from 2-layer probes at small, 125m and
+    // 350m only, the 1024-token prefill with its own plan, decode to 32k and synthetic states to
+    // 128k at every size.
     let cells = Suite::load("scale").unwrap().cells().unwrap();
     let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
     for id in [
-        "train_throughput/gated-deltanet@125m/seq_len=2048",
-        "prefill_latency/attention@1.3b/prompt=4096",
+        "train_throughput/gated-deltanet@350m [chunkwise:64] (2-layer probe)/seq_len=4096",
+        "train_throughput/gla@125m [recurrent] (2-layer probe)/seq_len=512",
+        "train_throughput/attention@small (2-layer probe)/seq_len=2048",
+        "prefill_latency/attention@1.3b/prompt=1024",
         "decode_latency/gru@1.3b/position=32768",
         "memory/mamba2@350m/position=131072",
     ] {
         assert!(ids.contains(&id), "{id} not in {ids:?}");
     }
     assert!(!ids.iter().any(|id| id.starts_with("train_throughput/") && id.contains("@1.3b")), "{ids:?}");
+    for c in &cells {
+        let probe = c.measurement.name() == "train_throughput";
+        let full = seqbench::model::config::load(&c.model.name, &c.model.size).unwrap().n_layers;
+        assert_eq!(c.model.n_layers, if probe { 2 } else { full }, "{}", c.id);
+        if c.measurement.name() == "prefill_latency" {
+            assert_eq!((c.plan.warmup, c.plan.min_samples), (0, 2), "{}: the prefill plan", c.id);
+        }
+    }
     assert!(cells.iter().filter(|c| c.measurement.name() == "memory").all(|c| c.settings.synthetic == Some(true)));
 }
 

@@ -42,6 +42,7 @@ impl Outcome {
 /// Runs one cell in this process.
 pub fn run_cell(spec: &CellSpec) -> CellResult {
     let start = Instant::now();
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let outcome = (|| -> anyhow::Result<Outcome> {
         let device = crate::device::selected()?;
         if let Some(refused) = refusal(spec, &device)? {
@@ -80,6 +81,10 @@ pub fn run_cell(spec: &CellSpec) -> CellResult {
             if let Some(rss) = crate::measure::alloc::peak_rss() {
                 o.metrics.insert("peak_rss_bytes".into(), rss as f64);
             }
+            // When and with how many threads it ran: `run --jobs N` runs quality cells side by side,
+            // each with its share of the threads.
+            o.metrics.insert("threads".into(), rayon::current_num_threads() as f64);
+            o.metrics.insert("started_unix_seconds".into(), started);
             CellResult {
                 spec: spec.clone(),
                 status: o.status,

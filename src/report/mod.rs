@@ -22,13 +22,13 @@ pub mod csv;
 pub mod docs;
 pub mod html;
 pub mod markdown;
+pub mod scale;
 pub mod tables;
 pub mod terminal;
 pub mod verdict;
 
 use crate::results::compare::Comparison;
-use crate::results::{Measurement, Results, Status};
-use std::collections::BTreeMap;
+use crate::results::Results;
 use std::path::{Path, PathBuf};
 
 /// One output format for one kind of data.
@@ -134,28 +134,11 @@ pub fn notices(r: &Results) -> Vec<String> {
     out
 }
 
-/// Recomputes the derived figures of a run: the memory growth per token of each model and the
-/// verdict lines.
+/// Recomputes the derived part of a run: every analysis ([`crate::analysis::analyse`]), then the
+/// verdict sentences written from them.
 pub fn derive(r: &mut Results) {
-    let mut growth = BTreeMap::new();
-    let mut by_model: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    for c in r.of(Measurement::Memory).filter(|c| c.status == Status::Ok) {
-        if let Some(m) = c.median() {
-            by_model.entry(c.spec.label.as_str()).or_default().push((c.spec.value as f64, m));
-        }
-    }
-    for (label, points) in by_model {
-        if points.len() >= 2 {
-            growth.insert(label.to_string(), slope(&points));
-        }
-    }
-    r.derived.memory_growth_bytes_per_token = growth;
-    let findings = crate::results::findings::Findings::of(r);
-    r.derived.verdicts = verdict::with_findings(r, &findings);
-    r.derived.scorecard = crate::results::scorecard::Scorecard::of(r);
-    r.derived.hybrid_ratio = crate::results::hybrid_ratio::shares(r);
-    r.derived.crossovers = crate::results::crossover::crossovers(r);
-    r.derived.findings = findings;
+    crate::analysis::analyse(r);
+    r.derived.verdicts = verdict::with_findings(r, &r.derived.findings);
 }
 
 /// Writes results.json, results.csv and results.md into `dir` (each atomically), after
@@ -190,19 +173,6 @@ pub fn write_report(r: &mut Results, dir: &Path, comparison: Option<&Comparison>
     export(&Html { charts: &rendered }, r, &page)?;
     written.push(page);
     Ok(written)
-}
-
-/// Least-squares slope of y over x.
-pub fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
-    let cov: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let var: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
-    if var == 0.0 {
-        0.0
-    } else {
-        cov / var
-    }
 }
 
 fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

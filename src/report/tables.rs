@@ -4,7 +4,7 @@
 
 use super::Results;
 use crate::output::bytes;
-use crate::results::scorecard::ScoreRow;
+use crate::results::derived::ScoreRow;
 use crate::results::{CellResult, Measurement, Status};
 
 mod comparison;
@@ -363,7 +363,7 @@ fn state_precision_grid(r: &Results) -> Option<Grid> {
     Some(Grid { title, header: header.iter().map(|h| h.to_string()).collect(), rows })
 }
 
-/// Where each model overtakes attention of its size ([`crate::results::crossover`]): one row per
+/// Where each model overtakes attention of its size ([`crate::analysis::crossover`]): one row per
 /// (size, model), one column per kind of crossover.
 pub fn crossover_grid(r: &Results) -> Option<Grid> {
     let all = &r.derived.crossovers;
@@ -463,7 +463,7 @@ fn protocol_text(r: &Results, c: &CellResult) -> String {
     )
 }
 
-/// The scorecard ([`crate::results::scorecard`]) as a table, when the run measured at least two of
+/// The scorecard ([`crate::analysis::scorecard`]) as a table, when the run measured at least two of
 /// its columns; a cell the run did not measure reads `not measured`. Headers are short so that the whole
 /// suite's scorecard fits a 120-column terminal.
 pub fn scorecard_grid(r: &Results) -> Option<Grid> {
@@ -548,7 +548,7 @@ fn accuracy_spread(v: &Option<[f64; 3]>) -> String {
     }
 }
 
-/// How much attention a hybrid needs ([`crate::results::hybrid_ratio`]): one row per share.
+/// How much attention a hybrid needs ([`crate::analysis::hybrid_ratio`]): one row per share.
 pub fn hybrid_ratio_grid(r: &Results) -> Option<Grid> {
     let shares = &r.derived.hybrid_ratio;
     if shares.is_empty() {

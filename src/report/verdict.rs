@@ -3,10 +3,10 @@
 
 use super::tables::{p_text, seconds, value};
 use super::Results;
+use crate::analysis::separation::{self, ALPHA};
 use crate::model::mixers::{Family, MixerKind};
 use crate::output::bytes;
-use crate::results::findings::{Findings, Ordering, Ranked};
-use crate::results::separation::{self, ALPHA};
+use crate::results::derived::{Findings, Ordering, Ranked};
 use crate::results::stats::ranges_apart;
 use crate::results::{CellResult, Measurement, Status, PRECISION_FLAG_BELOW};
 
@@ -31,6 +31,7 @@ pub fn with_findings(r: &Results, f: &Findings) -> Vec<String> {
         recall(r, f, Measurement::WordProblemAccuracy),
         recall(r, f, Measurement::MqarLength),
         precision(r),
+        super::scale::verdict(r),
     ]
     .into_iter()
     .flatten()

@@ -1,29 +1,25 @@
 //! The data model of a run, as results.json records it (schema `seqbench.results` version 1,
 //! docs/results-schema.md): the suite and its cells, the environment, the shards of a merged run;
-//! loading it, and the analyses that read it without presenting it: statistics, the comparison of
-//! two runs, the merge of shards. Writing and drawing it is `report`'s.
+//! loading it; statistics, the comparison of two runs, the merge of shards. The analyses stored in
+//! its `derived` part ([`derived`]) are `analysis`'s; writing and drawing it is `report`'s.
 
 pub mod cell;
 pub mod compare;
-pub mod crossover;
+pub mod derived;
 pub mod environment;
-pub mod findings;
-pub mod hybrid_ratio;
 pub mod kernels;
 pub mod merge;
-pub mod scorecard;
-pub mod separation;
 pub mod shard;
 pub mod stats;
 pub mod suite;
 
 pub use cell::{CellResult, CellSpec, Measurement, Settings, Status, PRECISION_FLAG_BELOW};
+pub use derived::Derived;
 pub use environment::Environment;
 pub use shard::{Partial, Shard, ShardRecord, SlurmTask, SLURM_VARIABLES};
 pub use suite::Suite;
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The `schema` field of results.json.
@@ -57,29 +53,6 @@ pub struct Results {
     pub partial: Option<Partial>,
     pub cells: Vec<CellResult>,
     pub derived: Derived,
-}
-
-/// Figures computed from the cells.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Derived {
-    /// Least-squares slope of exact state bytes over position, per model (bytes/token, batch as run).
-    pub memory_growth_bytes_per_token: BTreeMap<String, f64>,
-    /// One line per measurement.
-    pub verdicts: Vec<String>,
-    /// The lecture's table, measured: one row per model ([`scorecard::Scorecard`]).
-    #[serde(default)]
-    pub scorecard: scorecard::Scorecard,
-    /// Per share of attention layers in a hybrid (the suite's `[hybrid_ratio]`; empty without it).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hybrid_ratio: Vec<hybrid_ratio::Share>,
-    /// Per measurement, size and model, where it overtakes attention of its size
-    /// ([`crossover::Crossover`]; empty when the run has no attention to compare with).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub crossovers: Vec<crossover::Crossover>,
-    /// The quality verdicts as data: rankings and every ordering judged by the separation rule
-    /// ([`findings::Findings`]; empty without quality cells).
-    #[serde(default)]
-    pub findings: findings::Findings,
 }
 
 pub fn now_rfc3339() -> String {

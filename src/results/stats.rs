@@ -315,7 +315,7 @@ pub fn range(x: &[f64]) -> (f64, f64) {
 }
 
 /// Whether every sample of `a` lies above every sample of `b` (the timing verdicts' crossover:
-/// many samples of one measurement, not seeds; the seeds' rule is [`crate::results::separation`]).
+/// many samples of one measurement, not seeds; the seeds' rule is [`crate::analysis::separation`]).
 pub fn ranges_apart(a: &[f64], b: &[f64]) -> bool {
     !a.is_empty() && !b.is_empty() && range(a).0 > range(b).1
 }

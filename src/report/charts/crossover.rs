@@ -1,11 +1,11 @@
 //! The `scale` suite's headline picture: where each model overtakes attention of its own size,
-//! against the models' width (`derived.crossovers`, [`crate::results::crossover`]). Attention's extra
+//! against the models' width (`derived.crossovers`, [`crate::analysis::crossover`]). Attention's extra
 //! cost per token and layer is about `4·T·d` against the block's `24·d²`, so a training crossover
 //! should move out roughly in proportion to `d`; decode and the KV cache move differently, and the
 //! chart shows how. A crossover not reached on the measured grid has no point at that width.
 
 use super::{axis, Axis, Chart, Scale, Series, Unit};
-use crate::results::crossover::KV_RATIOS;
+use crate::analysis::crossover::KV_RATIOS;
 use crate::results::Results;
 
 /// The chart when the run has crossovers at two widths or more.

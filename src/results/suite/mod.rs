@@ -34,13 +34,14 @@ use state_tracking::StateTracking;
 use std::path::Path;
 
 /// Suites shipped in `configs/suites/`.
-pub const BUILT_IN: [(&str, &str); 6] = [
+pub const BUILT_IN: [(&str, &str); 7] = [
     ("quick", include_str!("../../../configs/suites/quick.toml")),
     ("ci", include_str!("../../../configs/suites/ci.toml")),
     ("full", include_str!("../../../configs/suites/full.toml")),
     ("hybrid-ratio", include_str!("../../../configs/suites/hybrid-ratio.toml")),
     ("seed-noise", include_str!("../../../configs/suites/seed-noise.toml")),
     ("scale", include_str!("../../../configs/suites/scale.toml")),
+    ("sweep", include_str!("../../../configs/suites/sweep.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

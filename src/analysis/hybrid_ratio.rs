@@ -2,24 +2,8 @@
 //! models), the figures a reader weighs against each other, read from the run's cells at each
 //! section's largest setting (stored in results.json as `derived.hybrid_ratio`).
 
-use super::{Measurement, Results, Status};
-use serde::{Deserialize, Serialize};
-
-/// One share's figures, `None` where the run did not measure them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Share {
-    pub model: String,
-    pub attention_layers: usize,
-    pub n_layers: usize,
-    /// MQAR test accuracy at the largest number of pairs: median, lowest, highest over seeds.
-    pub mqar: Option<[f64; 3]>,
-    /// Median decode step (seconds) at the last position of the latency grid.
-    pub decode_seconds: Option<f64>,
-    /// Exact state and KV-cache bytes at the longest position of the memory grid.
-    pub state_bytes: Option<f64>,
-    /// Training tokens/s at the longest length of the train section.
-    pub train_tokens_per_sec: Option<f64>,
-}
+use crate::results::derived::Share;
+use crate::results::{Measurement, Results, Status};
 
 /// The shares of the run's `[hybrid_ratio]` section, fewest attention layers first (empty without
 /// the section).

@@ -9,10 +9,10 @@
 //! the exact byte formulas of both configs (nothing allocated). Stored in results.json as
 //! `derived.crossovers`.
 
-use super::stats::{median, ranges_apart};
-use super::{CellResult, Measurement, Results, Status};
 use crate::model::config::ModelConfig;
-use serde::{Deserialize, Serialize};
+use crate::results::derived::Crossover;
+use crate::results::stats::{median, ranges_apart};
+use crate::results::{CellResult, Measurement, Results, Status};
 
 /// The measurements a crossover is read from, with the direction in which a model beats attention.
 pub const MEASUREMENTS: [Measurement; 3] =
@@ -23,29 +23,6 @@ pub const KV_RATIOS: [usize; 2] = [10, 100];
 
 /// Longest length searched for a KV crossover (a hybrid's state grows too and may never reach it).
 const KV_SEARCH_LIMIT: usize = 1 << 26;
-
-/// One model against attention of the same size on one measurement's grid.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Crossover {
-    /// `train_throughput`, `decode_latency`, `memory`, or `kv_cache_10x` / `kv_cache_100x` (by
-    /// formula: `grid` empty, `from` the smallest length at which attention's KV cache is that many
-    /// times the model's state at batch 1).
-    pub measurement: String,
-    pub size: String,
-    /// The models' width at this size (0 in runs saved before it was recorded).
-    #[serde(default)]
-    pub d_model: usize,
-    /// The model's name (without the size).
-    pub model: String,
-    /// The smallest grid value at which the model beats attention, every sample beyond; `None`
-    /// when it does not at any value measured for both.
-    pub from: Option<usize>,
-    /// The grid values measured for both, ascending.
-    pub grid: Vec<usize>,
-    /// At the largest value of `grid`: how many times better the model is than attention (its
-    /// tokens/s over attention's; attention's step seconds or bytes over its own), medians.
-    pub advantage_at_largest: Option<f64>,
-}
 
 fn ok(c: &&CellResult) -> bool {
     c.status == Status::Ok && !c.samples.is_empty()

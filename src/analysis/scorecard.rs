@@ -2,44 +2,9 @@
 //! (stored in results.json as `derived.scorecard`, shown first by every report). Each figure is
 //! `None` where the run did not measure it.
 
-use super::stats::median;
-use super::{CellResult, Measurement, Results, Status};
-use serde::{Deserialize, Serialize};
-
-/// One model's row (models matched by name across the sizes of the sections).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ScoreRow {
-    pub model: String,
-    /// Training tokens/s at the longest length of the train section (the model's best form), over
-    /// attention's at that length.
-    pub train_vs_attention: Option<f64>,
-    /// Median decode step at the last position of the latency grid over the first.
-    pub decode_growth: Option<f64>,
-    /// Exact state (or KV-cache) bytes at the longest position of the memory grid.
-    pub state_bytes: Option<f64>,
-    /// MQAR test accuracy at the largest number of pairs: median, lowest and highest over seeds.
-    pub mqar: Option<[f64; 3]>,
-    /// The MQAR cell's robustness: runs of its learning-rate sweep that reached
-    /// [`super::cell::ROBUST_ACCURACY`] on validation, and the sweep's runs (absent in older runs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mqar_solved: Option<(usize, usize)>,
-    /// Parity accuracy beyond the training length, at the longest test length: median, low, high.
-    pub parity: Option<[f64; 3]>,
-    /// Word-problem accuracy beyond the training length, at the longest test length.
-    pub word_problem: Option<[f64; 3]>,
-}
-
-/// The grid values each column is read at: the longest length, last position, most pairs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Scorecard {
-    pub train_seq_len: Option<usize>,
-    pub decode_positions: Option<(usize, usize)>,
-    pub memory_position: Option<usize>,
-    pub mqar_kv_pairs: Option<usize>,
-    pub parity_len: Option<usize>,
-    pub word_problem_len: Option<usize>,
-    pub rows: Vec<ScoreRow>,
-}
+use crate::results::derived::{ScoreRow, Scorecard};
+use crate::results::stats::median;
+use crate::results::{CellResult, Measurement, Results, Status};
 
 fn ok(c: &&CellResult) -> bool {
     c.status == Status::Ok && c.summary.is_some()
@@ -55,7 +20,7 @@ fn values(r: &Results, m: Measurement) -> Vec<usize> {
 
 /// Median, lowest and highest sample.
 pub(crate) fn spread(samples: &[f64]) -> [f64; 3] {
-    let (lo, hi) = super::stats::range(samples);
+    let (lo, hi) = crate::results::stats::range(samples);
     [median(samples), lo, hi]
 }
 

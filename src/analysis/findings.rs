@@ -5,10 +5,10 @@
 //! verdict without parsing its sentence (`report::verdict` writes the sentence from these).
 
 use super::separation::{judge, Judgement, Separation};
-use super::stats::{median, range};
-use super::{CellResult, Measurement, Results, Status};
 use crate::model::mixers::{Family, MixerKind};
-use serde::{Deserialize, Serialize};
+use crate::results::derived::{Findings, Ordering, Ranked, Ranking};
+use crate::results::stats::{median, range};
+use crate::results::{CellResult, Measurement, Results, Status};
 
 /// The measurements whose cells hold one sample per seed.
 pub const QUALITY: [Measurement; 6] = [
@@ -110,50 +110,6 @@ fn literature(rank: &[Scored], m: Measurement) -> Vec<(usize, usize)> {
         }
     }
     claims
-}
-
-/// One model of a ranking: its median and range over seeds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ranked {
-    pub label: String,
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    pub seeds: usize,
-}
-
-/// The models of one quality measurement, best median first.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ranking {
-    pub measurement: String,
-    pub models: Vec<Ranked>,
-}
-
-/// One ordering of two models judged by the separation rule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ordering {
-    pub measurement: String,
-    /// `ranking` (neighbours of the ranking, one Holm family) or `literature` (the orderings the
-    /// literature expects, another family).
-    pub family: String,
-    /// The model ranked (or expected) better, and the other.
-    pub better: String,
-    pub worse: String,
-    /// `separated` (the ordering holds at the family-wise error rate), `reversed` (separated the
-    /// other way) or `not_separable`.
-    pub verdict: String,
-    /// Two-sided exact permutation p of the difference of means, and Holm's adjusted p over the family.
-    pub p: f64,
-    pub p_holm: f64,
-    /// Seeds of `better` and of `worse`.
-    pub seeds: [usize; 2],
-}
-
-/// Every ranking and judged ordering of the run (empty without quality cells).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Findings {
-    pub rankings: Vec<Ranking>,
-    pub orderings: Vec<Ordering>,
 }
 
 fn verdict(s: Separation) -> &'static str {
