@@ -98,7 +98,9 @@ fn report_draws_every_chart_with_its_series_and_labels() {
 
     // report.html: every chart inline, nothing fetched from elsewhere, verdicts and tables present.
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 10, "nine charts plus the comparison inline");
+    // Nine charts, the crossover-against-width chart (the run has attention at two widths), the comparison.
+    assert!(dir.join("crossover_width.svg").is_file());
+    assert_eq!(html.matches("<svg").count(), 11, "ten charts plus the comparison inline");
     for external in ["src=", "<link", "<script", "href=\"http"] {
         assert!(!html.contains(external), "report.html refers to an external resource: {external}");
     }
