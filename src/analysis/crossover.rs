@@ -48,23 +48,11 @@ fn best<'a>(r: &'a Results, m: Measurement, name: &str, size: &str, value: usize
 pub fn crossovers(r: &Results) -> Vec<Crossover> {
     let mut out = Vec::new();
     for m in MEASUREMENTS {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for c in r.of(m).filter(ok) {
-            let key = (c.spec.model.size.clone(), c.spec.model.name.clone());
-            if !pairs.contains(&key) {
-                pairs.push(key);
-            }
-        }
-        for (size, name) in &pairs {
-            // Plain softmax attention of the same size (not a hybrid, not a variant).
+        for (size, name) in &size_model_pairs(r.of(m)) {
             let Some(attention) = r
                 .of(m)
                 .filter(ok)
-                .find(|c| {
-                    c.spec.model.size == *size
-                        && c.spec.model.mixer.name() == "attention"
-                        && c.spec.model.layers.is_none()
-                })
+                .find(|c| c.spec.model.size == *size && plain_attention(&c.spec.model))
                 .map(|c| c.spec.model.name.clone())
             else {
                 continue;
@@ -107,6 +95,24 @@ pub fn crossovers(r: &Results) -> Vec<Crossover> {
     out
 }
 
+/// Every (size, model name) of the measured cells among `cells`, in first-seen order.
+fn size_model_pairs<'a>(cells: impl Iterator<Item = &'a CellResult>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for c in cells.filter(ok) {
+        let key = (c.spec.model.size.clone(), c.spec.model.name.clone());
+        if !pairs.contains(&key) {
+            pairs.push(key);
+        }
+    }
+    pairs
+}
+
+/// Plain softmax attention: the reference every crossover is read against (not a hybrid, not a
+/// variant such as gated or sliding-window attention).
+fn plain_attention(m: &ModelConfig) -> bool {
+    m.mixer.name() == "attention" && m.layers.is_none()
+}
+
 /// The config a run measured `name` at `size` with, the deepest one (a training probe is shallower).
 fn config_of<'a>(r: &'a Results, name: &str, size: &str) -> Option<&'a ModelConfig> {
     r.cells.iter().map(|c| &c.spec.model).filter(|m| m.name == name && m.size == size).max_by_key(|m| m.n_layers)
@@ -116,15 +122,8 @@ fn config_of<'a>(r: &'a Results, name: &str, size: &str) -> Option<&'a ModelConf
 /// `T` with `KV(T) >= k · state(T)` at batch 1, for each `k` of [`KV_RATIOS`], in the run's dtype.
 fn kv_crossovers(r: &Results) -> Vec<Crossover> {
     let dtype = crate::device::parse_dtype(&r.environment.dtype).unwrap_or(candle_core::DType::F32);
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for c in r.cells.iter().filter(ok) {
-        let key = (c.spec.model.size.clone(), c.spec.model.name.clone());
-        if !pairs.contains(&key) {
-            pairs.push(key);
-        }
-    }
     let mut out = Vec::new();
-    for (size, name) in &pairs {
+    for (size, name) in &size_model_pairs(r.cells.iter()) {
         let Some(model) = config_of(r, name, size).filter(|m| !m.mixer.is_attention() || m.layers.is_some()) else {
             continue;
         };
@@ -132,7 +131,7 @@ fn kv_crossovers(r: &Results) -> Vec<Crossover> {
             .cells
             .iter()
             .map(|c| &c.spec.model)
-            .filter(|m| &m.size == size && m.mixer.name() == "attention" && m.layers.is_none())
+            .filter(|m| &m.size == size && plain_attention(m))
             .max_by_key(|m| m.n_layers);
         let Some(attention) = attention else { continue };
         let (Ok(a), Ok(b)) = (

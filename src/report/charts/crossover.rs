@@ -4,7 +4,7 @@
 //! should move out roughly in proportion to `d`; decode and the KV cache move differently, and the
 //! chart shows how. A crossover not reached on the measured grid has no point at that width.
 
-use super::{axis, Axis, Chart, Scale, Series, Unit};
+use super::{axis, Chart, Scale, Series, Unit};
 use crate::analysis::crossover::KV_RATIOS;
 use crate::results::Results;
 
@@ -17,6 +17,7 @@ pub(super) fn chart(r: &Results) -> Option<Chart> {
     if widths.len() < 2 {
         return None;
     }
+    let [low, high] = KV_RATIOS;
     let series = |measurement: &str, dashed: bool| -> Vec<Series> {
         let mut out: Vec<Series> = Vec::new();
         for c in all.iter().filter(|c| c.measurement == measurement && c.d_model > 0) {
@@ -25,7 +26,7 @@ pub(super) fn chart(r: &Results) -> Option<Chart> {
             match out.iter_mut().find(|s| s.model == c.model) {
                 Some(s) => s.points.push(point),
                 None => out.push(Series {
-                    label: if dashed { format!("{} (100x)", c.model) } else { c.model.clone() },
+                    label: if dashed { format!("{} ({high}x)", c.model) } else { c.model.clone() },
                     model: c.model.clone(),
                     dashed,
                     points: vec![point],
@@ -38,11 +39,10 @@ pub(super) fn chart(r: &Results) -> Option<Chart> {
         out
     };
     let width = || axis("model width d_model", Scale::Log2, Unit::Plain);
-    let length = |what: &str| Axis { label: what.into(), scale: Scale::Log2, unit: Unit::Plain, range: None };
     let mut panels = Vec::new();
     let mut add = |title: &str, y: &str, s: Vec<Series>| {
         if !s.is_empty() {
-            panels.push(super::panel(title, width(), length(y), s));
+            panels.push(super::panel(title, width(), axis(y, Scale::Log2, Unit::Plain), s));
         }
     };
     add(
@@ -51,7 +51,6 @@ pub(super) fn chart(r: &Results) -> Option<Chart> {
         series("train_throughput", false),
     );
     add("Decode step faster than attention's from position", "position", series("decode_latency", false));
-    let [low, high] = KV_RATIOS;
     let mut kv = series(&format!("kv_cache_{low}x"), false);
     kv.extend(series(&format!("kv_cache_{high}x"), true));
     add(

@@ -25,8 +25,8 @@ pub struct TrainSection {
     pub models: Option<Vec<String>>,
     /// Train a probe of this many layers at each model's full width instead of the whole stack: a
     /// training crossover with attention depends on the width (attention's extra `4·T·d` a token
-    /// and layer against the block's `24·d²`), not on the depth, and a 2-layer probe of a 1.3B
-    /// model trains 12x faster than the model. Labelled `(N-layer probe)`; hybrids are refused.
+    /// and layer against the block's `24·d²`), not on the depth, and a 2-layer probe of a 24-layer
+    /// model does up to a twelfth of its work. Labelled `(N-layer probe)`; hybrids are refused.
     #[serde(default)]
     pub probe_layers: Option<usize>,
 }
